@@ -1,0 +1,132 @@
+"""TOTP and backup-code verification, enrolment and the session's step-up clock."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp.oath import TOTP
+from django_otp.util import random_hex
+
+from accounts.models import BackupCode, BackupCodeDevice, TotpDevice, User
+
+BACKUP_CODE_COUNT = 10
+BACKUP_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+BACKUP_CODE_LENGTH = 12
+BACKUP_CODE_ITERATIONS = 60_000
+SESSION_VERIFIED_AT = "otp_verified_at"
+TOTP_KEY_BYTES = 20
+
+
+def totp_verify(device: TotpDevice, token: str) -> bool:
+    """Accept a code once (``t`` must exceed ``last_t``); callers hold the row lock."""
+    if not (token.isdigit() and len(token) == device.digits):
+        return False
+    totp = TOTP(bytes.fromhex(device.key), device.step, 0, device.digits, device.drift)
+    totp.time = time.time()
+    if not totp.verify(int(token), device.tolerance, device.last_t + 1):
+        return False
+    device.last_t = totp.t()
+    device.save(update_fields=["last_t"])
+    return True
+
+
+def backup_code_verify(device: BackupCodeDevice, token: str) -> bool:
+    """Match a code against the unused hashes and spend it with a conditional update (single use)."""
+    candidate = _backup_code_hash(device.salt, normalize_backup_code(token))
+    for code in device.codes.filter(used_at__isnull=True):
+        if hmac.compare_digest(code.code_hash, candidate):
+            return BackupCode.objects.filter(pk=code.pk, used_at__isnull=True).update(used_at=timezone.now()) == 1
+    return False
+
+
+def normalize_backup_code(token: str) -> str:
+    return "".join(character for character in token.lower() if character.isalnum())
+
+
+def looks_like_backup_code(token: str) -> bool:
+    return len(normalize_backup_code(token)) == BACKUP_CODE_LENGTH
+
+
+def _backup_code_hash(salt: str, code: str) -> str:
+    digest = hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), BACKUP_CODE_ITERATIONS)
+    return digest.hex()
+
+
+def backup_codes_issue(*, user: User) -> list[str]:
+    """Replace the user's backup codes with a fresh set; the plaintext is returned once, never stored."""
+    codes = ["".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH)) for _ in range(BACKUP_CODE_COUNT)]
+    with transaction.atomic():
+        BackupCodeDevice.objects.filter(user=user).delete()
+        device = BackupCodeDevice.objects.create(user=user, name="Backup codes", salt=secrets.token_hex(16))
+        BackupCode.objects.bulk_create(BackupCode(device=device, code_hash=_backup_code_hash(device.salt, code)) for code in codes)
+    return [f"{code[:4]}-{code[4:8]}-{code[8:]}" for code in codes]
+
+
+def totp_device_start(*, user: User) -> TotpDevice:
+    """An unconfirmed authenticator for enrolment (reused until confirmed)."""
+    device = TotpDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TotpDevice.objects.create(user=user, name="Authenticator app", confirmed=False, key=random_hex(TOTP_KEY_BYTES))
+    return device
+
+
+def totp_provisioning_uri(device: TotpDevice) -> str:
+    secret = base64.b32encode(bytes.fromhex(device.key)).decode().rstrip("=")
+    issuer = settings.OTP_TOTP_ISSUER
+    query = urlencode({"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": device.digits, "period": device.step})
+    return f"otpauth://totp/{quote(issuer)}:{quote(device.user.email)}?{query}"
+
+
+def confirmed_totp_device(user: User) -> TotpDevice | None:
+    return TotpDevice.objects.filter(user=user, confirmed=True).first()
+
+
+@dataclass(frozen=True)
+class OtpMatch:
+    device: TotpDevice | BackupCodeDevice
+    is_backup_code: bool
+
+
+def otp_match(*, user: User, token: str) -> OtpMatch | None:
+    """Verify under row locks inside a transaction, so a code can never be used twice concurrently."""
+    token = token.strip().replace(" ", "")
+    with transaction.atomic():
+        if looks_like_backup_code(token):
+            backup = BackupCodeDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+            return OtpMatch(backup, True) if backup and backup.verify_token(token) else None
+        for device in TotpDevice.objects.select_for_update().filter(user=user, confirmed=True):
+            if device.verify_token(token):
+                return OtpMatch(device, False)
+    return None
+
+
+def session_mark_verified(request: HttpRequest, device: Any) -> None:
+    """Log the device in, restart the step-up clock and cycle the session key."""
+    otp_login(request, device)
+    request.session[SESSION_VERIFIED_AT] = timezone.now().timestamp()
+    request.session.cycle_key()
+
+
+def session_verified_at(request: HttpRequest) -> datetime | None:
+    stamp = request.session.get(SESSION_VERIFIED_AT)
+    return datetime.fromtimestamp(stamp, tz=UTC) if isinstance(stamp, int | float) else None
+
+
+def has_fresh_step_up(request: HttpRequest) -> bool:
+    verified_at = session_verified_at(request)
+    if verified_at is None or not request.user.is_verified():  # type: ignore[union-attr]
+        return False
+    return (timezone.now() - verified_at).total_seconds() <= settings.STEP_UP_SECONDS

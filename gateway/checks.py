@@ -1,0 +1,138 @@
+"""System checks with stable ids. In production (GATEWAY_ENV=production) they refuse unsafe config.
+
+They run with every management command, and ``refuse_unsafe_start`` runs them (with Django's deploy
+checks) before gunicorn serves or a Celery worker consumes, because neither runs checks by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+from django.core.checks import CheckMessage, Error
+from django.core.exceptions import ImproperlyConfigured
+
+ONE_YEAR_SECONDS = 31_536_000
+ROOT_KEY_BYTES = 32
+
+
+def parse_root_keys(raw: str) -> dict[int, bytes]:
+    """``"1:<base64url 32 bytes>,2:<...>"`` → {version: key}. Raises ValueError on anything else."""
+    keys: dict[int, bytes] = {}
+    for entry in (part.strip() for part in raw.split(",") if part.strip()):
+        version_text, _, encoded = entry.partition(":")
+        if not version_text.isdigit() or int(version_text) < 1:
+            raise ValueError("each root key entry must start with a positive version number and a colon")
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"root key version {version_text} is not valid base64") from None
+        if len(key) != ROOT_KEY_BYTES:
+            raise ValueError(f"root key version {version_text} must decode to {ROOT_KEY_BYTES} bytes")
+        keys[int(version_text)] = key
+    if not keys:
+        raise ValueError("no root key given")
+    return keys
+
+
+def _secret_key() -> list[CheckMessage]:
+    key = settings.SECRET_KEY
+    if len(key) >= 50 and len(set(key)) >= 5 and not key.startswith("django-insecure-"):
+        return []
+    return [Error("DJANGO_SECRET_KEY is missing or weak.", hint="Set at least 50 random characters "
+                  "(DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE).", id="gateway.E001")]
+
+
+def _allowed_hosts() -> list[CheckMessage]:
+    hosts = settings.ALLOWED_HOSTS
+    if hosts and "*" not in hosts:
+        return []
+    return [Error("DJANGO_ALLOWED_HOSTS must list the gateway's host names (no '*').", id="gateway.E002")]
+
+
+def _root_key() -> list[CheckMessage]:
+    try:
+        parse_root_keys(settings.GATEWAY_ROOT_KEYS)
+    except ValueError as error:
+        return [Error(f"GATEWAY_ROOT_KEYS is not usable: {error}.", hint="Generate one with "
+                      "`python manage.py generate_root_key`.", id="gateway.E003")]
+    return []
+
+
+def _secure_cookies() -> list[CheckMessage]:
+    if settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE:
+        return []
+    return [Error("Session and CSRF cookies must be Secure.", hint="Unset GATEWAY_SECURE_COOKIES=0.",
+                  id="gateway.E004")]
+
+
+def _hsts() -> list[CheckMessage]:
+    if settings.SECURE_HSTS_SECONDS >= ONE_YEAR_SECONDS and settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        return []
+    return [Error("HSTS must last at least a year and include subdomains.",
+                  hint="GATEWAY_HSTS_SECONDS>=31536000 and GATEWAY_HSTS_INCLUDE_SUBDOMAINS=1.", id="gateway.E005")]
+
+
+def _proxy() -> list[CheckMessage]:
+    count = settings.TRUSTED_PROXY_COUNT
+    if count is None:
+        return [Error("GATEWAY_TRUSTED_PROXY_COUNT is not set.", hint="Set it to the number of reverse "
+                      "proxies that append to X-Forwarded-For (0 when clients connect directly).",
+                      id="gateway.E006")]
+    if count > 0 and getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is None:
+        return [Error("Behind a proxy, SECURE_PROXY_SSL_HEADER must be set.", id="gateway.E011")]
+    return []
+
+
+def _debug() -> list[CheckMessage]:
+    return [Error("DJANGO_DEBUG must be off in production.", id="gateway.E008")] if settings.DEBUG else []
+
+
+def _browsable_api() -> list[CheckMessage]:
+    renderers = settings.REST_FRAMEWORK.get("DEFAULT_RENDERER_CLASSES", [])
+    if any("BrowsableAPIRenderer" in renderer for renderer in renderers):
+        return [Error("The browsable API must be off in production.", id="gateway.E009")]
+    return []
+
+
+def _chain_and_pepper_keys() -> list[CheckMessage]:
+    missing = [name for name in ("GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER") if len(getattr(settings, name)) < 32]
+    if not missing:
+        return []
+    return [Error(f"{', '.join(missing)} missing or shorter than 32 characters.", id="gateway.E010")]
+
+
+PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
+    _secret_key, _allowed_hosts, _root_key, _secure_cookies, _hsts, _proxy, _debug, _browsable_api,
+    _chain_and_pepper_keys,
+)
+
+
+@checks.register(checks.Tags.security)
+def production_settings(app_configs: Sequence[AppConfig] | None, **_: Any) -> list[CheckMessage]:
+    if not settings.IS_PRODUCTION:
+        return []
+    return [message for check in PRODUCTION_CHECKS for message in check()]
+
+
+@checks.register(checks.Tags.security)
+def api_default_permission(app_configs: Sequence[AppConfig] | None, **_: Any) -> list[CheckMessage]:
+    classes = settings.REST_FRAMEWORK.get("DEFAULT_PERMISSION_CLASSES") or []
+    if classes and not any(name.endswith("AllowAny") for name in classes):
+        return []
+    return [Error("REST_FRAMEWORK's default permission must not allow anyone.", id="gateway.E007")]
+
+
+def refuse_unsafe_start() -> None:
+    """Run every check, Django's deploy checks included in production; raise on any error."""
+    from django.core.checks import run_checks
+
+    messages = run_checks(include_deployment_checks=settings.IS_PRODUCTION)
+    errors = [message for message in messages if message.is_serious()]
+    if errors:
+        raise ImproperlyConfigured("refusing to start: " + "; ".join(f"{m.id}: {m.msg}" for m in errors))

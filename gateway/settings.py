@@ -1,0 +1,258 @@
+"""The one settings module. Everything comes from the environment; see docs/production.env.example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from kombu import Queue
+
+from gateway.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("GATEWAY_VAR_DIR", str(BASE_DIR / "var")))
+
+GATEWAY_ENV = env_str("GATEWAY_ENV", "development")
+IS_PRODUCTION = GATEWAY_ENV == "production"
+DEV_SECRETS_DIR = None if IS_PRODUCTION else VAR_DIR / "secrets"
+
+
+def _dev_file(name: str) -> Path | None:
+    return DEV_SECRETS_DIR / name if DEV_SECRETS_DIR else None
+
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", dev_file=_dev_file("django_secret_key"), is_production=IS_PRODUCTION)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if IS_PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# The encryption root key versions ("version:base64key,..."); used by the key provider.
+GATEWAY_ROOT_KEYS = env_str("GATEWAY_ROOT_KEYS")
+# Key for the audit hash chain (HMAC), so that a database-only attacker cannot forge events.
+GATEWAY_AUDIT_KEY = env_secret("GATEWAY_AUDIT_KEY", dev_file=_dev_file("audit_key"), is_production=IS_PRODUCTION)
+# Pepper for API key hashes: a leaked database alone does not let anyone test key guesses offline.
+GATEWAY_API_KEY_PEPPER = env_secret(
+    "GATEWAY_API_KEY_PEPPER", dev_file=_dev_file("api_key_pepper"), is_production=IS_PRODUCTION
+)
+
+INSTALLED_APPS = [
+    "accounts.apps.GatewayAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_otp",
+    "gateway",
+    "core",
+    "audit",
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+WSGI_APPLICATION = "gateway.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+
+def _database(url: str) -> dict[str, Any]:
+    if url:
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+        return config
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "gateway.sqlite3",
+        "OPTIONS": {
+            # WAL lets the web process read while a worker writes; IMMEDIATE serialises writers up front.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    }
+
+
+DATABASE_URL = env_str("DATABASE_URL")
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "admin:index"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- HTTP security -------------------------------------------------------------------------------
+# Number of reverse proxies in front of the web process that append to X-Forwarded-For. Unset in
+# production is an error (gateway.E006): the client IP used by the throttles depends on it.
+TRUSTED_PROXY_COUNT: int | None = (
+    env_int("GATEWAY_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+    if env_str("GATEWAY_TRUSTED_PROXY_COUNT") or not IS_PRODUCTION
+    else None
+)
+if TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("GATEWAY_SSL_REDIRECT", IS_PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("GATEWAY_HSTS_SECONDS", 31_536_000 if IS_PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GATEWAY_HSTS_INCLUDE_SUBDOMAINS", IS_PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("GATEWAY_HSTS_PRELOAD", IS_PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+SECURE_COOKIES = env_bool("GATEWAY_SECURE_COOKIES", IS_PRODUCTION)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+# The __Host- prefix pins the cookie to this exact host over HTTPS; browsers refuse it over HTTP.
+SESSION_COOKIE_NAME = "__Host-sessionid" if SECURE_COOKIES else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if SECURE_COOKIES else "csrftoken"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_IDLE_SECONDS = env_int("GATEWAY_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_ABSOLUTE_SECONDS = env_int("GATEWAY_SESSION_ABSOLUTE_SECONDS", 12 * 3600, minimum=300)
+SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = True  # slides the idle timeout
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024 + 1024
+
+# --- MFA, step-up, throttles, API keys -------------------------------------------------------------
+OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=3600)
+# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout
+# is ever permanent).
+THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
+THROTTLE_IP_ATTEMPTS = env_int("GATEWAY_THROTTLE_IP_ATTEMPTS", 20, minimum=1)
+THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, minimum=1)
+THROTTLE_COOLOFF_SECONDS = [
+    int(value) for value in env_list("GATEWAY_THROTTLE_COOLOFF_SECONDS", "60,300,900,3600")
+]
+THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
+API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
+API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
+API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Meta gateway API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+
+# --- Celery ---------------------------------------------------------------------------------------
+# No loss: late acks, requeue when a worker dies, one message prefetched at a time, no results
+# stored (they could carry data), and a hard time limit well below the visibility timeout so that a
+# running task is never handed to a second worker.
+CELERY_QUEUE_NAMES = ("ingest", "outbound", "media", "maintenance")
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_ROUTES = {f"{name}.*": {"queue": name} for name in CELERY_QUEUE_NAMES}
+CELERY_VISIBILITY_TIMEOUT = env_int("GATEWAY_CELERY_VISIBILITY_TIMEOUT", 1800, minimum=600)
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 270
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "audit-verify-chains": {"task": "maintenance.audit_verify_chains", "schedule": 3600.0},
+    "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
+}
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = True
+else:
+    # Embedded default: kombu's filesystem transport under var/, consumed by a real worker process.
+    BROKER_DIR = VAR_DIR / "broker"
+    for _folder in ("queue", "processed", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "control_folder": str(BROKER_DIR / "control"),
+    }
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["stderr"], "level": env_str("GATEWAY_LOG_LEVEL", "INFO")},
+    "loggers": {"django.security.DisallowedHost": {"level": "ERROR"}},
+}
