@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    LOGIN_SUCCEEDED = "auth.login_succeeded", "Login succeeded"
+    LOGIN_FAILED = "auth.login_failed", "Login failed"
+    LOCKOUT = "auth.lockout", "Cool-off started"
+    LOGOUT = "auth.logout", "Logout"
+    MFA_ENROLLED = "mfa.enrolled", "MFA enrolled"
+    MFA_VERIFIED = "mfa.verified", "OTP verified"
+    STEP_UP = "mfa.step_up", "Step-up passed"
+    OTP_FAILED = "mfa.otp_failed", "OTP failed"
+    BACKUP_CODE_USED = "mfa.backup_code_used", "Backup code used"
+    BACKUP_CODES_ISSUED = "mfa.backup_codes_issued", "Backup codes issued"
+    TENANT_CREATED = "tenant.created", "Tenant created"
+    USER_CREATED = "user.created", "User created"
+    MEMBERSHIP_CREATED = "membership.created", "Membership created"
+    MEMBERSHIP_ROLE_CHANGED = "membership.role_changed", "Membership role changed"
+    MEMBERSHIP_DELETED = "membership.deleted", "Membership deleted"
+    API_KEY_ISSUED = "api_key.issued", "API key issued"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    INTEGRITY_FAILURE = "audit.integrity_failure", "Audit chain verification failed"
+
+
+OPERATOR_CHAIN = "operator"
+
+
+class AuditChainHead(models.Model):
+    """The last event of one chain; locking this row serialises appends to the chain."""
+
+    chain = models.CharField(max_length=64, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="")
+
+    def __str__(self) -> str:
+        return f"{self.chain} @ {self.last_seq}"
+
+
+class AuditEvent(models.Model):
+    """Append-only, HMAC-chained per tenant (``chain`` is the tenant id, or "operator").
+
+    ``hash = HMAC(audit key, prev_hash ‖ canonical JSON of the row)``. No message content, ever:
+    ids, labels and counts only.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chain = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    tenant_id = models.UUIDField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    action = models.CharField(max_length=64, choices=AuditAction.choices)
+    actor_id = models.UUIDField(null=True, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_unique_seq")]
+        ordering = ["chain", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.chain}#{self.seq} {self.action}"
