@@ -4,8 +4,11 @@ from typing import Any
 
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
+
+from accounts.mfa import is_verified
 
 
 class GatewayAdminSite(AdminSite):
@@ -21,8 +24,11 @@ class GatewayAdminSite(AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
-        return bool(user.is_active and user.is_staff and user.is_verified())  # type: ignore[union-attr]
+        return bool(user.is_active and user.is_staff and is_verified(user))
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.user.is_authenticated and is_verified(request.user):
+            # Verified but not active staff: sending them to log in again would loop.
+            return render(request, "accounts/no_access.html", status=403)
         next_url = request.GET.get("next") or reverse("admin:index")
         return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")

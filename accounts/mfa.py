@@ -125,8 +125,21 @@ def session_verified_at(request: HttpRequest) -> datetime | None:
     return datetime.fromtimestamp(stamp, tz=UTC) if isinstance(stamp, int | float) else None
 
 
+def is_verified(user: object) -> bool:
+    """Whether this request's user passed OTP (django-otp's middleware adds ``is_verified``)."""
+    check = getattr(user, "is_verified", None)
+    return bool(check and check())
+
+
 def has_fresh_step_up(request: HttpRequest) -> bool:
     verified_at = session_verified_at(request)
-    if verified_at is None or not request.user.is_verified():  # type: ignore[union-attr]
+    if verified_at is None or not is_verified(request.user):
         return False
     return (timezone.now() - verified_at).total_seconds() <= settings.STEP_UP_SECONDS
+
+
+def totp_device_provision(*, user: User) -> TotpDevice:
+    """A confirmed authenticator created by an operator tool (the demo bootstrap); replaces existing ones."""
+    with transaction.atomic():
+        TotpDevice.objects.filter(user=user).delete()
+        return TotpDevice.objects.create(user=user, name="Authenticator app", confirmed=True, key=random_hex(TOTP_KEY_BYTES))

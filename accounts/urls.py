@@ -1,2 +1,13 @@
+from django.urls import path
+
+from accounts import views
+
 app_name = "accounts"
-urlpatterns: list[object] = []
+
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("otp/", views.otp_view, name="otp"),
+    path("step-up/", views.otp_view, name="step_up"),
+    path("enrol/", views.enrol_view, name="enrol"),
+    path("logout/", views.logout_view, name="logout"),
+]

@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from celery import Task
+from celery import Task, shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from core.locks import held_lock
+from core.throttle import throttle_prune
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +62,9 @@ def lock_guarded(lock_name: str, *, ttl_seconds: int = 600) -> Callable[[CountsF
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+@shared_task(name="maintenance.throttle_prune")
+@lock_guarded("throttle-prune")
+def throttle_prune_task() -> Counts:
+    return {"deleted": throttle_prune(now=timezone.now())}

@@ -60,7 +60,7 @@ def _root_key() -> list[CheckMessage]:
         parse_root_keys(settings.GATEWAY_ROOT_KEYS)
     except ValueError as error:
         return [Error(f"GATEWAY_ROOT_KEYS is not usable: {error}.", hint="Generate one with "
-                      "`python manage.py generate_root_key`.", id="gateway.E003")]
+                      "`python manage.py generate_secrets`.", id="gateway.E003")]
     return []
 
 

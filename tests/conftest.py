@@ -1,8 +1,50 @@
 from __future__ import annotations
 
-import pytest
+import time
+from collections.abc import Iterator
 
-from accounts.models import Membership, Role, Tenant, User
+import pytest
+from django.db import connection
+from django.test import Client
+from django_otp.oath import totp
+
+from accounts.mfa import SESSION_VERIFIED_AT, totp_device_provision
+from accounts.models import Membership, Role, Tenant, TotpDevice, User
+from core.redis import redis_client, redis_configured
+
+PASSWORD = "correct horse battery staple"
+
+
+def totp_code(device: TotpDevice, *, offset_steps: int = 0) -> str:
+    """The code an authenticator app would show now (or ``offset_steps`` periods later)."""
+    value = totp(bytes.fromhex(device.key), step=device.step, t0=-offset_steps * device.step, digits=device.digits)
+    return str(value).zfill(device.digits)
+
+
+def verify_session(client: Client, device: TotpDevice, *, verified_seconds_ago: float = 0) -> None:
+    """Mark the client's session as having passed OTP (what the OTP view does)."""
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session[SESSION_VERIFIED_AT] = time.time() - verified_seconds_ago
+    session.save()
+
+
+def uses_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
+    """The production hasher costs ~0.3 s per login by design; tests log in hundreds of times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """Throttle counters and locks live in Redis when configured: every test starts from nothing."""
+    if redis_configured():
+        redis_client().flushdb()
+    yield
 
 
 @pytest.fixture
@@ -17,6 +59,32 @@ def tenant_b(db: None) -> Tenant:
 
 @pytest.fixture
 def owner_a(tenant_a: Tenant) -> User:
-    user = User.objects.create_user("owner@a.example", "correct horse battery staple", is_staff=True)
+    user = User.objects.create_user("owner@a.example", PASSWORD, is_staff=True)
     Membership.objects.create(tenant=tenant_a, user=user, role=Role.OWNER)
     return user
+
+
+@pytest.fixture
+def owner_b(tenant_b: Tenant) -> User:
+    user = User.objects.create_user("owner@b.example", PASSWORD, is_staff=True)
+    Membership.objects.create(tenant=tenant_b, user=user, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    return User.objects.create_superuser("operator@gateway.example", PASSWORD)
+
+
+@pytest.fixture
+def operator_device(operator: User) -> TotpDevice:
+    return totp_device_provision(user=operator)
+
+
+@pytest.fixture
+def operator_client(operator: User, operator_device: TotpDevice) -> Client:
+    """A superuser whose session passed OTP just now."""
+    client = Client()
+    client.force_login(operator)
+    verify_session(client, operator_device)
+    return client

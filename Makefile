@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. `make check` is the gate before a commit.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+GATEWAY_PORT ?= 8000
+PYTEST_ARGS ?=
+GATEWAY_BIN := $(abspath $(BIN))
+export GATEWAY_PORT GATEWAY_BIN
+
+.PHONY: install run test lint check demo-reset clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py bootstrap_demo --url http://127.0.0.1:$(GATEWAY_PORT)
+	$(BIN)/honcho --procfile deploy/Procfile.dev --app-root . start
+
+demo-reset: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py bootstrap_demo --reset --url http://127.0.0.1:$(GATEWAY_PORT)
+
+test: install
+	$(BIN)/python -m gateway.services_probe exec -- $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+check: lint
+	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)"
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,199 @@
+"""Admin for tenants, users, memberships, MFA devices and API keys. Writes go through the services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+
+from accounts.actors import actor_from_request
+from accounts.apikeys import ApiKeyError, api_key_issue, api_key_revoke
+from accounts.mfa import has_fresh_step_up
+from accounts.models import ApiKey, ApiScope, BackupCodeDevice, Membership, Tenant, TotpDevice, User
+from accounts.services import AccountsError, membership_delete, membership_set, tenant_create, user_create
+from accounts.stepup import step_up_required, step_up_url
+
+
+def _adopt(target: Model, saved: Model) -> None:
+    """Make the admin's unsaved form instance stand for the row a service created."""
+    target.pk = saved.pk
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin[Tenant]):
+    list_display = ("name", "slug", "is_active", "created_at")
+    search_fields = ("name", "slug")
+    list_filter = ("is_active",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
+        return ("slug",) if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        _adopt(obj, tenant_create(name=obj.name, slug=obj.slug, actor=actor_from_request(request)))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        return False  # tenants are deactivated; their data goes through the retention policies
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    add_form = UserCreationForm
+    ordering = ("email",)
+    list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "last_login")
+    search_fields = ("email", "full_name")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("full_name",)}),
+        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
+    readonly_fields = ("last_login", "date_joined")
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        password = form.cleaned_data.get("password1") or None
+        try:
+            user = user_create(email=obj.email, password=password, actor=actor_from_request(request))
+        except AccountsError as error:
+            raise PermissionDenied(str(error)) from None
+        _adopt(obj, user)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin[Membership]):
+    list_display = ("user", "tenant", "role", "created_at")
+    list_filter = ("role", "tenant")
+    search_fields = ("user__email", "tenant__name")
+    autocomplete_fields = ("user", "tenant")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> tuple[str, ...]:
+        return ("tenant", "user") if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        membership = membership_set(tenant=obj.tenant, user=obj.user, role=obj.role, actor=actor_from_request(request))
+        _adopt(obj, membership)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_delete(membership=obj, actor=actor_from_request(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("tenant"):
+            membership_delete(membership=membership, actor=actor_from_request(request))
+
+
+class DeviceAdmin(admin.ModelAdmin[Any]):
+    """Devices are listed and may be removed (to reset someone's MFA) after a step-up; secrets never show."""
+
+    list_display = ("user", "name", "confirmed")
+    search_fields = ("user__email",)
+    fields = ("user", "name", "confirmed")
+    readonly_fields = ("user", "name", "confirmed")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        parent = super().delete_view
+        return step_up_required(lambda inner_request: parent(inner_request, object_id, extra_context))(request)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}  # no bulk delete: each removal goes through the step-up guarded delete view
+
+
+admin.site.register(TotpDevice, DeviceAdmin)
+admin.site.register(BackupCodeDevice, DeviceAdmin)
+
+
+class ApiKeyIssueForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.filter(is_active=True))
+    name = forms.CharField(max_length=200, help_text="What uses this key, e.g. “CRM integration”.")
+    scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
+    days = forms.IntegerField(min_value=1, initial=90, help_text="Days until the key expires.")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+    """Keys are issued here after a step-up and shown once; afterwards only metadata is visible."""
+
+    list_display = ("name", "prefix", "tenant", "scope_list", "expires_at", "revoked_at", "last_used_at")
+    list_filter = ("tenant", "revoked_at")
+    search_fields = ("name", "key_id")
+    fields = ("name", "prefix", "tenant", "scopes", "expires_at", "revoked_at", "last_used_at", "last_used_ip",
+              "created_by", "created_at")
+    readonly_fields = fields
+    actions = ["revoke_keys"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead, so the key's history stays
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return step_up_required(self._issue_view)(request)
+
+    def _issue_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyIssueForm(request.POST or None)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "Issue an API key"}
+        if request.method == "POST" and form.is_valid():
+            try:
+                issued = api_key_issue(
+                    tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_at=timezone.now() + timedelta(days=form.cleaned_data["days"]),
+                    created_by=request.user, ip=actor_from_request(request).ip,  # type: ignore[arg-type]
+                )
+            except ApiKeyError as error:
+                form.add_error(None, str(error))
+            else:
+                context.update(title="API key issued", issued=issued)
+                response = TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
+                add_never_cache_headers(response)
+                return response
+        return TemplateResponse(request, "admin/accounts/apikey/issue.html", context)
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:
+        if not has_fresh_step_up(request):
+            self.message_user(request, "Revoking keys needs a fresh code; confirm and run the action again.",
+                              messages.WARNING)
+            return HttpResponseRedirect(step_up_url(reverse("admin:accounts_apikey_changelist")))
+        ip = actor_from_request(request).ip
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key, revoked_by=request.user, ip=ip)  # type: ignore[arg-type]
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+        return None

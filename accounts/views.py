@@ -1,0 +1,183 @@
+"""Login → OTP (or forced enrolment) → the admin. Step-up reuses the OTP page."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import throttles
+from accounts.actors import Actor, actor_from_request
+from accounts.forms import LoginForm, TokenForm
+from accounts.mfa import (
+    backup_codes_issue,
+    confirmed_totp_device,
+    is_verified,
+    otp_match,
+    session_mark_verified,
+    totp_device_start,
+    totp_provisioning_uri,
+    totp_verify,
+)
+from accounts.middleware import SESSION_STARTED_AT
+from accounts.models import TotpDevice, User
+from audit.models import AuditAction
+from audit.services import audit_record
+from core.clientip import client_ip
+from core.throttle import Verdict
+
+
+def _next_url(request: HttpRequest) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return candidate
+    return reverse("admin:index")
+
+
+def _with_next(view_name: str, next_url: str) -> str:
+    return f"{reverse(view_name)}?{urlencode({'next': next_url})}"
+
+
+def _audit(request: HttpRequest, action: str, *, actor: Actor | None = None, **details: str | int | bool) -> None:
+    actor = actor or actor_from_request(request)
+    audit_record(action=action, tenant_id=None, actor_id=actor.user_id, actor_label=actor.label, ip=actor.ip,
+                 target_type="user" if actor.user_id else "", target_id=str(actor.user_id or ""), details=details)
+
+
+def _throttled(request: HttpRequest, verdict: Verdict, *, scope: str, actor: Actor) -> HttpResponse:
+    if verdict.locked_now:
+        _audit(request, AuditAction.LOCKOUT, actor=actor, scope=scope, retry_after_seconds=verdict.retry_after_seconds)
+    response = render(request, "accounts/throttled.html", {"retry_after": verdict.retry_after_seconds}, status=429)
+    response["Retry-After"] = str(verdict.retry_after_seconds)
+    return response
+
+
+def _after_password(request: HttpRequest, next_url: str) -> HttpResponse:
+    user = request.user
+    if is_verified(user):
+        return HttpResponseRedirect(next_url)
+    has_device = confirmed_totp_device(user) is not None  # type: ignore[arg-type]
+    return HttpResponseRedirect(_with_next("accounts:otp" if has_device else "accounts:enrol", next_url))
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = _next_url(request)
+    if request.user.is_authenticated and request.method == "GET":
+        return _after_password(request, next_url)
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email, ip = form.cleaned_data["email"].strip().lower(), client_ip(request)
+        actor = Actor(label=email, ip=ip)
+        verdict = throttles.attempt_begin(scope=throttles.LOGIN, account=email, ip=ip)
+        if not verdict.allowed:
+            return _throttled(request, verdict, scope=throttles.LOGIN, actor=actor)
+        user = authenticate(request, email=email, password=form.cleaned_data["password"])
+        if user is None:
+            _audit(request, AuditAction.LOGIN_FAILED, actor=actor)
+            form.add_error(None, "Email or password is incorrect.")
+        else:
+            login(request, user)
+            request.session[SESSION_STARTED_AT] = timezone.now().timestamp()
+            throttles.attempt_succeeded(scope=throttles.LOGIN, account=email, ip=ip)
+            _audit(request, AuditAction.LOGIN_SUCCEEDED)
+            return _after_password(request, next_url)
+    return _no_store(render(request, "accounts/login.html", {"form": form, "next": next_url}))
+
+
+def _otp_attempt(request: HttpRequest) -> Verdict:
+    return throttles.attempt_begin(scope=throttles.OTP, account=str(request.user.pk), ip=client_ip(request))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_view(request: HttpRequest) -> HttpResponse:
+    """Second factor after the password; with an already verified session it is the step-up prompt."""
+    next_url = _next_url(request)
+    user: User = request.user  # type: ignore[assignment]
+    if confirmed_totp_device(user) is None and not is_verified(user):
+        return HttpResponseRedirect(_with_next("accounts:enrol", next_url))
+    is_step_up = is_verified(user)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        verdict = _otp_attempt(request)
+        if not verdict.allowed:
+            return _throttled(request, verdict, scope=throttles.OTP, actor=actor_from_request(request))
+        match = otp_match(user=user, token=form.cleaned_data["token"])
+        if match is None:
+            _audit(request, AuditAction.OTP_FAILED, step_up=is_step_up)
+            form.add_error("token", "That code is not valid. Codes can be used only once.")
+        else:
+            session_mark_verified(request, match.device)
+            throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
+            action = AuditAction.BACKUP_CODE_USED if match.is_backup_code else (
+                AuditAction.STEP_UP if is_step_up else AuditAction.MFA_VERIFIED)
+            _audit(request, action)
+            return HttpResponseRedirect(next_url)
+    context = {"form": form, "next": next_url, "is_step_up": is_step_up}
+    return _no_store(render(request, "accounts/otp.html", context))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol_view(request: HttpRequest) -> HttpResponse:
+    """Users without an authenticator must add one before anything else; backup codes are shown once."""
+    next_url = _next_url(request)
+    user: User = request.user  # type: ignore[assignment]
+    if confirmed_totp_device(user) is not None:
+        return HttpResponseRedirect(_with_next("accounts:otp", next_url))
+    device = totp_device_start(user=user)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        verdict = _otp_attempt(request)
+        if not verdict.allowed:
+            return _throttled(request, verdict, scope=throttles.OTP, actor=actor_from_request(request))
+        if _confirm_device(device.pk, form.cleaned_data["token"]):
+            codes = backup_codes_issue(user=user)
+            session_mark_verified(request, device)
+            throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
+            _audit(request, AuditAction.MFA_ENROLLED, device="totp")
+            _audit(request, AuditAction.BACKUP_CODES_ISSUED, count=len(codes))
+            context = {"codes": codes, "next": next_url}
+            return _no_store(render(request, "accounts/backup_codes.html", context))
+        _audit(request, AuditAction.OTP_FAILED, enrolment=True)
+        form.add_error("token", "That code does not match. Check the time on your phone and try again.")
+    uri = totp_provisioning_uri(device)
+    context = {"form": form, "next": next_url, "otpauth_uri": uri, "qr_svg": _qr_svg(uri), "secret": uri.split("secret=")[1].split("&")[0]}
+    return _no_store(render(request, "accounts/enrol.html", context))
+
+
+def _confirm_device(device_id: int, token: str) -> bool:
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().get(pk=device_id)
+        if not totp_verify(device, token.strip().replace(" ", "")):
+            return False
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+    return True
+
+
+def _qr_svg(data: str) -> str:
+    import segno
+
+    return str(segno.make(data, error="m").svg_inline(scale=5, dark="#111", light="#fff"))
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        _audit(request, AuditAction.LOGOUT)
+    logout(request)
+    return HttpResponseRedirect(reverse("accounts:login"))
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    add_never_cache_headers(response)
+    return response

@@ -1,0 +1,127 @@
+"""Provisioning commands and the services behind them: clear errors, JSON for scripts, one audit event each."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.actors import CLI_ACTOR
+from accounts.management.commands.bootstrap_demo import DEMO_EMAIL
+from accounts.models import BackupCode, Membership, Role, Tenant, TotpDevice, User
+from accounts.services import AccountsError, membership_delete, membership_set, tenant_create
+from audit.models import AuditAction, AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*arguments: str, stdin: str = "") -> str:
+    out = io.StringIO()
+    import sys
+
+    original = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        call_command(*arguments, stdout=out)
+    finally:
+        sys.stdin = original
+    return out.getvalue()
+
+
+def test_tenant_create_prints_json_and_audits_on_the_new_tenant_chain() -> None:
+    result = json.loads(_run("tenant_create", "acme", "--name", "Acme Ltd", "--json"))
+
+    tenant = Tenant.objects.get(slug="acme")
+    assert result == {"id": str(tenant.pk), "slug": "acme", "name": "Acme Ltd"}
+    event = AuditEvent.objects.get(action=AuditAction.TENANT_CREATED)
+    assert event.tenant_id == tenant.pk
+    assert event.actor_label == "cli"
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("tenant_create", "Bad Slug!"), "not a valid slug"),
+    (("user_create", "not-an-email"), "not a valid email"),
+    (("user_create", "a@b.example", "--tenant", "missing", "--role", "agent"), "no tenant with slug"),
+    (("user_create", "a@b.example", "--tenant", "acme"), "--tenant and --role go together"),
+])
+def test_bad_input_is_a_clear_command_error(arguments: tuple[str, ...], message: str) -> None:
+    Tenant.objects.create(name="Acme", slug="acme")
+
+    with pytest.raises(CommandError, match=message):
+        _run(*arguments)
+
+    assert User.objects.count() == 0
+
+
+def test_duplicate_tenant_is_refused() -> None:
+    _run("tenant_create", "acme")
+
+    with pytest.raises(CommandError, match="already exists"):
+        _run("tenant_create", "acme")
+    assert AuditEvent.objects.filter(action=AuditAction.TENANT_CREATED).count() == 1
+
+
+def test_user_create_with_membership_and_password_from_stdin() -> None:
+    tenant = Tenant.objects.create(name="Acme", slug="acme")
+
+    result = json.loads(_run("user_create", "Agent@Acme.example", "--tenant", "acme", "--role", "agent",
+                             "--password-stdin", "--json", stdin="a long enough passphrase\n"))
+
+    user = User.objects.get(email="agent@acme.example")
+    assert result["has_password"] is True
+    assert user.check_password("a long enough passphrase")
+    assert Membership.objects.get(user=user).role == Role.AGENT
+    assert AuditEvent.objects.filter(action=AuditAction.USER_CREATED, tenant_id=None).count() == 1
+    assert AuditEvent.objects.filter(action=AuditAction.MEMBERSHIP_CREATED, tenant_id=tenant.pk).count() == 1
+
+
+def test_weak_password_is_refused_and_nothing_is_written() -> None:
+    with pytest.raises(CommandError, match="too short"):
+        _run("user_create", "a@b.example", "--password-stdin", stdin="short\n")
+
+    assert User.objects.count() == 0
+    assert AuditEvent.objects.count() == 0
+
+
+def test_membership_role_changes_are_audited_once_each(owner_a: User, tenant_a: Tenant) -> None:
+    membership_set(tenant=tenant_a, user=owner_a, role=Role.ADMIN, actor=CLI_ACTOR)
+    membership_set(tenant=tenant_a, user=owner_a, role=Role.ADMIN, actor=CLI_ACTOR)
+    membership = Membership.objects.get(user=owner_a)
+    membership_delete(membership=membership, actor=CLI_ACTOR)
+
+    actions = list(AuditEvent.objects.filter(tenant_id=tenant_a.pk).order_by("seq").values_list("action", flat=True))
+    assert actions == [AuditAction.MEMBERSHIP_ROLE_CHANGED, AuditAction.MEMBERSHIP_DELETED]
+    with pytest.raises(AccountsError, match="unknown role"):
+        membership_set(tenant=tenant_a, user=owner_a, role="emperor", actor=CLI_ACTOR)
+
+
+def test_tenant_create_service_refuses_an_empty_name() -> None:
+    with pytest.raises(AccountsError, match="needs a name"):
+        tenant_create(name="  ", slug="x", actor=CLI_ACTOR)
+
+
+def test_bootstrap_demo_creates_a_ready_owner_once_and_resets_on_request() -> None:
+    first = _run("bootstrap_demo")
+
+    owner = User.objects.get(email=DEMO_EMAIL)
+    password = re.search(r"Password:\s+(\S+)", first).group(1)  # type: ignore[union-attr]
+    assert owner.check_password(password)
+    assert owner.is_superuser and owner.is_staff
+    assert Membership.objects.get(user=owner).role == Role.OWNER
+    assert "otpauth://totp/" in first
+    assert TotpDevice.objects.get(user=owner).confirmed
+    assert BackupCode.objects.filter(device__user=owner).count() == 10
+    assert "█" in first  # the QR code
+
+    again = _run("bootstrap_demo")
+    assert "Password" not in again and "demo-reset" in again
+
+    reset = _run("bootstrap_demo", "--reset")
+    new_password = re.search(r"Password:\s+(\S+)", reset).group(1)  # type: ignore[union-attr]
+    owner.refresh_from_db()
+    assert new_password != password and owner.check_password(new_password)
+    assert User.objects.count() == 1 and Tenant.objects.count() == 1
