@@ -30,7 +30,7 @@ demo-reset: install
 	$(BIN)/python manage.py bootstrap_demo --reset --url http://127.0.0.1:$(GATEWAY_PORT)
 
 test: install
-	$(BIN)/python -m gateway.services_probe exec -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,6 +25,10 @@ from accounts.services import AccountsError, membership_delete, membership_set, 
 from accounts.stepup import step_up_required, step_up_url
 
 
+def _admin_user(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
 def _adopt(target: Model, saved: Model) -> None:
     """Make the admin's unsaved form instance stand for the row a service created."""
     target.pk = saved.pk
@@ -51,14 +55,14 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
         return False  # tenants are deactivated; their data goes through the retention policies
 
 
-class UserCreationForm(AdminUserCreationForm):
+class UserCreationForm(AdminUserCreationForm[User]):
     class Meta:
         model = User
         fields = ("email",)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     add_form = UserCreationForm
     ordering = ("email",)
     list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "last_login")
@@ -120,7 +124,9 @@ class DeviceAdmin(admin.ModelAdmin[Any]):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         parent = super().delete_view
         return step_up_required(lambda inner_request: parent(inner_request, object_id, extra_context))(request)
 
@@ -146,8 +152,18 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_display = ("name", "prefix", "tenant", "scope_list", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("tenant", "revoked_at")
     search_fields = ("name", "key_id")
-    fields = ("name", "prefix", "tenant", "scopes", "expires_at", "revoked_at", "last_used_at", "last_used_ip",
-              "created_by", "created_at")
+    fields = (
+        "name",
+        "prefix",
+        "tenant",
+        "scopes",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "last_used_ip",
+        "created_by",
+        "created_at",
+    )
     readonly_fields = fields
     actions = ["revoke_keys"]
 
@@ -161,21 +177,30 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead, so the key's history stays
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         return step_up_required(self._issue_view)(request)
 
     def _issue_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = ApiKeyIssueForm(request.POST or None)
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "Issue an API key"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": "Issue an API key",
+        }
         if request.method == "POST" and form.is_valid():
             try:
                 issued = api_key_issue(
-                    tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"],
+                    tenant=form.cleaned_data["tenant"],
+                    name=form.cleaned_data["name"],
                     scopes=form.cleaned_data["scopes"],
                     expires_at=timezone.now() + timedelta(days=form.cleaned_data["days"]),
-                    created_by=request.user, ip=actor_from_request(request).ip,  # type: ignore[arg-type]
+                    created_by=_admin_user(request),
+                    ip=actor_from_request(request).ip,
                 )
             except ApiKeyError as error:
                 form.add_error(None, str(error))
@@ -189,11 +214,12 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     @admin.action(description="Revoke selected API keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:
         if not has_fresh_step_up(request):
-            self.message_user(request, "Revoking keys needs a fresh code; confirm and run the action again.",
-                              messages.WARNING)
+            self.message_user(
+                request, "Revoking keys needs a fresh code; confirm and run the action again.", messages.WARNING
+            )
             return HttpResponseRedirect(step_up_url(reverse("admin:accounts_apikey_changelist")))
         ip = actor_from_request(request).ip
         for api_key in queryset:
-            api_key_revoke(api_key=api_key, revoked_by=request.user, ip=ip)  # type: ignore[arg-type]
+            api_key_revoke(api_key=api_key, revoked_by=_admin_user(request), ip=ip)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
         return None

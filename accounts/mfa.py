@@ -67,31 +67,45 @@ def _backup_code_hash(salt: str, code: str) -> str:
 
 def backup_codes_issue(*, user: User) -> list[str]:
     """Replace the user's backup codes with a fresh set; the plaintext is returned once, never stored."""
-    codes = ["".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH)) for _ in range(BACKUP_CODE_COUNT)]
+    codes = [
+        "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH))
+        for _ in range(BACKUP_CODE_COUNT)
+    ]
     with transaction.atomic():
         BackupCodeDevice.objects.filter(user=user).delete()
         device = BackupCodeDevice.objects.create(user=user, name="Backup codes", salt=secrets.token_hex(16))
-        BackupCode.objects.bulk_create(BackupCode(device=device, code_hash=_backup_code_hash(device.salt, code)) for code in codes)
+        BackupCode.objects.bulk_create(
+            BackupCode(device=device, code_hash=_backup_code_hash(device.salt, code)) for code in codes
+        )
     return [f"{code[:4]}-{code[4:8]}-{code[8:]}" for code in codes]
 
 
 def totp_device_start(*, user: User) -> TotpDevice:
     """An unconfirmed authenticator for enrolment (reused until confirmed)."""
-    device = TotpDevice.objects.filter(user=user, confirmed=False).first()
+    device: TotpDevice | None = TotpDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TotpDevice.objects.create(user=user, name="Authenticator app", confirmed=False, key=random_hex(TOTP_KEY_BYTES))
+        device = TotpDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=False, key=random_hex(TOTP_KEY_BYTES)
+        )
     return device
 
 
+def totp_secret_base32(device: TotpDevice) -> str:
+    return base64.b32encode(bytes.fromhex(device.key)).decode().rstrip("=")
+
+
 def totp_provisioning_uri(device: TotpDevice) -> str:
-    secret = base64.b32encode(bytes.fromhex(device.key)).decode().rstrip("=")
+    secret = totp_secret_base32(device)
     issuer = settings.OTP_TOTP_ISSUER
-    query = urlencode({"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": device.digits, "period": device.step})
+    query = urlencode(
+        {"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": device.digits, "period": device.step}
+    )
     return f"otpauth://totp/{quote(issuer)}:{quote(device.user.email)}?{query}"
 
 
 def confirmed_totp_device(user: User) -> TotpDevice | None:
-    return TotpDevice.objects.filter(user=user, confirmed=True).first()
+    device: TotpDevice | None = TotpDevice.objects.filter(user=user, confirmed=True).first()
+    return device
 
 
 @dataclass(frozen=True)
@@ -142,4 +156,7 @@ def totp_device_provision(*, user: User) -> TotpDevice:
     """A confirmed authenticator created by an operator tool (the demo bootstrap); replaces existing ones."""
     with transaction.atomic():
         TotpDevice.objects.filter(user=user).delete()
-        return TotpDevice.objects.create(user=user, name="Authenticator app", confirmed=True, key=random_hex(TOTP_KEY_BYTES))
+        device: TotpDevice = TotpDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=True, key=random_hex(TOTP_KEY_BYTES)
+        )
+    return device

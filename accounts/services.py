@@ -19,8 +19,13 @@ class AccountsError(ValueError):
 
 def _audit(action: str, *, actor: Actor, tenant: Tenant | None, target: object, **details: str | bool) -> None:
     audit_record(
-        action=action, tenant_id=tenant.pk if tenant else None, actor_id=actor.user_id, actor_label=actor.label,
-        target_type=type(target).__name__.lower(), target_id=str(getattr(target, "pk", "")), ip=actor.ip,
+        action=action,
+        tenant_id=tenant.pk if tenant else None,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        target_type=type(target).__name__.lower(),
+        target_id=str(getattr(target, "pk", "")),
+        ip=actor.ip,
         details=details,
     )
 
@@ -42,7 +47,12 @@ def tenant_create(*, name: str, slug: str, actor: Actor) -> Tenant:
 
 
 def user_create(
-    *, email: str, password: str | None, actor: Actor, full_name: str = "", is_staff: bool = False,
+    *,
+    email: str,
+    password: str | None,
+    actor: Actor,
+    full_name: str = "",
+    is_staff: bool = False,
     is_superuser: bool = False,
 ) -> User:
     """Create a login. ``password=None`` leaves it unusable (set later); otherwise it must pass the validators."""
@@ -62,8 +72,14 @@ def user_create(
         user = User.objects.create_user(
             email, password, full_name=full_name, is_staff=is_staff or is_superuser, is_superuser=is_superuser
         )
-        _audit(AuditAction.USER_CREATED, actor=actor, tenant=None, target=user, is_staff=user.is_staff,
-               is_superuser=is_superuser)
+        _audit(
+            AuditAction.USER_CREATED,
+            actor=actor,
+            tenant=None,
+            target=user,
+            is_staff=user.is_staff,
+            is_superuser=is_superuser,
+        )
     return user
 
 
@@ -75,18 +91,37 @@ def membership_set(*, tenant: Tenant, user: User, role: str, actor: Actor) -> Me
         membership = Membership.objects.select_for_update().filter(tenant=tenant, user=user).first()
         if membership is None:
             membership = Membership.objects.create(tenant=tenant, user=user, role=role)
-            _audit(AuditAction.MEMBERSHIP_CREATED, actor=actor, tenant=tenant, target=membership,
-                   user_id=str(user.pk), role=role)
+            _audit(
+                AuditAction.MEMBERSHIP_CREATED,
+                actor=actor,
+                tenant=tenant,
+                target=membership,
+                user_id=str(user.pk),
+                role=role,
+            )
         elif membership.role != role:
             previous, membership.role = membership.role, role
             membership.save(update_fields=["role", "updated_at"])
-            _audit(AuditAction.MEMBERSHIP_ROLE_CHANGED, actor=actor, tenant=tenant, target=membership,
-                   user_id=str(user.pk), previous_role=previous, role=role)
+            _audit(
+                AuditAction.MEMBERSHIP_ROLE_CHANGED,
+                actor=actor,
+                tenant=tenant,
+                target=membership,
+                user_id=str(user.pk),
+                previous_role=previous,
+                role=role,
+            )
     return membership
 
 
 def membership_delete(*, membership: Membership, actor: Actor) -> None:
     with transaction.atomic():
-        _audit(AuditAction.MEMBERSHIP_DELETED, actor=actor, tenant=membership.tenant, target=membership,
-               user_id=str(membership.user_id), role=membership.role)
+        _audit(
+            AuditAction.MEMBERSHIP_DELETED,
+            actor=actor,
+            tenant=membership.tenant,
+            target=membership,
+            user_id=str(membership.user_id),
+            role=membership.role,
+        )
         membership.delete()

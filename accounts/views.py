@@ -24,6 +24,7 @@ from accounts.mfa import (
     session_mark_verified,
     totp_device_start,
     totp_provisioning_uri,
+    totp_secret_base32,
     totp_verify,
 )
 from accounts.middleware import SESSION_STARTED_AT
@@ -36,7 +37,9 @@ from core.throttle import Verdict
 
 def _next_url(request: HttpRequest) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return reverse("admin:index")
 
@@ -47,8 +50,16 @@ def _with_next(view_name: str, next_url: str) -> str:
 
 def _audit(request: HttpRequest, action: str, *, actor: Actor | None = None, **details: str | int | bool) -> None:
     actor = actor or actor_from_request(request)
-    audit_record(action=action, tenant_id=None, actor_id=actor.user_id, actor_label=actor.label, ip=actor.ip,
-                 target_type="user" if actor.user_id else "", target_id=str(actor.user_id or ""), details=details)
+    audit_record(
+        action=action,
+        tenant_id=None,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        ip=actor.ip,
+        target_type="user" if actor.user_id else "",
+        target_id=str(actor.user_id or ""),
+        details=details,
+    )
 
 
 def _throttled(request: HttpRequest, verdict: Verdict, *, scope: str, actor: Actor) -> HttpResponse:
@@ -117,8 +128,11 @@ def otp_view(request: HttpRequest) -> HttpResponse:
         else:
             session_mark_verified(request, match.device)
             throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
-            action = AuditAction.BACKUP_CODE_USED if match.is_backup_code else (
-                AuditAction.STEP_UP if is_step_up else AuditAction.MFA_VERIFIED)
+            action = (
+                AuditAction.BACKUP_CODE_USED
+                if match.is_backup_code
+                else (AuditAction.STEP_UP if is_step_up else AuditAction.MFA_VERIFIED)
+            )
             _audit(request, action)
             return HttpResponseRedirect(next_url)
     context = {"form": form, "next": next_url, "is_step_up": is_step_up}
@@ -140,18 +154,21 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
         if not verdict.allowed:
             return _throttled(request, verdict, scope=throttles.OTP, actor=actor_from_request(request))
         if _confirm_device(device.pk, form.cleaned_data["token"]):
-            codes = backup_codes_issue(user=user)
-            session_mark_verified(request, device)
-            throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
-            _audit(request, AuditAction.MFA_ENROLLED, device="totp")
-            _audit(request, AuditAction.BACKUP_CODES_ISSUED, count=len(codes))
-            context = {"codes": codes, "next": next_url}
-            return _no_store(render(request, "accounts/backup_codes.html", context))
+            return _enrolment_done(request, user, device, next_url)
         _audit(request, AuditAction.OTP_FAILED, enrolment=True)
         form.add_error("token", "That code does not match. Check the time on your phone and try again.")
     uri = totp_provisioning_uri(device)
-    context = {"form": form, "next": next_url, "otpauth_uri": uri, "qr_svg": _qr_svg(uri), "secret": uri.split("secret=")[1].split("&")[0]}
+    context = {"form": form, "next": next_url, "qr_svg": _qr_svg(uri), "secret": totp_secret_base32(device)}
     return _no_store(render(request, "accounts/enrol.html", context))
+
+
+def _enrolment_done(request: HttpRequest, user: User, device: TotpDevice, next_url: str) -> HttpResponse:
+    codes = backup_codes_issue(user=user)
+    session_mark_verified(request, device)
+    throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
+    _audit(request, AuditAction.MFA_ENROLLED, device="totp")
+    _audit(request, AuditAction.BACKUP_CODES_ISSUED, count=len(codes))
+    return _no_store(render(request, "accounts/backup_codes.html", {"codes": codes, "next": next_url}))
 
 
 def _confirm_device(device_id: int, token: str) -> bool:

@@ -11,8 +11,18 @@ from typing import Any
 from django.conf import settings
 
 HASHED_FIELDS = (
-    "id", "chain", "seq", "tenant_id", "occurred_at", "action", "actor_id", "actor_label",
-    "target_type", "target_id", "ip", "details",
+    "id",
+    "chain",
+    "seq",
+    "tenant_id",
+    "occurred_at",
+    "action",
+    "actor_id",
+    "actor_label",
+    "target_type",
+    "target_id",
+    "ip",
+    "details",
 )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 
@@ -7,9 +8,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.chain import event_hash
-from audit.models import OPERATOR_CHAIN, AuditChainHead, AuditEvent
+from audit.models import OPERATOR_CHAIN, AuditAction, AuditChainHead, AuditEvent
+from audit.selectors import audit_chains_verify_all
+from audit.verify import ChainBreak
+
+logger = logging.getLogger(__name__)
 
 DetailValue = str | int | bool | None
+VERIFIER_LABEL = "audit verifier"
 
 
 def chain_name(tenant_id: uuid.UUID | None) -> str:
@@ -37,12 +43,45 @@ def audit_record(
         AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
         head = AuditChainHead.objects.select_for_update().get(chain=chain)
         event = AuditEvent(
-            chain=chain, seq=head.last_seq + 1, tenant_id=tenant_id, occurred_at=timezone.now(),
-            action=action, actor_id=actor_id, actor_label=actor_label[:200], target_type=target_type,
-            target_id=str(target_id), ip=ip, details=dict(details or {}), prev_hash=head.last_hash,
+            chain=chain,
+            seq=head.last_seq + 1,
+            tenant_id=tenant_id,
+            occurred_at=timezone.now(),
+            action=action,
+            actor_id=actor_id,
+            actor_label=actor_label[:200],
+            target_type=target_type,
+            target_id=str(target_id),
+            ip=ip,
+            details=dict(details or {}),
+            prev_hash=head.last_hash,
         )
         event.hash = event_hash(event.prev_hash, vars(event))
         event.save(force_insert=True)
         head.last_seq, head.last_hash = event.seq, event.hash
         head.save(update_fields=["last_seq", "last_hash"])
     return event
+
+
+def audit_integrity_check() -> dict[str, int]:
+    """Verify every chain; log each broken one and record one integrity failure for it on the operator chain."""
+    reports = audit_chains_verify_all()
+    breaks = [(report.chain, report.broken_at) for report in reports if report.broken_at is not None]
+    for chain, broken_at in breaks:
+        _integrity_failure_record(chain=chain, broken_at=broken_at)
+    return {"chains": len(reports), "events": sum(report.events for report in reports), "broken": len(breaks)}
+
+
+def _integrity_failure_record(*, chain: str, broken_at: ChainBreak) -> None:
+    event_id = str(broken_at.event_id) if broken_at.event_id else None
+    reason = str(broken_at.reason)
+    extra = {"chain": chain, "seq": broken_at.seq, "event_id": event_id, "reason": reason}
+    logger.error("audit chain broken", extra=extra)
+    audit_record(
+        action=AuditAction.INTEGRITY_FAILURE,
+        tenant_id=None,
+        actor_label=VERIFIER_LABEL,
+        target_type="audit_chain",
+        target_id=chain,
+        details={"chain": chain, "seq": broken_at.seq, "reason": reason},
+    )

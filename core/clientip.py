@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -18,4 +20,13 @@ def client_ip(request: HttpRequest) -> str:
     forwarded = [part for part in forwarded if part]
     if not forwarded:
         return remote
-    return forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    candidate = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    return candidate if _is_ip(candidate) else remote
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -24,15 +24,15 @@ Counts = dict[str, int]
 CountsFunction = TypeVar("CountsFunction", bound=Callable[..., Counts])
 
 
-class UnsafeTaskArgument(TypeError):
+class UnsafeTaskArgumentError(TypeError):
     """Task arguments must be ids and flags: bodies, tokens and secrets never go to the broker."""
 
 
-def enqueue_on_commit(task: Task, *args: object, **kwargs: object) -> None:
+def enqueue_on_commit(task: Task[Any, Any], *args: object, **kwargs: object) -> None:
     """Publish ``task`` once the current transaction commits (at once outside a transaction)."""
     for value in (*args, *kwargs.values()):
         _require_safe_argument(value)
-    arguments = [str(value) if isinstance(value, uuid.UUID) else value for value in args]
+    arguments = tuple(str(value) if isinstance(value, uuid.UUID) else value for value in args)
     keywords = {key: str(value) if isinstance(value, uuid.UUID) else value for key, value in kwargs.items()}
     transaction.on_commit(functools.partial(task.apply_async, args=arguments, kwargs=keywords))
 
@@ -42,7 +42,7 @@ def _require_safe_argument(value: object) -> None:
         return
     if isinstance(value, str) and len(value) <= MAX_STRING_ARGUMENT:
         return
-    raise UnsafeTaskArgument(f"task arguments must be ids or flags, got {type(value).__name__}")
+    raise UnsafeTaskArgumentError(f"task arguments must be ids or flags, got {type(value).__name__}")
 
 
 def lock_guarded(lock_name: str, *, ttl_seconds: int = 600) -> Callable[[CountsFunction], CountsFunction]:

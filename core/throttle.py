@@ -97,9 +97,7 @@ def _redis_hit(key: str, policy: ThrottlePolicy) -> Verdict:
 
 def _database_hit(key: str, policy: ThrottlePolicy, now: datetime) -> Verdict:
     with transaction.atomic():
-        ThrottleBucket.objects.bulk_create(
-            [ThrottleBucket(key=key, window_ends_at=now)], ignore_conflicts=True
-        )
+        ThrottleBucket.objects.bulk_create([ThrottleBucket(key=key, window_ends_at=now)], ignore_conflicts=True)
         bucket = ThrottleBucket.objects.select_for_update().get(key=key)
         verdict = _advance(bucket, policy, now)
         bucket.save()

@@ -19,6 +19,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 ONE_YEAR_SECONDS = 31_536_000
 ROOT_KEY_BYTES = 32
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_DISTINCT = 5
+KEY_MIN_LENGTH = 32
 
 
 def parse_root_keys(raw: str) -> dict[int, bytes]:
@@ -42,10 +45,19 @@ def parse_root_keys(raw: str) -> dict[int, bytes]:
 
 def _secret_key() -> list[CheckMessage]:
     key = settings.SECRET_KEY
-    if len(key) >= 50 and len(set(key)) >= 5 and not key.startswith("django-insecure-"):
+    if (
+        len(key) >= SECRET_KEY_MIN_LENGTH
+        and len(set(key)) >= SECRET_KEY_MIN_DISTINCT
+        and not key.startswith("django-insecure-")
+    ):
         return []
-    return [Error("DJANGO_SECRET_KEY is missing or weak.", hint="Set at least 50 random characters "
-                  "(DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE).", id="gateway.E001")]
+    return [
+        Error(
+            "DJANGO_SECRET_KEY is missing or weak.",
+            hint="Set at least 50 random characters (DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE).",
+            id="gateway.E001",
+        )
+    ]
 
 
 def _allowed_hosts() -> list[CheckMessage]:
@@ -59,31 +71,47 @@ def _root_key() -> list[CheckMessage]:
     try:
         parse_root_keys(settings.GATEWAY_ROOT_KEYS)
     except ValueError as error:
-        return [Error(f"GATEWAY_ROOT_KEYS is not usable: {error}.", hint="Generate one with "
-                      "`python manage.py generate_secrets`.", id="gateway.E003")]
+        return [
+            Error(
+                f"GATEWAY_ROOT_KEYS is not usable: {error}.",
+                hint="Generate one with `python manage.py generate_secrets`.",
+                id="gateway.E003",
+            )
+        ]
     return []
 
 
 def _secure_cookies() -> list[CheckMessage]:
     if settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE:
         return []
-    return [Error("Session and CSRF cookies must be Secure.", hint="Unset GATEWAY_SECURE_COOKIES=0.",
-                  id="gateway.E004")]
+    return [
+        Error("Session and CSRF cookies must be Secure.", hint="Unset GATEWAY_SECURE_COOKIES=0.", id="gateway.E004")
+    ]
 
 
 def _hsts() -> list[CheckMessage]:
     if settings.SECURE_HSTS_SECONDS >= ONE_YEAR_SECONDS and settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
         return []
-    return [Error("HSTS must last at least a year and include subdomains.",
-                  hint="GATEWAY_HSTS_SECONDS>=31536000 and GATEWAY_HSTS_INCLUDE_SUBDOMAINS=1.", id="gateway.E005")]
+    return [
+        Error(
+            "HSTS must last at least a year and include subdomains.",
+            hint="GATEWAY_HSTS_SECONDS>=31536000 and GATEWAY_HSTS_INCLUDE_SUBDOMAINS=1.",
+            id="gateway.E005",
+        )
+    ]
 
 
 def _proxy() -> list[CheckMessage]:
     count = settings.TRUSTED_PROXY_COUNT
     if count is None:
-        return [Error("GATEWAY_TRUSTED_PROXY_COUNT is not set.", hint="Set it to the number of reverse "
-                      "proxies that append to X-Forwarded-For (0 when clients connect directly).",
-                      id="gateway.E006")]
+        return [
+            Error(
+                "GATEWAY_TRUSTED_PROXY_COUNT is not set.",
+                hint="Set it to the number of reverse "
+                "proxies that append to X-Forwarded-For (0 when clients connect directly).",
+                id="gateway.E006",
+            )
+        ]
     if count > 0 and getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is None:
         return [Error("Behind a proxy, SECURE_PROXY_SSL_HEADER must be set.", id="gateway.E011")]
     return []
@@ -94,21 +122,32 @@ def _debug() -> list[CheckMessage]:
 
 
 def _browsable_api() -> list[CheckMessage]:
-    renderers = settings.REST_FRAMEWORK.get("DEFAULT_RENDERER_CLASSES", [])
+    renderers = list(settings.REST_FRAMEWORK.get("DEFAULT_RENDERER_CLASSES") or [])
     if any("BrowsableAPIRenderer" in renderer for renderer in renderers):
         return [Error("The browsable API must be off in production.", id="gateway.E009")]
     return []
 
 
 def _chain_and_pepper_keys() -> list[CheckMessage]:
-    missing = [name for name in ("GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER") if len(getattr(settings, name)) < 32]
+    missing = [
+        name
+        for name in ("GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER")
+        if len(getattr(settings, name)) < KEY_MIN_LENGTH
+    ]
     if not missing:
         return []
     return [Error(f"{', '.join(missing)} missing or shorter than 32 characters.", id="gateway.E010")]
 
 
 PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
-    _secret_key, _allowed_hosts, _root_key, _secure_cookies, _hsts, _proxy, _debug, _browsable_api,
+    _secret_key,
+    _allowed_hosts,
+    _root_key,
+    _secure_cookies,
+    _hsts,
+    _proxy,
+    _debug,
+    _browsable_api,
     _chain_and_pepper_keys,
 )
 

@@ -185,9 +185,7 @@ STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=36
 THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
 THROTTLE_IP_ATTEMPTS = env_int("GATEWAY_THROTTLE_IP_ATTEMPTS", 20, minimum=1)
 THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, minimum=1)
-THROTTLE_COOLOFF_SECONDS = [
-    int(value) for value in env_list("GATEWAY_THROTTLE_COOLOFF_SECONDS", "60,300,900,3600")
-]
+THROTTLE_COOLOFF_SECONDS = [int(value) for value in env_list("GATEWAY_THROTTLE_COOLOFF_SECONDS", "60,300,900,3600")]
 THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
 API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
 API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
@@ -206,6 +204,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {"ApiScope": "accounts.models.ApiScope"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -40,11 +39,10 @@ def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis() -> Iterator[None]:
+def _clean_redis() -> None:
     """Throttle counters and locks live in Redis when configured: every test starts from nothing."""
     if redis_configured():
         redis_client().flushdb()
-    yield
 
 
 @pytest.fixture

@@ -4,30 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Lease',
+            name="Lease",
             fields=[
-                ('name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('token', models.CharField(max_length=64)),
-                ('expires_at', models.DateTimeField()),
+                ("name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("token", models.CharField(max_length=64)),
+                ("expires_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='ThrottleBucket',
+            name="ThrottleBucket",
             fields=[
-                ('key', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('window_ends_at', models.DateTimeField()),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
-                ('strikes', models.PositiveIntegerField(default=0)),
-                ('strikes_end_at', models.DateTimeField(blank=True, null=True)),
+                ("key", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("window_ends_at", models.DateTimeField()),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
+                ("strikes", models.PositiveIntegerField(default=0)),
+                ("strikes_end_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
     ]

@@ -20,8 +20,7 @@ def admin_urls() -> list[str]:
     for model, model_admin in admin.site._registry.items():
         opts = model._meta
         urls.append(reverse("admin:app_list", args=[opts.app_label]))
-        for view in ("changelist", "add"):
-            urls.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}"))
+        urls.extend(reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}") for view in ("changelist", "add"))
         object_id = "1" if opts.pk.get_internal_type() in {"AutoField", "BigAutoField"} else str(uuid.uuid4())
         for view in ("change", "delete", "history"):
             try:
@@ -36,8 +35,13 @@ ADMIN_URLS = admin_urls()
 
 def test_the_registry_covers_every_model_admin_we_ship() -> None:
     registered = {f"{model._meta.app_label}.{model._meta.model_name}" for model in admin.site._registry}
-    assert {"accounts.user", "accounts.tenant", "accounts.membership", "accounts.apikey",
-            "audit.auditevent"} <= registered
+    assert {
+        "accounts.user",
+        "accounts.tenant",
+        "accounts.membership",
+        "accounts.apikey",
+        "audit.auditevent",
+    } <= registered
     assert len(ADMIN_URLS) > 5 * len(registered)
 
 

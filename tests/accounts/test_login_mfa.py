@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 ADMIN = "/admin/"
 
 
-def _login(client: Client, email: str, password: str = PASSWORD, **extra: str):
+def _login(client: Client, email: str, password: str = PASSWORD, **extra: Any) -> Any:
     return client.post(reverse("accounts:login"), {"email": email, "password": password, "next": ADMIN}, **extra)
 
 

@@ -42,12 +42,15 @@ def test_tenant_create_prints_json_and_audits_on_the_new_tenant_chain() -> None:
     assert event.actor_label == "cli"
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (("tenant_create", "Bad Slug!"), "not a valid slug"),
-    (("user_create", "not-an-email"), "not a valid email"),
-    (("user_create", "a@b.example", "--tenant", "missing", "--role", "agent"), "no tenant with slug"),
-    (("user_create", "a@b.example", "--tenant", "acme"), "--tenant and --role go together"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("tenant_create", "Bad Slug!"), "not a valid slug"),
+        (("user_create", "not-an-email"), "not a valid email"),
+        (("user_create", "a@b.example", "--tenant", "missing", "--role", "agent"), "no tenant with slug"),
+        (("user_create", "a@b.example", "--tenant", "acme"), "--tenant and --role go together"),
+    ],
+)
 def test_bad_input_is_a_clear_command_error(arguments: tuple[str, ...], message: str) -> None:
     Tenant.objects.create(name="Acme", slug="acme")
 
@@ -68,8 +71,19 @@ def test_duplicate_tenant_is_refused() -> None:
 def test_user_create_with_membership_and_password_from_stdin() -> None:
     tenant = Tenant.objects.create(name="Acme", slug="acme")
 
-    result = json.loads(_run("user_create", "Agent@Acme.example", "--tenant", "acme", "--role", "agent",
-                             "--password-stdin", "--json", stdin="a long enough passphrase\n"))
+    result = json.loads(
+        _run(
+            "user_create",
+            "Agent@Acme.example",
+            "--tenant",
+            "acme",
+            "--role",
+            "agent",
+            "--password-stdin",
+            "--json",
+            stdin="a long enough passphrase\n",
+        )
+    )
 
     user = User.objects.get(email="agent@acme.example")
     assert result["has_password"] is True

@@ -18,8 +18,9 @@ def _client(user: User, device: TotpDevice, *, verified_seconds_ago: float | Non
 
 
 @pytest.mark.parametrize(("seconds_ago", "allowed"), [(120, True), (660, False), (None, False)])
-def test_page_needs_an_otp_within_ten_minutes(operator: User, operator_device: TotpDevice,
-                                              seconds_ago: float | None, allowed: bool) -> None:
+def test_page_needs_an_otp_within_ten_minutes(
+    operator: User, operator_device: TotpDevice, seconds_ago: float | None, allowed: bool
+) -> None:
     response = _client(operator, operator_device, verified_seconds_ago=seconds_ago).get("/sensitive/")
 
     if allowed:
@@ -30,8 +31,9 @@ def test_page_needs_an_otp_within_ten_minutes(operator: User, operator_device: T
 
 
 @pytest.mark.parametrize(("seconds_ago", "status"), [(120, 200), (660, 403)])
-def test_api_permission_answers_step_up_required(operator: User, operator_device: TotpDevice,
-                                                 seconds_ago: float, status: int) -> None:
+def test_api_permission_answers_step_up_required(
+    operator: User, operator_device: TotpDevice, seconds_ago: float, status: int
+) -> None:
     client = _client(operator, operator_device, verified_seconds_ago=seconds_ago)
 
     response = client.post("/sensitive-api/", content_type="application/json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -29,7 +30,7 @@ def _in_parallel(count: int, call: Callable[[int], int]) -> Counter[int]:
         return Counter(pool.map(run, range(count)))
 
 
-def _post_login(email: str, password: str, **headers: str) -> int:
+def _post_login(email: str, password: str, **headers: Any) -> int:
     return Client().post(reverse("accounts:login"), {"email": email, "password": password}, **headers).status_code
 
 
@@ -52,12 +53,16 @@ def test_cooling_off_refuses_even_the_right_password_with_retry_after(operator: 
     assert AuditEvent.objects.filter(action=AuditAction.LOGIN_SUCCEEDED).count() == 0
 
 
-def test_fifty_concurrent_wrong_otps_are_evaluated_exactly_five_times(operator: User, operator_device: TotpDevice) -> None:
+def test_fifty_concurrent_wrong_otps_are_evaluated_exactly_five_times(
+    operator: User, operator_device: TotpDevice
+) -> None:
     clients = [Client() for _ in range(50)]
     for client in clients:
         client.force_login(operator)
 
-    statuses = _in_parallel(50, lambda index: clients[index].post(reverse("accounts:otp"), {"token": "000000"}).status_code)
+    statuses = _in_parallel(
+        50, lambda index: clients[index].post(reverse("accounts:otp"), {"token": "000000"}).status_code
+    )
 
     assert statuses == Counter({200: 5, 429: 45})
     assert AuditEvent.objects.filter(action=AuditAction.OTP_FAILED).count() == 5
@@ -68,7 +73,9 @@ def test_spoofed_forwarded_for_does_not_dodge_the_ip_counter(db, settings) -> No
     settings.TRUSTED_PROXY_COUNT = 0
     emails = [f"user{index}@gateway.example" for index in range(30)]
 
-    statuses = [_post_login(email, "wrong", HTTP_X_FORWARDED_FOR=f"10.0.0.{index}") for index, email in enumerate(emails)]
+    statuses = [
+        _post_login(email, "wrong", HTTP_X_FORWARDED_FOR=f"10.0.0.{index}") for index, email in enumerate(emails)
+    ]
 
     assert statuses.count(200) == settings.THROTTLE_IP_ATTEMPTS
     assert statuses.count(429) == 30 - settings.THROTTLE_IP_ATTEMPTS
@@ -78,8 +85,10 @@ def test_behind_one_proxy_only_the_address_it_appended_counts(db, settings) -> N
     settings.TRUSTED_PROXY_COUNT = 1
     forged_prefixes = [f"203.0.113.{index}, 198.51.100.7" for index in range(25)]
 
-    statuses = [_post_login(f"u{index}@gateway.example", "wrong", HTTP_X_FORWARDED_FOR=header)
-                for index, header in enumerate(forged_prefixes)]
+    statuses = [
+        _post_login(f"u{index}@gateway.example", "wrong", HTTP_X_FORWARDED_FOR=header)
+        for index, header in enumerate(forged_prefixes)
+    ]
 
     assert statuses.count(200) == settings.THROTTLE_IP_ATTEMPTS
     other_client = _post_login("someone@gateway.example", "wrong", HTTP_X_FORWARDED_FOR="198.51.100.8")

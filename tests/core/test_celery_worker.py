@@ -31,8 +31,22 @@ def _database_url() -> str:
 @pytest.fixture
 def worker() -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": _database_url()}
-    command = [sys.executable, "-m", "celery", "--app", "gateway", "worker", "--queues", "maintenance",
-               "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "gateway",
+        "worker",
+        "--queues",
+        "maintenance",
+        "--pool",
+        "solo",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     yield process
     process.terminate()

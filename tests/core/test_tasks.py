@@ -10,15 +10,15 @@ from celery import Task
 
 from core.clientip import client_ip
 from core.logging import JsonFormatter
-from core.tasks import UnsafeTaskArgument, enqueue_on_commit, lock_guarded
+from core.tasks import UnsafeTaskArgumentError, enqueue_on_commit, lock_guarded
 from core.tasks import throttle_prune_task as prune
 
 
 class RecordingTask:
     def __init__(self) -> None:
-        self.calls: list[tuple[list[object], dict[str, object]]] = []
+        self.calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
 
-    def apply_async(self, args: list[object], kwargs: dict[str, object]) -> None:
+    def apply_async(self, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
         self.calls.append((args, kwargs))
 
 
@@ -33,12 +33,12 @@ def test_enqueue_publishes_only_when_the_transaction_commits(django_capture_on_c
     for callback in callbacks:
         callback()
 
-    assert task.calls == [([str(tenant_id)], {"attempt": 2})]
+    assert task.calls == [((str(tenant_id),), {"attempt": 2})]
 
 
 @pytest.mark.parametrize("argument", [{"body": "hello"}, ["a"], "x" * 65, b"bytes", 1.5])
 def test_enqueue_refuses_anything_but_ids_and_flags(argument: object) -> None:
-    with pytest.raises(UnsafeTaskArgument):
+    with pytest.raises(UnsafeTaskArgumentError):
         enqueue_on_commit(RecordingTask(), argument)  # type: ignore[arg-type]
 
 

@@ -107,10 +107,12 @@ def test_prune_deletes_only_idle_buckets() -> None:
     now = timezone.now()
     ThrottleBucket.objects.create(key="idle", window_ends_at=now - timedelta(hours=1))
     ThrottleBucket.objects.create(key="open-window", window_ends_at=now + timedelta(minutes=5))
-    ThrottleBucket.objects.create(key="locked", window_ends_at=now - timedelta(hours=1),
-                                  locked_until=now + timedelta(minutes=5))
-    ThrottleBucket.objects.create(key="remembered", window_ends_at=now - timedelta(hours=1),
-                                  strikes=2, strikes_end_at=now + timedelta(hours=3))
+    ThrottleBucket.objects.create(
+        key="locked", window_ends_at=now - timedelta(hours=1), locked_until=now + timedelta(minutes=5)
+    )
+    ThrottleBucket.objects.create(
+        key="remembered", window_ends_at=now - timedelta(hours=1), strikes=2, strikes_end_at=now + timedelta(hours=3)
+    )
 
     assert throttle_prune(now=now) == 1
     assert set(ThrottleBucket.objects.values_list("key", flat=True)) == {"open-window", "locked", "remembered"}

@@ -32,8 +32,15 @@ def production_env(tmp_path: Path) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "manage.py", *arguments], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_deploy_check_passes_with_the_production_example(tmp_path: Path) -> None:
@@ -60,8 +67,15 @@ def test_production_refuses_to_start_with_weak_or_missing_secrets(tmp_path: Path
         del env[name]
 
     result = manage(env, "check")
-    web = subprocess.run([sys.executable, "-c", "import gateway.wsgi"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
+    web = subprocess.run(
+        [sys.executable, "-c", "import gateway.wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert result.returncode != 0
     for check_id in ("gateway.E001", "gateway.E003", "gateway.E006"):
@@ -86,7 +100,7 @@ def good_production(settings) -> None:
 
 
 def _ids() -> list[str]:
-    return [message.id for message in checks.production_settings(None) + checks.api_default_permission(None)]
+    return [str(message.id) for message in checks.production_settings(None) + checks.api_default_permission(None)]
 
 
 def test_good_production_settings_pass(good_production: None) -> None:
@@ -114,16 +128,22 @@ def test_good_production_settings_pass(good_production: None) -> None:
         ("GATEWAY_API_KEY_PEPPER", "short", "gateway.E010"),
     ],
 )
-def test_each_check_fails_when_its_setting_is_wrong(good_production: None, settings, setting: str,
-                                                    bad_value: object, check_id: str) -> None:
+def test_each_check_fails_when_its_setting_is_wrong(
+    good_production: None, settings, setting: str, bad_value: object, check_id: str
+) -> None:
     setattr(settings, setting, bad_value)
 
     assert _ids() == [check_id]
 
 
 def test_browsable_api_is_refused_in_production(good_production: None, settings) -> None:
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"]}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_RENDERER_CLASSES": [
+            "rest_framework.renderers.JSONRenderer",
+            "rest_framework.renderers.BrowsableAPIRenderer",
+        ],
+    }
 
     assert _ids() == ["gateway.E009"]
 
@@ -145,7 +165,7 @@ def test_development_skips_production_checks(settings) -> None:
 def test_refuse_unsafe_start_raises_with_ids(good_production: None, settings) -> None:
     settings.ALLOWED_HOSTS = []
 
-    with pytest.raises(ImproperlyConfigured, match="gateway.E002"):
+    with pytest.raises(ImproperlyConfigured, match=r"gateway\.E002"):
         checks.refuse_unsafe_start()
 
 

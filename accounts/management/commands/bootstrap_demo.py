@@ -44,16 +44,21 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             device = totp_device_provision(user=user)
             codes = backup_codes_issue(user=user)
-            audit_record(action=AuditAction.MFA_ENROLLED, tenant_id=None, actor_label=CLI_ACTOR.label,
-                         target_type="user", target_id=str(user.pk), details={"device": "totp", "by": "bootstrap"})
+            audit_record(
+                action=AuditAction.MFA_ENROLLED,
+                tenant_id=None,
+                actor_label=CLI_ACTOR.label,
+                target_type="user",
+                target_id=str(user.pk),
+                details={"device": "totp", "by": "bootstrap"},
+            )
         self._print_credentials(admin_url, password, totp_provisioning_uri(device), codes)
 
     def _create_owner(self) -> User:
         tenant = Tenant.objects.filter(slug=DEMO_TENANT_SLUG).first() or tenant_create(
             name="Demo business", slug=DEMO_TENANT_SLUG, actor=CLI_ACTOR
         )
-        user = user_create(email=DEMO_EMAIL, password=None, actor=CLI_ACTOR, full_name="Demo owner",
-                           is_superuser=True)
+        user = user_create(email=DEMO_EMAIL, password=None, actor=CLI_ACTOR, full_name="Demo owner", is_superuser=True)
         membership_set(tenant=tenant, user=user, role=Role.OWNER, actor=CLI_ACTOR)
         return user
 
@@ -66,11 +71,19 @@ class Command(BaseCommand):
         segno.make(uri, error="l").terminal(out=qr, compact=True)
         rule = "=" * 72
         lines = [
-            rule, "  Demo owner created (shown once; `make demo-reset` issues new ones)", rule,
-            f"  Admin:     {admin_url}", f"  Login:     {DEMO_EMAIL}", f"  Password:  {password}", "",
+            rule,
+            "  Demo owner created (shown once; `make demo-reset` issues new ones)",
+            rule,
+            f"  Admin:     {admin_url}",
+            f"  Login:     {DEMO_EMAIL}",
+            f"  Password:  {password}",
+            "",
             "  Scan this with an authenticator app (Google Authenticator, 1Password, Aegis...):",
-            qr.getvalue(), f"  or add it by URI: {uri}", "",
+            qr.getvalue(),
+            f"  or add it by URI: {uri}",
+            "",
             "  Backup codes (each works once, in place of an authenticator code):",
-            *(f"    {code}" for code in codes), rule,
+            *(f"    {code}" for code in codes),
+            rule,
         ]
         self.stdout.write("\n".join(lines))

@@ -39,15 +39,24 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 user = user_create(
-                    email=options["email"], password=password, actor=CLI_ACTOR, full_name=options["full_name"],
-                    is_staff=options["staff"], is_superuser=options["superuser"],
+                    email=options["email"],
+                    password=password,
+                    actor=CLI_ACTOR,
+                    full_name=options["full_name"],
+                    is_staff=options["staff"],
+                    is_superuser=options["superuser"],
                 )
                 if tenant:
                     membership_set(tenant=tenant, user=user, role=options["role"], actor=CLI_ACTOR)
         except AccountsError as error:
             raise CommandError(str(error)) from None
-        result = {"id": str(user.pk), "email": user.email, "tenant": tenant.slug if tenant else None,
-                  "role": options["role"], "has_password": user.has_usable_password()}
+        result = {
+            "id": str(user.pk),
+            "email": user.email,
+            "tenant": tenant.slug if tenant else None,
+            "role": options["role"],
+            "has_password": user.has_usable_password(),
+        }
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

@@ -1,7 +1,7 @@
 """Find PostgreSQL and Redis for the test suite: configured, or reachable on localhost.
 
-    python -m gateway.services_probe exec -- pytest ...   run a command with DATABASE_URL/REDIS_URL set
-    python -m gateway.services_probe show                 print what would be used
+    python -m core.services_probe exec -- pytest ...   run a command with DATABASE_URL/REDIS_URL set
+    python -m core.services_probe show                 print what would be used
 
 With GATEWAY_REQUIRE_SERVICES=1 (CI) a missing service is an error, never a silent fallback.
 """
@@ -62,7 +62,7 @@ def main(arguments: list[str]) -> int:
         return 2
     if arguments[:1] == ["exec"] and "--" in arguments:
         command = arguments[arguments.index("--") + 1 :]
-        os.execvpe(command[0], command, {**os.environ, **found})  # noqa: S606
+        os.execvpe(command[0], command, {**os.environ, **found})
     return 0
 
 

@@ -1,0 +1,123 @@
+"""The tenant-facing REST API (``/api/v1/``), authenticated by API key. One view per operation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.renderers import OpenApiJsonRenderer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api_auth import ApiClient, ApiKeyAuthentication, scope_required
+from accounts.apikeys import api_key_get_for_tenant, api_key_list
+from accounts.models import ApiKey, ApiScope
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = ApiKeyAuthentication
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "gw_<live|test>_<key id>_<secret><checksum>",
+            "description": "An API key issued for one tenant, sent as `Authorization: Bearer <key>`. "
+            "Each operation lists the scope it requires.",
+        }
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+
+
+UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="Missing, malformed, expired or revoked API key.")
+FORBIDDEN = OpenApiResponse(ErrorSerializer, description="The API key lacks the required scope.")
+
+
+class TenantOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+
+
+class ApiKeyOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiScope.choices))
+    expires_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+def _client(request: Request) -> ApiClient:
+    client = request.user
+    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
+        raise TypeError("expected an API client")
+    return client
+
+
+class TenantDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="tenant_retrieve",
+        description="The tenant the API key belongs to.",
+        responses={200: TenantOutputSerializer, 401: UNAUTHORIZED},
+    )
+    def get(self, request: Request) -> Response:
+        tenant = _client(request).tenant
+        return Response(TenantOutputSerializer(tenant).data)
+
+
+class ApiKeyListApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.KEYS_READ)]
+
+    @extend_schema(
+        operation_id="api_keys_list",
+        description="Metadata of the tenant's API keys (requires `keys:read`). Secrets are never returned.",
+        responses={200: ApiKeyOutputSerializer(many=True), 401: UNAUTHORIZED, 403: FORBIDDEN},
+    )
+    def get(self, request: Request) -> Response:
+        api_keys = api_key_list(tenant=_client(request).tenant)
+        return Response(ApiKeyOutputSerializer(api_keys, many=True).data)
+
+
+class ApiKeyDetailApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.KEYS_READ)]
+
+    @extend_schema(
+        operation_id="api_keys_retrieve",
+        description="Metadata of one of the tenant's API keys (requires `keys:read`).",
+        responses={
+            200: ApiKeyOutputSerializer,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: OpenApiResponse(ErrorSerializer, description="No such key in this tenant."),
+        },
+    )
+    def get(self, request: Request, api_key_id: uuid.UUID) -> Response:
+        try:
+            api_key = api_key_get_for_tenant(tenant=_client(request).tenant, api_key_id=api_key_id)
+        except ApiKey.DoesNotExist:
+            raise NotFound from None
+        return Response(ApiKeyOutputSerializer(api_key).data)
+
+
+class SchemaApi(SpectacularAPIView):
+    """The OpenAPI document, public so that clients can be generated before a key exists."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    renderer_classes = [OpenApiJsonRenderer]
