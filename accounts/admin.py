@@ -21,7 +21,14 @@ from accounts.actors import actor_from_request
 from accounts.apikeys import ApiKeyError, api_key_issue, api_key_revoke
 from accounts.mfa import has_fresh_step_up
 from accounts.models import ApiKey, ApiScope, BackupCodeDevice, Membership, Tenant, TotpDevice, User
-from accounts.services import AccountsError, membership_delete, membership_set, tenant_create, user_create
+from accounts.services import (
+    AccountsError,
+    membership_delete,
+    membership_set,
+    mfa_device_remove,
+    tenant_create,
+    user_create,
+)
 from accounts.stepup import step_up_required, step_up_url
 
 
@@ -132,6 +139,9 @@ class DeviceAdmin(admin.ModelAdmin[Any]):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}  # no bulk delete: each removal goes through the step-up guarded delete view
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        mfa_device_remove(device=obj, actor=actor_from_request(request))
 
 
 admin.site.register(TotpDevice, DeviceAdmin)

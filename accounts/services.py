@@ -8,7 +8,7 @@ from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
 from accounts.actors import Actor
-from accounts.models import Membership, Role, Tenant, User, normalize_email
+from accounts.models import BackupCodeDevice, Membership, Role, Tenant, TotpDevice, User, normalize_email
 from audit.models import AuditAction
 from audit.services import audit_record
 
@@ -112,6 +112,20 @@ def membership_set(*, tenant: Tenant, user: User, role: str, actor: Actor) -> Me
                 role=role,
             )
     return membership
+
+
+def mfa_device_remove(*, device: TotpDevice | BackupCodeDevice, actor: Actor) -> None:
+    """Remove an authenticator or a backup-code set (e.g. a lost phone): the user re-enrols at next login."""
+    with transaction.atomic():
+        _audit(
+            AuditAction.MFA_DEVICE_REMOVED,
+            actor=actor,
+            tenant=None,
+            target=device.user,
+            device=type(device).__name__,
+            device_name=device.name,
+        )
+        device.delete()
 
 
 def membership_delete(*, membership: Membership, actor: Actor) -> None:

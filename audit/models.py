@@ -16,6 +16,7 @@ class AuditAction(models.TextChoices):
     OTP_FAILED = "mfa.otp_failed", "OTP failed"
     BACKUP_CODE_USED = "mfa.backup_code_used", "Backup code used"
     BACKUP_CODES_ISSUED = "mfa.backup_codes_issued", "Backup codes issued"
+    MFA_DEVICE_REMOVED = "mfa.device_removed", "MFA device removed"
     TENANT_CREATED = "tenant.created", "Tenant created"
     USER_CREATED = "user.created", "User created"
     MEMBERSHIP_CREATED = "membership.created", "Membership created"
