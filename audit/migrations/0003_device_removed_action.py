@@ -4,15 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0002_append_only_trigger'),
+        ("audit", "0002_append_only_trigger"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('auth.login_succeeded', 'Login succeeded'), ('auth.login_failed', 'Login failed'), ('auth.lockout', 'Cool-off started'), ('auth.logout', 'Logout'), ('mfa.enrolled', 'MFA enrolled'), ('mfa.verified', 'OTP verified'), ('mfa.step_up', 'Step-up passed'), ('mfa.otp_failed', 'OTP failed'), ('mfa.backup_code_used', 'Backup code used'), ('mfa.backup_codes_issued', 'Backup codes issued'), ('mfa.device_removed', 'MFA device removed'), ('tenant.created', 'Tenant created'), ('user.created', 'User created'), ('membership.created', 'Membership created'), ('membership.role_changed', 'Membership role changed'), ('membership.deleted', 'Membership deleted'), ('api_key.issued', 'API key issued'), ('api_key.revoked', 'API key revoked'), ('audit.integrity_failure', 'Audit chain verification failed')], max_length=64),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("auth.login_succeeded", "Login succeeded"),
+                    ("auth.login_failed", "Login failed"),
+                    ("auth.lockout", "Cool-off started"),
+                    ("auth.logout", "Logout"),
+                    ("mfa.enrolled", "MFA enrolled"),
+                    ("mfa.verified", "OTP verified"),
+                    ("mfa.step_up", "Step-up passed"),
+                    ("mfa.otp_failed", "OTP failed"),
+                    ("mfa.backup_code_used", "Backup code used"),
+                    ("mfa.backup_codes_issued", "Backup codes issued"),
+                    ("mfa.device_removed", "MFA device removed"),
+                    ("tenant.created", "Tenant created"),
+                    ("user.created", "User created"),
+                    ("membership.created", "Membership created"),
+                    ("membership.role_changed", "Membership role changed"),
+                    ("membership.deleted", "Membership deleted"),
+                    ("api_key.issued", "API key issued"),
+                    ("api_key.revoked", "API key revoked"),
+                    ("audit.integrity_failure", "Audit chain verification failed"),
+                ],
+                max_length=64,
+            ),
         ),
     ]
