@@ -23,7 +23,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py bootstrap_demo --url http://127.0.0.1:$(GATEWAY_PORT)
-	$(BIN)/honcho --procfile deploy/Procfile.dev --app-root . start
+	$(BIN)/python -m gateway.supervisor deploy/Procfile.dev
 
 demo-reset: install
 	$(BIN)/python manage.py migrate --noinput

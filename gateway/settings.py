@@ -250,6 +250,7 @@ else:
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
         "control_folder": str(BROKER_DIR / "control"),
+        "polling_interval": 0.2,  # seconds between looks at the queue folder when it is empty
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 
