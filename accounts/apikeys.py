@@ -142,14 +142,12 @@ def api_key_issue(
             created_by=created_by,
             expires_at=expiry,
         )
-        audit_record(
-            action=AuditAction.API_KEY_ISSUED,
-            tenant_id=tenant.id,
-            actor_id=created_by.id if created_by else None,
-            actor_label=_actor_label(created_by, actor_label),
-            target_type="api_key",
-            target_id=str(api_key.id),
-            ip=_valid_ip(ip) or "",
+        _audit(
+            AuditAction.API_KEY_ISSUED,
+            api_key,
+            user=created_by,
+            actor_label=actor_label,
+            ip=ip,
             details={"key_id": key_id, "scopes": " ".join(clean_scopes), "expires_at": expiry.isoformat()},
         )
     plaintext = api_key_format(environment=environment, key_id=key_id, secret=secret)
@@ -197,22 +195,31 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by: User | None = None, ip: str =
     with transaction.atomic():
         revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now, updated_at=now)
         if revoked:
-            audit_record(
-                action=AuditAction.API_KEY_REVOKED,
-                tenant_id=api_key.tenant_id,
-                actor_id=revoked_by.id if revoked_by else None,
-                actor_label=_actor_label(revoked_by, actor_label),
-                target_type="api_key",
-                target_id=str(api_key.id),
-                ip=_valid_ip(ip) or "",
+            _audit(
+                AuditAction.API_KEY_REVOKED,
+                api_key,
+                user=revoked_by,
+                actor_label=actor_label,
+                ip=ip,
                 details={"key_id": api_key.key_id},
             )
     api_key.refresh_from_db(fields=["revoked_at", "updated_at"])
     return api_key
 
 
-def _actor_label(user: User | None, label: str) -> str:
-    return label or (user.email if user else "")
+def _audit(
+    action: str, api_key: ApiKey, *, user: User | None, actor_label: str, ip: str, details: dict[str, str]
+) -> None:
+    audit_record(
+        action=action,
+        tenant_id=api_key.tenant_id,
+        actor_id=user.pk if user else None,
+        actor_label=actor_label or (user.email if user else ""),
+        target_type="api_key",
+        target_id=str(api_key.pk),
+        ip=_valid_ip(ip) or "",
+        details=details,
+    )
 
 
 def api_key_authenticate(*, raw_key: str, ip: str) -> ApiKey:

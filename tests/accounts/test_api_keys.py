@@ -39,14 +39,6 @@ from audit.models import AuditAction, AuditEvent
 FIXED_NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def api_key_settings(settings):
-    settings.API_KEY_ENVIRONMENT = "test"
-    settings.API_KEY_DEFAULT_DAYS = 90
-    settings.API_KEY_MAX_DAYS = 365
-    settings.TRUSTED_PROXY_COUNT = 0
-
-
 @pytest.fixture
 def key_a(tenant_a: Tenant, tenant_b: Tenant) -> IssuedKey:
     api_key_issue(tenant=tenant_b, name="B integration", scopes=[ApiScope.KEYS_READ])

@@ -18,14 +18,6 @@ from accounts.models import ApiKey, ApiScope, Tenant
 INVALID_KEY = {"detail": "Invalid API key."}
 
 
-@pytest.fixture(autouse=True)
-def api_key_settings(settings):
-    settings.API_KEY_ENVIRONMENT = "test"
-    settings.API_KEY_DEFAULT_DAYS = 90
-    settings.API_KEY_MAX_DAYS = 365
-    settings.TRUSTED_PROXY_COUNT = 0
-
-
 @pytest.fixture
 def reader_a(tenant_a: Tenant) -> IssuedKey:
     return api_key_issue(tenant=tenant_a, name="A reader", scopes=[ApiScope.KEYS_READ, ApiScope.MESSAGES_READ])

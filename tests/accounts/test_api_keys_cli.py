@@ -18,14 +18,6 @@ from accounts.models import ApiKey, Tenant
 from audit.models import AuditAction, AuditEvent
 
 
-@pytest.fixture(autouse=True)
-def api_key_settings(settings):
-    settings.API_KEY_ENVIRONMENT = "test"
-    settings.API_KEY_DEFAULT_DAYS = 90
-    settings.API_KEY_MAX_DAYS = 365
-    settings.TRUSTED_PROXY_COUNT = 0
-
-
 @pytest.fixture
 def key_b(tenant_a: Tenant, tenant_b: Tenant) -> IssuedKey:
     return api_key_issue(tenant=tenant_b, name="B key", scopes=["keys:read"])
