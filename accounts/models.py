@@ -7,9 +7,11 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
-from django_otp.models import Device
+from django_otp.models import Device, DeviceManager
 
 from core.models import BaseModel
+from encryption.fields import EncryptedQuerySet, EncryptedTextField
+from encryption.models import Purpose
 
 
 class Tenant(BaseModel):
@@ -91,15 +93,23 @@ class Membership(BaseModel):
         return f"{self.user} · {self.role} of {self.tenant}"
 
 
-class TotpDevice(Device):
-    """RFC 6238 authenticator. ``last_t`` refuses a code's reuse; the seed is hex (encrypted at rest later)."""
+class TotpDeviceManager(DeviceManager.from_queryset(EncryptedQuerySet)):  # type: ignore[misc]
+    pass
 
-    key = models.CharField(max_length=80)
+
+class TotpDevice(Device):
+    """RFC 6238 authenticator. ``last_t`` refuses a code's reuse; the hex seed is encrypted at rest
+    under the operator's secret keys, bound to this row by ``uid`` (known before insert)."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    key = EncryptedTextField(purpose=Purpose.SECRET, tenant_attribute=None, row_id_attribute="uid")
     step = models.PositiveSmallIntegerField(default=30)
     digits = models.PositiveSmallIntegerField(default=6)
     tolerance = models.PositiveSmallIntegerField(default=1)
     drift = models.SmallIntegerField(default=0)
     last_t = models.BigIntegerField(default=-1)
+
+    objects = TotpDeviceManager()
 
     class Meta:
         verbose_name = "TOTP device"

@@ -6,8 +6,6 @@ checks) before gunicorn serves or a Celery worker consumes, because neither runs
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,30 +15,12 @@ from django.core import checks
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
+from encryption.providers import parse_root_keys
+
 ONE_YEAR_SECONDS = 31_536_000
-ROOT_KEY_BYTES = 32
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_DISTINCT = 5
 KEY_MIN_LENGTH = 32
-
-
-def parse_root_keys(raw: str) -> dict[int, bytes]:
-    """``"1:<base64url 32 bytes>,2:<...>"`` → {version: key}. Raises ValueError on anything else."""
-    keys: dict[int, bytes] = {}
-    for entry in (part.strip() for part in raw.split(",") if part.strip()):
-        version_text, _, encoded = entry.partition(":")
-        if not version_text.isdigit() or int(version_text) < 1:
-            raise ValueError("each root key entry must start with a positive version number and a colon")
-        try:
-            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (binascii.Error, ValueError):
-            raise ValueError(f"root key version {version_text} is not valid base64") from None
-        if len(key) != ROOT_KEY_BYTES:
-            raise ValueError(f"root key version {version_text} must decode to {ROOT_KEY_BYTES} bytes")
-        keys[int(version_text)] = key
-    if not keys:
-        raise ValueError("no root key given")
-    return keys
 
 
 def _secret_key() -> list[CheckMessage]:

@@ -5,9 +5,11 @@ Every secret can also come from a file: ``NAME_FILE=/run/secrets/name`` wins ove
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -52,7 +54,9 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-def env_secret(name: str, *, dev_file: Path | None, is_production: bool) -> str:
+def env_secret(
+    name: str, *, dev_file: Path | None, is_production: bool, generate: Callable[[], str] | None = None
+) -> str:
     """A secret from ``NAME`` / ``NAME_FILE``; outside production, a generated file under var/.
 
     In production an unset secret stays empty so that the system checks refuse to start.
@@ -60,17 +64,22 @@ def env_secret(name: str, *, dev_file: Path | None, is_production: bool) -> str:
     value = env_str(name)
     if value or is_production or dev_file is None:
         return value
-    return dev_secret_file(dev_file)
+    return dev_secret_file(dev_file, generate or (lambda: secrets.token_urlsafe(48)))
 
 
-def dev_secret_file(path: Path) -> str:
+def new_root_key_entry(version: int = 1) -> str:
+    """One root key version in the GATEWAY_ROOT_KEYS format: ``<version>:<base64url of 32 random bytes>``."""
+    return f"{version}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
+
+
+def dev_secret_file(path: Path, generate: Callable[[], str]) -> str:
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.{os.getpid()}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_urlsafe(48) + "\n")
+        handle.write(generate() + "\n")
     try:
         os.link(draft, path)  # atomic: two processes starting together agree on one secret
         print(f"WARNING: generated a development secret at {path}. Never use it in production.", file=sys.stderr)

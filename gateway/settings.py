@@ -9,7 +9,7 @@ import dj_database_url
 import django_stubs_ext
 from kombu import Queue
 
-from gateway.env import env_bool, env_int, env_list, env_secret, env_str
+from gateway.env import env_bool, env_int, env_list, env_secret, env_str, new_root_key_entry
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] and friends be subscripted at run time
 
@@ -30,8 +30,14 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if IS_PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
-# The encryption root key versions ("version:base64key,..."); used by the key provider.
-GATEWAY_ROOT_KEYS = env_str("GATEWAY_ROOT_KEYS")
+# Encryption at rest (docs/encryption.md): the root key versions ("version:base64url,..."; newest is
+# primary) for the local key provider. Outside production a key file is generated under var/secrets/.
+GATEWAY_KEY_PROVIDER = env_str("GATEWAY_KEY_PROVIDER", "local")
+GATEWAY_ROOT_KEYS = env_secret(
+    "GATEWAY_ROOT_KEYS", dev_file=_dev_file("root_keys"), is_production=IS_PRODUCTION, generate=new_root_key_entry
+)
+# How long an unwrapped key may stay cached in a process (never past its key's destroy time).
+ENCRYPTION_KEY_CACHE_SECONDS = env_int("GATEWAY_KEY_CACHE_SECONDS", 60, minimum=1, maximum=3600)
 # Key for the audit hash chain (HMAC), so that a database-only attacker cannot forge events.
 GATEWAY_AUDIT_KEY = env_secret("GATEWAY_AUDIT_KEY", dev_file=_dev_file("audit_key"), is_production=IS_PRODUCTION)
 # Pepper for API key hashes: a leaked database alone does not let anyone test key guesses offline.
@@ -52,6 +58,7 @@ INSTALLED_APPS = [
     "gateway",
     "core",
     "audit",
+    "encryption",
     "accounts",
 ]
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from encryption.providers import parse_root_keys
 from gateway import checks
 from gateway.env import env_bool, env_int, env_str
-from gateway.management.commands.generate_secrets import SECRET_NAMES, new_root_key
+from gateway.env import new_root_key_entry as new_root_key
+from gateway.management.commands.generate_secrets import SECRET_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "production.env.example"
@@ -170,7 +172,7 @@ def test_refuse_unsafe_start_raises_with_ids(good_production: None, settings) ->
 
 
 def test_root_keys_parse_versions() -> None:
-    keys = checks.parse_root_keys(f"{new_root_key(1)}, {new_root_key(7)}")
+    keys = parse_root_keys(f"{new_root_key(1)}, {new_root_key(7)}")
 
     assert sorted(keys) == [1, 7]
     assert all(len(key) == 32 for key in keys.values())
@@ -201,6 +203,6 @@ def test_generate_secrets_writes_private_files_once(tmp_path: Path) -> None:
 
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "secrets" / "django_secret_key").stat().st_mode & 0o777 == 0o600
-    checks.parse_root_keys((tmp_path / "secrets" / "gateway_root_keys").read_text())
+    parse_root_keys((tmp_path / "secrets" / "gateway_root_keys").read_text())
     assert second.returncode != 0
     assert "refusing to overwrite" in second.stderr

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 from argparse import ArgumentParser
@@ -9,11 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from gateway.env import new_root_key_entry
+
 SECRET_NAMES = ("DJANGO_SECRET_KEY", "GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER")
-
-
-def new_root_key(version: int) -> str:
-    return f"{version}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
 
 
 class Command(BaseCommand):
@@ -28,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         values = {name: secrets.token_urlsafe(64) for name in SECRET_NAMES}
-        values["GATEWAY_ROOT_KEYS"] = new_root_key(1)
+        values["GATEWAY_ROOT_KEYS"] = new_root_key_entry(1)
         directory: Path | None = options["dir"]
         if directory is None:
             self.stdout.write("\n".join(f"{name}={value}" for name, value in values.items()))

@@ -1,0 +1,229 @@
+"""KEKs and data keys: creation, wrapping, and a short-lived in-process cache of ready cipher objects.
+
+Unwrapped keys live only here, as ``AESGCM`` objects, for at most ENCRYPTION_KEY_CACHE_SECONDS and
+never past their key's ``destroy_after``; never in Redis, the database, logs or task arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from encryption.envelope import Context, seal
+from encryption.errors import DecryptionError, KeyUnavailableError
+from encryption.models import MAX_KEY_ID, OPERATOR, DataKey, KeyEncryptionKey, KeyState
+from encryption.providers import root_provider
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+READABLE_STATES = frozenset({KeyState.ACTIVE, KeyState.DECRYPT_ONLY, KeyState.PENDING_DESTROY})
+CANARY_MODEL = "encryption.canary"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    cipher: AESGCM
+    key_id: int
+    owner: str
+    expires_at: float
+
+
+_lock = threading.Lock()
+_read_cache: dict[int, _Entry] = {}
+_write_cache: dict[tuple[str, str, str], _Entry] = {}
+_kek_cache: dict[tuple[str, int], _Entry] = {}
+
+
+def owner_of(tenant_id: uuid.UUID | None) -> str:
+    return str(tenant_id) if tenant_id else OPERATOR
+
+
+def cache_seconds() -> float:
+    return float(settings.ENCRYPTION_KEY_CACHE_SECONDS)
+
+
+def write_cache_seconds() -> float:
+    """How long a process may keep writing with a key after another process replaced it."""
+    return min(10.0, cache_seconds())
+
+
+def cache_clear() -> None:
+    with _lock:
+        _read_cache.clear()
+        _write_cache.clear()
+        _kek_cache.clear()
+
+
+def _cached(cache: dict[object, _Entry], key: object) -> _Entry | None:
+    entry = cache.get(key)
+    if entry is not None and entry.expires_at > time.time():
+        return entry
+    return None
+
+
+def _lp(*parts: str | int) -> bytes:
+    encoded = [str(part).encode() for part in parts]
+    return b"".join(struct.pack(">H", len(part)) + part for part in encoded)
+
+
+# --- KEKs --------------------------------------------------------------------------------------------
+
+
+def kek_create(owner: str, version: int) -> KeyEncryptionKey:
+    root_version, wrapped = root_provider().wrap(os.urandom(KEY_BYTES), context=_lp("kek", owner, version))
+    return KeyEncryptionKey.objects.create(owner=owner, version=version, root_version=root_version, wrapped_key=wrapped)
+
+
+def kek_active(owner: str) -> KeyEncryptionKey:
+    """The owner's active KEK, created on first use (concurrent first uses agree on one)."""
+    existing = KeyEncryptionKey.objects.filter(owner=owner, state=KeyState.ACTIVE).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return kek_create(owner, 1)
+    except IntegrityError:
+        return KeyEncryptionKey.objects.get(owner=owner, state=KeyState.ACTIVE)
+
+
+def kek_cipher(owner: str, version: int) -> AESGCM:
+    entry = _cached(_kek_cache, (owner, version))  # type: ignore[arg-type]
+    if entry is not None:
+        return entry.cipher
+    kek = KeyEncryptionKey.objects.filter(owner=owner, version=version).first()
+    if kek is None:
+        raise KeyUnavailableError(f"KEK {owner} v{version} does not exist")
+    raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=_lp("kek", owner, version))
+    cipher = AESGCM(raw)
+    with _lock:
+        _kek_cache[(owner, version)] = _Entry(cipher, 0, owner, time.time() + cache_seconds())
+    return cipher
+
+
+def kek_unwrap_raw(kek: KeyEncryptionKey) -> bytes:
+    """The KEK's bytes, for re-wrapping under a new root version; never cached or returned further."""
+    return root_provider().unwrap(
+        bytes(kek.wrapped_key), version=kek.root_version, context=_lp("kek", kek.owner, kek.version)
+    )
+
+
+# --- data keys --------------------------------------------------------------------------------------
+
+
+def dek_context(key: DataKey, kek_version: int) -> bytes:
+    return _lp("dek", key.owner, key.purpose, key.scope, key.version, kek_version)
+
+
+def dek_wrap(key: DataKey, raw: bytes, kek_version: int) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + kek_cipher(key.owner, kek_version).encrypt(nonce, raw, dek_context(key, kek_version))
+
+
+def dek_unwrap(key: DataKey) -> bytes:
+    if key.wrapped_key is None or key.state == KeyState.DESTROYED:
+        raise KeyUnavailableError(f"key {key.pk} is destroyed")
+    blob = bytes(key.wrapped_key)
+    try:
+        return kek_cipher(key.owner, key.kek_version).decrypt(
+            blob[:NONCE_BYTES], blob[NONCE_BYTES:], dek_context(key, key.kek_version)
+        )
+    except InvalidTag:
+        raise DecryptionError(f"key {key.pk} failed to unwrap") from None
+
+
+def canary_context(key_id: int) -> Context:
+    return Context(tenant_id=None, model=CANARY_MODEL, field="canary", row_id=key_id)
+
+
+def data_key_create(
+    *, owner: str, purpose: str, scope: str, version: int, destroy_after: datetime | None = None
+) -> DataKey:
+    """A new active data key with its canary. Callers hold a transaction (the canary is a second write)."""
+    kek = kek_active(owner)
+    raw = os.urandom(KEY_BYTES)
+    key = DataKey(
+        owner=owner,
+        purpose=purpose,
+        scope=scope,
+        version=version,
+        kek_version=kek.version,
+        destroy_after=destroy_after,
+        canary=b"",
+        canary_sha256="",
+    )
+    key.wrapped_key = dek_wrap(key, raw, kek.version)
+    key.save(force_insert=True)
+    if key.pk > MAX_KEY_ID:
+        raise OverflowError("the key store ran out of 32-bit key ids")
+    canary_plain = os.urandom(32)
+    key.canary = seal(AESGCM(raw), key.pk, canary_plain, canary_context(key.pk))
+    key.canary_sha256 = hashlib.sha256(canary_plain).hexdigest()
+    key.save(update_fields=["canary", "canary_sha256"])
+    return key
+
+
+def data_key_active(*, owner: str, purpose: str, scope: str, destroy_after: datetime | None = None) -> DataKey:
+    """The active key for (owner, purpose, scope), created when there is none."""
+    existing = DataKey.objects.filter(owner=owner, purpose=purpose, scope=scope, state=KeyState.ACTIVE).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            latest = DataKey.objects.filter(owner=owner, purpose=purpose, scope=scope).aggregate(top=Max("version"))
+            return data_key_create(
+                owner=owner, purpose=purpose, scope=scope, version=(latest["top"] or 0) + 1, destroy_after=destroy_after
+            )
+    except IntegrityError:
+        return DataKey.objects.get(owner=owner, purpose=purpose, scope=scope, state=KeyState.ACTIVE)
+
+
+def cipher_for_write(
+    *, tenant_id: uuid.UUID | None, purpose: str, scope: str = "", destroy_after: datetime | None = None
+) -> tuple[int, AESGCM]:
+    owner = owner_of(tenant_id)
+    entry = _cached(_write_cache, (owner, purpose, scope))  # type: ignore[arg-type]
+    if entry is not None:
+        return entry.key_id, entry.cipher
+    key = data_key_active(owner=owner, purpose=purpose, scope=scope, destroy_after=destroy_after)
+    entry = _entry_for(key, cache_for=write_cache_seconds())
+    with _lock:
+        _write_cache[(owner, purpose, scope)] = entry
+        _read_cache[key.pk] = entry
+    return entry.key_id, entry.cipher
+
+
+def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
+    entry = _cached(_read_cache, key_id)  # type: ignore[arg-type]
+    if entry is None:
+        key = DataKey.objects.filter(pk=key_id).first()
+        if key is None:
+            raise KeyUnavailableError(f"key {key_id} does not exist")
+        entry = _entry_for(key, cache_for=cache_seconds())
+        with _lock:
+            _read_cache[key_id] = entry
+    if entry.owner != owner:
+        raise KeyUnavailableError(f"key {key_id} belongs to another owner")
+    return entry.cipher
+
+
+def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:
+    now = timezone.now()
+    if key.state not in READABLE_STATES or (key.destroy_after is not None and key.destroy_after <= now):
+        raise KeyUnavailableError(f"key {key.pk} is {key.state}")
+    expires_at = time.time() + cache_for
+    if key.destroy_after is not None:
+        expires_at = min(expires_at, key.destroy_after.timestamp())
+    return _Entry(AESGCM(dek_unwrap(key)), key.pk, key.owner, expires_at)

@@ -1,0 +1,32 @@
+"""Models used only by the tests and benchmarks of encrypted fields."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from core.models import BaseModel
+from encryption.fields import EncryptedBytesField, EncryptedJSONField, EncryptedManager, EncryptedTextField
+from encryption.models import Purpose
+
+
+class Note(BaseModel):
+    """A tenant-owned row with one encrypted field of each kind, under the tenant's content keys."""
+
+    tenant_id = models.UUIDField()
+    title = models.CharField(max_length=100, blank=True)
+    body = EncryptedTextField(purpose=Purpose.CONTENT, null=True, scope="2030-01-01")
+    attachment = EncryptedBytesField(purpose=Purpose.CONTENT, null=True, scope="2030-01-01")
+    payload = EncryptedJSONField(purpose=Purpose.CONTENT, null=True, scope="2030-01-01")
+    summary = EncryptedTextField(purpose=Purpose.SUBJECT, null=True, scope="subject-1")
+
+    objects = EncryptedManager()
+
+
+class PlainNote(BaseModel):
+    """The same shape in plaintext: the baseline for benchmarks."""
+
+    tenant_id = models.UUIDField()
+    title = models.CharField(max_length=100, blank=True)
+    body = models.TextField(null=True)
+    attachment = models.BinaryField(null=True)
+    payload = models.JSONField(null=True)
