@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 GATEWAY_BIN := $(abspath $(BIN))
 export GATEWAY_PORT GATEWAY_BIN
 
-.PHONY: install run test lint check demo-reset clean
+.PHONY: install run test lint check bench demo-reset clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required") if sys.version_info < (3, 11) else None'
@@ -41,6 +41,9 @@ lint: install
 
 check: lint
 	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)"
+
+bench: install
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/crypto.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

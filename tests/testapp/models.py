@@ -27,6 +27,6 @@ class PlainNote(BaseModel):
 
     tenant_id = models.UUIDField()
     title = models.CharField(max_length=100, blank=True)
-    body = models.TextField(null=True)
+    body = models.TextField(null=True)  # noqa: DJ001  (mirrors Note, where NULL means "no value")
     attachment = models.BinaryField(null=True)
     payload = models.JSONField(null=True)
