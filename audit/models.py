@@ -26,7 +26,6 @@ class AuditAction(models.TextChoices):
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     INTEGRITY_FAILURE = "audit.integrity_failure", "Audit chain verification failed"
     CONTENT_REVEALED = "encryption.content_revealed", "Encrypted content revealed in the admin"
-    KEY_CREATED = "encryption.key_created", "Key created"
     KEY_ROTATED = "encryption.key_rotated", "Key rotated"
     KEY_DESTROYED = "encryption.key_destroyed", "Key destroyed"
 

@@ -34,7 +34,6 @@ class Migration(migrations.Migration):
                     ("api_key.revoked", "API key revoked"),
                     ("audit.integrity_failure", "Audit chain verification failed"),
                     ("encryption.content_revealed", "Encrypted content revealed in the admin"),
-                    ("encryption.key_created", "Key created"),
                     ("encryption.key_rotated", "Key rotated"),
                     ("encryption.key_destroyed", "Key destroyed"),
                 ],
