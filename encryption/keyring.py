@@ -7,6 +7,7 @@ never past their key's ``destroy_after``; never in Redis, the database, logs or 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import struct
 import threading
@@ -65,6 +66,17 @@ def cache_clear() -> None:
         _read_cache.clear()
         _write_cache.clear()
         _kek_cache.clear()
+        _hmac_cache.clear()
+
+
+def cache_forget(key_id: int) -> None:
+    """Drop one data key from this process's caches (after it was destroyed or rotated here)."""
+    with _lock:
+        _read_cache.pop(key_id, None)
+        _hmac_cache.pop(key_id, None)
+        for slot, entry in list(_write_cache.items()):
+            if entry.key_id == key_id:
+                del _write_cache[slot]
 
 
 def _cached(cache: dict[object, _Entry], key: object) -> _Entry | None:
@@ -82,8 +94,13 @@ def _lp(*parts: str | int) -> bytes:
 # --- KEKs --------------------------------------------------------------------------------------------
 
 
+def kek_wrap_context(kek: KeyEncryptionKey) -> bytes:
+    return _lp("kek", kek.owner, kek.version)
+
+
 def kek_create(owner: str, version: int) -> KeyEncryptionKey:
-    root_version, wrapped = root_provider().wrap(os.urandom(KEY_BYTES), context=_lp("kek", owner, version))
+    context = kek_wrap_context(KeyEncryptionKey(owner=owner, version=version))
+    root_version, wrapped = root_provider().wrap(os.urandom(KEY_BYTES), context=context)
     return KeyEncryptionKey.objects.create(owner=owner, version=version, root_version=root_version, wrapped_key=wrapped)
 
 
@@ -106,7 +123,7 @@ def kek_cipher(owner: str, version: int) -> AESGCM:
     kek = KeyEncryptionKey.objects.filter(owner=owner, version=version).first()
     if kek is None:
         raise KeyUnavailableError(f"KEK {owner} v{version} does not exist")
-    raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=_lp("kek", owner, version))
+    raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=kek_wrap_context(kek))
     cipher = AESGCM(raw)
     with _lock:
         _kek_cache[(owner, version)] = _Entry(cipher, 0, owner, time.time() + cache_seconds())
@@ -115,9 +132,7 @@ def kek_cipher(owner: str, version: int) -> AESGCM:
 
 def kek_unwrap_raw(kek: KeyEncryptionKey) -> bytes:
     """The KEK's bytes, for re-wrapping under a new root version; never cached or returned further."""
-    return root_provider().unwrap(
-        bytes(kek.wrapped_key), version=kek.root_version, context=_lp("kek", kek.owner, kek.version)
-    )
+    return root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=kek_wrap_context(kek))
 
 
 # --- data keys --------------------------------------------------------------------------------------
@@ -227,3 +242,39 @@ def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:
     if key.destroy_after is not None:
         expires_at = min(expires_at, key.destroy_after.timestamp())
     return _Entry(AESGCM(dek_unwrap(key)), key.pk, key.owner, expires_at)
+
+
+# --- blind-index keys (HMAC) ------------------------------------------------------------------------
+
+_hmac_cache: dict[int, tuple[hmac.HMAC, str, float]] = {}
+
+
+def hmac_for_key(key_id: int) -> hmac.HMAC:
+    """A ready HMAC-SHA256 object for a blind-index key (callers ``.copy()`` it before use)."""
+    cached = _hmac_cache.get(key_id)
+    if cached is not None and cached[2] > time.time():
+        return cached[0]
+    key = DataKey.objects.filter(pk=key_id).first()
+    if key is None:
+        raise KeyUnavailableError(f"key {key_id} does not exist")
+    entry = _entry_for(key, cache_for=cache_seconds())  # checks state and destroy time
+    prototype = hmac.new(dek_unwrap(key), digestmod=hashlib.sha256)
+    with _lock:
+        _hmac_cache[key_id] = (prototype, key.owner, entry.expires_at)
+    return prototype
+
+
+def blind_index_keys(*, tenant_id: uuid.UUID | None, scope: str, for_write: bool) -> list[int]:
+    """The tenant's blind-index key ids for ``scope``: the active one to write, every readable one to look up."""
+    owner = owner_of(tenant_id)
+    if for_write:
+        entry = _cached(_write_cache, (owner, "blind_index", scope))  # type: ignore[arg-type]
+        if entry is not None:
+            return [entry.key_id]
+        key = data_key_active(owner=owner, purpose="blind_index", scope=scope)
+        entry = _entry_for(key, cache_for=write_cache_seconds())
+        with _lock:
+            _write_cache[(owner, "blind_index", scope)] = entry
+        return [key.pk]
+    readable = DataKey.objects.filter(owner=owner, purpose="blind_index", scope=scope, state__in=READABLE_STATES)
+    return list(readable.order_by("-version").values_list("pk", flat=True))

@@ -38,6 +38,8 @@ GATEWAY_ROOT_KEYS = env_secret(
 )
 # How long an unwrapped key may stay cached in a process (never past its key's destroy time).
 ENCRYPTION_KEY_CACHE_SECONDS = env_int("GATEWAY_KEY_CACHE_SECONDS", 60, minimum=1, maximum=3600)
+# How long backups of the key store are kept: a destroyed key is gone from every backup after this.
+ENCRYPTION_KEYSTORE_BACKUP_DAYS = env_int("GATEWAY_KEYSTORE_BACKUP_DAYS", 7, minimum=0)
 # Key for the audit hash chain (HMAC), so that a database-only attacker cannot forge events.
 GATEWAY_AUDIT_KEY = env_secret("GATEWAY_AUDIT_KEY", dev_file=_dev_file("audit_key"), is_production=IS_PRODUCTION)
 # Pepper for API key hashes: a leaked database alone does not let anyone test key guesses offline.
@@ -240,6 +242,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "audit-verify-chains": {"task": "maintenance.audit_verify_chains", "schedule": 3600.0},
     "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
+    "keys-destroy-due": {"task": "maintenance.keys_destroy_due", "schedule": 60.0},
 }
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL

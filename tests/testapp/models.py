@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from core.models import BaseModel
+from encryption.blind_index import BlindIndexField
 from encryption.fields import EncryptedBytesField, EncryptedJSONField, EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
 
@@ -18,6 +19,8 @@ class Note(BaseModel):
     attachment = EncryptedBytesField(purpose=Purpose.CONTENT, null=True, scope="2030-01-01")
     payload = EncryptedJSONField(purpose=Purpose.CONTENT, null=True, scope="2030-01-01")
     summary = EncryptedTextField(purpose=Purpose.SUBJECT, null=True, scope="subject-1")
+    phone = EncryptedTextField(purpose=Purpose.SUBJECT, null=True, scope="subject-1")
+    phone_index = BlindIndexField(source="phone", normalizer="e164", null=True)
 
     objects = EncryptedManager()
 

@@ -1,0 +1,41 @@
+"""System checks for models with encrypted fields (ids encryption.E001-E003)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.core import checks
+from django.core.checks import CheckMessage, Error
+
+from encryption.fields import EncryptedQuerySet, encrypted_fields
+from encryption.models import Purpose
+
+
+@checks.register(checks.Tags.models)
+def encrypted_models(app_configs: Sequence[AppConfig] | None, **_: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for model in apps.get_models():
+        fields = encrypted_fields(model)
+        if not fields:
+            continue
+        label = model._meta.label
+        if not isinstance(model._default_manager.get_queryset(), EncryptedQuerySet):
+            messages.append(
+                Error(
+                    f"{label} has encrypted fields but its default manager does not use EncryptedQuerySet.",
+                    hint="objects = EncryptedManager()",
+                    id="encryption.E001",
+                )
+            )
+        names = {field.name for field in fields}
+        ordered = [name for name in model._meta.ordering if isinstance(name, str) and name.lstrip("-") in names]
+        if ordered:
+            messages.append(Error(f"{label} orders by encrypted field(s) {ordered}.", id="encryption.E002"))
+        unknown = [field.name for field in fields if field.purpose not in Purpose.values]
+        if unknown:
+            messages.append(
+                Error(f"{label} has encrypted field(s) {unknown} without a known purpose.", id="encryption.E003")
+            )
+    return messages
