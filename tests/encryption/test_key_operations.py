@@ -174,6 +174,7 @@ def test_verify_reports_a_live_key_whose_canary_no_longer_opens() -> None:
     DataKey.objects.filter(pk=key.pk).update(canary=bytes(damaged))
 
     checked, problems = services.keys_verify()
+    assert checked == DataKey.objects.count()
 
     assert [(problem.key_id, problem.problem) for problem in problems] == [
         (key.pk, "active key does not open its canary")
