@@ -98,7 +98,7 @@ class BlindIndexField(models.BinaryField):  # type: ignore[type-arg]
         return index
 
     def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
-        return None if value is None else connection.Database.Binary(bytes(value))
+        return None if value is None else super().get_db_prep_value(bytes(value), connection, prepared)
 
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> bytes | None:
         return None if value is None else bytes(value)

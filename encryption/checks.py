@@ -30,7 +30,7 @@ def encrypted_models(app_configs: Sequence[AppConfig] | None, **_: Any) -> list[
                 )
             )
         names = {field.name for field in fields}
-        ordered = [name for name in model._meta.ordering if isinstance(name, str) and name.lstrip("-") in names]
+        ordered = [name for name in model._meta.ordering or [] if isinstance(name, str) and name.lstrip("-") in names]
         if ordered:
             messages.append(Error(f"{label} orders by encrypted field(s) {ordered}.", id="encryption.E002"))
         unknown = [field.name for field in fields if field.purpose not in Purpose.values]

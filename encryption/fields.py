@@ -189,7 +189,7 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
                 f"{self.label}: encrypted values are written only through Model.save(), "
                 "not QuerySet.update(), bulk_update() or lookups"
             )
-        return connection.Database.Binary(bytes(value))
+        return super().get_db_prep_value(bytes(value), connection, prepared)
 
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
@@ -264,11 +264,11 @@ class EncryptedQuerySet(models.QuerySet[Any]):
 
     def order_by(self, *field_names: Any) -> EncryptedQuerySet:
         _refuse_encrypted_names(self.model, field_names)
-        return super().order_by(*field_names)  # type: ignore[return-value]
+        return super().order_by(*field_names)
 
     def distinct(self, *field_names: Any) -> EncryptedQuerySet:
         _refuse_encrypted_names(self.model, field_names)
-        return super().distinct(*field_names)  # type: ignore[return-value]
+        return super().distinct(*field_names)
 
 
 def _encrypted_names(model: type[models.Model]) -> set[str]:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from django.apps import apps
@@ -23,6 +24,7 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from encryption import keyring
+from encryption.providers import root_provider
 from encryption.blind_index import BlindIndexField
 from encryption.envelope import open_sealed
 from encryption.errors import DecryptionError, KeyOperationError
@@ -45,17 +47,16 @@ def register_destroy_gate(gate: DestroyGate) -> None:
 class KeyIdOf(Func):
     """The 4-byte key id at ``offset`` (1-based) of a stored envelope or blind index, in SQL."""
 
+    template = "substr(%(expressions)s, %(offset)d, 4)"
     output_field = models.BinaryField()
 
     def __init__(self, expression: str, *, offset: int) -> None:
-        super().__init__(expression)
-        self.offset = offset
+        super().__init__(expression, offset=offset)
 
-    def as_sql(self, compiler: object, connection: object, **extra: object) -> tuple[str, list[object]]:
-        sql, params = compiler.compile(self.source_expressions[0])  # type: ignore[attr-defined]
-        if connection.vendor == "postgresql":  # type: ignore[attr-defined]
-            return f"substring({sql} from {self.offset} for 4)", params
-        return f"substr({sql}, {self.offset}, 4)", params
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="substring(%(expressions)s from %(offset)d for 4)", **extra_context
+        )
 
 
 def _packed(key_ids: list[int]) -> list[bytes]:
@@ -213,7 +214,7 @@ def keys_rewrap(*, owner: str, kek_version: int, progress: Progress | None = Non
 
 def root_rewrap(*, progress: Progress | None = None) -> int:
     """Re-wrap every KEK under the provider's primary root version (after adding a new root version)."""
-    provider = keyring.root_provider()
+    provider = root_provider()
     stale = KeyEncryptionKey.objects.exclude(root_version=provider.primary_version).exclude(wrapped_key=b"")
     total, done = stale.count(), 0
     for kek in stale.order_by("pk"):

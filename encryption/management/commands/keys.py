@@ -97,7 +97,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{'key':>6}  {'owner':<36}  {'purpose':<11}  {'scope':<24}  {'v':>3}  {'state':<15}  rows")
         for row in table:
             self.stdout.write(
-                f"{row['key_id']:>6}  {row['owner']:<36}  {row['purpose']:<11}  {row['scope'][:24]:<24}  "
+                f"{row['key_id']:>6}  {row['owner']:<36}  {row['purpose']:<11}  {str(row['scope'])[:24]:<24}  "
                 f"{row['version']:>3}  {row['state']:<15}  {row['rows']:,}"
             )
         keks = KeyEncryptionKey.objects.exclude(state=KeyState.DESTROYED).order_by("owner")
