@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -79,6 +80,16 @@ def cache_forget(key_id: int) -> None:
                 del _write_cache[slot]
 
 
+def _remember(cache: dict[Any, Any], slot: object, value: object) -> None:
+    """Cache only what is committed: a key made inside a transaction that rolls back must never be reused."""
+
+    def store() -> None:
+        with _lock:
+            cache[slot] = value
+
+    transaction.on_commit(store)
+
+
 def _cached(cache: dict[object, _Entry], key: object) -> _Entry | None:
     entry = cache.get(key)
     if entry is not None and entry.expires_at > time.time():
@@ -125,8 +136,7 @@ def kek_cipher(owner: str, version: int) -> AESGCM:
         raise KeyUnavailableError(f"KEK {owner} v{version} does not exist")
     raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=kek_wrap_context(kek))
     cipher = AESGCM(raw)
-    with _lock:
-        _kek_cache[(owner, version)] = _Entry(cipher, 0, owner, time.time() + cache_seconds())
+    _remember(_kek_cache, (owner, version), _Entry(cipher, 0, owner, time.time() + cache_seconds()))
     return cipher
 
 
@@ -214,9 +224,8 @@ def cipher_for_write(
         return entry.key_id, entry.cipher
     key = data_key_active(owner=owner, purpose=purpose, scope=scope, destroy_after=destroy_after)
     entry = _entry_for(key, cache_for=write_cache_seconds())
-    with _lock:
-        _write_cache[(owner, purpose, scope)] = entry
-        _read_cache[key.pk] = entry
+    _remember(_write_cache, (owner, purpose, scope), entry)
+    _remember(_read_cache, key.pk, entry)
     return entry.key_id, entry.cipher
 
 
@@ -227,8 +236,7 @@ def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
         if key is None:
             raise KeyUnavailableError(f"key {key_id} does not exist")
         entry = _entry_for(key, cache_for=cache_seconds())
-        with _lock:
-            _read_cache[key_id] = entry
+        _remember(_read_cache, key_id, entry)
     if entry.owner != owner:
         raise KeyUnavailableError(f"key {key_id} belongs to another owner")
     return entry.cipher
@@ -259,8 +267,7 @@ def hmac_for_key(key_id: int) -> hmac.HMAC:
         raise KeyUnavailableError(f"key {key_id} does not exist")
     entry = _entry_for(key, cache_for=cache_seconds())  # checks state and destroy time
     prototype = hmac.new(dek_unwrap(key), digestmod=hashlib.sha256)
-    with _lock:
-        _hmac_cache[key_id] = (prototype, key.owner, entry.expires_at)
+    _remember(_hmac_cache, key_id, (prototype, key.owner, entry.expires_at))
     return prototype
 
 
@@ -273,8 +280,7 @@ def blind_index_keys(*, tenant_id: uuid.UUID | None, scope: str, for_write: bool
             return [entry.key_id]
         key = data_key_active(owner=owner, purpose="blind_index", scope=scope)
         entry = _entry_for(key, cache_for=write_cache_seconds())
-        with _lock:
-            _write_cache[(owner, "blind_index", scope)] = entry
+        _remember(_write_cache, (owner, "blind_index", scope), entry)
         return [key.pk]
     readable = DataKey.objects.filter(owner=owner, purpose="blind_index", scope=scope, state__in=READABLE_STATES)
     return list(readable.order_by("-version").values_list("pk", flat=True))
