@@ -113,6 +113,7 @@ class TotpDevice(Device):
 
     class Meta:
         verbose_name = "TOTP device"
+        base_manager_name = "objects"
 
     def verify_token(self, token: Any) -> bool:
         from accounts.mfa import totp_verify

@@ -18,7 +18,6 @@ from core.throttle import throttle_prune
 logger = logging.getLogger(__name__)
 
 SAFE_ARGUMENT_TYPES = (int, uuid.UUID, bool, type(None))
-MAX_STRING_ARGUMENT = 64
 
 Counts = dict[str, int]
 CountsFunction = TypeVar("CountsFunction", bound=Callable[..., Counts])
@@ -40,9 +39,17 @@ def enqueue_on_commit(task: Task[Any, Any], *args: object, **kwargs: object) -> 
 def _require_safe_argument(value: object) -> None:
     if isinstance(value, SAFE_ARGUMENT_TYPES):
         return
-    if isinstance(value, str) and len(value) <= MAX_STRING_ARGUMENT:
+    if isinstance(value, str) and _is_uuid(value):
         return
-    raise UnsafeTaskArgumentError(f"task arguments must be ids or flags, got {type(value).__name__}")
+    raise UnsafeTaskArgumentError(f"task arguments must be ids (int or UUID) or flags, got {type(value).__name__}")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def lock_guarded(lock_name: str, *, ttl_seconds: int = 600) -> Callable[[CountsFunction], CountsFunction]:

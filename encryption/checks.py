@@ -21,11 +21,12 @@ def encrypted_models(app_configs: Sequence[AppConfig] | None, **_: Any) -> list[
         if not fields:
             continue
         label = model._meta.label
-        if not isinstance(model._default_manager.get_queryset(), EncryptedQuerySet):
+        managers = (model._default_manager, model._base_manager)
+        if not all(isinstance(manager.get_queryset(), EncryptedQuerySet) for manager in managers):
             messages.append(
                 Error(
-                    f"{label} has encrypted fields but its default manager does not use EncryptedQuerySet.",
-                    hint="objects = EncryptedManager()",
+                    f"{label} has encrypted fields but its default or base manager does not use EncryptedQuerySet.",
+                    hint='objects = EncryptedManager(), and Meta.base_manager_name = "objects"',
                     id="encryption.E001",
                 )
             )

@@ -1,7 +1,7 @@
 """Envelope v1 (DESIGN.md §6): ``version(1) | key_id(4) | nonce(12) | ciphertext | tag(16)``, AES-256-GCM.
 
 The associated data binds a value to where it lives, in a canonical length-prefixed form:
-``"gw/v1" ‖ lp(tenant) ‖ lp(model) ‖ lp(field) ‖ lp(row id) ‖ lp(header)``, where ``lp(x)`` is a 2-byte
+``"gw/v1" ‖ lp(tenant) ‖ lp(model) ‖ lp(field) ‖ lp(type tag ‖ row id) ‖ lp(header)``, where ``lp(x)`` is a 2-byte
 big-endian length followed by ``x``. A ciphertext copied to another row, column, model or tenant fails.
 """
 
@@ -11,6 +11,8 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,43 +37,76 @@ class Context:
     model: str
     field: str
     row_id: uuid.UUID | int | str
+    _stem: bytes = dataclass_field(init=False, repr=False, compare=False, default=b"")
 
-    def row_id_bytes(self) -> bytes:
-        if isinstance(self.row_id, uuid.UUID):
-            return self.row_id.bytes
-        return str(self.row_id).encode()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_stem", aad_stem(self.tenant_id, self.model, self.field, self.row_id))
+
+    def stem(self) -> bytes:
+        return self._stem
+
+
+_LENGTH = struct.Struct(">H").pack
+_HEADER_PART = _LENGTH(HEADER_BYTES)  # the header always has the same length
+_VERSION_AND_KEY = struct.Struct(">BI").pack
 
 
 def _length_prefixed(part: bytes) -> bytes:
     if len(part) > MAX_PART_BYTES:
         raise ValueError("an associated-data part is longer than 65535 bytes")
-    return struct.pack(">H", len(part)) + part
+    return _LENGTH(len(part)) + part
+
+
+@lru_cache(maxsize=65536)
+def _column_prefix(tenant_id: uuid.UUID | None, model: str, field: str) -> bytes:
+    tenant = tenant_id.bytes if tenant_id else b""
+    return AAD_LABEL + b"".join(_length_prefixed(part) for part in (tenant, model.encode(), field.encode()))
+
+
+def row_part(row_id: uuid.UUID | int | str) -> bytes:
+    """The row id with a type tag (u: UUID bytes, i: integer, s: text), so no two kinds of id collide."""
+    if isinstance(row_id, uuid.UUID):
+        return _length_prefixed(b"u" + row_id.bytes)
+    tag = b"i" if isinstance(row_id, int) else b"s"
+    return _length_prefixed(tag + str(row_id).encode())
+
+
+def aad_stem(tenant_id: uuid.UUID | None, model: str, field: str, row_id: uuid.UUID | int | str) -> bytes:
+    """Everything in the associated data but the header; the parts that repeat per column are cached."""
+    return _column_prefix(tenant_id, model, field) + row_part(row_id)
 
 
 def associated_data(context: Context, header: bytes) -> bytes:
-    tenant = context.tenant_id.bytes if context.tenant_id else b""
-    parts = (tenant, context.model.encode(), context.field.encode(), context.row_id_bytes(), header)
-    return AAD_LABEL + b"".join(_length_prefixed(part) for part in parts)
+    return context.stem() + _length_prefixed(header)
+
+
+def seal_with_stem(cipher: AESGCM, key_id: int, plaintext: bytes, stem: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    header = _VERSION_AND_KEY(VERSION, key_id) + nonce
+    return header + cipher.encrypt(nonce, plaintext, stem + _HEADER_PART + header)
 
 
 def seal(cipher: AESGCM, key_id: int, plaintext: bytes, context: Context) -> bytes:
-    header = HEADER.pack(VERSION, key_id, os.urandom(NONCE_BYTES))
-    nonce = header[5:]
-    return header + cipher.encrypt(nonce, plaintext, associated_data(context, header))
+    return seal_with_stem(cipher, key_id, plaintext, context.stem())
 
 
 def key_id_of(envelope: bytes) -> int:
     """The key id a stored value names; raises DecryptionError for anything that is not an envelope v1."""
     if len(envelope) < OVERHEAD_BYTES or envelope[0] != VERSION:
         raise DecryptionError("stored value is not an envelope v1 (plaintext or corrupt)")
-    _, key_id, _ = HEADER.unpack_from(envelope)
-    return int(key_id)
+    return int.from_bytes(envelope[1:5], "big")
+
+
+def open_with_stem(cipher: AESGCM, envelope: bytes, stem: bytes) -> bytes:
+    if len(envelope) < OVERHEAD_BYTES or envelope[0] != VERSION:
+        raise DecryptionError("stored value is not an envelope v1 (plaintext or corrupt)")
+    try:
+        return cipher.decrypt(
+            envelope[5:HEADER_BYTES], envelope[HEADER_BYTES:], stem + _HEADER_PART + envelope[:HEADER_BYTES]
+        )
+    except InvalidTag:
+        raise DecryptionError("authentication failed: the value was altered or belongs elsewhere") from None
 
 
 def open_sealed(cipher: AESGCM, envelope: bytes, context: Context) -> bytes:
-    key_id_of(envelope)
-    header = envelope[:HEADER_BYTES]
-    try:
-        return cipher.decrypt(header[5:], envelope[HEADER_BYTES:], associated_data(context, header))
-    except InvalidTag:
-        raise DecryptionError("authentication failed: the value was altered or belongs elsewhere") from None
+    return open_with_stem(cipher, envelope, context.stem())

@@ -13,15 +13,17 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, signals
+from django.utils.functional import cached_property
 
 from core.metrics import metric_increment
 from encryption import keyring
-from encryption.envelope import Context, key_id_of, open_sealed, seal
+from encryption.envelope import Context, aad_stem, key_id_of, open_with_stem, seal_with_stem
 from encryption.errors import DecryptionError, EncryptedFieldMisuseError
 
 logger = logging.getLogger(__name__)
@@ -41,13 +43,17 @@ class Sealed(bytes):
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class Opened:
-    """A value that was opened (or sealed) for this instance: its plaintext, its encoding and its ciphertext."""
+Origin = tuple[uuid.UUID | None, Any]  # (tenant id, row id): where a value was sealed or loaded
+ORIGIN_SNAPSHOT = "_encrypted_origin"  # instance attribute: the row's tenant and id as loaded
+
+
+class Opened(NamedTuple):
+    """A value opened (or sealed) for an instance: plaintext, its encoding, ciphertext, and where it belongs."""
 
     value: Any
     encoded: bytes
     sealed: Sealed
+    origin: Origin
 
 
 class EncryptedDescriptor:
@@ -59,11 +65,10 @@ class EncryptedDescriptor:
             return self
         attname = self.field.attname
         if attname not in instance.__dict__:
-            instance.refresh_from_db(fields=[attname])  # a deferred field, as Django's own descriptor does
+            instance.__dict__[attname] = self.field.load_deferred(instance)
         current = instance.__dict__[attname]
         if isinstance(current, Sealed):
-            encoded = self.field.open_bytes(instance, current)
-            current = Opened(self.field.decode(encoded), encoded, current)
+            current = self.field.opened(instance, current, self.field.loaded_origin(instance))
             instance.__dict__[attname] = current
         return current.value if isinstance(current, Opened) else current
 
@@ -71,16 +76,25 @@ class EncryptedDescriptor:
         instance.__dict__[self.field.attname] = value
 
 
+def _snapshot_origin(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    """After a row is built (from the database or by hand), remember its tenant and id as they were."""
+    instance.__dict__[ORIGIN_SNAPSHOT] = {
+        field.attname: field.origin(instance, strict=False) for field in encrypted_fields(sender)
+    }
+
+
 class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
     """Base of the encrypted fields; subclasses choose how a value becomes bytes.
 
     ``purpose`` picks the data key family (encryption.models.Purpose); ``tenant_attribute`` names the
     attribute holding the owning tenant's id (None: operator keys); ``scope`` picks the key within the
-    purpose (a day bucket, a contact id), as a constant or a function of the instance; ``row_id_attribute``
-    names a value known before insert (UUID primary keys are).
+    purpose (a day bucket, a contact id), as a constant or a function of the instance (a function is not
+    kept in migrations: data migrations see the constant scope only); ``row_id_attribute`` names a value
+    known before insert (UUID primary keys are).
     """
 
     description = "Encrypted value"
+    model_label = ""
 
     def __init__(
         self,
@@ -109,7 +123,10 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
 
     def contribute_to_class(self, cls: type[models.Model], name: str, private_only: bool = False) -> None:
         super().contribute_to_class(cls, name, private_only)
+        self.model_label = cls._meta.label
         setattr(cls, self.attname, EncryptedDescriptor(self))
+        if not cls._meta.abstract:
+            signals.post_init.connect(_snapshot_origin, sender=cls, dispatch_uid=f"encrypted-origin-{id(cls)}")
 
     # --- codec (subclasses) ---
 
@@ -119,64 +136,114 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
     def decode(self, encoded: bytes) -> Any:
         raise NotImplementedError
 
-    # --- context and keys ---
+    # --- where a value belongs, and its keys ---
 
     @property
     def label(self) -> str:
-        return f"{self.model._meta.label}.{self.name}"
+        return f"{self.model_label}.{self.name}"
 
-    def context(self, instance: models.Model) -> Context:
-        row_id = getattr(instance, self.row_id_attribute)
-        if row_id is None:
+    @cached_property
+    def row_field(self) -> models.Field:  # type: ignore[type-arg]
+        meta = self.model._meta
+        return meta.pk if self.row_id_attribute == "pk" else meta.get_field(self.row_id_attribute)  # type: ignore[return-value]
+
+    def origin(self, instance: models.Model, *, strict: bool = True) -> Origin:
+        """(tenant id, row id) in canonical form, so "7" and 7, or a UUID and its text, bind the same way.
+
+        Not strict (right after a row is built): only what is already loaded, no query, no error.
+        """
+        if not strict:
+            loaded = instance.__dict__
+            if self.tenant_attribute and self.tenant_attribute not in loaded:
+                return None, None  # deferred: unknown, so the current tenant will be used
+            return self._canonical_or_none(loaded.get(self.tenant_attribute or ""), loaded.get(self.row_field.attname))
+        raw_row = getattr(instance, self.row_field.attname)
+        if raw_row is None:
             raise EncryptedFieldMisuseError(f"{self.label}: the row id must be known before the value is sealed")
-        tenant_id = getattr(instance, self.tenant_attribute) if self.tenant_attribute else None
-        return Context(tenant_id=_as_uuid(tenant_id), model=self.model._meta.label, field=self.name, row_id=row_id)
+        raw_tenant = getattr(instance, self.tenant_attribute) if self.tenant_attribute else None
+        return _as_uuid(raw_tenant), self.row_field.to_python(raw_row)
+
+    def _canonical_or_none(self, raw_tenant: Any, raw_row: Any) -> Origin:
+        try:
+            row = None if raw_row is None else self.row_field.to_python(raw_row)
+            return (_as_uuid(raw_tenant) if self.tenant_attribute else None), row
+        except (ValueError, ValidationError):
+            return None, None
+
+    def loaded_origin(self, instance: models.Model) -> Origin:
+        snapshot = instance.__dict__.get(ORIGIN_SNAPSHOT) or {}
+        loaded = snapshot.get(self.attname)
+        return loaded if loaded and loaded[1] is not None else self.origin(instance)
+
+    def context(self, instance: models.Model, origin: Origin | None = None) -> Context:
+        tenant_id, row_id = origin or self.origin(instance)
+        return Context(tenant_id=tenant_id, model=self.model_label, field=self.name, row_id=row_id)
+
+    def tenant_of(self, instance: models.Model) -> uuid.UUID | None:
+        return _as_uuid(getattr(instance, self.tenant_attribute)) if self.tenant_attribute else None
 
     def scope_for(self, instance: models.Model) -> str:
         return self.scope(instance) if callable(self.scope) else self.scope
 
     def seal_value(self, instance: models.Model, value: Any) -> Opened:
-        context = self.context(instance)
+        origin = self.origin(instance)
+        tenant_id, row_id = origin
         key_id, cipher = keyring.cipher_for_write(
-            tenant_id=context.tenant_id, purpose=self.purpose, scope=self.scope_for(instance)
+            tenant_id=tenant_id, purpose=self.purpose, scope=self.scope_for(instance)
         )
         encoded = self.encode(value)
-        return Opened(value, encoded, Sealed(seal(cipher, key_id, encoded, context)))
+        stem = aad_stem(tenant_id, self.model_label, self.name, row_id)
+        return Opened(value, encoded, Sealed(seal_with_stem(cipher, key_id, encoded, stem)), origin)
 
-    def open_bytes(self, instance: models.Model, sealed: bytes) -> bytes:
-        context = self.context(instance)
+    def opened(self, instance: models.Model, sealed: bytes, origin: Origin) -> Opened:
+        encoded = self.open_bytes(instance, sealed, origin)
+        return Opened(self.decode(encoded), encoded, Sealed(sealed), origin)
+
+    def open_bytes(self, instance: models.Model, sealed: bytes, origin: Origin | None = None) -> bytes:
+        tenant_id, row_id = origin or self.origin(instance)
         try:
-            cipher = keyring.cipher_for_read(key_id_of(sealed), owner=keyring.owner_of(context.tenant_id))
-            return open_sealed(cipher, sealed, context)
+            cipher = keyring.cipher_for_read(key_id_of(sealed), owner=keyring.owner_of(tenant_id))
+            return open_with_stem(cipher, sealed, aad_stem(tenant_id, self.model_label, self.name, row_id))
         except DecryptionError as error:
-            metric_increment("encryption.decrypt_failures", model=context.model, field=self.name)
+            metric_increment("encryption.decrypt_failures", model=self.model_label, field=self.name)
             logger.warning(
                 "encrypted value did not open",
                 extra={
-                    "model": context.model,
+                    "model": self.model_label,
                     "field": self.name,
-                    "row_id": str(context.row_id),
+                    "row_id": str(row_id),
                     "reason": type(error).__name__,
                 },
             )
-            raise DecryptionError(f"{self.label} of row {context.row_id} cannot be opened: {error}") from None
+            raise DecryptionError(f"{self.label} of row {row_id} cannot be opened: {error}") from None
+
+    def load_deferred(self, instance: models.Model) -> Sealed | None:
+        """A deferred column, fetched as stored (not through refresh_from_db, which would open and reseal it)."""
+        raw = type(instance)._base_manager.filter(pk=instance.pk).values_list(self.attname, flat=True).get()
+        return None if raw is None else Sealed(raw)
 
     # --- ORM integration ---
 
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Sealed | None:
-        return None if value is None else Sealed(bytes(value))
+        return None if value is None else Sealed(value)
 
     def to_python(self, value: Any) -> Any:
         return value
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Sealed | None:
         current = model_instance.__dict__.get(self.attname)
-        if current is None or isinstance(current, Sealed):
-            return current
+        if current is None:
+            return None
+        origin = self.origin(model_instance)
+        if isinstance(current, Sealed):
+            loaded = self.loaded_origin(model_instance)
+            if loaded == origin:
+                return current
+            current = self.opened(model_instance, current, loaded)  # the row was copied or moved: reseal
         if isinstance(current, Opened):
-            if self.encode(current.value) == current.encoded:
+            if current.origin == origin and self.encode(current.value) == current.encoded:
                 return current.sealed
-            current = current.value  # changed in place (a dict, a list): seal it again
+            current = current.value  # changed in place (a dict, a list) or moved: seal it again
         opened = self.seal_value(model_instance, current)
         model_instance.__dict__[self.attname] = opened
         return opened.sealed
@@ -275,11 +342,21 @@ def _encrypted_names(model: type[models.Model]) -> set[str]:
     return {name for field in encrypted_fields(model) for name in (field.name, field.attname)}
 
 
-def _refuse_encrypted_names(model: type[models.Model], names: tuple[Any, ...]) -> None:
+def _referenced_names(argument: Any) -> list[str]:
+    if isinstance(argument, str):
+        return [argument.lstrip("-").split("__")[0]]
+    if isinstance(argument, F):
+        return [str(getattr(argument, "name", "")).split("__")[0]]
+    if hasattr(argument, "flatten"):
+        return [str(getattr(node, "name", "")).split("__")[0] for node in argument.flatten() if isinstance(node, F)]
+    return []
+
+
+def _refuse_encrypted_names(model: type[models.Model], arguments: tuple[Any, ...]) -> None:
     encrypted = _encrypted_names(model)
-    for name in names:
-        if isinstance(name, str) and name.lstrip("-").split("__")[0] in encrypted:
-            raise EncryptedFieldMisuseError(f"{model._meta.label}: cannot order by encrypted field {name!r}")
+    for argument in arguments:
+        if any(name in encrypted for name in _referenced_names(argument)):
+            raise EncryptedFieldMisuseError(f"{model._meta.label}: cannot order by encrypted field {argument!r}")
 
 
 EncryptedManager = models.Manager.from_queryset(EncryptedQuerySet)

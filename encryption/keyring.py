@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -49,6 +50,7 @@ _write_cache: dict[tuple[str, str, str], _Entry] = {}
 _kek_cache: dict[tuple[str, int], _Entry] = {}
 
 
+@lru_cache(maxsize=65536)
 def owner_of(tenant_id: uuid.UUID | None) -> str:
     return str(tenant_id) if tenant_id else OPERATOR
 
@@ -80,14 +82,26 @@ def cache_forget(key_id: int) -> None:
                 del _write_cache[slot]
 
 
-def _remember(cache: dict[Any, Any], slot: object, value: object) -> None:
-    """Cache only what is committed: a key made inside a transaction that rolls back must never be reused."""
+_uncommitted: set[object] = set()  # keys (and KEKs) this process made in a transaction not yet committed
+
+
+def _made_here(identity: object) -> None:
+    _uncommitted.add(identity)
+    transaction.on_commit(lambda: _uncommitted.discard(identity))
+
+
+def _remember(cache: dict[Any, Any], slot: object, value: object, *, identity: object) -> None:
+    """Cache a key at once if it was committed before; a key made in the current transaction only once that
+    commits, so a rolled-back key (whose id a later key may reuse) is never served from the cache."""
 
     def store() -> None:
         with _lock:
             cache[slot] = value
 
-    transaction.on_commit(store)
+    if identity in _uncommitted:
+        transaction.on_commit(store)
+    else:
+        store()
 
 
 def _cached(cache: dict[object, _Entry], key: object) -> _Entry | None:
@@ -112,7 +126,9 @@ def kek_wrap_context(kek: KeyEncryptionKey) -> bytes:
 def kek_create(owner: str, version: int) -> KeyEncryptionKey:
     context = kek_wrap_context(KeyEncryptionKey(owner=owner, version=version))
     root_version, wrapped = root_provider().wrap(os.urandom(KEY_BYTES), context=context)
-    return KeyEncryptionKey.objects.create(owner=owner, version=version, root_version=root_version, wrapped_key=wrapped)
+    kek = KeyEncryptionKey.objects.create(owner=owner, version=version, root_version=root_version, wrapped_key=wrapped)
+    _made_here(("kek", owner, version))
+    return kek
 
 
 def kek_active(owner: str) -> KeyEncryptionKey:
@@ -136,7 +152,8 @@ def kek_cipher(owner: str, version: int) -> AESGCM:
         raise KeyUnavailableError(f"KEK {owner} v{version} does not exist")
     raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=kek_wrap_context(kek))
     cipher = AESGCM(raw)
-    _remember(_kek_cache, (owner, version), _Entry(cipher, 0, owner, time.time() + cache_seconds()))
+    entry = _Entry(cipher, 0, owner, time.time() + cache_seconds())
+    _remember(_kek_cache, (owner, version), entry, identity=("kek", owner, version))
     return cipher
 
 
@@ -191,6 +208,7 @@ def data_key_create(
     )
     key.wrapped_key = dek_wrap(key, raw, kek.version)
     key.save(force_insert=True)
+    _made_here(key.pk)
     if key.pk > MAX_KEY_ID:
         raise OverflowError("the key store ran out of 32-bit key ids")
     canary_plain = os.urandom(32)
@@ -224,8 +242,8 @@ def cipher_for_write(
         return entry.key_id, entry.cipher
     key = data_key_active(owner=owner, purpose=purpose, scope=scope, destroy_after=destroy_after)
     entry = _entry_for(key, cache_for=write_cache_seconds())
-    _remember(_write_cache, (owner, purpose, scope), entry)
-    _remember(_read_cache, key.pk, entry)
+    _remember(_write_cache, (owner, purpose, scope), entry, identity=key.pk)
+    _remember(_read_cache, key.pk, entry, identity=key.pk)
     return entry.key_id, entry.cipher
 
 
@@ -236,7 +254,7 @@ def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
         if key is None:
             raise KeyUnavailableError(f"key {key_id} does not exist")
         entry = _entry_for(key, cache_for=cache_seconds())
-        _remember(_read_cache, key_id, entry)
+        _remember(_read_cache, key_id, entry, identity=key_id)
     if entry.owner != owner:
         raise KeyUnavailableError(f"key {key_id} belongs to another owner")
     return entry.cipher
@@ -267,7 +285,7 @@ def hmac_for_key(key_id: int) -> hmac.HMAC:
         raise KeyUnavailableError(f"key {key_id} does not exist")
     entry = _entry_for(key, cache_for=cache_seconds())  # checks state and destroy time
     prototype = hmac.new(dek_unwrap(key), digestmod=hashlib.sha256)
-    _remember(_hmac_cache, key_id, (prototype, key.owner, entry.expires_at))
+    _remember(_hmac_cache, key_id, (prototype, key.owner, entry.expires_at), identity=key_id)
     return prototype
 
 
@@ -280,7 +298,7 @@ def blind_index_keys(*, tenant_id: uuid.UUID | None, scope: str, for_write: bool
             return [entry.key_id]
         key = data_key_active(owner=owner, purpose="blind_index", scope=scope)
         entry = _entry_for(key, cache_for=write_cache_seconds())
-        _remember(_write_cache, (owner, "blind_index", scope), entry)
+        _remember(_write_cache, (owner, "blind_index", scope), entry, identity=key.pk)
         return [key.pk]
     readable = DataKey.objects.filter(owner=owner, purpose="blind_index", scope=scope, state__in=READABLE_STATES)
     return list(readable.order_by("-version").values_list("pk", flat=True))

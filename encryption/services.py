@@ -12,8 +12,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -24,12 +24,12 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from encryption import keyring
-from encryption.providers import root_provider
 from encryption.blind_index import BlindIndexField
 from encryption.envelope import open_sealed
 from encryption.errors import DecryptionError, KeyOperationError
 from encryption.fields import EncryptedField
 from encryption.models import OPERATOR, ROTATING_PURPOSES, DataKey, KeyEncryptionKey, KeyState
+from encryption.providers import root_provider
 
 Progress = Callable[[int, int], None]
 DestroyGate = Callable[[DataKey], str | None]

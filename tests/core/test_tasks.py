@@ -36,7 +36,7 @@ def test_enqueue_publishes_only_when_the_transaction_commits(django_capture_on_c
     assert task.calls == [((str(tenant_id),), {"attempt": 2})]
 
 
-@pytest.mark.parametrize("argument", [{"body": "hello"}, ["a"], "x" * 65, b"bytes", 1.5])
+@pytest.mark.parametrize("argument", [{"body": "hello"}, ["a"], "x" * 65, "hello", "+14155550100", b"bytes", 1.5])
 def test_enqueue_refuses_anything_but_ids_and_flags(argument: object) -> None:
     with pytest.raises(UnsafeTaskArgumentError):
         enqueue_on_commit(RecordingTask(), argument)  # type: ignore[arg-type]

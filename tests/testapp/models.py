@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 
 from core.models import BaseModel
@@ -22,7 +24,10 @@ class Note(BaseModel):
     phone = EncryptedTextField(purpose=Purpose.SUBJECT, null=True, scope="subject-1")
     phone_index = BlindIndexField(source="phone", normalizer="e164", null=True)
 
-    objects = EncryptedManager()
+    objects: ClassVar[models.Manager[Note]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
 
 
 class PlainNote(BaseModel):
