@@ -15,8 +15,6 @@ fails, unless ``--strict`` is given.
     .venv/bin/python bench/crypto.py --rows 1000 --repeats 11 --strict
 """
 
-# ruff: noqa: T201  (a report script: printing is its output)
-
 from __future__ import annotations
 
 import argparse

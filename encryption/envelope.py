@@ -12,7 +12,6 @@ import struct
 import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -57,10 +56,18 @@ def _length_prefixed(part: bytes) -> bytes:
     return _LENGTH(len(part)) + part
 
 
-@lru_cache(maxsize=65536)
-def _column_prefix(tenant_id: uuid.UUID | None, model: str, field: str) -> bytes:
-    tenant = tenant_id.bytes if tenant_id else b""
-    return AAD_LABEL + b"".join(_length_prefixed(part) for part in (tenant, model.encode(), field.encode()))
+_prefixes: dict[tuple[int | None, str, str], bytes] = {}
+
+
+def column_prefix(tenant_id: uuid.UUID | None, model: str, field: str) -> bytes:
+    """``label ‖ lp(tenant) ‖ lp(model) ‖ lp(field)``, cached (keyed by the UUID's int, which hashes in C)."""
+    slot = (tenant_id.int if tenant_id else None, model, field)
+    prefix = _prefixes.get(slot)
+    if prefix is None:
+        tenant = tenant_id.bytes if tenant_id else b""
+        parts = (tenant, model.encode(), field.encode())
+        prefix = _prefixes[slot] = AAD_LABEL + b"".join(_length_prefixed(part) for part in parts)
+    return prefix
 
 
 def row_part(row_id: uuid.UUID | int | str) -> bytes:
@@ -73,7 +80,7 @@ def row_part(row_id: uuid.UUID | int | str) -> bytes:
 
 def aad_stem(tenant_id: uuid.UUID | None, model: str, field: str, row_id: uuid.UUID | int | str) -> bytes:
     """Everything in the associated data but the header; the parts that repeat per column are cached."""
-    return _column_prefix(tenant_id, model, field) + row_part(row_id)
+    return column_prefix(tenant_id, model, field) + row_part(row_id)
 
 
 def associated_data(context: Context, header: bytes) -> bytes:

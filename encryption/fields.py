@@ -15,15 +15,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, signals
+from django.db.models import F
 from django.utils.functional import cached_property
 
 from core.metrics import metric_increment
 from encryption import keyring
-from encryption.envelope import Context, aad_stem, key_id_of, open_with_stem, seal_with_stem
+from encryption.envelope import Context, aad_stem, column_prefix, key_id_of, open_with_stem, row_part, seal_with_stem
 from encryption.errors import DecryptionError, EncryptedFieldMisuseError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +46,11 @@ Origin = tuple[uuid.UUID | None, Any]  # (tenant id, row id): where a value was 
 ORIGIN_SNAPSHOT = "_encrypted_origin"  # instance attribute: the row's tenant and id as loaded
 
 
+class LoadedOrigin(NamedTuple):
+    origin: Origin
+    row_part: bytes  # the row id as it goes into the associated data
+
+
 class Opened(NamedTuple):
     """A value opened (or sealed) for an instance: plaintext, its encoding, ciphertext, and where it belongs."""
 
@@ -68,19 +72,20 @@ class EncryptedDescriptor:
             instance.__dict__[attname] = self.field.load_deferred(instance)
         current = instance.__dict__[attname]
         if isinstance(current, Sealed):
-            current = self.field.opened(instance, current, self.field.loaded_origin(instance))
+            current = self.field.opened(instance, current, self.field.loaded(instance))
             instance.__dict__[attname] = current
         return current.value if isinstance(current, Opened) else current
 
     def __set__(self, instance: models.Model, value: Any) -> None:
-        instance.__dict__[self.field.attname] = value
-
-
-def _snapshot_origin(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    """After a row is built (from the database or by hand), remember its tenant and id as they were."""
-    instance.__dict__[ORIGIN_SNAPSHOT] = {
-        field.attname: field.origin(instance, strict=False) for field in encrypted_fields(sender)
-    }
+        loaded = instance.__dict__
+        if isinstance(value, Sealed) and self.field.attname not in loaded:
+            # Loaded from the database: remember the tenant and row it belongs to (set before it: system
+            # check encryption.E004), so a copied or moved row can be resealed on save.
+            snapshot = loaded.setdefault(ORIGIN_SNAPSHOT, {})
+            slot = self.field.origin_slot
+            if slot not in snapshot:
+                snapshot[slot] = self.field.raw_origin(loaded)
+        loaded[self.field.attname] = value
 
 
 class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
@@ -125,8 +130,6 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         super().contribute_to_class(cls, name, private_only)
         self.model_label = cls._meta.label
         setattr(cls, self.attname, EncryptedDescriptor(self))
-        if not cls._meta.abstract:
-            signals.post_init.connect(_snapshot_origin, sender=cls, dispatch_uid=f"encrypted-origin-{id(cls)}")
 
     # --- codec (subclasses) ---
 
@@ -147,33 +150,36 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         meta = self.model._meta
         return meta.pk if self.row_id_attribute == "pk" else meta.get_field(self.row_id_attribute)  # type: ignore[return-value]
 
-    def origin(self, instance: models.Model, *, strict: bool = True) -> Origin:
-        """(tenant id, row id) in canonical form, so "7" and 7, or a UUID and its text, bind the same way.
-
-        Not strict (right after a row is built): only what is already loaded, no query, no error.
-        """
-        if not strict:
-            loaded = instance.__dict__
-            if self.tenant_attribute and self.tenant_attribute not in loaded:
-                return None, None  # deferred: unknown, so the current tenant will be used
-            return self._canonical_or_none(loaded.get(self.tenant_attribute or ""), loaded.get(self.row_field.attname))
+    def origin(self, instance: models.Model) -> Origin:
+        """(tenant id, row id) in canonical form, so "7" and 7, or a UUID and its text, bind the same way."""
         raw_row = getattr(instance, self.row_field.attname)
         if raw_row is None:
             raise EncryptedFieldMisuseError(f"{self.label}: the row id must be known before the value is sealed")
         raw_tenant = getattr(instance, self.tenant_attribute) if self.tenant_attribute else None
         return _as_uuid(raw_tenant), self.row_field.to_python(raw_row)
 
-    def _canonical_or_none(self, raw_tenant: Any, raw_row: Any) -> Origin:
-        try:
-            row = None if raw_row is None else self.row_field.to_python(raw_row)
-            return (_as_uuid(raw_tenant) if self.tenant_attribute else None), row
-        except (ValueError, ValidationError):
-            return None, None
+    def raw_origin(self, loaded: dict[str, Any]) -> tuple[Any, Any] | None:
+        """The tenant and row id as they stand in a half-built instance's ``__dict__`` (None if not there)."""
+        if self.tenant_attribute and self.tenant_attribute not in loaded:
+            return None
+        row = loaded.get(self.row_field.attname)
+        return None if row is None else (loaded.get(self.tenant_attribute) if self.tenant_attribute else None, row)
 
-    def loaded_origin(self, instance: models.Model) -> Origin:
-        snapshot = instance.__dict__.get(ORIGIN_SNAPSHOT) or {}
-        loaded = snapshot.get(self.attname)
-        return loaded if loaded and loaded[1] is not None else self.origin(instance)
+    @cached_property
+    def origin_slot(self) -> tuple[str | None, str]:
+        return self.tenant_attribute, self.row_field.attname
+
+    def loaded(self, instance: models.Model) -> LoadedOrigin:
+        """Where the instance's stored values belong: its tenant and row id as loaded (cached per instance)."""
+        snapshot = instance.__dict__.get(ORIGIN_SNAPSHOT)
+        entry = snapshot.get(self.origin_slot) if snapshot else None
+        if isinstance(entry, LoadedOrigin):
+            return entry
+        origin = self.origin(instance) if entry is None else (_as_uuid(entry[0]), self.row_field.to_python(entry[1]))
+        result = LoadedOrigin(origin, row_part(origin[1]))
+        if entry is not None and snapshot is not None:
+            snapshot[self.origin_slot] = result
+        return result
 
     def context(self, instance: models.Model, origin: Origin | None = None) -> Context:
         tenant_id, row_id = origin or self.origin(instance)
@@ -195,15 +201,18 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         stem = aad_stem(tenant_id, self.model_label, self.name, row_id)
         return Opened(value, encoded, Sealed(seal_with_stem(cipher, key_id, encoded, stem)), origin)
 
-    def opened(self, instance: models.Model, sealed: bytes, origin: Origin) -> Opened:
-        encoded = self.open_bytes(instance, sealed, origin)
-        return Opened(self.decode(encoded), encoded, Sealed(sealed), origin)
+    def opened(self, instance: models.Model, sealed: Sealed, loaded: LoadedOrigin) -> Opened:
+        encoded = self.open_bytes(instance, sealed, loaded)
+        return Opened(self.decode(encoded), encoded, sealed, loaded.origin)
 
-    def open_bytes(self, instance: models.Model, sealed: bytes, origin: Origin | None = None) -> bytes:
-        tenant_id, row_id = origin or self.origin(instance)
+    def open_bytes(self, instance: models.Model, sealed: bytes, loaded: LoadedOrigin | None = None) -> bytes:
+        if loaded is None:
+            origin = self.origin(instance)
+            loaded = LoadedOrigin(origin, row_part(origin[1]))
+        (tenant_id, row_id), row = loaded
         try:
             cipher = keyring.cipher_for_read(key_id_of(sealed), owner=keyring.owner_of(tenant_id))
-            return open_with_stem(cipher, sealed, aad_stem(tenant_id, self.model_label, self.name, row_id))
+            return open_with_stem(cipher, sealed, column_prefix(tenant_id, self.model_label, self.name) + row)
         except DecryptionError as error:
             metric_increment("encryption.decrypt_failures", model=self.model_label, field=self.name)
             logger.warning(
@@ -236,8 +245,8 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
             return None
         origin = self.origin(model_instance)
         if isinstance(current, Sealed):
-            loaded = self.loaded_origin(model_instance)
-            if loaded == origin:
+            loaded = self.loaded(model_instance)
+            if loaded.origin == origin:
                 return current
             current = self.opened(model_instance, current, loaded)  # the row was copied or moved: reseal
         if isinstance(current, Opened):

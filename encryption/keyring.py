@@ -15,7 +15,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -50,9 +49,16 @@ _write_cache: dict[tuple[str, str, str], _Entry] = {}
 _kek_cache: dict[tuple[str, int], _Entry] = {}
 
 
-@lru_cache(maxsize=65536)
+_owners: dict[int, str] = {}
+
+
 def owner_of(tenant_id: uuid.UUID | None) -> str:
-    return str(tenant_id) if tenant_id else OPERATOR
+    if tenant_id is None:
+        return OPERATOR
+    owner = _owners.get(tenant_id.int)  # keyed by the int: hashing a UUID object runs Python code
+    if owner is None:
+        owner = _owners[tenant_id.int] = str(tenant_id)
+    return owner
 
 
 def cache_seconds() -> float:
@@ -248,8 +254,8 @@ def cipher_for_write(
 
 
 def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
-    entry = _cached(_read_cache, key_id)  # type: ignore[arg-type]
-    if entry is None:
+    entry = _read_cache.get(key_id)
+    if entry is None or entry.expires_at <= time.time():
         key = DataKey.objects.filter(pk=key_id).first()
         if key is None:
             raise KeyUnavailableError(f"key {key_id} does not exist")
