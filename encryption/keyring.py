@@ -154,8 +154,8 @@ def kek_cipher(owner: str, version: int) -> AESGCM:
     if entry is not None:
         return entry.cipher
     kek = KeyEncryptionKey.objects.filter(owner=owner, version=version).first()
-    if kek is None:
-        raise KeyUnavailableError(f"KEK {owner} v{version} does not exist")
+    if kek is None or kek.state == KeyState.DESTROYED:
+        raise KeyUnavailableError(f"KEK {owner} v{version} does not exist or was destroyed")
     raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=kek_wrap_context(kek))
     cipher = AESGCM(raw)
     entry = _Entry(cipher, 0, owner, time.time() + cache_seconds())
@@ -267,9 +267,10 @@ def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
 
 
 def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:
-    now = timezone.now()
-    if key.state not in READABLE_STATES or (key.destroy_after is not None and key.destroy_after <= now):
+    if key.state not in READABLE_STATES:
         raise KeyUnavailableError(f"key {key.pk} is {key.state}")
+    if key.destroy_after is not None and key.destroy_after <= timezone.now():
+        raise KeyUnavailableError(f"key {key.pk} is past its destroy time")
     expires_at = time.time() + cache_for
     if key.destroy_after is not None:
         expires_at = min(expires_at, key.destroy_after.timestamp())

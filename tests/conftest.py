@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -10,6 +11,7 @@ from django_otp.oath import totp
 from accounts.mfa import SESSION_VERIFIED_AT, totp_device_provision
 from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from core.redis import redis_client, redis_configured
+from encryption import keyring
 
 PASSWORD = "correct horse battery staple"
 
@@ -36,6 +38,14 @@ def uses_postgresql() -> bool:
 def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
     """The production hasher costs ~0.3 s per login by design; tests log in hundreds of times."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_caches() -> Iterator[None]:
+    """Key ids can repeat across tests (rolled-back sequences on SQLite, flushed tables): never share caches."""
+    keyring.cache_clear()
+    yield
+    keyring.cache_clear()
 
 
 @pytest.fixture(autouse=True)
