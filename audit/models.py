@@ -28,6 +28,9 @@ class AuditAction(models.TextChoices):
     CONTENT_REVEALED = "encryption.content_revealed", "Encrypted content revealed in the admin"
     KEY_ROTATED = "encryption.key_rotated", "Key rotated"
     KEY_DESTROYED = "encryption.key_destroyed", "Key destroyed"
+    META_APP_CREATED = "meta_app.created", "Meta app registered"
+    META_APP_SECRET_ROTATED = "meta_app.secret_rotated", "Meta app secret rotated"
+    CHANNEL_CREATED = "channel.created", "Channel added"
 
 
 OPERATOR_CHAIN = "operator"

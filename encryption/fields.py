@@ -27,7 +27,7 @@ from encryption.errors import DecryptionError, EncryptedFieldMisuseError
 
 logger = logging.getLogger(__name__)
 
-ScopeFunction = Callable[[models.Model], str]
+ScopeFunction = Callable[[Any], str]
 
 
 class Sealed(bytes):

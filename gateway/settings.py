@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "audit",
     "encryption",
     "accounts",
+    "messaging",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -183,7 +185,11 @@ SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
 SESSION_SAVE_EVERY_REQUEST = True  # slides the idle timeout
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
-DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024 + 1024
+# Webhook bodies: Meta batches up to 1,000 updates per POST; larger bodies are refused with 413.
+GATEWAY_WEBHOOK_MAX_BYTES = 3 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_WEBHOOK_MAX_BYTES
+# How long raw webhook bodies are kept (their day key is destroyed after that; see policies).
+GATEWAY_RAW_DELIVERY_DAYS = env_int("GATEWAY_RAW_DELIVERY_DAYS", 7, minimum=1, maximum=90)
 
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")

@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("account/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("webhooks/", include("webhooks.urls")),
 ]

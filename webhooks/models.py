@@ -1,0 +1,48 @@
+"""The raw delivery ledger: every signed POST is stored (encrypted) before Meta gets its 200."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+
+from core.models import BaseModel
+from encryption.fields import EncryptedBytesField, EncryptedManager
+from encryption.models import Purpose
+from messaging.models import MetaApp
+
+
+def raw_day_bucket(delivery: Delivery) -> str:
+    """The day by which this raw body must be gone: the key for that day can then be destroyed."""
+    return (delivery.received_at.date() + timedelta(days=settings.GATEWAY_RAW_DELIVERY_DAYS + 1)).isoformat()
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(BaseModel):
+    """One webhook POST as received. ``tenant_id`` is the app owner's (None for a shared app)."""
+
+    meta_app = models.ForeignKey(MetaApp, on_delete=models.PROTECT, related_name="deliveries")
+    tenant_id = models.UUIDField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    signature = models.CharField(max_length=71)
+    body_bytes = models.PositiveIntegerField()
+    body = EncryptedBytesField(purpose=Purpose.RAW, scope=raw_day_bucket)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[models.Manager[Delivery]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        indexes = [models.Index(fields=["status", "received_at"])]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"

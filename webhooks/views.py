@@ -1,0 +1,60 @@
+"""``GET|POST /webhooks/meta/<app_key>/``: verify, record, answer. No parsing, no Graph call here."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from core.metrics import metric_increment
+from messaging.models import MetaApp
+from webhooks.services import delivery_record
+from webhooks.signature import signature_matches
+
+logger = logging.getLogger(__name__)
+
+
+def _active_app(app_key: str) -> MetaApp | None:
+    return MetaApp.objects.filter(app_key=app_key, is_active=True).first()
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def meta_webhook(request: HttpRequest, app_key: str) -> HttpResponse:
+    if request.method == "GET":
+        return _handshake(request, app_key)
+    return _receive(request, app_key)
+
+
+def _handshake(request: HttpRequest, app_key: str) -> HttpResponse:
+    app = _active_app(app_key)
+    token = request.GET.get("hub.verify_token", "")
+    challenge = request.GET.get("hub.challenge", "")
+    if app is None or request.GET.get("hub.mode") != "subscribe" or not challenge:
+        return HttpResponse(status=403)
+    if not hmac.compare_digest(token.encode(), app.verify_token.encode()):
+        return HttpResponse(status=403)
+    return HttpResponse(challenge, content_type="text/plain")
+
+
+def _receive(request: HttpRequest, app_key: str) -> HttpResponse:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > settings.GATEWAY_WEBHOOK_MAX_BYTES:
+        return HttpResponse(status=413)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return HttpResponse(status=413)
+    app = _active_app(app_key)
+    signature = request.headers.get("X-Hub-Signature-256")
+    if app is None or not signature_matches(signature, body, app.signing_secrets()):
+        metric_increment("webhooks.signature_failures")
+        logger.warning("webhook refused: unknown app or bad signature", extra={"app_key": app_key[:32]})
+        return HttpResponse(status=401)  # the same answer for both, so app keys cannot be probed
+    delivery_record(meta_app=app, body=body, signature=signature or "")
+    return HttpResponse(status=200)
