@@ -190,6 +190,8 @@ GATEWAY_WEBHOOK_MAX_BYTES = 3 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_WEBHOOK_MAX_BYTES
 # How long raw webhook bodies are kept (their day key is destroyed after that; see policies).
 GATEWAY_RAW_DELIVERY_DAYS = env_int("GATEWAY_RAW_DELIVERY_DAYS", 7, minimum=1, maximum=90)
+# The longest any message content may live (its day key is destroyed after); tenant policies may be shorter.
+GATEWAY_CONTENT_MAX_DAYS = env_int("GATEWAY_CONTENT_MAX_DAYS", 365, minimum=1, maximum=3650)
 
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from accounts.models import Tenant
 from core.models import BaseModel
-from encryption.fields import EncryptedManager, EncryptedTextField
+from encryption.blind_index import BlindIndexField
+from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
 
 APP_KEY_BYTES = 18
@@ -89,3 +92,163 @@ class Channel(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} {self.display_name or self.provider_id}"
+
+
+def content_day_bucket(row: Message | ParkedStatus) -> str:
+    """The day by which this content must be gone at the latest (received + the maximum content lifetime)."""
+    return (row.received_at.date() + timedelta(days=settings.GATEWAY_CONTENT_MAX_DAYS + 1)).isoformat()
+
+
+def subject_scope(contact: Contact) -> str:
+    """A contact's data is sealed under its own subject key."""
+    return str(contact.pk)
+
+
+class Contact(BaseModel):
+    """A customer of a tenant on one platform. Identifiers and profile are sealed under the contact's own
+    subject key: destroying it erases this person everywhere, backups included."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="contacts")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    external_id = EncryptedTextField(purpose=Purpose.SUBJECT, scope=subject_scope)
+    external_id_index = BlindIndexField(source="external_id", normalizer="opaque")
+    business_user_id = EncryptedTextField(purpose=Purpose.SUBJECT, scope=subject_scope, null=True)
+    business_user_id_index = BlindIndexField(source="business_user_id", normalizer="opaque", null=True)
+    profile = EncryptedJSONField(purpose=Purpose.SUBJECT, scope=subject_scope, null=True)
+    is_opted_out = models.BooleanField(default=False)
+
+    objects: ClassVar[models.Manager[Contact]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "platform", "external_id_index"], name="contact_unique_external_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.pk}"
+
+
+class Conversation(BaseModel):
+    """The thread between a channel and a contact; ``last_inbound_at`` opens the 24-hour customer service window."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "contact"], name="conversation_unique_channel_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"conversation {self.pk}"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class MessageStatus(models.TextChoices):
+    """Forward-only, in this order; ``failed`` is terminal and may follow ``sent``."""
+
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    ACCEPTED = "accepted", "Accepted"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    PLAYED = "played", "Played"
+    FAILED = "failed", "Failed"
+
+
+class Message(BaseModel):
+    """One message. The provider id (a wamid embeds the customer's number) is sealed and blind-indexed."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    message_type = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    is_flagged = models.BooleanField(default=False, help_text="An unknown type, kept raw.")
+    is_sent_elsewhere = models.BooleanField(default=False, help_text="An echo of a message sent outside the gateway.")
+    received_at = models.DateTimeField()
+    provider_timestamp = models.DateTimeField()
+    provider_message_id = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket)
+    provider_message_index = BlindIndexField(source="provider_message_id", normalizer="opaque")
+    content = EncryptedJSONField(purpose=Purpose.CONTENT, scope=content_day_bucket, null=True)
+
+    objects: ClassVar[models.Manager[Message]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "provider_message_index"], name="message_unique_provider_id"),
+        ]
+        indexes = [models.Index(fields=["tenant", "provider_timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.message_type} {self.pk}"
+
+
+class StatusEvent(models.Model):
+    """Each status a message reached, once (Meta redelivers); errors and pricing carry no content."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_events")
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    provider_timestamp = models.DateTimeField()
+    errors = models.JSONField(default=list, blank=True)
+    pricing = models.JSONField(null=True, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "status"], name="status_event_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.status} of {self.message_id}"
+
+
+class ParkedStatus(BaseModel):
+    """A status for an outbound id not stored yet; applied when that message appears."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="parked_statuses")
+    received_at = models.DateTimeField()
+    provider_message_id = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket)
+    provider_message_index = BlindIndexField(source="provider_message_id", normalizer="opaque")
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    provider_timestamp = models.DateTimeField()
+    callback_data = models.CharField(max_length=64, blank=True, help_text="biz_opaque_callback_data: our id")
+    errors = models.JSONField(default=list, blank=True)
+
+    objects: ClassVar[models.Manager[ParkedStatus]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_index", "status"], name="parked_status_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"parked {self.status} {self.pk}"
+
+
+class ChannelEvent(BaseModel):
+    """Template status, quality rating, account alerts: channel-level news from Meta (no customer content)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="events")
+    field = models.CharField(max_length=64)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.field} on {self.channel_id}"

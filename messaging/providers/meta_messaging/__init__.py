@@ -1,0 +1,1 @@
+"""Messenger and Instagram messaging adapter (one ``entry[].messaging[]`` envelope)."""
