@@ -59,7 +59,7 @@ class AuditEvent(models.Model):
     seq = models.BigIntegerField()
     tenant_id = models.UUIDField(null=True, blank=True)
     occurred_at = models.DateTimeField()
-    action = models.CharField(max_length=64, choices=AuditAction.choices)
+    action = models.CharField(max_length=64)  # an AuditAction value; no DB choices, so new actions need no migration
     actor_id = models.UUIDField(null=True, blank=True)
     actor_label = models.CharField(max_length=200, blank=True)
     target_type = models.CharField(max_length=64, blank=True)
