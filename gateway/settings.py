@@ -251,6 +251,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chains": {"task": "maintenance.audit_verify_chains", "schedule": 3600.0},
     "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
     "keys-destroy-due": {"task": "maintenance.keys_destroy_due", "schedule": 60.0},
+    "deliveries-sweep": {"task": "maintenance.deliveries_sweep", "schedule": 60.0},
 }
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL

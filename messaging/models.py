@@ -248,7 +248,41 @@ class ChannelEvent(BaseModel):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="events")
     field = models.CharField(max_length=64)
     payload = models.JSONField()
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of field and payload: redeliveries match")
     received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "fingerprint"], name="channel_event_unique")]
 
     def __str__(self) -> str:
         return f"{self.field} on {self.channel_id}"
+
+
+def raw_day_bucket(row: QuarantinedItem) -> str:
+    return (row.received_at.date() + timedelta(days=settings.GATEWAY_RAW_DELIVERY_DAYS + 1)).isoformat()
+
+
+class QuarantinedItem(BaseModel):
+    """A webhook item no channel of its app claims (or that could not be read): kept, never applied.
+
+    ``tenant_id`` is the app owner's (None for a shared app): the item stays under the keys it arrived with.
+    """
+
+    meta_app = models.ForeignKey(MetaApp, on_delete=models.PROTECT, related_name="quarantined_items")
+    tenant_id = models.UUIDField(null=True, blank=True)
+    delivery_id = models.UUIDField()
+    item_path = models.CharField(max_length=128, help_text="Where the item sat in the delivery, e.g. entry[0]…")
+    received_at = models.DateTimeField()
+    platform = models.CharField(max_length=16, blank=True)
+    routing_id = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=64)
+    payload = EncryptedJSONField(purpose=Purpose.RAW, scope=raw_day_bucket)
+
+    objects: ClassVar[models.Manager[QuarantinedItem]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        constraints = [models.UniqueConstraint(fields=["delivery_id", "item_path"], name="quarantine_unique_item")]
+
+    def __str__(self) -> str:
+        return f"quarantined {self.reason} {self.routing_id}"

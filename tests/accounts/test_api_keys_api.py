@@ -237,7 +237,7 @@ def test_schema_is_public_json_with_paths_and_the_bearer_scheme(reader_a: Issued
 
     assert response.status_code == 200
     schema = response.json()
-    assert sorted(schema["paths"]) == ["/api/v1/api-keys/", "/api/v1/api-keys/{api_key_id}/", "/api/v1/tenant/"]
+    assert {"/api/v1/api-keys/", "/api/v1/api-keys/{api_key_id}/", "/api/v1/tenant/"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert schema["paths"]["/api/v1/tenant/"]["get"]["security"] == [{"ApiKey": []}]
     assert sorted(schema["components"]["schemas"]["ApiKeyOutput"]["properties"]) == sorted(

@@ -1,0 +1,346 @@
+"""The read API for messages, contacts, conversations and channels (``/api/v1/``). One view per operation.
+
+Every query is scoped to the API key's tenant; another tenant's id answers the same 404 as an unknown one.
+Sealed values that no longer open (a destroyed key) are shown as null with ``content_unavailable: true``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from django.db.models import Model, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
+from accounts.api_auth import ApiClient, scope_required
+from accounts.models import ApiScope, Tenant
+from messaging import selectors
+from messaging.models import Channel, ChannelStatus, Contact, Conversation, Direction, Message, MessageStatus, Platform
+
+BAD_FILTER = OpenApiResponse(description="A filter value is malformed; the body names each offending parameter.")
+RowT = TypeVar("RowT", bound=Model)
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="The opaque cursor from `next` or `previous`."),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page: 50 unless given, at most 200."),
+]
+
+
+def _not_found(what: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=f"No such {what} in this tenant.")
+
+
+def _page_of(name: str, serializer: serializers.BaseSerializer[Any]) -> serializers.Serializer[Any]:
+    return inline_serializer(
+        name=name,
+        fields={
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer,
+        },
+    )
+
+
+class NewestFirstPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class MessagePagination(NewestFirstPagination):
+    ordering = ("-provider_timestamp", "-id")
+
+
+def _tenant(request: Request) -> Tenant:
+    client = request.user
+    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
+        raise TypeError("expected an API client")
+    return client.tenant
+
+
+def _paginate(
+    *, view: APIView, request: Request, queryset: QuerySet[RowT], pagination: type[CursorPagination]
+) -> tuple[CursorPagination, list[RowT]]:
+    paginator = pagination()
+    rows = paginator.paginate_queryset(queryset, request, view=view) or []
+    return paginator, rows
+
+
+# --- Messages ------------------------------------------------------------------------------------
+
+
+class StatusOutputSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    provider_timestamp = serializers.DateTimeField()
+    # The metaclass takes declared fields off the class, so this does not shadow Serializer.errors at runtime.
+    errors = serializers.JSONField()  # type: ignore[assignment]
+
+
+class MessageOutputSerializer(serializers.Serializer[Any]):
+    """Serializes a ``selectors.OpenedMessage``."""
+
+    id = serializers.UUIDField(source="message.id")
+    channel = serializers.UUIDField(source="message.channel_id")
+    conversation = serializers.UUIDField(source="message.conversation_id")
+    contact = serializers.UUIDField(source="message.contact_id")
+    direction = serializers.ChoiceField(source="message.direction", choices=Direction.choices)
+    type = serializers.CharField(source="message.message_type")
+    status = serializers.ChoiceField(source="message.status", choices=MessageStatus.choices)
+    is_flagged = serializers.BooleanField(source="message.is_flagged")
+    is_sent_elsewhere = serializers.BooleanField(source="message.is_sent_elsewhere")
+    provider_message_id = serializers.CharField(allow_null=True)
+    provider_timestamp = serializers.DateTimeField(source="message.provider_timestamp")
+    received_at = serializers.DateTimeField(source="message.received_at")
+    content = serializers.JSONField(allow_null=True)
+    content_unavailable = serializers.BooleanField(source="is_content_unavailable")
+    statuses = StatusOutputSerializer(source="message.status_events.all", many=True)
+
+
+class MessageFilterSerializer(serializers.Serializer[Any]):
+    channel = serializers.UUIDField(required=False)
+    contact = serializers.UUIDField(required=False)
+    conversation = serializers.UUIDField(required=False)
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False)
+    type = serializers.CharField(required=False, max_length=32)
+    status = serializers.ChoiceField(choices=MessageStatus.choices, required=False)
+    provider_message_id = serializers.CharField(required=False, max_length=512)
+    since = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp at or after.")
+    until = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp before.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and since > until:
+            raise serializers.ValidationError({"until": "Must not be earlier than since."})
+        return attrs
+
+    def filters(self) -> selectors.MessageFilters:
+        data = self.validated_data
+        return selectors.MessageFilters(
+            channel_id=data.get("channel"),
+            contact_id=data.get("contact"),
+            conversation_id=data.get("conversation"),
+            direction=data.get("direction"),
+            message_type=data.get("type"),
+            status=data.get("status"),
+            provider_message_id=data.get("provider_message_id"),
+            since=data.get("since"),
+            until=data.get("until"),
+        )
+
+
+class MessageListApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="messages_list",
+        description="The tenant's messages, newest first by provider timestamp (requires `messages:read`). "
+        "`provider_message_id` is matched exactly.",
+        parameters=[MessageFilterSerializer, *PAGE_PARAMETERS],
+        responses={
+            200: _page_of("MessagePage", MessageOutputSerializer(many=True)),
+            400: BAD_FILTER,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filter_serializer = MessageFilterSerializer(data=request.query_params)
+        filter_serializer.is_valid(raise_exception=True)
+        messages = selectors.message_list(tenant=_tenant(request), filters=filter_serializer.filters())
+        paginator, page = _paginate(view=self, request=request, queryset=messages, pagination=MessagePagination)
+        opened = [selectors.message_open(message=message) for message in page]
+        return paginator.get_paginated_response(MessageOutputSerializer(opened, many=True).data)
+
+
+class MessageDetailApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="messages_retrieve",
+        description="One of the tenant's messages with its status history (requires `messages:read`).",
+        responses={
+            200: MessageOutputSerializer,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: _not_found("message"),
+        },
+    )
+    def get(self, request: Request, message_id: uuid.UUID) -> Response:
+        try:
+            message = selectors.message_get(tenant=_tenant(request), message_id=message_id)
+        except Message.DoesNotExist:
+            raise NotFound from None
+        return Response(MessageOutputSerializer(selectors.message_open(message=message)).data)
+
+
+# --- Contacts ------------------------------------------------------------------------------------
+
+
+class ContactOutputSerializer(serializers.Serializer[Any]):
+    """Serializes a ``selectors.OpenedContact``."""
+
+    id = serializers.UUIDField(source="contact.id")
+    platform = serializers.ChoiceField(source="contact.platform", choices=Platform.choices)
+    external_id = serializers.CharField(allow_null=True)
+    profile = serializers.JSONField(allow_null=True)
+    content_unavailable = serializers.BooleanField(source="is_content_unavailable")
+    created_at = serializers.DateTimeField(source="contact.created_at")
+
+
+class ContactFilterSerializer(serializers.Serializer[Any]):
+    external_id = serializers.CharField(required=False, max_length=256, help_text="Matched exactly.")
+
+
+class ContactListApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_READ)]
+
+    @extend_schema(
+        operation_id="contacts_list",
+        description="The tenant's contacts, newest first (requires `contacts:read`).",
+        parameters=[ContactFilterSerializer, *PAGE_PARAMETERS],
+        responses={
+            200: _page_of("ContactPage", ContactOutputSerializer(many=True)),
+            400: BAD_FILTER,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filter_serializer = ContactFilterSerializer(data=request.query_params)
+        filter_serializer.is_valid(raise_exception=True)
+        external_id = filter_serializer.validated_data.get("external_id")
+        contacts = selectors.contact_list(tenant=_tenant(request), external_id=external_id)
+        paginator, page = _paginate(view=self, request=request, queryset=contacts, pagination=NewestFirstPagination)
+        opened = [selectors.contact_open(contact=contact) for contact in page]
+        return paginator.get_paginated_response(ContactOutputSerializer(opened, many=True).data)
+
+
+class ContactDetailApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_READ)]
+
+    @extend_schema(
+        operation_id="contacts_retrieve",
+        description="One of the tenant's contacts (requires `contacts:read`).",
+        responses={200: ContactOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: _not_found("contact")},
+    )
+    def get(self, request: Request, contact_id: uuid.UUID) -> Response:
+        try:
+            contact = selectors.contact_get(tenant=_tenant(request), contact_id=contact_id)
+        except Contact.DoesNotExist:
+            raise NotFound from None
+        return Response(ContactOutputSerializer(selectors.contact_open(contact=contact)).data)
+
+
+# --- Conversations -------------------------------------------------------------------------------
+
+
+class ConversationOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    channel = serializers.UUIDField(source="channel_id")
+    contact = serializers.UUIDField(source="contact_id")
+    last_inbound_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConversationListApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="conversations_list",
+        description="The tenant's conversations, newest first (requires `messages:read`).",
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: _page_of("ConversationPage", ConversationOutputSerializer(many=True)),
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        conversations = selectors.conversation_list(tenant=_tenant(request))
+        paginator, page = _paginate(
+            view=self, request=request, queryset=conversations, pagination=NewestFirstPagination
+        )
+        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+
+
+class ConversationDetailApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        description="One of the tenant's conversations (requires `messages:read`).",
+        responses={
+            200: ConversationOutputSerializer,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: _not_found("conversation"),
+        },
+    )
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        try:
+            conversation = selectors.conversation_get(tenant=_tenant(request), conversation_id=conversation_id)
+        except Conversation.DoesNotExist:
+            raise NotFound from None
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+# --- Channels ------------------------------------------------------------------------------------
+
+
+class ChannelOutputSerializer(serializers.Serializer[Any]):
+    """No access token, ever: it is a secret written by the operator, never shown back."""
+
+    id = serializers.UUIDField()
+    platform = serializers.ChoiceField(choices=Platform.choices)
+    provider_id = serializers.CharField()
+    display_name = serializers.CharField()
+    # A string, not a second enum named "status": that would collide with MessageStatus in the schema.
+    status = serializers.CharField(help_text=f"One of: {', '.join(ChannelStatus.values)}.")
+
+
+class ChannelListApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="channels_list",
+        description="The tenant's channels, newest first (requires `messages:read`). Access tokens are never returned.",
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: _page_of("ChannelPage", ChannelOutputSerializer(many=True)),
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        channels = selectors.channel_list(tenant=_tenant(request))
+        paginator, page = _paginate(view=self, request=request, queryset=channels, pagination=NewestFirstPagination)
+        return paginator.get_paginated_response(ChannelOutputSerializer(page, many=True).data)
+
+
+class ChannelDetailApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="channels_retrieve",
+        description="One of the tenant's channels (requires `messages:read`). The access token is never returned.",
+        responses={200: ChannelOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: _not_found("channel")},
+    )
+    def get(self, request: Request, channel_id: uuid.UUID) -> Response:
+        try:
+            channel = selectors.channel_get(tenant=_tenant(request), channel_id=channel_id)
+        except Channel.DoesNotExist:
+            raise NotFound from None
+        return Response(ChannelOutputSerializer(channel).data)

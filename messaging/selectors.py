@@ -1,0 +1,141 @@
+"""Reads for the tenant API. Every query starts from the tenant; a row of another tenant does not exist here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from accounts.models import Tenant
+from encryption.blind_index import blind_index_filter
+from encryption.errors import DecryptionError
+from messaging.models import Channel, Contact, Conversation, Message, StatusEvent
+
+
+@dataclass(frozen=True)
+class MessageFilters:
+    channel_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+    direction: str | None = None
+    message_type: str | None = None
+    status: str | None = None
+    provider_message_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OpenedMessage:
+    """A message with its sealed values opened; a value that does not open is None, never an error."""
+
+    message: Message
+    provider_message_id: str | None
+    content: Any
+    is_content_unavailable: bool
+
+
+@dataclass(frozen=True)
+class OpenedContact:
+    contact: Contact
+    external_id: str | None
+    profile: Any
+    is_content_unavailable: bool
+
+
+def _opened(*, instance: Any, attribute: str) -> tuple[Any, bool]:
+    """The plaintext of an encrypted attribute and whether it opened (a destroyed key is not a server error)."""
+    try:
+        return getattr(instance, attribute), True
+    except DecryptionError:
+        return None, False
+
+
+def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message]:
+    messages = Message.objects.filter(tenant=tenant)
+    exact = {
+        "channel_id": filters.channel_id,
+        "contact_id": filters.contact_id,
+        "conversation_id": filters.conversation_id,
+        "direction": filters.direction,
+        "message_type": filters.message_type,
+        "status": filters.status,
+        "provider_timestamp__gte": filters.since,
+        "provider_timestamp__lt": filters.until,
+    }
+    messages = messages.filter(**{lookup: value for lookup, value in exact.items() if value is not None})
+    if filters.provider_message_id is not None:
+        messages = messages.filter(
+            blind_index_filter(
+                Message, "provider_message_index", tenant_id=tenant.pk, value=filters.provider_message_id
+            )
+        )
+    return _with_statuses(messages)
+
+
+def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
+    """Raises Message.DoesNotExist for a missing id and for another tenant's id alike."""
+    return _with_statuses(Message.objects.filter(tenant=tenant)).get(pk=message_id)
+
+
+def _with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
+    statuses = StatusEvent.objects.order_by("provider_timestamp", "id")
+    return messages.prefetch_related(Prefetch("status_events", queryset=statuses))
+
+
+def message_open(*, message: Message) -> OpenedMessage:
+    provider_message_id, _ = _opened(instance=message, attribute="provider_message_id")
+    content, is_open = _opened(instance=message, attribute="content")
+    return OpenedMessage(
+        message=message,
+        provider_message_id=provider_message_id,
+        content=content,
+        is_content_unavailable=not is_open,
+    )
+
+
+def contact_list(*, tenant: Tenant, external_id: str | None = None) -> QuerySet[Contact]:
+    contacts = Contact.objects.filter(tenant=tenant)
+    if external_id is not None:
+        contacts = contacts.filter(
+            blind_index_filter(Contact, "external_id_index", tenant_id=tenant.pk, value=external_id)
+        )
+    return contacts
+
+
+def contact_get(*, tenant: Tenant, contact_id: uuid.UUID) -> Contact:
+    """Raises Contact.DoesNotExist for a missing id and for another tenant's id alike."""
+    return Contact.objects.get(tenant=tenant, pk=contact_id)
+
+
+def contact_open(*, contact: Contact) -> OpenedContact:
+    external_id, is_id_open = _opened(instance=contact, attribute="external_id")
+    profile, is_profile_open = _opened(instance=contact, attribute="profile")
+    return OpenedContact(
+        contact=contact,
+        external_id=external_id,
+        profile=profile,
+        is_content_unavailable=not (is_id_open and is_profile_open),
+    )
+
+
+def conversation_list(*, tenant: Tenant) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(tenant=tenant)
+
+
+def conversation_get(*, tenant: Tenant, conversation_id: uuid.UUID) -> Conversation:
+    """Raises Conversation.DoesNotExist for a missing id and for another tenant's id alike."""
+    return Conversation.objects.get(tenant=tenant, pk=conversation_id)
+
+
+def channel_list(*, tenant: Tenant) -> QuerySet[Channel]:
+    # The access token is never needed to describe a channel: it stays sealed and unloaded.
+    return Channel.objects.filter(tenant=tenant).defer("access_token")
+
+
+def channel_get(*, tenant: Tenant, channel_id: uuid.UUID) -> Channel:
+    """Raises Channel.DoesNotExist for a missing id and for another tenant's id alike."""
+    return channel_list(tenant=tenant).get(pk=channel_id)
