@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -14,6 +19,7 @@ from core.redis import redis_client, redis_configured
 from encryption import keyring
 
 PASSWORD = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def totp_code(device: TotpDevice, *, offset_steps: int = 0) -> str:
@@ -96,3 +102,48 @@ def operator_client(operator: User, operator_device: TotpDevice) -> Client:
     client.force_login(operator)
     verify_session(client, operator_device)
     return client
+
+
+def subprocess_database_url() -> str:
+    """The URL of the database this test runs against, for a subprocess (a worker, a command)."""
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    return f"postgres://{config['USER']}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
+
+
+@contextmanager
+def worker_process(*queues: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker consuming ``queues`` of this test's database and broker; stopped afterwards."""
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "gateway",
+        "worker",
+        "--queues",
+        ",".join(queues),
+        "--pool",
+        "solo",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from audit.models import AuditAction, AuditEvent
 from encryption import keyring, providers, services
@@ -22,6 +21,7 @@ from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError, KeyOperationError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
 from gateway.env import new_root_key_entry
+from tests.conftest import subprocess_database_url
 from tests.testapp.models import Note
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,13 +220,6 @@ def test_operator_secrets_rotate_like_any_other_purpose() -> None:
     assert services.rows_per_key().get(old.pk, 0) == 0
 
 
-def _database_url() -> str:
-    config = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{config['NAME']}"
-    return f"postgres://{config['USER']}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_rotation_of_20000_rows_survives_being_killed_half_way() -> None:
@@ -236,7 +229,7 @@ def test_rotation_of_20000_rows_survives_being_killed_half_way() -> None:
     old = _key(TENANT_A, Purpose.SUBJECT)
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "GATEWAY_KEY_CACHE_SECONDS": "1",
     }
