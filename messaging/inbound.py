@@ -152,7 +152,7 @@ def _quarantine(
             "platform": item.platform,
             "routing_id": (item.routing_id or "")[:64],
             "reason": reason,
-            "payload": _raw_of(item),
+            "payload": {"item": _raw_of(item)},  # wrapped: a JSON null item is still a value, never NULL
         },
     )
     return "quarantined" if created else "duplicate"

@@ -234,7 +234,7 @@ def test_unknown_fields_and_unreadable_items_are_quarantined_encrypted(app_a: Me
     assert outcome["stored"] == 1 and outcome["quarantined"] == 1
     item = QuarantinedItem.objects.get()
     assert item.reason == "unhandled_field:mystery_field"
-    assert item.payload["secret"] == "canary-7731"
+    assert item.payload["item"]["secret"] == "canary-7731"
     with connection.cursor() as cursor:
         cursor.execute("SELECT payload FROM messaging_quarantineditem")
         assert b"canary-7731" not in bytes(cursor.fetchone()[0])
