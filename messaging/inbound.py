@@ -278,33 +278,23 @@ def _messaging_event_store(channel: Channel, item: MessagingItem, received_at: d
     contact = contact_for(channel=channel, external_id=user, profile=None)
     event_id = getattr(item, "mid", None) or _event_fingerprint(item)
     kind = str(getattr(item, "kind", "event")).removeprefix("meta.")
-    if isinstance(item, MessagingMessage) and item.is_echo:
-        message = message_insert(
-            channel=channel,
-            contact=contact,
-            direction=Direction.OUTBOUND,
-            message_type=kind,
-            status=MessageStatus.SENT,
-            provider_message_id=event_id,
-            provider_timestamp=item.timestamp,
-            received_at=received_at,
-            content=item.raw,
-            is_sent_elsewhere=True,
-        )
-        return "echo" if message else "duplicate"
-    if kind != "message":
+    is_echo = isinstance(item, MessagingMessage) and item.is_echo
+    if not is_echo and kind != "message":
         event_id = f"{kind}:{event_id}"  # a reaction or edit names the message it is about
     message = message_insert(
         channel=channel,
         contact=contact,
-        direction=Direction.INBOUND,
+        direction=Direction.OUTBOUND if is_echo else Direction.INBOUND,
         message_type=kind,
-        status=MessageStatus.RECEIVED,
+        status=MessageStatus.SENT if is_echo else MessageStatus.RECEIVED,
         provider_message_id=event_id,
         provider_timestamp=item.timestamp,
         received_at=received_at,
         content=item.raw,
+        is_sent_elsewhere=is_echo,
     )
+    if is_echo:
+        return "echo" if message else "duplicate"
     return _inbound_recorded(message)
 
 
