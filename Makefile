@@ -44,6 +44,7 @@ check: lint
 
 bench: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/crypto.py
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
