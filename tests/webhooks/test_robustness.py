@@ -144,9 +144,9 @@ def _every_stored_byte() -> bytes:
         for key in client.scan_iter():
             chunks.append(bytes(key))
             if client.type(key) == b"string":
-                chunks.append(client.get(key) or b"")
+                chunks.append(_as_bytes(client.get(key) or b""))
             elif client.type(key) == b"list":
-                chunks.extend(client.lrange(key, 0, -1))
+                chunks.extend(_as_bytes(value) for value in client.lrange(key, 0, -1))
     return b"\n".join(chunks)
 
 
