@@ -131,13 +131,15 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         self.model_label = cls._meta.label
         setattr(cls, self.attname, EncryptedDescriptor(self))
 
-    # --- codec (subclasses) ---
+    # --- codec: bytes as they are; the text and JSON fields override these two ---
 
     def encode(self, value: Any) -> bytes:
-        raise NotImplementedError
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"{self.label} holds bytes, got {type(value).__name__}")
+        return bytes(value)
 
     def decode(self, encoded: bytes) -> Any:
-        raise NotImplementedError
+        return encoded
 
     # --- where a value belongs, and its keys ---
 
@@ -293,14 +295,6 @@ class EncryptedTextField(EncryptedField):
 
 class EncryptedBytesField(EncryptedField):
     description = "Encrypted bytes"
-
-    def encode(self, value: Any) -> bytes:
-        if not isinstance(value, bytes | bytearray | memoryview):
-            raise TypeError(f"{self.label} holds bytes, got {type(value).__name__}")
-        return bytes(value)
-
-    def decode(self, encoded: bytes) -> bytes:
-        return encoded
 
 
 class EncryptedJSONField(EncryptedField):
