@@ -1,0 +1,283 @@
+"""Graph API routes: sends (WhatsApp, Messenger, Instagram) and media, with limits and injected faults.
+
+The send path is the hot path of every benchmark: one dict lookup for the channel, one JSON parse,
+plain checks, counters, and a timer for the status webhooks. Nothing on it waits for anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import struct
+import time
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from simulator import control, graph
+from simulator.control import SENDER, STATE
+from simulator.graph import GraphError
+from simulator.state import MEDIA_URL_SECONDS, WHATSAPP, Channel, Fault, FaultPlan, Media, SimulatorState
+from simulator.webhooks import SentMessage, WebhookSender, WebhookSettings
+
+MEDIA_MAX_BYTES = 100 * 1024 * 1024
+MEDIA_PATH = "/whatsapp_business/attachments/"
+HOLD_POLL_SECONDS = 0.1
+JSON = "application/json"
+
+
+def json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=JSON)
+
+
+def error_response(state: SimulatorState, error: GraphError) -> web.Response:
+    state.ledger.errors[str(error.code)] += 1
+    return json_response(error.body(), error.http_status)
+
+
+def request_token(request: web.Request) -> str | None:
+    authorization = request.headers.get("Authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return request.query.get("access_token") or None
+
+
+def channel_for_node(state: SimulatorState, node: str, token: str | None) -> Channel | GraphError:
+    """The channel a Graph call addresses: by id (``/<id>/...``) or by page token (``/me/...``)."""
+    channel = state.channels_by_token.get(token) if node == "me" and token else state.channels.get(node)
+    if channel is not None and token == channel.access_token:
+        return channel
+    if channel is None and node != "me" and any(known.access_token == token for known in state.channels.values()):
+        return graph.unknown_node(node)
+    return graph.bad_token()
+
+
+async def messages_post(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    channel = channel_for_node(state, request.match_info["node"], request_token(request))
+    if isinstance(channel, GraphError):
+        return error_response(state, channel)
+    body = await request.read()
+    plan = state.faults_for(channel)
+    fault = plan.draw() if plan is not None else None
+    if fault is not None and plan is not None and not fault.is_after_accept:
+        return await fault_apply(request, state, plan, fault, None)
+    payload = graph.parse_json_object(body)
+    if payload is None:
+        response = error_response(state, graph.invalid_parameter("The request body must be a JSON object."))
+    elif channel.platform == WHATSAPP:
+        response = whatsapp_send(request, state, channel, payload)
+    else:
+        response = messenger_send(request, state, channel, payload)
+    if fault is not None and plan is not None:
+        return await fault_apply(request, state, plan, fault, response)
+    return response
+
+
+def whatsapp_send(
+    request: web.Request, state: SimulatorState, channel: Channel, payload: dict[str, Any]
+) -> web.Response:
+    parsed = graph.whatsapp_parse(payload)
+    if isinstance(parsed, GraphError):
+        return error_response(state, parsed)
+    if isinstance(parsed, graph.WhatsAppMarkRead):
+        state.ledger.marked_read += 1
+        return json_response(b'{"success":true}')
+    now = time.time()
+    if not parsed.is_template and not state.is_window_open(channel, parsed.wa_id, now):
+        return error_response(state, graph.outside_window())
+    pairs = state.pairs[channel.provider_id]
+    if not pairs.has_token(parsed.wa_id, now):
+        return error_response(state, graph.pair_rate_reached())
+    throughput = state.throughput[channel.provider_id]
+    if not throughput.has_room(now):
+        return error_response(state, graph.throughput_reached())
+    pairs.take(parsed.wa_id, now)
+    throughput.record(now)
+    state.ledger.record_accepted(parsed.callback_data)
+    wamid = state.ids.wamid(parsed.wa_id)
+    if channel.status_delays_ms is not None:
+        message = SentMessage(channel, wamid, parsed.wa_id, parsed.callback_data, parsed.is_template)
+        request.app[SENDER].statuses_schedule(message)
+    return json_response(graph.whatsapp_success(to=parsed.to, wa_id=parsed.wa_id, wamid=wamid))
+
+
+def messenger_send(
+    request: web.Request, state: SimulatorState, channel: Channel, payload: dict[str, Any]
+) -> web.Response:
+    parsed = graph.messenger_parse(payload, platform=channel.platform)
+    if isinstance(parsed, GraphError):
+        return error_response(state, parsed)
+    if parsed.is_sender_action:
+        state.ledger.sender_actions += 1
+        return json_response(graph.messenger_success(recipient_id=parsed.recipient_id, message_id=None))
+    now = time.time()
+    is_tagged = parsed.messaging_type == "MESSAGE_TAG"
+    if not is_tagged and not state.is_window_open(channel, parsed.recipient_id, now):
+        return error_response(state, graph.messenger_outside_window())
+    throughput = state.throughput[channel.provider_id]
+    if not throughput.has_room(now):
+        return error_response(state, graph.messenger_rate_limited())
+    throughput.record(now)
+    state.ledger.record_accepted(parsed.metadata)
+    mid = state.ids.messenger_mid()
+    if channel.status_delays_ms is not None:
+        message = SentMessage(channel, mid, parsed.recipient_id, parsed.metadata, is_template=False)
+        request.app[SENDER].statuses_schedule(message)
+    return json_response(graph.messenger_success(recipient_id=parsed.recipient_id, message_id=mid))
+
+
+async def fault_apply(
+    request: web.Request, state: SimulatorState, plan: FaultPlan, fault: Fault, response: web.Response | None
+) -> web.StreamResponse:
+    """Fail the request as configured; ``response`` is the real answer when the send was already accepted."""
+    state.ledger.faults[fault.value] += 1
+    if fault is Fault.SERVER_ERROR:
+        return json_response(graph.server_error(plan.server_error_status).body(), plan.server_error_status)
+    if fault in (Fault.RESET, Fault.ACCEPTED_RESET):
+        return connection_reset(request)
+    if not await hold(request, plan.timeout_seconds):
+        return connection_reset(request)
+    if response is not None:
+        return response
+    return json_response(graph.server_error(504).body(), 504)
+
+
+async def hold(request: web.Request, seconds: float | None) -> bool:
+    """Wait ``seconds`` (None: until the client gives up); False when the client went away first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (math.inf if seconds is None else seconds)
+    while (remaining := deadline - loop.time()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False
+        await asyncio.sleep(min(HOLD_POLL_SECONDS, remaining))
+    return True
+
+
+def connection_reset(request: web.Request) -> web.StreamResponse:
+    """Close the connection with a TCP reset and no response, like a proxy dropping it."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    # Nothing can be written any more; aiohttp discards a response for a lost connection.
+    return web.Response(status=499)
+
+
+async def media_upload(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    channel = channel_for_node(state, request.match_info["node"], request_token(request))
+    if isinstance(channel, GraphError):
+        return error_response(state, channel)
+    if not request.content_type.startswith("multipart/"):
+        return error_response(state, graph.invalid_parameter("The upload must be multipart/form-data."))
+    fields: dict[str, str] = {}
+    file_content: bytes | None = None
+    mime_type = "application/octet-stream"
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.name == "file":
+            file_content = await part.read()
+            mime_type = part.headers.get("Content-Type", mime_type)
+        else:
+            fields[part.name] = (await part.read()).decode(errors="replace")
+    if fields.get("messaging_product") != "whatsapp":
+        return error_response(state, graph.invalid_parameter("The parameter messaging_product is required."))
+    if not file_content:
+        return error_response(state, graph.missing_parameter("Parameter 'file' is required."))
+    media = state.media_add(owner=channel.provider_id, content=file_content, mime_type=fields.get("type", mime_type))
+    return json_response(b'{"id":"%s"}' % media.media_id.encode())
+
+
+def media_for(request: web.Request) -> Media | GraphError:
+    state = request.app[STATE]
+    media_id = request.match_info.get("media_id") or request.query.get("mid", "")
+    media = state.media.get(media_id)
+    token = request_token(request)
+    if media is None:
+        known = any(channel.access_token == token for channel in state.channels.values())
+        return graph.media_not_found(media_id) if known else graph.bad_token()
+    owner = state.channels.get(media.owner)
+    if owner is None or token != owner.access_token:
+        return graph.bad_token()
+    return media
+
+
+async def media_get(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    media = media_for(request)
+    if isinstance(media, GraphError):
+        return error_response(state, media)
+    expires = int(time.time() + MEDIA_URL_SECONDS)
+    url = f"{control.public_base(request)}{MEDIA_PATH}?mid={media.media_id}&ext={expires}"
+    body = {
+        "messaging_product": "whatsapp",
+        "url": url,
+        "mime_type": media.mime_type,
+        "sha256": media.sha256,
+        "file_size": str(len(media.content)),
+        "id": media.media_id,
+    }
+    return web.json_response(body)
+
+
+async def media_delete(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    media = media_for(request)
+    if isinstance(media, GraphError):
+        return error_response(state, media)
+    del state.media[media.media_id]
+    return json_response(b'{"success":true}')
+
+
+async def media_download(request: web.Request) -> web.Response:
+    """The lookaside URL: needs the same bearer token, and expires like Meta's (5 minutes)."""
+    media = media_for(request)
+    if isinstance(media, GraphError):
+        status = 401 if media.code == 190 else 404  # noqa: PLR2004 - Graph code for a bad token
+        return web.Response(status=status, text="Unauthorized" if status == 401 else "Not Found")  # noqa: PLR2004
+    try:
+        is_expired = int(request.query.get("ext", "0")) < time.time()
+    except ValueError:
+        is_expired = True
+    if is_expired:
+        return web.Response(status=404, text="URL signature expired")
+    return web.Response(body=media.content, content_type=media.mime_type.split(";")[0])
+
+
+async def cdn_download(request: web.Request) -> web.Response:
+    """Messenger/Instagram attachment URLs: no token, like a CDN link."""
+    media = request.app[STATE].media.get(request.match_info["media_id"])
+    if media is None:
+        return web.Response(status=404, text="Not Found")
+    return web.Response(body=media.content, content_type=media.mime_type.split(";")[0])
+
+
+async def on_startup(app: web.Application) -> None:
+    await app[SENDER].start()
+
+
+async def on_cleanup(app: web.Application) -> None:
+    await app[SENDER].stop()
+
+
+def build_app(*, state: SimulatorState, webhook_settings: WebhookSettings) -> web.Application:
+    app = web.Application(client_max_size=MEDIA_MAX_BYTES + 1024 * 1024)
+    app[STATE] = state
+    app[SENDER] = WebhookSender(webhook_settings)
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    control.routes_add(app)
+    app.router.add_get(MEDIA_PATH, media_download)
+    app.router.add_get("/_cdn/{media_id}", cdn_download)
+    app.router.add_post("/{version}/{node}/messages", messages_post)
+    app.router.add_post("/{version}/{node}/media", media_upload)
+    app.router.add_get("/{version}/{media_id}", media_get)
+    app.router.add_delete("/{version}/{media_id}", media_delete)
+    return app
