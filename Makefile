@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GATEWAY_PORT ?= 8000
+SIMULATOR_PORT ?= 8899
 PYTEST_ARGS ?=
 GATEWAY_BIN := $(abspath $(BIN))
-export GATEWAY_PORT GATEWAY_BIN
+export GATEWAY_PORT GATEWAY_BIN SIMULATOR_PORT
 
 .PHONY: install run test lint check bench demo-reset clean
 
@@ -19,6 +20,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo talks to the local Meta simulator unless GATEWAY_GRAPH_BASE_URL says otherwise.
+run: export GATEWAY_GRAPH_BASE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

@@ -31,6 +31,12 @@ class AuditAction(models.TextChoices):
     META_APP_CREATED = "meta_app.created", "Meta app registered"
     META_APP_SECRET_ROTATED = "meta_app.secret_rotated", "Meta app secret rotated"
     CHANNEL_CREATED = "channel.created", "Channel added"
+    META_APP_VERIFY_TOKEN_CHANGED = "meta_app.verify_token_changed", "Meta app verify token changed"
+    CHANNEL_TOKEN_CHANGED = "channel.token_changed", "Channel access token changed"
+    QUARANTINE_REPLAYED = "quarantine.replayed", "Quarantined webhook item replayed"
+    DELIVERY_REQUEUED = "delivery.requeued", "Failed webhook delivery requeued"
+    CHANNEL_PAUSED = "channel.paused", "Channel paused after a channel-level send error"
+    CHANNEL_RESUMED = "channel.resumed", "Channel resumed"
 
 
 OPERATOR_CHAIN = "operator"

@@ -542,7 +542,12 @@ def run_fanout(app_id: uuid.UUID, batches: int) -> FanOut:
     app = MetaApp.objects.get(pk=app_id)
     bodies = mixed_batches(batches + FANOUT_WARMUP_BATCHES)
     sizes = {len(parse_webhook(body).items) for body in bodies}
-    ids = [delivery_record(meta_app=app, body=body, signature=signature_for(APP_SECRET, body)).pk for body in bodies]
+    ids = [
+        delivery_record(
+            meta_app_id=app.pk, tenant_id=app.tenant_id, body=body, signature=signature_for(APP_SECRET, body)
+        ).pk
+        for body in bodies
+    ]
     for delivery_id in ids[:FANOUT_WARMUP_BATCHES]:  # connections, key caches, first contacts
         delivery_process(delivery_id=delivery_id)
     result = FanOut()

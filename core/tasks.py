@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
+import queue
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,6 +38,112 @@ def enqueue_on_commit(task: Task[Any, Any], *args: object, **kwargs: object) -> 
     arguments = tuple(str(value) if isinstance(value, uuid.UUID) else value for value in args)
     keywords = {key: str(value) if isinstance(value, uuid.UUID) else value for key, value in kwargs.items()}
     transaction.on_commit(functools.partial(task.apply_async, args=arguments, kwargs=keywords))
+
+
+def enqueue_batched_on_commit(task: Task[Any, Any], item_id: uuid.UUID) -> None:
+    """Hand ``item_id`` to this process's publisher for ``task`` once the transaction commits.
+
+    ``task`` takes one argument, a list of ids. A background thread publishes whatever ids are waiting as one
+    task (up to ``BATCH_MAX``), so a request never waits on the broker and a busy process pays one publish
+    per batch instead of one per id. A process that dies holding ids loses only their publish: the rows are
+    already committed, and the caller must have a sweeper that publishes rows left unprocessed.
+    """
+    _require_safe_argument(item_id)
+    transaction.on_commit(functools.partial(_publisher_for(task).put, str(item_id)))
+
+
+BATCH_MAX = 20
+
+
+class BatchPublisher:
+    """One daemon thread per process and task, draining a queue of ids into batched publishes."""
+
+    def __init__(self, task: Task[Any, Any]) -> None:
+        self.task = task
+        self._pid = 0
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def put(self, item_id: str) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        self._queue.put(item_id)
+
+    def flush(self) -> None:
+        """Publish what is waiting now, in this thread (process exit; tests)."""
+        while batch := self._take(block=False):
+            self._publish(batch)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.SimpleQueue()  # a forked child must not share its parent's waiting ids
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name=f"publish {self.task.name}", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._publish(self._take(block=True))
+
+    def _take(self, *, block: bool) -> list[str]:
+        batch: list[str] = []
+        try:
+            batch.append(self._queue.get(block=block))
+            while len(batch) < BATCH_MAX:
+                batch.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def _publish(self, batch: list[str]) -> None:
+        try:
+            self.task.apply_async(args=(batch,))
+        except Exception:  # the broker is down: the rows wait for the sweeper
+            logger.exception("publishing a batch failed; the sweeper will publish it", extra={"ids": len(batch)})
+
+
+_publishers: dict[str, BatchPublisher] = {}
+_publishers_lock = threading.Lock()
+
+
+def _publisher_for(task: Task[Any, Any]) -> BatchPublisher:
+    publisher = _publishers.get(task.name)
+    if publisher is None:
+        with _publishers_lock:
+            publisher = _publishers.setdefault(task.name, BatchPublisher(task))
+    return publisher
+
+
+def batch_publishers_flush() -> None:
+    for publisher in list(_publishers.values()):
+        publisher.flush()
+
+
+atexit.register(batch_publishers_flush)
+
+
+def enqueue_by_name_on_commit(task_name: str, *args: object, on_published: Callable[[], None] | None = None) -> None:
+    """Publish the task registered as ``task_name`` once the transaction commits, without importing its module.
+
+    Only for tasks backed by an outbox row: the transaction has committed by the time this runs, so a broker
+    that cannot be reached is logged, not raised (the request did succeed), and the outbox relay publishes the
+    row later. ``on_published`` runs after a successful publish only (e.g. to stamp the outbox row).
+    """
+    for value in args:
+        _require_safe_argument(value)
+    arguments = [str(value) if isinstance(value, uuid.UUID) else value for value in args]
+
+    def publish() -> None:
+        try:
+            current_app.send_task(task_name, args=arguments)
+        except Exception:  # the broker is down or refused: the relay takes over
+            logger.warning("publish failed, left to the outbox relay", extra={"task": task_name}, exc_info=True)
+            return
+        if on_published is not None:
+            on_published()
+
+    transaction.on_commit(publish)
 
 
 def _require_safe_argument(value: object) -> None:

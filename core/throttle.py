@@ -9,6 +9,8 @@ Redis when configured (one Lua script per step); the database otherwise (one loc
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,12 +98,19 @@ def _redis_hit(key: str, policy: ThrottlePolicy) -> Verdict:
 
 
 def _database_hit(key: str, policy: ThrottlePolicy, now: datetime) -> Verdict:
+    with locked_bucket(key, now=now) as bucket:
+        return _advance(bucket, policy, now)
+
+
+@contextmanager
+def locked_bucket(key: str, *, now: datetime) -> Iterator[ThrottleBucket]:
+    """The database row for ``key`` (created when missing), locked for the block and saved at its end.
+    Also the fallback store of core.ratelimit."""
     with transaction.atomic():
         ThrottleBucket.objects.bulk_create([ThrottleBucket(key=key, window_ends_at=now)], ignore_conflicts=True)
         bucket = ThrottleBucket.objects.select_for_update().get(key=key)
-        verdict = _advance(bucket, policy, now)
+        yield bucket
         bucket.save()
-    return verdict
 
 
 def _advance(bucket: ThrottleBucket, policy: ThrottlePolicy, now: datetime) -> Verdict:

@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +77,7 @@ def cache_clear() -> None:
         _write_cache.clear()
         _kek_cache.clear()
         _hmac_cache.clear()
+        _readable_index_cache.clear()
 
 
 def cache_forget(key_id: int) -> None:
@@ -83,6 +85,7 @@ def cache_forget(key_id: int) -> None:
     with _lock:
         _read_cache.pop(key_id, None)
         _hmac_cache.pop(key_id, None)
+        _readable_index_cache.clear()
         for slot, entry in list(_write_cache.items()):
             if entry.key_id == key_id:
                 del _write_cache[slot]
@@ -224,6 +227,39 @@ def data_key_create(
     return key
 
 
+def data_keys_create_many(*, tenant_id: uuid.UUID | None, purpose: str, scopes: Sequence[str]) -> None:
+    """Active keys for many new scopes at once (the subject keys of a batch of new contacts): one insert and
+    one canary update instead of a round of queries per key. Called outside a transaction, the keys commit
+    here and are cached at once. The scopes must be new (a fresh row id): a scope with a key already fails
+    the one-active-key constraint, and the whole call with it."""
+    if not scopes:
+        return
+    owner = owner_of(tenant_id)
+    kek = kek_active(owner)
+    raws = [os.urandom(KEY_BYTES) for _ in scopes]
+    keys = [
+        DataKey(owner=owner, purpose=purpose, scope=scope, version=1, kek_version=kek.version, canary=b"")
+        for scope in scopes
+    ]
+    for key, raw in zip(keys, raws, strict=True):
+        key.wrapped_key = dek_wrap(key, raw, kek.version)
+    with transaction.atomic():
+        DataKey.objects.bulk_create(keys)
+        for key, raw in zip(keys, raws, strict=True):
+            if key.pk is None or key.pk > MAX_KEY_ID:
+                raise OverflowError("the key store ran out of 32-bit key ids (or the database returned none)")
+            _made_here(key.pk)
+            canary_plain = os.urandom(32)
+            key.canary = seal(AESGCM(raw), key.pk, canary_plain, canary_context(key.pk))
+            key.canary_sha256 = hashlib.sha256(canary_plain).hexdigest()
+        DataKey.objects.bulk_update(keys, ["canary", "canary_sha256"])
+    expires_at = time.time() + write_cache_seconds()
+    for key, raw in zip(keys, raws, strict=True):
+        entry = _Entry(AESGCM(raw), key.pk, owner, expires_at)
+        _remember(_write_cache, (owner, purpose, key.scope), entry, identity=key.pk)
+        _remember(_read_cache, key.pk, entry, identity=key.pk)
+
+
 def data_key_active(*, owner: str, purpose: str, scope: str, destroy_after: datetime | None = None) -> DataKey:
     """The active key for (owner, purpose, scope), created when there is none."""
     existing = DataKey.objects.filter(owner=owner, purpose=purpose, scope=scope, state=KeyState.ACTIVE).first()
@@ -280,6 +316,7 @@ def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:
 # --- blind-index keys (HMAC) ------------------------------------------------------------------------
 
 _hmac_cache: dict[int, tuple[hmac.HMAC, str, float]] = {}
+_readable_index_cache: dict[tuple[str, str], tuple[list[int], float]] = {}
 
 
 def hmac_for_key(key_id: int) -> hmac.HMAC:
@@ -297,15 +334,32 @@ def hmac_for_key(key_id: int) -> hmac.HMAC:
 
 
 def blind_index_keys(*, tenant_id: uuid.UUID | None, scope: str, for_write: bool) -> list[int]:
-    """The tenant's blind-index key ids for ``scope``: the active one to write, every readable one to look up."""
+    """The tenant's blind-index key ids for ``scope``: the active one to write, every readable one to look up.
+
+    The readable set is cached as briefly as a write key (another process's rotation shows within that
+    time); an empty set and keys not committed yet are never cached.
+    """
     owner = owner_of(tenant_id)
     if for_write:
-        entry = _cached(_write_cache, (owner, "blind_index", scope))  # type: ignore[arg-type]
-        if entry is not None:
-            return [entry.key_id]
-        key = data_key_active(owner=owner, purpose="blind_index", scope=scope)
-        entry = _entry_for(key, cache_for=write_cache_seconds())
-        _remember(_write_cache, (owner, "blind_index", scope), entry, identity=key.pk)
-        return [key.pk]
+        return [_blind_index_write_key(owner, scope)]
+    cached = _readable_index_cache.get((owner, scope))
+    if cached is not None and cached[1] > time.time():
+        return cached[0]
     readable = DataKey.objects.filter(owner=owner, purpose="blind_index", scope=scope, state__in=READABLE_STATES)
-    return list(readable.order_by("-version").values_list("pk", flat=True))
+    key_ids = list(readable.order_by("-version").values_list("pk", flat=True))
+    if key_ids and not _uncommitted.intersection(key_ids):
+        with _lock:
+            _readable_index_cache[(owner, scope)] = (key_ids, time.time() + write_cache_seconds())
+    return key_ids
+
+
+def _blind_index_write_key(owner: str, scope: str) -> int:
+    entry = _cached(_write_cache, (owner, "blind_index", scope))  # type: ignore[arg-type]
+    if entry is not None:
+        return entry.key_id
+    key = data_key_active(owner=owner, purpose="blind_index", scope=scope)
+    entry = _entry_for(key, cache_for=write_cache_seconds())
+    _remember(_write_cache, (owner, "blind_index", scope), entry, identity=key.pk)
+    with _lock:
+        _readable_index_cache.pop((owner, scope), None)  # a first or new key: look it up again next time
+    return key.pk

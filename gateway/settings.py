@@ -147,6 +147,15 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Inbound media, encrypted before it is written; never served by URL (GATEWAY_MEDIA_ROOT, below).
+    "media": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": env_str("GATEWAY_MEDIA_ROOT", str(VAR_DIR / "media")),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
@@ -188,10 +197,47 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Webhook bodies: Meta batches up to 1,000 updates per POST; larger bodies are refused with 413.
 GATEWAY_WEBHOOK_MAX_BYTES = 3 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_WEBHOOK_MAX_BYTES
+# How long the webhook edge keeps an app's secrets in memory (a deactivated app is refused within this time).
+GATEWAY_WEBHOOK_APP_CACHE_SECONDS = env_int("GATEWAY_WEBHOOK_APP_CACHE_SECONDS", 10, minimum=0, maximum=300)
 # How long raw webhook bodies are kept (their day key is destroyed after that; see policies).
 GATEWAY_RAW_DELIVERY_DAYS = env_int("GATEWAY_RAW_DELIVERY_DAYS", 7, minimum=1, maximum=90)
+# Processing runs a delivery gets before it is marked failed (dead-lettered) instead of requeued again.
+GATEWAY_DELIVERY_MAX_ATTEMPTS = env_int("GATEWAY_DELIVERY_MAX_ATTEMPTS", 5, minimum=1, maximum=100)
 # The longest any message content may live (its day key is destroyed after); tenant policies may be shorter.
 GATEWAY_CONTENT_MAX_DAYS = env_int("GATEWAY_CONTENT_MAX_DAYS", 365, minimum=1, maximum=3650)
+
+# --- Outbound HTTP (core/http.py, the one client) and inbound media ---------------------------------
+GATEWAY_HTTP_CONNECT_TIMEOUT = env_int("GATEWAY_HTTP_CONNECT_TIMEOUT", 5, minimum=1, maximum=60)
+GATEWAY_HTTP_READ_TIMEOUT = env_int("GATEWAY_HTTP_READ_TIMEOUT", 30, minimum=1, maximum=240)
+GATEWAY_GRAPH_BASE_URL = env_str("GATEWAY_GRAPH_BASE_URL", "https://graph.facebook.com").rstrip("/")
+GATEWAY_GRAPH_API_VERSION = env_str("GATEWAY_GRAPH_API_VERSION", "v25.0")
+# WhatsApp's largest inbound file is a 100 MB document; a body past this is refused while it streams.
+GATEWAY_MEDIA_MAX_BYTES = env_int("GATEWAY_MEDIA_MAX_BYTES", 100 * 1024 * 1024, minimum=1024, maximum=1024**3)
+# Host suffixes media may be fetched from, over https only (an SSRF guard). The Graph base URL's own
+# scheme, host and port are always allowed (so a local Graph stand-in works over http in dev and tests).
+GATEWAY_MEDIA_ALLOWED_HOSTS = env_list(
+    "GATEWAY_MEDIA_ALLOWED_HOSTS", "fbsbx.com,fbcdn.net,cdninstagram.com,facebook.com"
+)
+
+# --- Outbound sends (messaging/dispatch.py) -----------------------------------------------------------
+# The read timeout of a Graph send: past it the outcome is unknown and the message waits for a status webhook.
+GATEWAY_SEND_TIMEOUT = env_int("GATEWAY_SEND_TIMEOUT", 20, minimum=1, maximum=120)
+# How long a worker holds a message it sends (at least the timeouts plus a margin): a killed worker's
+# message stays `sending` this long, then counts as unconfirmed.
+GATEWAY_SEND_LEASE_SECONDS = env_int("GATEWAY_SEND_LEASE_SECONDS", 60, minimum=5, maximum=3600)
+# An unconfirmed send is resent only after this many seconds without a status webhook carrying our id.
+GATEWAY_SEND_UNCONFIRMED_SILENCE = env_int("GATEWAY_SEND_UNCONFIRMED_SILENCE", 120, minimum=1, maximum=86_400)
+# Transient failures (and unknown outcomes) a message may have before it fails; throttling never counts.
+GATEWAY_SEND_MAX_TRANSIENT_ATTEMPTS = env_int("GATEWAY_SEND_MAX_TRANSIENT_ATTEMPTS", 8, minimum=1, maximum=100)
+# Backoff after a transient failure: up to this many seconds at first, doubling each time (full jitter), capped.
+GATEWAY_SEND_BACKOFF_SECONDS = env_int("GATEWAY_SEND_BACKOFF_SECONDS", 2, minimum=1, maximum=600)
+GATEWAY_SEND_BACKOFF_MAX_SECONDS = env_int("GATEWAY_SEND_BACKOFF_MAX_SECONDS", 900, minimum=1, maximum=86_400)
+# Meta's pair rate: about one message every 6 s to the same WhatsApp user, with a small burst.
+GATEWAY_SEND_PAIR_PERIOD_SECONDS = env_int("GATEWAY_SEND_PAIR_PERIOD_SECONDS", 6, minimum=0, maximum=3600)
+GATEWAY_SEND_PAIR_BURST = env_int("GATEWAY_SEND_PAIR_BURST", 3, minimum=1, maximum=100)
+# A send granted this close to the end of a second also counts against the next one (core/ratelimit.py):
+# the longest expected time from the grant to Meta receiving the request (network, a busy worker's CPU).
+GATEWAY_SEND_RATE_GUARD_MS = env_int("GATEWAY_SEND_RATE_GUARD_MS", 250, minimum=0, maximum=999)
 
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
@@ -252,6 +298,8 @@ CELERY_BEAT_SCHEDULE = {
     "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
     "keys-destroy-due": {"task": "maintenance.keys_destroy_due", "schedule": 60.0},
     "deliveries-sweep": {"task": "maintenance.deliveries_sweep", "schedule": 60.0},
+    "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},
+    "outbound-sweep": {"task": "maintenance.outbound_sweep", "schedule": 10.0},
 }
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL

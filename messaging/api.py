@@ -29,7 +29,17 @@ from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope, Tenant
 from messaging import selectors
-from messaging.models import Channel, ChannelStatus, Contact, Conversation, Direction, Message, MessageStatus, Platform
+from messaging.models import (
+    Channel,
+    ChannelStatus,
+    Contact,
+    Conversation,
+    Direction,
+    MediaStatus,
+    Message,
+    MessageStatus,
+    Platform,
+)
 
 BAD_FILTER = OpenApiResponse(description="A filter value is malformed; the body names each offending parameter.")
 RowT = TypeVar("RowT", bound=Model)
@@ -88,6 +98,18 @@ class StatusOutputSerializer(serializers.Serializer[Any]):
     provider_timestamp = serializers.DateTimeField()
     # The metaclass takes declared fields off the class, so this does not shadow Serializer.errors at runtime.
     errors = serializers.JSONField()  # type: ignore[assignment]
+    pricing = serializers.JSONField(
+        allow_null=True, help_text="WhatsApp's pricing of this status (billable, pricing_model, type, category)."
+    )
+
+
+class AttachmentOutputSerializer(serializers.Serializer[Any]):
+    """A media attachment; its bytes come from ``/messages/<id>/media/<attachment id>/`` once stored."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text=f"One of: {', '.join(MediaStatus.values)}.")  # not a second enum
+    mime_type = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
 
 
 class MessageOutputSerializer(serializers.Serializer[Any]):
@@ -108,6 +130,7 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     content = serializers.JSONField(allow_null=True)
     content_unavailable = serializers.BooleanField(source="is_content_unavailable")
     statuses = StatusOutputSerializer(source="message.status_events.all", many=True)
+    attachments = AttachmentOutputSerializer(source="message.attachments.all", many=True)
 
 
 class MessageFilterSerializer(serializers.Serializer[Any]):
@@ -196,7 +219,11 @@ class ContactOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField(source="contact.id")
     platform = serializers.ChoiceField(source="contact.platform", choices=Platform.choices)
     external_id = serializers.CharField(allow_null=True)
+    business_user_id = serializers.CharField(
+        allow_null=True, help_text="WhatsApp's business-scoped user id (BSUID), when Meta sent one."
+    )
     profile = serializers.JSONField(allow_null=True)
+    is_opted_out = serializers.BooleanField(source="contact.is_opted_out")
     content_unavailable = serializers.BooleanField(source="is_content_unavailable")
     created_at = serializers.DateTimeField(source="contact.created_at")
 

@@ -1,10 +1,17 @@
 from django.urls import path
 
-from messaging import api
+from messaging import api, media_api, send_api
 
 urlpatterns = [
-    path("messages/", api.MessageListApi.as_view(), name="api-message-list"),
+    # GET lists (messages:read), POST sends (messages:send).
+    path("messages/", send_api.MessageCollectionApi.as_view(), name="api-message-list"),
     path("messages/<uuid:message_id>/", api.MessageDetailApi.as_view(), name="api-message-detail"),
+    path("messages/<uuid:message_id>/cancel/", send_api.MessageCancelApi.as_view(), name="api-message-cancel"),
+    path(
+        "messages/<uuid:message_id>/media/<uuid:attachment_id>/",
+        media_api.MediaDownloadApi.as_view(),
+        name="api-message-media",
+    ),
     path("contacts/", api.ContactListApi.as_view(), name="api-contact-list"),
     path("contacts/<uuid:contact_id>/", api.ContactDetailApi.as_view(), name="api-contact-detail"),
     path("conversations/", api.ConversationListApi.as_view(), name="api-conversation-list"),

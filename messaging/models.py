@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -48,21 +49,23 @@ class MetaApp(BaseModel):
         return self.name
 
     def signing_secrets(self) -> list[str]:
-        """The current secret, and the previous one while its rotation window lasts."""
-        current = [self.app_secret]
-        if (
-            self.previous_app_secret
-            and self.previous_secret_valid_until
-            and (self.previous_secret_valid_until > timezone.now())
-        ):
-            current.append(self.previous_app_secret)
-        return current
+        return secrets_in_force(self.app_secret, self.previous_app_secret, self.previous_secret_valid_until)
+
+
+def secrets_in_force(current: str, previous: str | None, previous_valid_until: datetime | None) -> list[str]:
+    """The current secret, and the previous one while its rotation window lasts."""
+    if previous and previous_valid_until and previous_valid_until > timezone.now():
+        return [current, previous]
+    return [current]
 
 
 class Platform(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
     MESSENGER = "messenger", "Messenger"
     INSTAGRAM = "instagram", "Instagram"
+
+
+COEXISTENCE_MPS = 20
 
 
 class ChannelStatus(models.TextChoices):
@@ -80,6 +83,15 @@ class Channel(BaseModel):
     display_name = models.CharField(max_length=200, blank=True)
     access_token = EncryptedTextField(purpose=Purpose.SECRET)
     status = models.CharField(max_length=16, choices=ChannelStatus.choices, default=ChannelStatus.ACTIVE)
+    paused_reason = models.CharField(max_length=200, blank=True, help_text="Why sending stopped (no content).")
+    max_messages_per_second = models.PositiveIntegerField(
+        default=80,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Meta's throughput for this number: 80 by default, up to 1,000 once Meta raises it.",
+    )
+    is_coexistence = models.BooleanField(
+        default=False, help_text="A number also used in the WhatsApp Business app: limited to 20 messages/s."
+    )
 
     objects: ClassVar[models.Manager[Channel]] = EncryptedManager()
 
@@ -92,6 +104,13 @@ class Channel(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} {self.display_name or self.provider_id}"
+
+    @property
+    def send_rate(self) -> int:
+        """Messages per second the dispatcher allows, across all workers."""
+        return (
+            min(self.max_messages_per_second, COEXISTENCE_MPS) if self.is_coexistence else self.max_messages_per_second
+        )
 
 
 def content_day_bucket(row: Message | ParkedStatus) -> str:
@@ -154,16 +173,30 @@ class Direction(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
-    """Forward-only, in this order; ``failed`` is terminal and may follow ``sent``."""
+    """Forward-only, in this order; ``failed`` is terminal and may follow ``sent``; ``cancelled`` is terminal.
+
+    Outbound: ``queued`` (waiting, also while throttled or held by a paused channel) → ``sending`` (a worker
+    holds the lease) → ``accepted`` by Meta, or ``unconfirmed`` when the outcome of a call is unknown.
+    """
 
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
     ACCEPTED = "accepted", "Accepted"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
     PLAYED = "played", "Played"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AuthorKind(models.TextChoices):
+    """Who wrote an outbound message: Messenger's HUMAN_AGENT tag is only for replies a person wrote."""
+
+    HUMAN = "human", "Human agent"
+    SYSTEM = "system", "System"
 
 
 class Message(BaseModel):
@@ -180,9 +213,19 @@ class Message(BaseModel):
     is_sent_elsewhere = models.BooleanField(default=False, help_text="An echo of a message sent outside the gateway.")
     received_at = models.DateTimeField()
     provider_timestamp = models.DateTimeField()
-    provider_message_id = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket)
-    provider_message_index = BlindIndexField(source="provider_message_id", normalizer="opaque")
+    provider_message_id = EncryptedTextField(
+        purpose=Purpose.CONTENT, scope=content_day_bucket, null=True, help_text="None until Meta accepts a send."
+    )
+    provider_message_index = BlindIndexField(source="provider_message_id", normalizer="opaque", null=True)
     content = EncryptedJSONField(purpose=Purpose.CONTENT, scope=content_day_bucket, null=True)
+    # Outbound only: scheduling, the dispatcher's lease and retry budget, and why a send failed.
+    author_kind = models.CharField(max_length=8, choices=AuthorKind.choices, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True, help_text="A scheduled send: not before this time.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempt_count = models.PositiveSmallIntegerField(default=0, help_text="Transient failures so far.")
+    failure_code = models.IntegerField(null=True, blank=True)
+    failure_title = models.CharField(max_length=200, blank=True)
 
     objects: ClassVar[models.Manager[Message]] = EncryptedManager()
 
@@ -191,7 +234,10 @@ class Message(BaseModel):
         constraints = [
             models.UniqueConstraint(fields=["channel", "provider_message_index"], name="message_unique_provider_id"),
         ]
-        indexes = [models.Index(fields=["tenant", "provider_timestamp"])]
+        indexes = [
+            models.Index(fields=["tenant", "provider_timestamp"]),
+            models.Index(fields=["status", "next_attempt_at"], name="message_dispatch_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.message_type} {self.pk}"
@@ -226,6 +272,7 @@ class ParkedStatus(BaseModel):
     provider_timestamp = models.DateTimeField()
     callback_data = models.CharField(max_length=64, blank=True, help_text="biz_opaque_callback_data: our id")
     errors = models.JSONField(default=list, blank=True)
+    pricing = models.JSONField(null=True, blank=True)
 
     objects: ClassVar[models.Manager[ParkedStatus]] = EncryptedManager()
 
@@ -277,6 +324,8 @@ class QuarantinedItem(BaseModel):
     routing_id = models.CharField(max_length=64, blank=True)
     reason = models.CharField(max_length=64)
     payload = EncryptedJSONField(purpose=Purpose.RAW, scope=raw_day_bucket)
+    replayed_at = models.DateTimeField(null=True, blank=True, help_text="When a replay applied the item.")
+    replay_outcome = models.CharField(max_length=32, blank=True, help_text="What the replay did: stored, status…")
 
     objects: ClassVar[models.Manager[QuarantinedItem]] = EncryptedManager()
 
@@ -286,3 +335,129 @@ class QuarantinedItem(BaseModel):
 
     def __str__(self) -> str:
         return f"quarantined {self.reason} {self.routing_id}"
+
+
+class MediaStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STORED = "stored", "Stored"
+    FAILED = "failed", "Failed"
+
+
+class MediaAttachment(BaseModel):
+    """A media file of a message, fetched by the ``media`` queue and kept sealed (messaging.media).
+
+    The source (a WhatsApp media id or a CDN URL) and the hash Meta announced are content: sealed under the
+    message's day key, like the bytes themselves. ``received_at`` is the message's, so the key is the same.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField(help_text="Order within the message.")
+    received_at = models.DateTimeField()
+    kind = models.CharField(max_length=32, help_text="The platform's media kind: image, document, story_mention…")
+    mime_type = models.CharField(max_length=128, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes, once stored.")
+    status = models.CharField(max_length=16, choices=MediaStatus.choices, default=MediaStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error_code = models.CharField(max_length=64, blank=True, help_text="Why the last attempt failed; no content.")
+    storage_name = models.CharField(max_length=255, blank=True)
+    stored_at = models.DateTimeField(null=True, blank=True)
+    source_reference = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket)
+    expected_sha256 = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket, null=True)
+
+    objects: ClassVar[models.Manager[MediaAttachment]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        constraints = [models.UniqueConstraint(fields=["message", "position"], name="media_attachment_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} {self.pk}"
+
+
+# --- outbound: outbox, attempts, idempotency, alerts ------------------------------------------------------
+
+
+class OutboxEntry(models.Model):
+    """Written in the same transaction as a queued message; the dispatcher is published from here after commit,
+    and a beat relay publishes again any entry due but never (or long ago) published."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, primary_key=True, related_name="outbox")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    available_at = models.DateTimeField(help_text="Not published before this time (scheduled sends, backoff).")
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["available_at", "published_at"], name="outbox_due")]
+        verbose_name_plural = "outbox entries"
+
+    def __str__(self) -> str:
+        return f"outbox {self.message_id}"
+
+
+class AttemptOutcome(models.TextChoices):
+    PENDING = "pending", "Pending (call in progress or worker lost)"
+    ACCEPTED = "accepted", "Accepted"
+    THROTTLED = "throttled", "Throttled"
+    TRANSIENT = "transient", "Transient failure"
+    PERMANENT = "permanent", "Permanent failure"
+    CHANNEL = "channel", "Channel-level failure"
+    UNKNOWN = "unknown", "Unknown outcome"
+
+
+class SendAttempt(models.Model):
+    """One Graph call for one message, recorded before the call: a crash leaves a ``pending`` row behind.
+    Holds codes and timings only, never the body, the token or Meta's free-text message."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.PENDING)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=200, blank=True)
+    fbtrace_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "number"], name="send_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id}: {self.outcome}"
+
+
+class IdempotencyRecord(BaseModel):
+    """``Idempotency-Key`` of a send: the same key and body get the first response again; another body, 409."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=255)
+    request_sha256 = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(help_text="Ids and statuses only: never message content.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"idempotency {self.key[:16]}"
+
+
+class ChannelAlert(BaseModel):
+    """A channel-level send error (token expired, account blocked or locked) that paused the channel."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="alerts")
+    error_code = models.IntegerField()
+    error_title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"alert {self.error_code} on {self.channel_id}"

@@ -12,7 +12,7 @@ from django.db.models import Prefetch, QuerySet
 from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
-from messaging.models import Channel, Contact, Conversation, Message, StatusEvent
+from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class OpenedMessage:
 class OpenedContact:
     contact: Contact
     external_id: str | None
+    business_user_id: str | None
     profile: Any
     is_content_unavailable: bool
 
@@ -83,7 +84,8 @@ def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
 
 def _with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
     statuses = StatusEvent.objects.order_by("provider_timestamp", "id")
-    return messages.prefetch_related(Prefetch("status_events", queryset=statuses))
+    attachments = MediaAttachment.objects.order_by("position").only("message_id", "status", "mime_type", "size")
+    return messages.prefetch_related(Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments))
 
 
 def message_open(*, message: Message) -> OpenedMessage:
@@ -113,12 +115,14 @@ def contact_get(*, tenant: Tenant, contact_id: uuid.UUID) -> Contact:
 
 def contact_open(*, contact: Contact) -> OpenedContact:
     external_id, is_id_open = _opened(instance=contact, attribute="external_id")
+    business_user_id, is_business_id_open = _opened(instance=contact, attribute="business_user_id")
     profile, is_profile_open = _opened(instance=contact, attribute="profile")
     return OpenedContact(
         contact=contact,
         external_id=external_id,
+        business_user_id=business_user_id,
         profile=profile,
-        is_content_unavailable=not (is_id_open and is_profile_open),
+        is_content_unavailable=not (is_id_open and is_business_id_open and is_profile_open),
     )
 
 

@@ -125,3 +125,26 @@ def channel_add(
             provider_id=provider_id,
         )
     return channel
+
+
+def credential_checked(value: str, *, what: str) -> str:
+    """The value a service would store for a secret (stripped), or MessagingError: forms validate with it."""
+    return _clean_secret(value, what)
+
+
+def meta_app_set_verify_token(*, meta_app: MetaApp, verify_token: str, actor: Actor) -> MetaApp:
+    """Replace the token Meta echoes in the subscription handshake; the dashboard must be given the same."""
+    with transaction.atomic():
+        meta_app.verify_token = _clean_secret(verify_token, "verify token")
+        meta_app.save()
+        _audit(AuditAction.META_APP_VERIFY_TOKEN_CHANGED, actor=actor, tenant=meta_app.tenant, target=meta_app)
+    return meta_app
+
+
+def channel_set_access_token(*, channel: Channel, access_token: str, actor: Actor) -> Channel:
+    """Replace the Graph token the channel sends with (a new system-user token, or a rotated one)."""
+    with transaction.atomic():
+        channel.access_token = _clean_secret(access_token, "access token")
+        channel.save()
+        _audit(AuditAction.CHANNEL_TOKEN_CHANGED, actor=actor, tenant=channel.tenant, target=channel)
+    return channel

@@ -17,6 +17,7 @@ from accounts.mfa import SESSION_VERIFIED_AT, totp_device_provision
 from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from core.redis import redis_client, redis_configured
 from encryption import keyring
+from webhooks.app_cache import app_cache_clear
 
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,13 @@ def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_key_caches() -> Iterator[None]:
-    """Key ids can repeat across tests (rolled-back sequences on SQLite, flushed tables): never share caches."""
+    """Key ids can repeat across tests (rolled-back sequences on SQLite, flushed tables): never share caches,
+    nor the webhook edge's cached app secrets."""
     keyring.cache_clear()
+    app_cache_clear()
     yield
     keyring.cache_clear()
+    app_cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -113,9 +117,15 @@ def subprocess_database_url() -> str:
 
 
 @contextmanager
-def worker_process(*queues: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker consuming ``queues`` of this test's database and broker; stopped afterwards."""
-    env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+def worker_process(*queues: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker consuming ``queues`` of this test's database and broker; stopped afterwards.
+    ``env`` adds settings (GATEWAY_…) for the worker only."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": subprocess_database_url(),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        **(env or {}),
+    }
     command = [
         sys.executable,
         "-m",

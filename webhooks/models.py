@@ -36,6 +36,7 @@ class Delivery(BaseModel):
     body = EncryptedBytesField(purpose=Purpose.RAW, scope=raw_day_bucket)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED)
     processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Processing runs started; capped, then failed.")
 
     objects: ClassVar[models.Manager[Delivery]] = EncryptedManager()
 

@@ -1,35 +1,45 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from core.tasks import enqueue_on_commit
+from accounts.actors import Actor
+from audit.models import AuditAction
+from audit.services import audit_record
+from core.metrics import metric_increment
+from core.tasks import enqueue_batched_on_commit, enqueue_on_commit
 from messaging.inbound import delivery_items_store
-from messaging.models import MetaApp
 from messaging.providers import parse_webhook
 from webhooks.models import Delivery, DeliveryStatus
 
+logger = logging.getLogger(__name__)
 
-def delivery_record(*, meta_app: MetaApp, body: bytes, signature: str) -> Delivery:
-    """Store the raw body, encrypted under the app owner's raw-delivery key, and enqueue its processing
-    once that commits. If the publish is lost, the sweeper finds the delivery still ``received``."""
-    from webhooks.tasks import process_delivery_task
 
-    with transaction.atomic():
-        delivery = Delivery(
-            meta_app=meta_app,
-            tenant_id=meta_app.tenant_id,
-            received_at=timezone.now(),
-            signature=signature,
-            body_bytes=len(body),
-            body=body,
-        )
-        delivery.save(force_insert=True)
-        enqueue_on_commit(process_delivery_task, delivery.pk)
+def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body: bytes, signature: str) -> Delivery:
+    """Store the raw body, encrypted under the app owner's raw-delivery key, then enqueue its processing.
+
+    One INSERT in autocommit: the row is durable before the publish and before Meta gets its 200. If the
+    publish is lost, the sweeper finds the delivery still ``received``."""
+    from webhooks.tasks import process_deliveries_task
+
+    delivery = Delivery(
+        meta_app_id=meta_app_id,
+        tenant_id=tenant_id,
+        received_at=timezone.now(),
+        signature=signature,
+        body_bytes=len(body),
+        body=body,
+    )
+    delivery.save(force_insert=True)
+    enqueue_batched_on_commit(process_deliveries_task, delivery.pk)
     return delivery
 
 
@@ -39,13 +49,20 @@ def delivery_process(*, delivery_id: uuid.UUID) -> Counter[str]:
     if delivery.status == DeliveryStatus.PROCESSED:
         return Counter({"already_processed": 1})
     parsed = parse_webhook(delivery.body)
+
+    def mark_processed() -> None:
+        Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.PROCESSED).update(
+            status=DeliveryStatus.PROCESSED, processed_at=timezone.now()
+        )
+
     outcomes = delivery_items_store(
-        meta_app=delivery.meta_app, delivery_id=delivery.pk, parsed=parsed, received_at=delivery.received_at
+        meta_app=delivery.meta_app,
+        delivery_id=delivery.pk,
+        parsed=parsed,
+        received_at=delivery.received_at,
+        then=mark_processed,
     )
     outcomes["problems"] = len(parsed.problems)
-    Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.PROCESSED).update(
-        status=DeliveryStatus.PROCESSED, processed_at=timezone.now()
-    )
     return outcomes
 
 
@@ -54,8 +71,89 @@ def deliveries_requeue_stale(*, older_than: timedelta) -> int:
     from webhooks.tasks import process_delivery_task
 
     cutoff = timezone.now() - older_than
-    stale = Delivery.objects.filter(status=DeliveryStatus.RECEIVED, received_at__lt=cutoff).order_by("received_at")
+    stale = Delivery.objects.filter(
+        status=DeliveryStatus.RECEIVED, received_at__lt=cutoff, attempts__lt=settings.GATEWAY_DELIVERY_MAX_ATTEMPTS
+    ).order_by("received_at")
     ids = list(stale.values_list("pk", flat=True)[:1000])
     for delivery_id in ids:
         enqueue_on_commit(process_delivery_task, delivery_id)
     return len(ids)
+
+
+# --- attempts and the dead letter ----------------------------------------------------------------------
+
+
+def delivery_attempt_start(*, delivery_id: uuid.UUID, is_retry: bool = False) -> int | None:
+    """Count one more processing run of a delivery still waiting (a retry of the same run is not counted);
+    its attempts so far, or None when it is already processed, failed or gone: nothing to do then."""
+    waiting = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED)
+    with transaction.atomic():
+        if not is_retry and not waiting.update(attempts=F("attempts") + 1, updated_at=timezone.now()):
+            return None
+        attempts: int | None = waiting.values_list("attempts", flat=True).first()
+    return attempts
+
+
+def delivery_fail(*, delivery_id: uuid.UUID, attempts: int, error: str) -> bool:
+    """Dead-letter a delivery: ``failed`` is never requeued by the sweeper, only by an operator.
+
+    ``error`` is an exception class name: messages and tracebacks can quote the body, so they are not logged.
+    False when the delivery was processed meanwhile (a slow run finished after all).
+    """
+    failed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED).update(
+        status=DeliveryStatus.FAILED, updated_at=timezone.now()
+    )
+    if failed:
+        metric_increment("webhooks.deliveries_failed")
+        logger.error(
+            "webhook delivery failed, not retried again",
+            extra={"delivery_id": str(delivery_id), "attempts": attempts, "error": error},
+        )
+    return bool(failed)
+
+
+def deliveries_fail_exhausted(*, older_than: timedelta) -> int:
+    """Dead-letter deliveries that used every attempt without finishing (a run killed the worker, or timed
+    out): the task never got to mark them, and requeueing them again would loop forever.
+
+    A run may still be going for up to the task time limit, so the last attempt must be older than that.
+    """
+    quiet_for = max(older_than, timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))
+    exhausted = Delivery.objects.filter(
+        status=DeliveryStatus.RECEIVED,
+        attempts__gte=settings.GATEWAY_DELIVERY_MAX_ATTEMPTS,
+        updated_at__lt=timezone.now() - quiet_for,
+    )
+    rows = list(exhausted.values_list("pk", "attempts")[:1000])
+    return sum(delivery_fail(delivery_id=pk, attempts=attempts, error="exhausted") for pk, attempts in rows)
+
+
+def deliveries_requeue_failed(*, delivery_ids: Iterable[uuid.UUID], actor: Actor) -> int:
+    """Give failed deliveries a fresh set of attempts (once the cause is fixed); each requeue is audited.
+
+    Deliveries that are not ``failed`` are left alone. Returns how many were requeued.
+    """
+    from webhooks.tasks import process_delivery_task
+
+    with transaction.atomic():
+        failed = list(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+            .values_list("pk", "tenant_id", "attempts")
+        )
+        Delivery.objects.filter(pk__in=[pk for pk, _, _ in failed]).update(
+            status=DeliveryStatus.RECEIVED, attempts=0, updated_at=timezone.now()
+        )
+        for delivery_id, tenant_id, attempts in failed:
+            audit_record(
+                action=AuditAction.DELIVERY_REQUEUED,
+                tenant_id=tenant_id,
+                actor_id=actor.user_id,
+                actor_label=actor.label,
+                ip=actor.ip,
+                target_type="delivery",
+                target_id=str(delivery_id),
+                details={"previous_attempts": attempts},
+            )
+            enqueue_on_commit(process_delivery_task, delivery_id)
+    return len(failed)

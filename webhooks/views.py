@@ -13,8 +13,8 @@ from django.views.decorators.http import require_http_methods
 
 from core.metrics import metric_increment
 from messaging.models import MetaApp
+from webhooks.app_cache import signed_app
 from webhooks.services import delivery_record
-from webhooks.signature import signature_matches
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,11 @@ def _receive(request: HttpRequest, app_key: str) -> HttpResponse:
         body = request.body
     except RequestDataTooBig:
         return HttpResponse(status=413)
-    app = _active_app(app_key)
     signature = request.headers.get("X-Hub-Signature-256")
-    if app is None or not signature_matches(signature, body, app.signing_secrets()):
+    app = signed_app(app_key, body, signature)
+    if app is None:
         metric_increment("webhooks.signature_failures")
         logger.warning("webhook refused: unknown app or bad signature", extra={"app_key": app_key[:32]})
         return HttpResponse(status=401)  # the same answer for both, so app keys cannot be probed
-    delivery_record(meta_app=app, body=body, signature=signature or "")
+    delivery_record(meta_app_id=app.pk, tenant_id=app.tenant_id, body=body, signature=signature or "")
     return HttpResponse(status=200)

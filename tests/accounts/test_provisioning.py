@@ -5,16 +5,21 @@ from __future__ import annotations
 import io
 import json
 import re
+import stat
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from rest_framework.test import APIClient
 
 from accounts.actors import CLI_ACTOR
-from accounts.management.commands.bootstrap_demo import DEMO_EMAIL
 from accounts.models import BackupCode, Membership, Role, Tenant, TotpDevice, User
 from accounts.services import AccountsError, membership_delete, membership_set, tenant_create
 from audit.models import AuditAction, AuditEvent
+from gateway.management.commands.bootstrap_demo import DEMO_EMAIL
+from messaging.models import Channel, MetaApp
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +144,30 @@ def test_bootstrap_demo_creates_a_ready_owner_once_and_resets_on_request() -> No
     owner.refresh_from_db()
     assert new_password != password and owner.check_password(new_password)
     assert User.objects.count() == 1 and Tenant.objects.count() == 1
+
+
+def test_bootstrap_demo_sets_up_simulator_channels_and_a_fresh_working_key_each_run(
+    settings: Any, tmp_path: Path
+) -> None:
+    settings.VAR_DIR = tmp_path
+    first = _run("bootstrap_demo")
+    key = re.search(r"Demo API key[^:]*: (\S+)", first).group(1)  # type: ignore[union-attr]
+    assert "curl -s -X POST http://127.0.0.1:8000/api/v1/messages/" in first and key in first
+
+    simulator_file = tmp_path / "simulator.json"
+    assert stat.S_IMODE(simulator_file.stat().st_mode) == 0o600
+    config = json.loads(simulator_file.read_text())
+    app = MetaApp.objects.get()
+    assert {channel["platform"] for channel in config["channels"]} == {"whatsapp", "messenger"}
+    for entry in config["channels"]:
+        channel = Channel.objects.get(provider_id=entry["provider_id"])
+        assert entry["access_token"] == channel.access_token and entry["app_secret"] == app.app_secret
+        assert entry["webhook_url"] == f"http://127.0.0.1:8000/webhooks/meta/{app.app_key}/"
+
+    second = _run("bootstrap_demo")
+    new_key = re.search(r"Demo API key[^:]*: (\S+)", second).group(1)  # type: ignore[union-attr]
+    assert new_key != key
+    assert MetaApp.objects.count() == 1 and Channel.objects.count() == 2
+    client = APIClient()
+    assert client.get("/api/v1/channels/", HTTP_AUTHORIZATION=f"Bearer {new_key}").status_code == 200
+    assert client.get("/api/v1/channels/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401

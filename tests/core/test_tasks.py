@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 
 import pytest
@@ -10,7 +11,7 @@ from celery import Task
 
 from core.clientip import client_ip
 from core.logging import JsonFormatter
-from core.tasks import UnsafeTaskArgumentError, enqueue_on_commit, lock_guarded
+from core.tasks import BATCH_MAX, BatchPublisher, UnsafeTaskArgumentError, enqueue_on_commit, lock_guarded
 from core.tasks import throttle_prune_task as prune
 
 
@@ -97,3 +98,83 @@ def test_json_log_lines_carry_extra_ids_and_utc_time() -> None:
     assert line["message"] == "sent ok"
     assert line["message_id"] == "00000000-0000-0000-0000-000000000007"
     assert line["ts"].endswith("+00:00")
+
+
+class SlowBatchTask:
+    """Records each published batch; the first publish waits, so ids put meanwhile form a batch."""
+
+    name = "test.batched"
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.first_publish_started = threading.Event()
+        self.release_first_publish = threading.Event()
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+
+    def apply_async(self, args: tuple[list[str]]) -> None:
+        if not self.first_publish_started.is_set():
+            self.first_publish_started.set()
+            self.release_first_publish.wait(5)
+            if self.fail_first:
+                raise ConnectionError("broker down")
+        with self.lock:
+            self.batches.append(list(args[0]))
+
+
+def _published(task: SlowBatchTask, count: int) -> list[str]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with task.lock:
+            ids = [item for batch in task.batches for item in batch]
+        if len(ids) >= count:
+            return ids
+        time.sleep(0.01)
+    return ids
+
+
+def test_the_batch_publisher_publishes_every_id_once_and_batches_what_waits() -> None:
+    task = SlowBatchTask()
+    publisher = BatchPublisher(task)  # type: ignore[arg-type]
+    ids = [str(uuid.uuid4()) for _ in range(45)]
+
+    publisher.put(ids[0])
+    assert task.first_publish_started.wait(5)
+    threads = [threading.Thread(target=publisher.put, args=(item,)) for item in ids[1:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    task.release_first_publish.set()
+
+    published = _published(task, len(ids))
+    assert sorted(published) == sorted(ids)
+    assert max(len(batch) for batch in task.batches) == BATCH_MAX  # 44 waiting ids went out 20 at a time
+    assert len(task.batches) == 1 + 3
+
+
+def test_a_failed_publish_is_logged_without_the_ids_and_later_ones_go_out(caplog: pytest.LogCaptureFixture) -> None:
+    task = SlowBatchTask(fail_first=True)
+    publisher = BatchPublisher(task)  # type: ignore[arg-type]
+    lost, later = str(uuid.uuid4()), str(uuid.uuid4())
+
+    with caplog.at_level(logging.ERROR, logger="core.tasks"):
+        publisher.put(lost)
+        assert task.first_publish_started.wait(5)
+        task.release_first_publish.set()
+        publisher.put(later)
+        assert _published(task, 1) == [later]
+
+    assert "the sweeper will publish it" in caplog.text and lost not in caplog.text
+
+
+def test_flush_publishes_what_waits_in_the_calling_thread() -> None:
+    task = SlowBatchTask()
+    task.first_publish_started.set()  # no waiting in this test
+    publisher = BatchPublisher(task)  # type: ignore[arg-type]
+    publisher._queue.put("a")  # as if put() ran before the thread could take it
+    publisher._queue.put("b")
+
+    publisher.flush()
+
+    assert task.batches == [["a", "b"]]

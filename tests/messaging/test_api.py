@@ -35,6 +35,7 @@ SHARED_WAMID = "wamid.SHARED-BY-BOTH-TENANTS"
 TOKEN_A = "EAAG" + "a" * 60
 TOKEN_B = "EAAG" + "b" * 60
 NOT_FOUND = {"detail": "Not found."}
+PRICING = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
 
 
 @dataclass
@@ -115,7 +116,7 @@ def world_a(tenant_a: Tenant) -> World:
         )
     )
     StatusEvent.objects.create(
-        message=messages[5], status=MessageStatus.SENT, provider_timestamp=T0 + timedelta(seconds=300)
+        message=messages[5], status=MessageStatus.SENT, provider_timestamp=T0 + timedelta(seconds=300), pricing=PRICING
     )
     StatusEvent.objects.create(
         message=messages[5], status=MessageStatus.DELIVERED, provider_timestamp=T0 + timedelta(seconds=301)
@@ -208,9 +209,10 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "content": {"body": SHARED_WAMID},
         "content_unavailable": False,
         "statuses": [
-            {"status": "sent", "provider_timestamp": "2026-01-10T12:05:00Z", "errors": []},
-            {"status": "delivered", "provider_timestamp": "2026-01-10T12:05:01Z", "errors": []},
+            {"status": "sent", "provider_timestamp": "2026-01-10T12:05:00Z", "errors": [], "pricing": PRICING},
+            {"status": "delivered", "provider_timestamp": "2026-01-10T12:05:01Z", "errors": [], "pricing": None},
         ],
+        "attachments": [],
     }
 
 
@@ -221,7 +223,9 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "id": str(contact.pk),
         "platform": "whatsapp",
         "external_id": WA_ONE,
+        "business_user_id": None,
         "profile": {"name": WA_ONE},
+        "is_opted_out": False,
         "content_unavailable": False,
         "created_at": contact.created_at.isoformat().replace("+00:00", "Z"),
     }
@@ -238,6 +242,21 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "display_name": "Line 1001",
         "status": "active",
     }
+
+
+def test_a_contacts_business_scoped_id_and_opt_out_are_shown(client_a, world_a: World):
+    contact = world_a.contacts[1]
+    contact.business_user_id = "US.13491208655302741918"
+    contact.is_opted_out = True
+    contact.save()
+
+    shown = client_a.get(f"/api/v1/contacts/{contact.pk}/").json()
+
+    assert (shown["business_user_id"], shown["is_opted_out"], shown["content_unavailable"]) == (
+        "US.13491208655302741918",
+        True,
+        False,
+    )
 
 
 # --- Another tenant's ids do not exist -----------------------------------------------------------
@@ -471,8 +490,10 @@ def test_the_schema_lists_every_read_operation(db: None):
     assert {
         path: sorted(paths[path]) for path in paths if not path.startswith(("/api/v1/api-keys", "/api/v1/ten"))
     } == {
-        "/api/v1/messages/": ["get"],
+        "/api/v1/messages/": ["get", "post"],
         "/api/v1/messages/{message_id}/": ["get"],
+        "/api/v1/messages/{message_id}/cancel/": ["post"],
+        "/api/v1/messages/{message_id}/media/{attachment_id}/": ["get"],
         "/api/v1/contacts/": ["get"],
         "/api/v1/contacts/{contact_id}/": ["get"],
         "/api/v1/conversations/": ["get"],

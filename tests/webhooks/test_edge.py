@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as settings_module
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -147,15 +149,31 @@ def test_a_shared_app_stores_under_the_operator_keys(db: None) -> None:
     assert Delivery.objects.get().tenant_id is None
 
 
-def test_previous_secret_is_honoured_only_inside_its_window(app_a: MetaApp) -> None:
+def test_previous_secret_is_honoured_only_inside_its_window(app_a: MetaApp, monkeypatch: pytest.MonkeyPatch) -> None:
     body = b'{"object":"page","entry":[]}'
+    assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200  # the edge now caches the app
     meta_app_rotate_secret(meta_app=app_a, new_secret="n" * 32, overlap=timedelta(hours=1), actor=CLI_ACTOR)
 
-    assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200
+    assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200  # a rotation works at once
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
-    MetaApp.objects.filter(pk=app_a.pk).update(previous_secret_valid_until=timezone.now() - timedelta(seconds=1))
+    later = timezone.now() + timedelta(hours=1, seconds=1)
+    monkeypatch.setattr("messaging.models.timezone.now", lambda: later)
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 401
-    assert Delivery.objects.count() == 2
+    assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200
+    assert Delivery.objects.count() == 4
+
+
+def test_a_deactivated_app_is_refused_once_the_edge_cache_expires(
+    app_a: MetaApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = b"{}"
+    assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
+    MetaApp.objects.filter(pk=app_a.pk).update(is_active=False)
+    assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200  # still inside the cache time
+
+    expired = time.monotonic() + settings_module.GATEWAY_WEBHOOK_APP_CACHE_SECONDS + 1
+    monkeypatch.setattr("webhooks.app_cache.time.monotonic", lambda: expired)
+    assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 401
 
 
 def test_bodies_over_three_mebibytes_get_413_and_nothing_is_stored(app_a: MetaApp) -> None:

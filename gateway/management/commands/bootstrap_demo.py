@@ -15,6 +15,7 @@ from accounts.models import Role, Tenant, User
 from accounts.services import membership_set, tenant_create, user_create
 from audit.models import AuditAction
 from audit.services import audit_record
+from gateway.demo import DemoSetup, demo_curl, demo_provision
 
 DEMO_TENANT_SLUG = "demo"
 DEMO_EMAIL = "owner@demo.example"
@@ -24,7 +25,10 @@ class Command(BaseCommand):
     help = (
         "Create the demo tenant and its owner (an operator with admin access) on first run and print the "
         "login with its authenticator enrolment and backup codes. Later runs only print the admin URL; "
-        "--reset issues a new password, authenticator and backup codes."
+        "--reset issues a new password, authenticator and backup codes. Every run also sets up a demo Meta "
+        "app with a WhatsApp number and a Messenger page served by the local Meta simulator, writes the "
+        "simulator's channel file under the var directory, and prints a new demo API key with a curl that "
+        "sends a message."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -32,9 +36,14 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="re-issue the demo owner's credentials")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        admin_url = options["url"].rstrip("/") + "/admin/"
+        self._owner(options["url"].rstrip("/") + "/admin/", reset=options["reset"])
+        tenant = Tenant.objects.get(slug=DEMO_TENANT_SLUG)
+        setup = demo_provision(tenant=tenant, gateway_url=options["url"])
+        self._print_demo(setup, options["url"])
+
+    def _owner(self, admin_url: str, *, reset: bool) -> None:
         user = User.objects.filter(email=DEMO_EMAIL).first()
-        if user and not options["reset"]:
+        if user and not reset:
             self._print_returning(admin_url)
             return
         with transaction.atomic():
@@ -61,6 +70,20 @@ class Command(BaseCommand):
         user = user_create(email=DEMO_EMAIL, password=None, actor=CLI_ACTOR, full_name="Demo owner", is_superuser=True)
         membership_set(tenant=tenant, user=user, role=Role.OWNER, actor=CLI_ACTOR)
         return user
+
+    def _print_demo(self, setup: DemoSetup, url: str) -> None:
+        lines = [
+            "",
+            "  Demo channels (served by the local Meta simulator):",
+            f"    WhatsApp number {setup.whatsapp.provider_id}: channel {setup.whatsapp.pk}",
+            f"    Messenger page  {setup.messenger.provider_id}: channel {setup.messenger.pk}",
+            f"  Demo API key (new on every run; the previous one is revoked): {setup.api_key}",
+            "",
+            "  Send a WhatsApp template message:",
+            *demo_curl(setup=setup, gateway_url=url),
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
 
     def _print_returning(self, admin_url: str) -> None:
         self.stdout.write(self.style.SUCCESS(f"\n  Admin: {admin_url}\n  Login: {DEMO_EMAIL}"))

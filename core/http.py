@@ -1,0 +1,217 @@
+"""The one outbound HTTP client of the gateway: media downloads now, Graph API sends next.
+
+One keep-alive ``httpx.Client`` per process (made again after a fork: a pool must never be shared by two
+processes), explicit timeouts from settings, no redirects (a caller that follows one checks the new URL
+itself), and a byte cap enforced while the body streams, so a huge body is refused without being held.
+
+Errors name the method and the host only: never a path or query (a media URL carries ids that are
+content), never a header (a bearer token).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+USER_AGENT = "meta-gateway/1"
+CHUNK_BYTES = 64 * 1024
+DEFAULT_MAX_BYTES = 1024 * 1024  # API answers are small; callers that download files pass their own cap
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+class HttpError(Exception):
+    """A request that got no usable response. ``is_retryable`` says whether trying again may help;
+    ``may_have_been_sent`` whether the server may have received (and acted on) the request: False only when
+    the connection was never made (refused, connect timeout, no free connection)."""
+
+    is_retryable = False
+    may_have_been_sent = False
+
+
+class HttpTimeoutError(HttpError):
+    is_retryable = True
+
+
+class HttpConnectionError(HttpError):
+    is_retryable = True
+
+
+class HttpTooLargeError(HttpError):
+    """The body is (or announces itself as) larger than the caller's cap."""
+
+    may_have_been_sent = True  # an answer was coming
+
+
+class HttpInvalidUrlError(HttpError):
+    """The URL cannot be requested at all (malformed, or a scheme other than http and https)."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300  # noqa: PLR2004
+
+    def json(self) -> Any:
+        """The body as JSON; ``ValueError`` when it is not JSON."""
+        return json.loads(self.body)
+
+
+_state = threading.local()  # (pid, client) per thread: httpx clients are thread-safe, but cheap to keep apart
+
+
+def http_client() -> httpx.Client:
+    """This process's client, created on first use (and again in a forked child)."""
+    current = getattr(_state, "client", None)
+    if current is not None and current[0] == os.getpid():
+        client: httpx.Client = current[1]
+        return client
+    client = httpx.Client(
+        follow_redirects=False,
+        timeout=_timeout(None),
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30),
+    )
+    _state.client = (os.getpid(), client)
+    return client
+
+
+def http_client_close() -> None:
+    """Close this thread's client (tests; a worker shutting down)."""
+    current = getattr(_state, "client", None)
+    if current is not None:
+        _state.client = None
+        if current[0] == os.getpid():
+            current[1].close()
+
+
+def http_get(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline_seconds: float | None = None,
+) -> HttpResponse:
+    """GET ``url``. ``timeout`` replaces the read timeout; ``deadline_seconds`` bounds the whole transfer
+    (a slow drip of bytes would otherwise never trip a per-read timeout)."""
+    return _send(
+        "GET", url, headers=headers, content=None, timeout=timeout, max_bytes=max_bytes, deadline=deadline_seconds
+    )
+
+
+def http_post_json(
+    url: str,
+    *,
+    payload: object,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> HttpResponse:
+    """POST ``payload`` as JSON. The caller decides what a status means; only transport failures raise."""
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    merged = {"Content-Type": "application/json", **(headers or {})}
+    return _send("POST", url, headers=merged, content=body, timeout=timeout, max_bytes=max_bytes, deadline=None)
+
+
+@dataclass(frozen=True)
+class UrlOrigin:
+    scheme: str
+    host: str
+    port: int
+
+
+def url_origin(url: str) -> UrlOrigin | None:
+    """Scheme, host and port exactly as this client would connect (parsed by httpx itself, so an allow-list
+    check cannot be fooled by a parser difference); None when unparsable or carrying credentials."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    if parsed.userinfo or not parsed.host or parsed.scheme not in DEFAULT_PORTS:
+        return None
+    return UrlOrigin(parsed.scheme, parsed.host.lower().rstrip("."), parsed.port or DEFAULT_PORTS[parsed.scheme])
+
+
+def url_host(url: str) -> str:
+    """The host of ``url``, for messages ('' when it does not parse)."""
+    try:
+        return httpx.URL(url).host
+    except httpx.InvalidURL:
+        return ""
+
+
+def _timeout(read: float | None) -> httpx.Timeout:
+    connect = float(settings.GATEWAY_HTTP_CONNECT_TIMEOUT)
+    read_seconds = float(read if read is not None else settings.GATEWAY_HTTP_READ_TIMEOUT)
+    return httpx.Timeout(connect=connect, read=read_seconds, write=read_seconds, pool=connect)
+
+
+def _send(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None,
+    content: bytes | None,
+    timeout: float | None,
+    max_bytes: int,
+    deadline: float | None,
+) -> HttpResponse:
+    where = f"{method} to {url_host(url) or 'an unparsable URL'}"
+    with _translated_errors(where):
+        request = http_client().build_request(
+            method, url, headers=dict(headers or {}), content=content, timeout=_timeout(timeout)
+        )
+        response = http_client().send(request, stream=True)
+        try:
+            body = _read_capped(response, max_bytes=max_bytes, deadline=deadline, where=where)
+        finally:
+            response.close()
+    return HttpResponse(status=response.status_code, headers=dict(response.headers.items()), body=body)
+
+
+def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float | None, where: str) -> bytes:
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > max_bytes:
+        raise HttpTooLargeError(f"{where}: the body announces {announced} bytes, more than the {max_bytes} allowed")
+    ends_at = None if deadline is None else time.monotonic() + deadline
+    body = bytearray()
+    for chunk in response.iter_bytes(CHUNK_BYTES):
+        body += chunk
+        if len(body) > max_bytes:
+            raise HttpTooLargeError(f"{where}: the body is larger than the {max_bytes} bytes allowed")
+        if ends_at is not None and time.monotonic() > ends_at:
+            late = HttpTimeoutError(f"{where}: the transfer took longer than {deadline} seconds")
+            late.may_have_been_sent = True
+            raise late
+    return bytes(body)
+
+
+@contextmanager
+def _translated_errors(where: str) -> Iterator[None]:
+    """httpx errors become ours; ``from None`` drops the original, whose text may carry the full URL."""
+    try:
+        yield
+    except httpx.TimeoutException as error:
+        translated: HttpError = HttpTimeoutError(f"{where} timed out")
+        translated.may_have_been_sent = not isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout))
+        raise translated from None
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        raise HttpInvalidUrlError(f"{where}: the URL cannot be requested") from None
+    except httpx.HTTPError as error:
+        translated = HttpConnectionError(f"{where} failed: {type(error).__name__}")
+        translated.may_have_been_sent = not isinstance(error, httpx.ConnectError)
+        raise translated from None

@@ -1,0 +1,201 @@
+"""Send budgets shared by every worker process: a channel's messages per second and a recipient's pair rate,
+taken together or not at all (a send refused by one bucket takes nothing from the other).
+
+Channel: a counter per wall-clock second, not a token bucket. A bucket holding ``rate`` tokens that also
+refills during the same second lets up to ``2 * rate`` through one wall-clock second, and Meta (like the
+simulator) counts fixed seconds. A counter per second is exact on the clock it runs on; the clock that
+matters is Meta's, when the request arrives. A grant in the last ``guard_ms`` of a second may land in the
+next one, so it counts against both seconds: as long as the time from grant to arrival stays below the guard,
+no second at Meta ever sees more than ``rate`` sends. The price is a little throughput in the guard zone.
+
+Recipient: GCRA, a token bucket stored as one timestamp (the "theoretical arrival time"): one send per
+``period``, up to ``burst`` in a row, then one per period again.
+
+Holds: Meta's own 130429 / 131056 answers stop a channel, or a recipient, for a while.
+
+Redis when configured: one Lua script, Redis's own clock (``TIME``), so every worker process on every host
+shares one clock and one budget. Without Redis (the embedded install: one worker), rows of core.throttle's
+table, locked in one transaction. The script builds its per-second keys itself, so it suits a single Redis
+(or one Redis Cluster slot via a hash tag in the keys), which is what the gateway runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.models import ThrottleBucket
+from core.redis import redis_client, redis_configured
+from core.throttle import locked_bucket
+
+CHANNEL = "channel"
+RECIPIENT = "recipient"
+REFUSED_BY = {1: CHANNEL, 2: RECIPIENT}
+COUNTER_TTL_MS = 3000
+
+_TAKE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
+local period, burst = tonumber(ARGV[3]), tonumber(ARGV[4])
+local held = redis.call('PTTL', KEYS[2])
+if held > 0 then return {1, held, 0} end
+local second = math.floor(now / 1000)
+local left = (second + 1) * 1000 - now
+local current = KEYS[1] .. ':' .. second
+if tonumber(redis.call('GET', current) or '0') >= rate then
+  local refused = redis.call('INCR', current .. ':refused')
+  redis.call('PEXPIRE', current .. ':refused', tonumber(ARGV[5]))
+  return {1, left, refused}
+end
+if period > 0 then
+  local tat = math.max(tonumber(redis.call('GET', KEYS[3]) or '0'), now)
+  local early = tat - now - (burst - 1) * period
+  if early > 0 then return {2, early, 0} end
+  redis.call('SET', KEYS[3], string.format('%d', tat + period), 'PX', tat + period - now)
+end
+redis.call('INCR', current)
+redis.call('PEXPIRE', current, tonumber(ARGV[5]))
+if left <= guard then
+  local following = KEYS[1] .. ':' .. (second + 1)
+  redis.call('INCR', following)
+  redis.call('PEXPIRE', following, tonumber(ARGV[5]) + 1000)
+end
+return {0, 0, 0}
+"""
+
+_HOLD_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local hold, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if period == 0 then
+  if redis.call('PTTL', KEYS[1]) < hold then redis.call('SET', KEYS[1], '1', 'PX', hold) end
+  return hold
+end
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + hold + (burst - 1) * period)
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', tat - now)
+return hold
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendBudget:
+    """What one send takes: one from the channel's second, and one from the recipient's bucket (when given)."""
+
+    channel_key: str
+    channel_rate: int
+    recipient_key: str | None = None
+    pair_period_seconds: float = 0.0
+    pair_burst: int = 1
+    guard_ms: int = 250
+
+    @property
+    def period_ms(self) -> int:
+        return round(self.pair_period_seconds * 1000) if self.recipient_key else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """``backlog_seconds``: when the channel's second is full, how many more seconds of sends were refused in
+    this second already (refusals / rate). Callers spread their retries over it instead of all coming back
+    at the next second, so a backlog costs about one refusal per message per second, not per waiting one.
+    (Redis only; the single-worker database fallback reports 0.)"""
+
+    is_granted: bool
+    wait_seconds: float = 0.0
+    refused_by: str = ""  # CHANNEL or RECIPIENT when refused
+    backlog_seconds: float = 0.0
+
+
+def send_budget_take(budget: SendBudget) -> Grant:
+    """Take one send from both buckets, or from neither: then how long to wait and which bucket refused."""
+    if budget.channel_rate < 1 or budget.pair_burst < 1:
+        raise ValueError("a send budget needs a rate and a burst of at least 1")
+    if redis_configured():
+        return _redis_take(budget)
+    return _database_take(budget, timezone.now())
+
+
+def send_budget_hold(budget: SendBudget, *, scope: str, seconds: float) -> None:
+    """Refuse the channel (or the recipient) for ``seconds``: Meta said it is over its limit."""
+    if scope not in (CHANNEL, RECIPIENT) or (scope == RECIPIENT and not budget.recipient_key):
+        raise ValueError(f"nothing to hold for scope {scope!r}")
+    hold_ms = max(1, math.ceil(seconds * 1000))
+    if redis_configured():
+        if scope == CHANNEL:
+            key, period, burst = _redis_key(budget.channel_key, "hold"), 0, 1
+        else:
+            key, period, burst = _redis_key(str(budget.recipient_key)), budget.period_ms, budget.pair_burst
+        redis_client().eval(_HOLD_SCRIPT, 1, key, hold_ms, period, burst)
+        return
+    now = timezone.now()
+    with locked_bucket(budget.channel_key if scope == CHANNEL else str(budget.recipient_key), now=now) as row:
+        until = now + timedelta(milliseconds=hold_ms)
+        if scope == RECIPIENT:
+            until += timedelta(milliseconds=(budget.pair_burst - 1) * budget.period_ms)
+        row.locked_until = max(until, row.locked_until or until)
+
+
+def _redis_key(*parts: str) -> str:
+    return ":".join(("ratelimit", *parts))
+
+
+def _redis_take(budget: SendBudget) -> Grant:
+    keys = [
+        _redis_key(budget.channel_key),
+        _redis_key(budget.channel_key, "hold"),
+        _redis_key(budget.recipient_key or "none"),
+    ]
+    arguments = [budget.channel_rate, budget.guard_ms, budget.period_ms, budget.pair_burst, COUNTER_TTL_MS]
+    refused, wait_ms, refusals = redis_client().eval(_TAKE_SCRIPT, len(keys), *keys, *arguments)
+    if not refused:
+        return Grant(True)
+    return Grant(False, int(wait_ms) / 1000, REFUSED_BY[int(refused)], int(refusals) / budget.channel_rate)
+
+
+def _database_take(budget: SendBudget, now: datetime) -> Grant:
+    """The same rules on locked rows: the channel's row (its hold), its second's counter (and the next
+    second's when the grant is in the guard zone), then the recipient's row; always locked in that order."""
+    second = now.replace(microsecond=0)
+    left = second + timedelta(seconds=1) - now
+    spills = left <= timedelta(milliseconds=budget.guard_ms)
+    with transaction.atomic(), _rows(budget, now, second, spills=spills) as rows:
+        hold, counter = rows[0], rows[1]
+        if hold.locked_until and hold.locked_until > now:
+            return Grant(False, (hold.locked_until - now).total_seconds(), CHANNEL)
+        if counter.attempts >= budget.channel_rate:
+            return Grant(False, left.total_seconds(), CHANNEL)
+        if budget.recipient_key:
+            pair = rows[-1]
+            period = timedelta(milliseconds=budget.period_ms)
+            arrival = max(pair.locked_until or now, now)
+            early = arrival - now - (budget.pair_burst - 1) * period
+            if early > timedelta(0):
+                return Grant(False, early.total_seconds(), RECIPIENT)
+            pair.locked_until = pair.window_ends_at = arrival + period
+        for row in rows[1 : 3 if spills else 2]:
+            row.attempts += 1
+    return Grant(True)
+
+
+@contextmanager
+def _rows(budget: SendBudget, now: datetime, second: datetime, *, spills: bool) -> Iterator[list[ThrottleBucket]]:
+    keys = [budget.channel_key, *_counter_keys(budget, second, spills=spills)]
+    if budget.recipient_key:
+        keys.append(budget.recipient_key)
+    with ExitStack() as stack:
+        rows = [stack.enter_context(locked_bucket(key, now=now)) for key in keys]
+        for offset, row in enumerate(rows[1 : 3 if spills else 2], start=2):
+            row.window_ends_at = second + timedelta(seconds=offset)  # then core.throttle's prune drops it
+        yield rows
+
+
+def _counter_keys(budget: SendBudget, second: datetime, *, spills: bool) -> list[str]:
+    first = int(second.timestamp())
+    return [f"{budget.channel_key}:{first + offset}" for offset in range(2 if spills else 1)]

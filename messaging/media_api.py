@@ -1,0 +1,88 @@
+"""``GET /api/v1/messages/<message_id>/media/<attachment_id>/``: a stored attachment's bytes, opened.
+
+Always a download (``Content-Disposition: attachment``, ``nosniff``), never cached: the bytes are a
+customer's content, and their type comes from Meta or a CDN, not from us.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import FORBIDDEN, UNAUTHORIZED
+from accounts.api_auth import ApiClient, scope_required
+from accounts.models import ApiScope
+from encryption.errors import DecryptionError
+from messaging.media import FALLBACK_MIME_TYPE, media_attachment_get, media_attachment_read
+from messaging.models import MediaAttachment, MediaStatus
+
+MediaErrorSerializer = inline_serializer(
+    name="MediaError", fields={"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+NOT_READY = {
+    MediaStatus.PENDING: ("media_pending", "The media is still being downloaded; try again shortly."),
+    MediaStatus.FAILED: ("media_failed", "The media could not be downloaded from Meta; it will not be."),
+}
+
+
+class MediaDownloadApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="messages_media_download",
+        description="The bytes of one media attachment of a message (requires `messages:read`), as a download "
+        "with the stored MIME type. The message's `attachments` list names each attachment and its status.",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: OpenApiResponse(
+                MediaErrorSerializer,
+                description="No such message or attachment in this tenant, or its content is no longer available "
+                "(`code`: `media_unavailable`).",
+            ),
+            409: OpenApiResponse(
+                MediaErrorSerializer,
+                description="Not stored: `code` is `media_pending` (retry later) or `media_failed`.",
+            ),
+        },
+    )
+    def get(self, request: Request, message_id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse | Response:
+        client = request.user
+        if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
+            raise TypeError("expected an API client")
+        try:
+            attachment = media_attachment_get(
+                tenant_id=client.tenant.pk, message_id=message_id, attachment_id=attachment_id
+            )
+        except MediaAttachment.DoesNotExist:
+            raise NotFound from None
+        if attachment.status in NOT_READY:
+            code, detail = NOT_READY[MediaStatus(attachment.status)]
+            return Response({"detail": detail, "code": code}, status=409)
+        try:
+            data = media_attachment_read(attachment=attachment)
+        except (DecryptionError, FileNotFoundError):
+            return Response({"detail": "The media is no longer available.", "code": "media_unavailable"}, status=404)
+        return _download(attachment, data)
+
+
+def _download(attachment: MediaAttachment, data: bytes) -> HttpResponse:
+    mime_type = attachment.mime_type or FALLBACK_MIME_TYPE
+    extension = mimetypes.guess_extension(mime_type.split(";")[0].strip()) or ".bin"
+    response = HttpResponse(data, content_type=mime_type)
+    response["Content-Disposition"] = f'attachment; filename="{attachment.pk}{extension}"'
+    response["Content-Length"] = str(len(data))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,464 @@
+"""``POST /api/v1/messages/`` (send) and ``POST /api/v1/messages/<id>/cancel/``, scope ``messages:send``.
+
+Answers:
+- 202: queued (or scheduled); the body names the message, never its content.
+- 400 ``invalid_request``: the body does not match the schema (types, required fields, choices, one-of):
+  ``fields`` holds DRF's errors per field.
+- 404: the channel or contact is not this tenant's (the same answer as an unknown id).
+- 409 ``idempotency_key_reused``: the Idempotency-Key was used with another body.
+- 422 ``validation_failed``: a well-formed request that breaks a rule; ``rule`` is a stable code
+  (``messaging.outbound.SendRule``) and ``field`` names the offending field when there is one.
+
+Idempotency-Key (Stripe's semantics, per tenant): the same key with the same body (SHA-256 of its canonical
+JSON) answers the first response again (same status and body, with ``Idempotent-Replayed: true``) and queues
+nothing; another body answers 409. Only a 202 is recorded: a 400, 404 or 422 wrote nothing, and whether it
+passes can change (a channel resumed, a contact wrote and opened the window), so retrying the same key
+evaluates the request again, as Stripe does for requests that failed validation before doing any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
+from accounts.api_auth import ApiClient, scope_required
+from accounts.models import ApiScope, Tenant
+from messaging import outbound
+from messaging.api import MessageListApi
+from messaging.models import AuthorKind, IdempotencyRecord, Message
+from messaging.outbound import (
+    SEND_TYPES,
+    WHATSAPP_TYPES,
+    IdempotencyClaim,
+    IdempotencyKeyTakenError,
+    MessageNotCancellableError,
+    MessageTag,
+    MessagingType,
+    SendReferenceNotFoundError,
+    SendRequest,
+    SendRule,
+    SendRuleError,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+REPLAYED_HEADER = "Idempotent-Replayed"
+ID_MAX = 256
+LINK_MAX = 2048
+CONTENT_FIELDS = (*WHATSAPP_TYPES, "attachment")
+
+
+def _text(**kwargs: Any) -> serializers.CharField:
+    """Message text is sent exactly as given: no trimming. Lengths are rules (422), not shapes."""
+    return serializers.CharField(trim_whitespace=False, **kwargs)
+
+
+def _exactly_one(attrs: dict[str, Any], first: str, second: str) -> None:
+    if (attrs.get(first) is None) == (attrs.get(second) is None):
+        raise serializers.ValidationError(f"Give exactly one of {first} and {second}.")
+
+
+# --- Request shapes --------------------------------------------------------------------------------
+
+
+class QuickReplySerializer(serializers.Serializer[Any]):
+    content_type = serializers.ChoiceField(choices=["text", "user_phone_number", "user_email"], default="text")
+    title = _text(required=False, help_text="Required for text quick replies; at most 20 characters.")
+    payload = _text(required=False, help_text="Required for text quick replies; at most 1,000 characters.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["content_type"] == "text" and not (attrs.get("title") and attrs.get("payload")):
+            raise serializers.ValidationError("A text quick reply needs a title and a payload.")
+        return attrs
+
+
+class TextSerializer(serializers.Serializer[Any]):
+    body = _text(help_text="WhatsApp: at most 4,096 characters; Messenger 2,000; Instagram 1,000.")
+    preview_url = serializers.BooleanField(required=False, help_text="WhatsApp only.")
+    quick_replies = serializers.ListField(
+        child=QuickReplySerializer(), required=False, allow_empty=False, help_text="Messenger/Instagram: at most 13."
+    )
+
+
+class TemplateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="The approved template's name.")
+    language = serializers.CharField(max_length=16, help_text="The template's language code, e.g. en_US.")
+    components = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Graph template components (header, body, button parameters), passed on as given.",
+    )
+
+
+class MediaSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(required=False, max_length=ID_MAX, help_text="An uploaded media id (preferred).")
+    link = serializers.CharField(required=False, max_length=LINK_MAX, help_text="An https URL.")
+    caption = _text(required=False, help_text="image, video, document: at most 1,024 characters.")
+    filename = serializers.CharField(required=False, help_text="document only.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        _exactly_one(attrs, "id", "link")
+        return attrs
+
+
+class HeaderSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["text", "image", "video", "document"])
+    text = _text(required=False, help_text="For a text header: at most 60 characters.")
+    id = serializers.CharField(required=False, max_length=ID_MAX)
+    link = serializers.CharField(required=False, max_length=LINK_MAX)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["type"] == "text":
+            if not attrs.get("text"):
+                raise serializers.ValidationError({"text": "A text header needs text."})
+        else:
+            _exactly_one(attrs, "id", "link")
+        return attrs
+
+
+class ButtonSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(help_text="Comes back in the reply; at most 256 characters.")
+    title = _text(help_text="At most 20 characters.")
+
+
+class RowSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(help_text="At most 200 characters.")
+    title = _text(help_text="At most 24 characters.")
+    description = _text(required=False, help_text="At most 72 characters.")
+
+
+class SectionSerializer(serializers.Serializer[Any]):
+    title = _text(required=False, help_text="At most 24 characters.")
+    rows = serializers.ListField(child=RowSerializer(), allow_empty=False)
+
+
+class InteractiveSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["button", "list"])
+    header = HeaderSerializer(required=False)
+    body = _text(help_text="At most 1,024 characters.")
+    footer = _text(required=False, help_text="At most 60 characters.")
+    buttons = serializers.ListField(
+        child=ButtonSerializer(), required=False, allow_empty=False, help_text="type button: 1 to 3 reply buttons."
+    )
+    button = _text(required=False, help_text="type list: the label of the menu button, at most 20 characters.")
+    sections = serializers.ListField(
+        child=SectionSerializer(),
+        required=False,
+        allow_empty=False,
+        help_text="type list: at most 10 sections and 10 rows in all.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["type"] == "button":
+            if not attrs.get("buttons") or "sections" in attrs or "button" in attrs:
+                raise serializers.ValidationError("A button message has buttons (and no button or sections).")
+        elif not attrs.get("sections") or not attrs.get("button") or "buttons" in attrs:
+            raise serializers.ValidationError("A list message has a button label and sections (and no buttons).")
+        return attrs
+
+
+class ReactionSerializer(serializers.Serializer[Any]):
+    message_id = serializers.UUIDField(help_text="The gateway id of a message of this conversation.")
+    emoji = _text(allow_blank=True, help_text="One emoji; an empty string removes the reaction.")
+
+
+class MarkReadSerializer(serializers.Serializer[Any]):
+    message_id = serializers.UUIDField(help_text="The gateway id of an inbound message of this conversation.")
+
+
+class AttachmentSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["image", "audio", "video", "file"])
+    url = serializers.CharField(max_length=LINK_MAX, help_text="An https URL.")
+
+
+class ContextSerializer(serializers.Serializer[Any]):
+    message_id = serializers.UUIDField(help_text="The gateway id of the message replied to (WhatsApp).")
+
+
+class SendRequestSerializer(serializers.Serializer[Any]):
+    """One send. The object named by ``type`` carries the content; no other content object may be given."""
+
+    channel = serializers.UUIDField()
+    to = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="WhatsApp: a phone number in international form (+16505551234); Messenger/Instagram: a PSID/IGSID. "
+        "Give `to` or `contact_id`.",
+    )
+    contact_id = serializers.UUIDField(required=False)
+    type = serializers.ChoiceField(
+        choices=SEND_TYPES,
+        help_text="WhatsApp: text, template, image, video, audio, document, sticker, interactive, reaction, "
+        "mark_read. Messenger/Instagram: text, attachment.",
+    )
+    text = TextSerializer(required=False)
+    template = TemplateSerializer(required=False)
+    image = MediaSerializer(required=False)
+    video = MediaSerializer(required=False)
+    audio = MediaSerializer(required=False)
+    document = MediaSerializer(required=False)
+    sticker = MediaSerializer(required=False)
+    interactive = InteractiveSerializer(required=False)
+    reaction = ReactionSerializer(required=False)
+    mark_read = MarkReadSerializer(required=False)
+    attachment = AttachmentSerializer(required=False)
+    # The metaclass takes declared fields off the class, so this does not shadow Serializer.context at runtime.
+    context = ContextSerializer(required=False)  # type: ignore[assignment]
+    messaging_type = serializers.ChoiceField(
+        choices=MessagingType.choices,
+        required=False,
+        help_text="Messenger/Instagram: RESPONSE unless given; a tag alone means MESSAGE_TAG.",
+    )
+    tag = serializers.ChoiceField(choices=MessageTag.choices, required=False, help_text="With MESSAGE_TAG.")
+    author = serializers.ChoiceField(
+        choices=AuthorKind.choices, default=AuthorKind.SYSTEM, help_text="human for a reply a person wrote."
+    )
+    send_at = serializers.DateTimeField(
+        required=False, help_text="A scheduled send: in the future, at most 30 days ahead."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        _exactly_one(attrs, "to", "contact_id")
+        message_type = attrs["type"]
+        if attrs.get(message_type) is None:
+            raise serializers.ValidationError(
+                {message_type: f"A {message_type} message needs a {message_type} object."}
+            )
+        others = [name for name in CONTENT_FIELDS if name != message_type and name in attrs]
+        if others:
+            raise serializers.ValidationError({others[0]: f"Not allowed with type {message_type}."})
+        if "context" in attrs and message_type in {"reaction", "mark_read"}:
+            raise serializers.ValidationError({"context": f"Not allowed with type {message_type}."})
+        return attrs
+
+    def send_request(self) -> SendRequest:
+        data = self.validated_data
+        context = data.get("context")
+        return SendRequest(
+            channel_id=data["channel"],
+            contact_id=data.get("contact_id"),
+            to=data.get("to"),
+            message_type=data["type"],
+            payload=_plain(data[data["type"]]),
+            context_message_id=context["message_id"] if context else None,
+            messaging_type=data.get("messaging_type"),
+            tag=data.get("tag"),
+            author_kind=data["author"],
+            send_at=data.get("send_at"),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Validated data as plain dicts, lists and strings (UUIDs as strings)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+# --- Answers -------------------------------------------------------------------------------------------
+
+
+SendReceiptSerializer = inline_serializer(
+    name="SendReceipt",
+    fields={
+        "id": serializers.UUIDField(),
+        "status": serializers.CharField(help_text="queued (cancelled after a cancel)."),
+        "type": serializers.CharField(),
+        "channel": serializers.UUIDField(),
+        "contact": serializers.UUIDField(),
+        "conversation": serializers.UUIDField(),
+        "author": serializers.CharField(),
+        "send_at": serializers.DateTimeField(allow_null=True),
+        "created_at": serializers.DateTimeField(),
+    },
+)
+RULES_DOCUMENTED = "\n".join(f"- `{rule.value}`: {rule.label}" for rule in SendRule)
+RuleErrorSerializer = inline_serializer(
+    name="SendRuleError",
+    fields={
+        "error": serializers.CharField(help_text="Always `validation_failed`."),
+        "rule": serializers.ChoiceField(choices=SendRule.values),
+        "detail": serializers.CharField(),
+        "field": serializers.CharField(allow_null=True),
+    },
+)
+InvalidRequestSerializer = inline_serializer(
+    name="SendInvalidRequest",
+    fields={
+        "error": serializers.CharField(help_text="Always `invalid_request`."),
+        "detail": serializers.CharField(),
+        "fields": serializers.DictField(help_text="DRF's error list per field (nested for nested objects)."),
+    },
+)
+CodedErrorSerializer = inline_serializer(
+    name="SendConflict",
+    fields={
+        "error": serializers.CharField(help_text="`idempotency_key_reused` or `not_cancellable`."),
+        "detail": serializers.CharField(),
+        "status": serializers.CharField(required=False, help_text="not_cancellable: the message's status now."),
+    },
+)
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Up to 255 characters, unique per request you mean. The same key and body answer the first 202 "
+    "again (header `Idempotent-Replayed: true`) without queuing another message; another body answers 409. "
+    "400, 404 and 422 answers are not recorded: retrying the key evaluates the request again.",
+)
+
+
+def _error(http_status: int, error: str, detail: str, **extra: Any) -> Response:
+    return Response({"error": error, "detail": detail, **extra}, status=http_status)
+
+
+def _rule_error(error: SendRuleError) -> Response:
+    return Response(
+        {"error": "validation_failed", "rule": error.rule.value, "detail": error.detail, "field": error.field},
+        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+    )
+
+
+def request_sha256(data: object) -> str:
+    """The body's fingerprint: canonical JSON (sorted keys, no spaces), so key order and spacing do not matter."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(tenant: Tenant, claim: IdempotencyClaim) -> Response | None:
+    record = IdempotencyRecord.objects.filter(tenant=tenant, key=claim.key).first()
+    if record is None:
+        return None
+    if record.request_sha256 != claim.request_sha256:
+        return _error(
+            status.HTTP_409_CONFLICT,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with another request body; use a new key for a new request.",
+        )
+    return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
+
+
+def _tenant(request: Request) -> Tenant:
+    client = request.user
+    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
+        raise TypeError("expected an API client")
+    return client.tenant
+
+
+SEND_SCOPE = scope_required(ApiScope.MESSAGES_SEND)
+READ_SCOPE = scope_required(ApiScope.MESSAGES_READ)
+
+
+class MessageCollectionApi(MessageListApi):
+    """``/messages/``: GET lists (``messaging.api.MessageListApi``, ``messages:read``), POST sends
+    (``messages:send``)."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        scope = SEND_SCOPE if self.request.method == "POST" else READ_SCOPE
+        return [IsAuthenticated(), scope()]
+
+    @extend_schema(
+        operation_id="messages_send",
+        description="Queue one message (requires `messages:send`). WhatsApp: text, template, media by uploaded id "
+        "or https link, interactive buttons and lists, reactions, mark-as-read, replies (`context`). Messenger and "
+        "Instagram: text with quick replies, attachments, `messaging_type` and tags. Optional `send_at` schedules "
+        "it. The 202 means queued, not sent: follow the message's status.\n\n"
+        "Shape errors answer 400; well-formed requests that break a rule answer 422 with one of these `rule` "
+        f"codes:\n\n{RULES_DOCUMENTED}",
+        request=SendRequestSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            202: SendReceiptSerializer,
+            400: OpenApiResponse(InvalidRequestSerializer, description="Malformed body or Idempotency-Key."),
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: OpenApiResponse(ErrorSerializer, description="No such channel or contact in this tenant."),
+            409: OpenApiResponse(CodedErrorSerializer, description="`idempotency_key_reused`."),
+            422: OpenApiResponse(RuleErrorSerializer, description="A send rule is broken; see `rule`."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        tenant = _tenant(request)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        claim = None
+        if key is not None:
+            if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+                return _error(
+                    status.HTTP_400_BAD_REQUEST,
+                    "invalid_request",
+                    f"{IDEMPOTENCY_HEADER} must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
+                    fields={},
+                )
+            claim = IdempotencyClaim(key=key, request_sha256=request_sha256(request.data))
+            replayed = _replay(tenant, claim)
+            if replayed is not None:
+                return replayed
+        serializer = SendRequestSerializer(data=request.data)
+        if not serializer.is_valid():
+            return _error(
+                status.HTTP_400_BAD_REQUEST,
+                "invalid_request",
+                "The request body does not match the schema.",
+                fields=serializer.errors,
+            )
+        try:
+            message = outbound.message_send(tenant=tenant, request=serializer.send_request(), idempotency=claim)
+        except SendReferenceNotFoundError:
+            raise NotFound from None
+        except SendRuleError as error:
+            return _rule_error(error)
+        except IdempotencyKeyTakenError:
+            assert claim is not None  # noqa: S101 - only raised with a claim
+            replayed = _replay(tenant, claim)
+            if replayed is None:  # pragma: no cover - the winner committed before we could fail on its key
+                raise
+            return replayed
+        return Response(outbound.send_receipt(message), status=status.HTTP_202_ACCEPTED)
+
+
+class MessageCancelApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_SEND)]
+
+    @extend_schema(
+        operation_id="messages_cancel",
+        description="Cancel a queued message, scheduled or not (requires `messages:send`). A message a worker has "
+        "started sending, or that Meta has, cannot be cancelled.",
+        request=None,
+        responses={
+            200: SendReceiptSerializer,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: OpenApiResponse(ErrorSerializer, description="No such message in this tenant."),
+            409: OpenApiResponse(CodedErrorSerializer, description="`not_cancellable`: the message is not queued."),
+        },
+    )
+    def post(self, request: Request, message_id: uuid.UUID) -> Response:
+        try:
+            message = outbound.message_cancel(tenant=_tenant(request), message_id=message_id)
+        except Message.DoesNotExist:
+            raise NotFound from None
+        except MessageNotCancellableError as error:
+            return _error(
+                status.HTTP_409_CONFLICT,
+                "not_cancellable",
+                f"The message is {error.status}; only queued messages can be cancelled.",
+                status=error.status,
+            )
+        return Response(outbound.send_receipt(message))

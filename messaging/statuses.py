@@ -1,0 +1,231 @@
+"""The status engine: every status recorded once, messages moved forward only, unknown ids parked.
+
+Works on a batch at a time (one lookup, one insert and one conditional update per batch), so a webhook
+with dozens of statuses costs a handful of queries. Forward-only holds under concurrent workers because
+the move is a single ``UPDATE … CASE`` whose condition names the statuses it may move from.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from core.bulk import GuardedChange, guarded_update
+from encryption.blind_index import blind_index_candidates
+from messaging.models import Channel, Message, MessageStatus, ParkedStatus, StatusEvent
+
+STATUS_RANK: dict[str, int] = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.UNCONFIRMED: 1,
+    MessageStatus.ACCEPTED: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.READ: 5,
+    MessageStatus.PLAYED: 6,
+}
+TERMINAL = frozenset({MessageStatus.FAILED, MessageStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusReport:
+    """One status Meta reported for one of the business's messages."""
+
+    channel: Channel
+    provider_message_id: str
+    status: str
+    provider_timestamp: datetime
+    received_at: datetime
+    errors: list[dict[str, object]] = field(default_factory=list)
+    pricing: dict[str, object] | None = None
+    callback_data: str = ""
+
+
+def may_advance(current: str, new: str) -> bool:
+    """``failed`` is terminal and may follow ``sent`` (not ``delivered``); everything else moves up only."""
+    if current in TERMINAL or (new not in STATUS_RANK and new != MessageStatus.FAILED):
+        return False
+    if new == MessageStatus.FAILED:
+        return STATUS_RANK.get(current, 0) <= STATUS_RANK[MessageStatus.SENT]
+    return STATUS_RANK[new] > STATUS_RANK.get(current, -1)
+
+
+def predecessors(new: str) -> list[str]:
+    """The statuses a message may hold for ``new`` to replace it."""
+    return [status for status in MessageStatus.values if may_advance(status, new)]
+
+
+def statuses_apply(reports: Sequence[StatusReport]) -> Counter[str]:
+    """Record each report against its message, or park it until that message is stored."""
+    outcomes: Counter[str] = Counter()
+    known = [report for report in reports if report.status in MessageStatus.values]
+    outcomes["unknown_status"] = len(reports) - len(known)
+    messages = _messages_for(known)
+    matched = [(messages[index], report) for index, report in enumerate(known) if index in messages]
+    outcomes += statuses_record(matched)
+    outcomes["parked"] += _park([report for index, report in enumerate(known) if index not in messages])
+    outcomes["duplicate"] += len(known) - len(matched) - outcomes["parked"]
+    return +outcomes
+
+
+def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[str]:
+    """Insert the status events that are new, then move each message to the furthest status allowed."""
+    if not pairs:
+        return Counter()
+    existing = set(
+        StatusEvent.objects.filter(message_id__in={message.pk for message, _ in pairs}).values_list(
+            "message_id", "status"
+        )
+    )
+    new_events: dict[tuple[uuid.UUID, str], StatusEvent] = {}
+    for message, report in pairs:
+        key = (message.pk, report.status)
+        if key not in existing and key not in new_events:
+            new_events[key] = StatusEvent(
+                message_id=message.pk,
+                status=report.status,
+                provider_timestamp=report.provider_timestamp,
+                errors=report.errors,
+                pricing=report.pricing,
+            )
+    StatusEvent.objects.bulk_create(new_events.values(), ignore_conflicts=True)
+    _advance({message.pk: message.status for message, _ in pairs}, pairs)
+    return Counter({"status": len(new_events), "duplicate": len(pairs) - len(new_events)})
+
+
+def _advance(current: dict[uuid.UUID, str], pairs: Iterable[tuple[Message, StatusReport]]) -> None:
+    wanted: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for message, report in pairs:
+        wanted[message.pk].append(report.status)
+    changes: list[GuardedChange] = []
+    for message_id, statuses in wanted.items():
+        target = _furthest(current[message_id], statuses)
+        if target is not None:
+            allowed = predecessors(target)
+            changes.append(
+                GuardedChange(message_id, target, f"{{column}} IN ({', '.join(['%s'] * len(allowed))})", allowed)
+            )
+    guarded_update(Message, "status", changes)
+
+
+def _furthest(current: str, statuses: Iterable[str]) -> str | None:
+    """Where a message at ``current`` ends after these statuses, whatever order they arrived in."""
+    position = current
+    for status in sorted(statuses, key=lambda name: (name == MessageStatus.FAILED, STATUS_RANK.get(name, 0))):
+        if may_advance(position, status):
+            position = status
+    return None if position == current else position
+
+
+def _messages_for(reports: Sequence[StatusReport]) -> dict[int, Message]:
+    """Report position → its message, by provider id (blind index), else by our id in the callback data."""
+    found: dict[int, Message] = {}
+    by_channel: dict[uuid.UUID, list[int]] = defaultdict(list)
+    for position, report in enumerate(reports):
+        by_channel[report.channel.pk].append(position)
+    for positions in by_channel.values():
+        found.update(_messages_on_channel([reports[position] for position in positions], positions))
+    return found
+
+
+def _messages_on_channel(reports: list[StatusReport], positions: list[int]) -> dict[int, Message]:
+    channel = reports[0].channel
+    candidates = _index_candidates(Message, channel, [report.provider_message_id for report in reports])
+    rows = Message.objects.filter(channel=channel, provider_message_index__in=list(candidates)).only(
+        "pk", "status", "provider_message_index", "tenant_id"
+    )
+    by_value = {candidates[bytes(row.provider_message_index)]: row for row in rows}
+    callback_ids = {report.callback_data for report in reports if _is_uuid(report.callback_data)}
+    by_callback = {
+        str(row.pk): row
+        for row in Message.objects.filter(channel=channel, pk__in=callback_ids).only("pk", "status", "tenant_id")
+    }
+    found: dict[int, Message] = {}
+    for position, report in zip(positions, reports, strict=True):
+        message = by_value.get(report.provider_message_id) or by_callback.get(report.callback_data)
+        if message is not None:
+            found[position] = message
+    return found
+
+
+def _index_candidates(
+    model: type[Message] | type[ParkedStatus], channel: Channel, values: list[str]
+) -> dict[bytes, str]:
+    """Every index value each provider id has under the tenant's readable keys, mapped back to the id."""
+    candidates: dict[bytes, str] = {}
+    for value in set(values):
+        for candidate in blind_index_candidates(
+            model, "provider_message_index", tenant_id=channel.tenant_id, value=value
+        ):
+            candidates[candidate] = value
+    return candidates
+
+
+def _park(reports: Sequence[StatusReport]) -> int:
+    """Keep statuses whose message is not stored yet; the unique constraint drops redeliveries."""
+    if not reports:
+        return 0
+    rows = {
+        (report.channel.pk, report.provider_message_id, report.status): ParkedStatus(
+            tenant_id=report.channel.tenant_id,
+            channel=report.channel,
+            received_at=report.received_at,
+            provider_message_id=report.provider_message_id,
+            status=report.status,
+            provider_timestamp=report.provider_timestamp,
+            callback_data=report.callback_data[:64],
+            errors=report.errors,
+            pricing=report.pricing,
+        )
+        for report in reports
+    }
+    ParkedStatus.objects.bulk_create(rows.values(), ignore_conflicts=True)
+    return ParkedStatus.objects.filter(pk__in=[row.pk for row in rows.values()]).count()
+
+
+def parked_statuses_apply(*, messages: Sequence[Message]) -> int:
+    """Apply (then drop) the statuses that arrived before these outbound messages were stored."""
+    applied = 0
+    by_channel: dict[uuid.UUID, list[Message]] = defaultdict(list)
+    for message in messages:
+        by_channel[message.channel_id].append(message)
+    for channel_messages in by_channel.values():
+        applied += _parked_apply_on_channel(channel_messages)
+    return applied
+
+
+def _parked_apply_on_channel(messages: list[Message]) -> int:
+    channel = messages[0].channel
+    by_value = {message.provider_message_id: message for message in messages}
+    candidates = _index_candidates(ParkedStatus, channel, list(by_value))
+    parked = list(ParkedStatus.objects.filter(channel=channel, provider_message_index__in=list(candidates)))
+    pairs = [
+        (
+            by_value[candidates[bytes(row.provider_message_index)]],
+            StatusReport(
+                channel=channel,
+                provider_message_id=row.provider_message_id,
+                status=row.status,
+                provider_timestamp=row.provider_timestamp,
+                received_at=row.received_at,
+                errors=list(row.errors),
+                pricing=row.pricing,
+                callback_data=row.callback_data,
+            ),
+        )
+        for row in parked
+    ]
+    statuses_record(pairs)
+    ParkedStatus.objects.filter(pk__in=[row.pk for row in parked]).delete()
+    return len(pairs)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

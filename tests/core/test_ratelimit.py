@@ -1,0 +1,185 @@
+"""Send budgets: both buckets or neither, never more than the rate in a wall-clock second, pair rate, holds.
+
+Redis (its own clock: real time) and the database fallback (any clock: exact, deterministic seconds)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.ratelimit import CHANNEL, RECIPIENT, Grant, SendBudget, _database_take, send_budget_hold, send_budget_take
+from core.redis import redis_client, redis_configured
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def budget(rate: int = 5, *, recipient: str | None = None, period: float = 6.0, burst: int = 3) -> SendBudget:
+    return SendBudget(
+        channel_key="send:channel:test",
+        channel_rate=rate,
+        recipient_key=recipient,
+        pair_period_seconds=period,
+        pair_burst=burst,
+        guard_ms=100,
+    )
+
+
+@pytest.fixture(params=["redis", "database"])
+def backend(request: pytest.FixtureRequest, settings: pytest.FixtureRequest) -> str:
+    if request.param == "redis" and not redis_configured():
+        pytest.skip("REDIS_URL is not set")
+    if request.param == "database":
+        settings.REDIS_URL = ""  # type: ignore[attr-defined]
+    return str(request.param)
+
+
+def within_one_second(steps: Callable[[], list[Grant]]) -> list[Grant]:
+    """Run ``steps`` until a run starts and ends in the same second of the budget's clock (Redis's or ours),
+    so a refusal can only come from the rule under test, not from a new second starting halfway."""
+    clock: Callable[[], float] = (lambda: float(redis_client().time()[0])) if redis_configured() else time.time
+    for _ in range(5):
+        fraction = time.time() % 1.0
+        if fraction > 0.5:
+            time.sleep(1.01 - fraction)
+        started = int(clock())
+        grants = steps()
+        if int(clock()) == started:
+            return grants
+        send_flush()
+    raise AssertionError("could not run within one second")
+
+
+def send_flush() -> None:
+    if redis_configured():
+        redis_client().flushdb()
+    else:
+        from core.models import ThrottleBucket
+
+        ThrottleBucket.objects.all().delete()
+
+
+def test_the_channel_grants_its_rate_then_says_how_long_to_wait(backend: str) -> None:
+    grants = within_one_second(lambda: [send_budget_take(budget(rate=5)) for _ in range(6)])
+
+    assert [grant.is_granted for grant in grants] == [True] * 5 + [False]
+    assert grants[-1].refused_by == CHANNEL
+    assert 0 < grants[-1].wait_seconds <= 1
+
+
+def test_a_refusal_by_the_recipient_takes_nothing_from_the_channel(backend: str) -> None:
+    def steps() -> list[Grant]:
+        first = send_budget_take(budget(rate=2, recipient="send:pair:a", burst=1))
+        refused = send_budget_take(budget(rate=2, recipient="send:pair:a", burst=1))
+        other = send_budget_take(budget(rate=2, recipient="send:pair:b", burst=1))
+        over = send_budget_take(budget(rate=2, recipient="send:pair:c", burst=1))
+        return [first, refused, other, over]
+
+    first, refused, other, over = within_one_second(steps)
+
+    assert first.is_granted and other.is_granted
+    assert (refused.is_granted, refused.refused_by) == (False, RECIPIENT)
+    assert 5 < refused.wait_seconds <= 6
+    assert (over.is_granted, over.refused_by) == (False, CHANNEL)
+    # ...and the channel's refusal took nothing from recipient c: it gets its send in the next second.
+    time.sleep(over.wait_seconds + 0.01)
+    assert send_budget_take(budget(rate=2, recipient="send:pair:c", burst=1)).is_granted
+
+
+def test_pair_rate_allows_a_burst_then_one_per_period() -> None:
+    pair = budget(rate=100, recipient="send:pair:x", period=6.0, burst=3)
+    moments = [START + timedelta(seconds=offset) for offset in (0, 0.1, 0.2, 0.3, 5.9, 6.05, 6.1, 12.05)]
+
+    grants = [_database_take(pair, moment) for moment in moments]
+
+    assert [grant.is_granted for grant in grants] == [True, True, True, False, False, True, False, True]
+    assert grants[3].refused_by == RECIPIENT
+    assert grants[3].wait_seconds == pytest.approx(5.7)
+
+
+@pytest.mark.parametrize("latency_ms", [0, 99])
+def test_no_wall_clock_second_at_the_receiver_sees_more_than_the_rate(latency_ms: int) -> None:
+    """Ask every 3 ms for 2.4 s (crossing two second boundaries); each send arrives ``latency_ms`` later (below
+    the 100 ms guard). Counted by the second it arrives in, as the simulator and Meta count, no second holds
+    more than the rate."""
+    rate = 50
+    arrivals: Counter[int] = Counter()
+    for step in range(800):
+        moment = START + timedelta(milliseconds=300 + 3 * step)
+        if _database_take(budget(rate=rate), moment).is_granted:
+            arrivals[int((moment + timedelta(milliseconds=latency_ms)).timestamp())] += 1
+
+    assert max(arrivals.values()) <= rate
+    assert sum(arrivals.values()) >= 2 * rate  # and the budget is used, not starved
+
+
+def test_without_the_guard_a_late_arrival_would_overflow_a_second() -> None:
+    """Why the guard exists: grants at the end of one second, arriving in the next, plus that second's own."""
+    rate = 5
+    unguarded = SendBudget(channel_key="send:channel:bare", channel_rate=rate, guard_ms=0)
+    arrivals: Counter[int] = Counter()
+    for moment in [START + timedelta(milliseconds=950 + step) for step in range(5)] + [
+        START + timedelta(seconds=1, milliseconds=100 + step) for step in range(5)
+    ]:
+        if _database_take(unguarded, moment).is_granted:
+            arrivals[int((moment + timedelta(milliseconds=60)).timestamp())] += 1
+
+    assert max(arrivals.values()) == 2 * rate
+
+
+@pytest.mark.skipif(not redis_configured(), reason="REDIS_URL is not set")
+def test_concurrent_takers_share_one_budget_per_second_in_redis() -> None:
+    """Eight threads hammer one channel budget for about 2.5 s; grants counted by Redis's second."""
+    rate = 40
+    seconds: Counter[int] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + 2.5
+
+    def hammer() -> None:
+        while time.monotonic() < deadline:
+            if send_budget_take(budget(rate=rate)).is_granted:
+                second = int(time.time())
+                with lock:
+                    seconds[second] += 1
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert 0 < max(seconds.values()) <= rate
+    assert sum(seconds.values()) >= rate
+
+
+def test_a_channel_hold_refuses_every_send_for_its_duration(backend: str) -> None:
+    channel_budget = budget(rate=100)
+    send_budget_hold(channel_budget, scope=CHANNEL, seconds=5)
+
+    grant = send_budget_take(channel_budget)
+
+    assert (grant.is_granted, grant.refused_by) == (False, CHANNEL)
+    assert 4 < grant.wait_seconds <= 5
+
+
+def test_a_recipient_hold_refuses_only_that_recipient(backend: str) -> None:
+    held = budget(rate=100, recipient="send:pair:held", period=1.0, burst=2)
+    send_budget_hold(held, scope=RECIPIENT, seconds=4)
+
+    refused = send_budget_take(held)
+    other = send_budget_take(budget(rate=100, recipient="send:pair:other", period=1.0, burst=2))
+
+    assert (refused.is_granted, refused.refused_by) == (False, RECIPIENT)
+    assert 3 < refused.wait_seconds <= 4
+    assert other.is_granted
+
+
+def test_a_budget_needs_a_rate() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        send_budget_take(budget(rate=0))

@@ -1,0 +1,112 @@
+"""A real HTTP server on 127.0.0.1 in a thread, answering scripted replies per path (a stand-in for Graph
+and Meta's CDNs), recording every request it gets."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+    announce_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    drip_seconds: float = 0.0  # pause between 1 KiB pieces of the body
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class LocalServer:
+    """``route(path, *replies)``: replies are used in order, the last one again and again; unknown paths 404."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Reply]] = {}
+        self.requests: list[Seen] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def route(self, path: str, *replies: Reply) -> None:
+        with self._lock:
+            self.routes[path] = list(replies)
+
+    def paths_requested(self) -> list[str]:
+        with self._lock:
+            return [seen.path for seen in self.requests]
+
+    def start(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def answer(self, seen: Seen) -> Reply:
+        with self._lock:
+            self.requests.append(seen)
+            replies = self.routes.get(seen.path)
+            if not replies:
+                return Reply(status=404, body=b'{"error":{"message":"Unknown path","code":100}}')
+            return replies.pop(0) if len(replies) > 1 else replies[0]
+
+
+def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            reply = server.answer(Seen(self.command, self.path, headers, body))
+            time.sleep(reply.delay)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up first
+                self._write(reply)
+
+        def _write(self, reply: Reply) -> None:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if reply.announce_length:
+                self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if not reply.drip_seconds:
+                self.wfile.write(reply.body)
+                return
+            for start in range(0, len(reply.body), 1024):
+                self.wfile.write(reply.body[start : start + 1024])
+                self.wfile.flush()
+                time.sleep(reply.drip_seconds)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
