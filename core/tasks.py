@@ -173,7 +173,8 @@ def lock_guarded(lock_name: str, *, ttl_seconds: int = 600) -> Callable[[CountsF
                     logger.info("periodic job skipped, already running", extra={"job": lock_name})
                     return {"skipped": 1}
                 counts = function(*args, **kwargs)
-            logger.info("periodic job finished", extra={"job": lock_name, **counts})
+            level = logging.INFO if any(counts.values()) else logging.DEBUG  # quiet when there was nothing to do
+            logger.log(level, "periodic job finished", extra={"job": lock_name, **counts})
             return counts
 
         return run  # type: ignore[return-value]

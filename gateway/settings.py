@@ -327,5 +327,11 @@ LOGGING = {
     "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["stderr"], "level": env_str("GATEWAY_LOG_LEVEL", "INFO")},
-    "loggers": {"django.security.DisallowedHost": {"level": "ERROR"}},
+    "loggers": {
+        "django.security.DisallowedHost": {"level": "ERROR"},
+        # One line per task received and finished drowns everything else (the outbound relay runs every 2 s).
+        "celery.app.trace": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.beat": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
+    },
 }

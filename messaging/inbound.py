@@ -24,7 +24,7 @@ from core.bulk import GuardedChange, guarded_update
 from core.db import commit_without_waiting_for_disk
 from encryption.blind_index import blind_index_candidates, blind_index_filter
 from encryption.fields import fresh_scope_keys_create
-from messaging.media import media_attachments_plan_many
+from messaging.media import media_attachments_discard, media_attachments_plan_many
 from messaging.models import (
     Channel,
     ChannelEvent,
@@ -427,11 +427,13 @@ def conversation_for(*, channel: Channel, contact: Contact) -> Conversation:
 
 
 def _unsent_blank(channels: dict[tuple[str, str], Channel], unsent: Sequence[MessagingUnsent]) -> None:
-    """A person who unsends a message takes its content back: keep the row and the event, drop the content."""
+    """A person who unsends a message takes it back: keep the row and the event, drop its content and media."""
     for item in unsent:
         channel = channels[(item.platform, item.routing_id)]
         query = blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=item.mid)
-        Message.objects.filter(query, channel=channel, direction=Direction.INBOUND).update(content=None)
+        originals = Message.objects.filter(query, channel=channel, direction=Direction.INBOUND)
+        media_attachments_discard(message_ids=list(originals.values_list("pk", flat=True)))
+        originals.update(content=None)
 
 
 # --- one by one: channel news, receipts, quarantine ---------------------------------------------------

@@ -396,6 +396,25 @@ def _store(attachment: MediaAttachment, fetched: Fetched) -> str:
     return "stored"
 
 
+def media_attachments_discard(*, message_ids: Sequence[uuid.UUID]) -> int:
+    """Delete these messages' attachments and their files once the transaction commits (a person took the
+    message back). A file whose delete fails stays sealed and unreadable after its day key is destroyed."""
+    attachments = list(MediaAttachment.objects.filter(message_id__in=message_ids).only("pk", "storage_name"))
+    names = [attachment.storage_name for attachment in attachments if attachment.storage_name]
+    MediaAttachment.objects.filter(pk__in=[attachment.pk for attachment in attachments]).delete()
+    transaction.on_commit(lambda: _files_delete(names))
+    return len(attachments)
+
+
+def _files_delete(names: Sequence[str]) -> None:
+    storage = media_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            logger.warning("a media file could not be deleted", extra={"storage_name": name})
+
+
 def media_attachment_read(*, attachment: MediaAttachment) -> bytes:
     """The plaintext of a stored attachment; ``DecryptionError`` when its key is gone (retention)."""
     with media_storage().open(attachment.storage_name, "rb") as stored:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, Prefetch, QuerySet, Value, When
 
 from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
+from messaging.statuses import STATUS_RANK
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,12 @@ def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
 
 
 def _with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
-    statuses = StatusEvent.objects.order_by("provider_timestamp", "id")
+    # Meta's timestamps are whole seconds: within one, the lifecycle order decides (sent before delivered).
+    rank = Case(
+        *(When(status=status, then=Value(position)) for status, position in STATUS_RANK.items()),
+        default=Value(len(STATUS_RANK)),
+    )
+    statuses = StatusEvent.objects.alias(rank=rank).order_by("provider_timestamp", "rank", "id")
     attachments = MediaAttachment.objects.order_by("position").only("message_id", "status", "mime_type", "size")
     return messages.prefetch_related(Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments))
 

@@ -563,3 +563,34 @@ def test_a_webhook_image_is_stored_by_a_real_media_worker(
     assert media_attachment_read(attachment=attachment) == PHOTO
     assert meta.paths_requested() == [GRAPH_PATH, FILE_PATH]
     assert MARKER not in (tmp_path / attachment.storage_name).read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instagram_unsend_takes_the_attachment_and_its_file_back(
+    meta: LocalServer, tenant_a: Tenant, tmp_path: Path
+) -> None:
+    app = _app(tenant_a)
+    _channel(app, "instagram", "1234567890")
+    meta.route("/cdn/photo.jpg", Reply(body=b"\xff\xd8" + MARKER * 20, headers={"Content-Type": "image/jpeg"}))
+    message = _deliver(app, _messenger_attachments([meta.url("/cdn/photo.jpg")], fixture="instagram_text.json"))
+    attachment = _only_attachment(message)
+    assert _download(attachment) == "stored"
+    stored_file = tmp_path / attachment.storage_name
+    assert stored_file.exists()
+
+    body = json.dumps(_fixture("instagram_unsent_deleted.json")).encode()
+    signed = signature_for(SECRET, body)
+    assert (
+        Client()
+        .post(f"/webhooks/meta/{app.app_key}/", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signed)
+        .status_code
+        == 200
+    )
+    delivery = Delivery.objects.order_by("-received_at").first()
+    assert delivery is not None
+    delivery_process(delivery_id=delivery.pk)
+
+    message.refresh_from_db()
+    assert message.content is None
+    assert not MediaAttachment.objects.filter(pk=attachment.pk).exists()
+    assert not stored_file.exists()
