@@ -13,6 +13,12 @@ Recipient: GCRA, a token bucket stored as one timestamp (the "theoretical arriva
 
 Holds: Meta's own 130429 / 131056 answers stop a channel, or a recipient, for a while.
 
+Batches: ``send_budgets_take`` takes the budgets of many sends of one channel in one script call (the
+dispatcher sends a batch at a time): each send is granted or refused on its own, in order, exactly as if
+taken one by one. A grant is good for ``guard_ms`` only (the dispatcher allows at least 100 ms): the dispatcher
+does not start a call whose grant is older than that (it puts the message back instead), so a stalled worker
+cannot carry a grant into a second that did not count it.
+
 Redis when configured: one Lua script, Redis's own clock (``TIME``), so every worker process on every host
 shares one clock and one budget. Without Redis (the embedded install: one worker), rows of core.throttle's
 table, locked in one transaction. The script builds its per-second keys itself, so it suits a single Redis
@@ -22,7 +28,7 @@ table, locked in one transaction. The script builds its per-second keys itself, 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,6 +74,67 @@ if left <= guard then
   redis.call('PEXPIRE', following, tonumber(ARGV[5]) + 1000)
 end
 return {0, 0, 0}
+"""
+
+# The same rules for N sends of one channel: KEYS = channel counter, channel hold, then one recipient key per
+# send; ARGV = rate, guard, period, burst, ttl, then one flag per send (1: the pair rate applies).
+# Returns two numbers per send (0 granted, 1 channel or 2 recipient refused; the wait in ms), then the count of
+# refusals in this second so far.
+_TAKE_MANY_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
+local period, burst, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local count = #KEYS - 2
+local out = {}
+local held = redis.call('PTTL', KEYS[2])
+if held > 0 then
+  for i = 1, count do out[#out + 1] = 1; out[#out + 1] = held end
+  out[#out + 1] = 0
+  return out
+end
+local second = math.floor(now / 1000)
+local left = (second + 1) * 1000 - now
+local current = KEYS[1] .. ':' .. second
+local used = tonumber(redis.call('GET', current) or '0')
+local granted, refused = 0, 0
+for i = 1, count do
+  if used + granted >= rate then
+    out[#out + 1] = 1; out[#out + 1] = left
+    refused = refused + 1
+  else
+    local early = 0
+    if period > 0 and ARGV[5 + i] == '1' then
+      local tat = math.max(tonumber(redis.call('GET', KEYS[i + 2]) or '0'), now)
+      early = tat - now - (burst - 1) * period
+      if early <= 0 then
+        redis.call('SET', KEYS[i + 2], string.format('%d', tat + period), 'PX', tat + period - now)
+      end
+    end
+    if early > 0 then
+      out[#out + 1] = 2; out[#out + 1] = early
+    else
+      out[#out + 1] = 0; out[#out + 1] = 0
+      granted = granted + 1
+    end
+  end
+end
+if granted > 0 then
+  redis.call('INCRBY', current, granted)
+  redis.call('PEXPIRE', current, ttl)
+  if left <= guard then
+    local following = KEYS[1] .. ':' .. (second + 1)
+    redis.call('INCRBY', following, granted)
+    redis.call('PEXPIRE', following, ttl + 1000)
+  end
+end
+local refusals = 0
+if refused > 0 then
+  refusals = redis.call('INCRBY', current .. ':refused', refused)
+  redis.call('PEXPIRE', current .. ':refused', ttl)
+end
+out[#out + 1] = refusals
+return out
 """
 
 _HOLD_SCRIPT = """
@@ -120,6 +187,41 @@ def send_budget_take(budget: SendBudget) -> Grant:
     if redis_configured():
         return _redis_take(budget)
     return _database_take(budget, timezone.now())
+
+
+def send_budgets_take(budgets: Sequence[SendBudget]) -> list[Grant]:
+    """``send_budget_take`` for many sends of one channel in one round trip: a grant or a refusal per budget,
+    in order (the channel's second fills up in that order; a recipient named twice is charged twice)."""
+    if not budgets:
+        return []
+    first = budgets[0]
+    if first.channel_rate < 1 or first.pair_burst < 1:
+        raise ValueError("a send budget needs a rate and a burst of at least 1")
+    shared = (first.channel_key, first.channel_rate, first.guard_ms, first.pair_period_seconds, first.pair_burst)
+    for budget in budgets[1:]:
+        if (
+            budget.channel_key,
+            budget.channel_rate,
+            budget.guard_ms,
+            budget.pair_period_seconds,
+            budget.pair_burst,
+        ) != shared:
+            raise ValueError("the budgets of one call must be of one channel, with the same limits")
+    if not redis_configured():
+        return [_database_take(budget, timezone.now()) for budget in budgets]
+    period_ms = round(first.pair_period_seconds * 1000)
+    keys = [_redis_key(first.channel_key), _redis_key(first.channel_key, "hold")]
+    keys += [_redis_key(budget.recipient_key or "none") for budget in budgets]
+    flags = ["1" if budget.recipient_key else "0" for budget in budgets]
+    arguments: list[int | str] = [first.channel_rate, first.guard_ms, period_ms, first.pair_burst, COUNTER_TTL_MS]
+    arguments += flags
+    answer = redis_client().eval(_TAKE_MANY_SCRIPT, len(keys), *keys, *arguments)
+    backlog = int(answer[-1]) / first.channel_rate
+    grants = []
+    for index in range(len(budgets)):
+        refused, wait_ms = int(answer[2 * index]), int(answer[2 * index + 1])
+        grants.append(Grant(True) if not refused else Grant(False, wait_ms / 1000, REFUSED_BY[refused], backlog))
+    return grants
 
 
 def send_budget_hold(budget: SendBudget, *, scope: str, seconds: float) -> None:

@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -300,6 +300,22 @@ def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
     if entry.owner != owner:
         raise KeyUnavailableError(f"key {key_id} belongs to another owner")
     return entry.cipher
+
+
+def ciphers_prefetch(key_ids: Iterable[int]) -> None:
+    """Load the read keys of many values in one query, checked as ``cipher_for_read`` checks them: a batch that
+    opens values under many keys (one subject key per contact) then finds them cached. A key that cannot be
+    used is skipped here; opening a value under it raises as before."""
+    now = time.time()
+    missing = {key_id for key_id in key_ids if (entry := _read_cache.get(key_id)) is None or entry.expires_at <= now}
+    if not missing:
+        return
+    for key in DataKey.objects.filter(pk__in=missing):
+        try:
+            entry = _entry_for(key, cache_for=cache_seconds())
+        except KeyUnavailableError:
+            continue
+        _remember(_read_cache, key.pk, entry, identity=key.pk)
 
 
 def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:

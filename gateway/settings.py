@@ -333,5 +333,8 @@ LOGGING = {
         "celery.app.trace": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
         "celery.worker.strategy": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
         "celery.beat": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
+        # httpx logs every request with its full URL at INFO: media URLs and Graph paths carry ids.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

@@ -1,13 +1,18 @@
-"""The dispatcher: one queued outbound message, one Graph call at a time, never two sends of it on purpose.
+"""The dispatcher: queued outbound messages out to Graph in batches, never two sends of one on purpose.
 
 The lifecycle (the contract with ``messaging.outbound``): the API writes the message ``queued`` with its
-outbox row. The task ``outbound.send`` takes a lease (a conditional UPDATE ``queued → sending``: only one
-worker can win it, and only while the channel is active and the message is due), takes a send budget from
-core.ratelimit (the channel's per-second budget and the recipient's pair rate, shared by every worker),
-records the attempt (committed *before* the call, so a killed worker leaves a ``pending`` attempt behind),
-then calls Graph. The answer is classified by messaging.providers.errors and ends as:
+outbox row and publishes ``outbound.send`` (one message); the relay publishes ``outbound.send_batch`` (up to
+DISPATCH_BATCH messages of one channel). Both run ``messages_send``: a lease (one conditional UPDATE
+``queued → sending`` … RETURNING: only one worker can win a message, and only while its channel is active and
+it is due), the send budgets from core.ratelimit (the channel's per-second budget and the recipients' pair
+rate, shared by every worker: one script call per channel), the attempt rows (one INSERT, committed *before*
+the calls, so a killed worker leaves ``pending`` attempts behind), then the Graph calls, concurrently (one
+thread of the worker process per call, CALL_THREADS of them). A call whose grant is older than the rate guard
+when its thread gets to it is not made (the message goes back to ``queued``). The first send on a channel that
+has had no acceptance in this process for a while goes alone, so a revoked token costs one call, not a batch.
+Each answer is classified by messaging.providers.errors and ends as:
 
-* accepted: the provider id stored, statuses that raced the answer applied, the outbox row deleted;
+* accepted: the provider id stored, statuses that raced the answer applied, the outbox row deleted (in bulk);
 * queued again with ``next_attempt_at`` (throttled: no retry budget used; transient: backoff with full jitter,
   honouring ``Retry-After``; channel-level error: the channel paused and the message held until resumed);
 * failed (code and title; the outbox row deleted);
@@ -24,27 +29,36 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import itertools
 import logging
+import os
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.http import HttpError, HttpResponse, http_post_json
-from core.ratelimit import CHANNEL, RECIPIENT, Grant, SendBudget, send_budget_hold, send_budget_take
+from core.http import HttpError, HttpResponse, http_client, http_post_json
+from core.ratelimit import CHANNEL, RECIPIENT, Grant, SendBudget, send_budget_hold, send_budgets_take
 from core.tasks import Counts
+from encryption import keyring
+from encryption.envelope import key_id_of
+from encryption.errors import DecryptionError
 from messaging.models import (
     AttemptOutcome,
     Channel,
@@ -53,6 +67,7 @@ from messaging.models import (
     Message,
     MessageStatus,
     OutboxEntry,
+    ParkedStatus,
     Platform,
     SendAttempt,
 )
@@ -63,12 +78,21 @@ from messaging.providers.whatsapp import send as whatsapp_send
 from messaging.services import MessagingError
 from messaging.statuses import parked_statuses_apply, predecessors
 
+if TYPE_CHECKING:
+    from encryption.fields import EncryptedField
+
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "outbound.send"
+SEND_BATCH_TASK = "outbound.send_batch"
 DISPATCHER_ACTOR = Actor(label="dispatcher")
-SLEEP_MAX_SECONDS = 0.25  # a budget refusal this short is waited out in the worker
-TAKE_TRIES = 4
+DISPATCH_BATCH = 32  # messages per task the relay publishes (of one channel)
+# Concurrent Graph calls per worker process, each thread on its own keep-alive connection. At least
+# DISPATCH_BATCH: every call of a batch starts at once, well within the rate guard of its grant, however slow
+# Meta answers (a call that cannot start within the guard is not made).
+CALL_THREADS = DISPATCH_BATCH
+GRANT_VALID_MIN_MS = 100  # a grant is good for the rate guard, and at least this long (a guard of 0 included)
+PROBE_AFTER_SECONDS = 30.0  # a channel with no acceptance in this process for this long: its first send goes alone
 COUNTDOWN_MAX_SECONDS = 10.0  # a longer wait is left to the relay (rows polled by beat, never long ETAs)
 COUNTDOWN_JITTER_SECONDS = 0.3  # the least spread of messages a full second refused over the next ones
 THROTTLE_JITTER = 0.2  # a throttle delay is stretched by up to this fraction, so held sends do not all return at once
@@ -107,60 +131,253 @@ class CallResult:
 # --- the send ---------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Outgoing:
+    """One leased message on its way out: its Graph request, its budget, then its attempt and what came back
+    (``result`` None: the call was never made, its grant having gone stale)."""
+
+    message: Message
+    path: str
+    body: dict[str, Any]
+    budget: SendBudget
+    last_attempt: int = 0  # the number of the message's last attempt row (0: none yet)
+    attempt_id: int | None = None
+    result: CallResult | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a channel's calls go, resolved once per batch (the token is opened once, in the task's thread)."""
+
+    base_url: str
+    headers: dict[str, str]
+
+
 def message_send(*, message_id: uuid.UUID) -> str:
-    """One try at sending; returns what happened (for logs and tests)."""
+    """One try at sending one message (the API's publish); returns what happened (for logs and tests)."""
+    outcomes = messages_send(message_ids=[message_id])
+    return next(iter(outcomes), "missing")
+
+
+def messages_send(*, message_ids: Sequence[uuid.UUID]) -> Counter[str]:
+    """One try at sending each of these messages, with a handful of queries for the whole batch (see the module
+    docstring). Errors, throttles and unknown outcomes go through the same per-message paths as ever."""
     now = timezone.now()
-    if not message_lease(message_id=message_id, now=now):
-        return _not_leased(message_id, now)
-    message = Message.objects.select_related("channel", "contact").get(pk=message_id)
-    try:
-        path, body = _graph_request(message)
-    except (ValueError, KeyError, TypeError):
-        message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
-        return "failed"
-    attempt = attempt_start(message)
-    budget = send_budget_for(message)
-    # Right before the call: core.ratelimit's guard must cover the time from the grant to Meta receiving it.
-    grant = _budget_take(budget)
-    if not grant.is_granted:
-        SendAttempt.objects.filter(pk=attempt.pk).delete()  # no call was made
-        spread = max(grant.backlog_seconds, COUNTDOWN_JITTER_SECONDS)
-        delay = grant.wait_seconds + random.uniform(0, spread)  # noqa: S311 - jitter, not security
-        message_requeue(message, delay_seconds=delay, counts_as_attempt=False)
-        return f"throttled_by_{grant.refused_by}"
-    result = graph_call(message.channel, path, body)
-    return outcome_apply(message, attempt, result, budget)
+    ids = list(dict.fromkeys(message_ids))
+    leased = messages_lease(message_ids=ids, now=now)
+    outcomes = _not_leased(set(ids) - set(leased), now)
+    if not leased:
+        return outcomes
+    outgoing: list[Outgoing] = []
+    for message in _leased_messages(list(leased)):
+        try:
+            path, body = _graph_request(message)
+        except (ValueError, KeyError, TypeError):
+            message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
+            outcomes["failed"] += 1
+            continue
+        outgoing.append(Outgoing(message, path, body, send_budget_for(message), last_attempt=leased[message.pk]))
+    probes, rest = _probes_split(outgoing)
+    if probes:
+        outcomes.update(_send_round(probes))
+        paused = {item.message.channel_id for item in probes if _is_channel_error(item.result)}
+        for item in [item for item in rest if item.message.channel_id in paused]:
+            message_hold(item.message)  # the channel is paused: no call, nothing counted
+            outcomes["held"] += 1
+        rest = [item for item in rest if item.message.channel_id not in paused]
+    outcomes.update(_send_round(rest))
+    return +outcomes
 
 
-def message_lease(*, message_id: uuid.UUID, now: datetime) -> bool:
-    """``queued → sending`` for one worker only. The condition is on the message's own columns (the channel's
-    status through ``channel_id IN``, no join), so PostgreSQL re-checks it on the row a concurrent worker
-    just changed and the loser matches nothing."""
+def _probes_split(outgoing: list[Outgoing]) -> tuple[list[Outgoing], list[Outgoing]]:
+    """One send per channel that has more than one in the batch and no recent acceptance in this process."""
+    moment = time.monotonic()
+    counts = Counter(item.message.channel_id for item in outgoing)
+    probes: dict[uuid.UUID, Outgoing] = {}
+    for item in outgoing:
+        channel_id = item.message.channel_id
+        recent = moment - _channels_accepted.get(channel_id, -PROBE_AFTER_SECONDS) < PROBE_AFTER_SECONDS
+        if counts[channel_id] > 1 and not recent and channel_id not in probes:
+            probes[channel_id] = item
+    chosen = {id(item) for item in probes.values()}
+    return list(probes.values()), [item for item in outgoing if id(item) not in chosen]
+
+
+_channels_accepted: dict[uuid.UUID, float] = {}  # channel id -> monotonic time of its last acceptance here
+
+
+def _is_channel_error(result: CallResult | None) -> bool:
+    return result is not None and result.policy is not None and result.policy.kind == OutcomeKind.CHANNEL
+
+
+def _send_round(outgoing: list[Outgoing]) -> Counter[str]:
+    """Budgets, attempt rows, calls and outcomes for these leased messages."""
+    outcomes: Counter[str] = Counter()
+    if not outgoing:
+        return outcomes
+    if len(outgoing) > 1:
+        _call_pool()  # made (and warmed up) before any grant is taken
+    granted, grants_taken_at = _budgets_take(outgoing, outcomes)
+    if not granted:
+        return outcomes
+    attempts_start(granted)  # committed before any call: a killed worker leaves them ``pending``
+    valid_seconds = max(granted[0].budget.guard_ms, GRANT_VALID_MIN_MS) / 1000
+    _calls_make(granted, valid_until=grants_taken_at + valid_seconds)
+    stale = [item for item in granted if item.result is None]
+    if stale:  # no call was made: give the messages back (their grants are lost, which only slows the channel)
+        SendAttempt.objects.filter(pk__in=[item.attempt_id for item in stale]).delete()
+        delay = random.uniform(0, COUNTDOWN_JITTER_SECONDS)  # noqa: S311 - jitter, not security
+        _requeue_batch([item.message for item in stale], delay_seconds=delay)
+        outcomes["stale_grant"] += len(stale)
+    outcomes.update(outcomes_apply([item for item in granted if item.result is not None]))
+    return outcomes
+
+
+def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
+    """``queued → sending`` for one worker only, for every message that is due on an active channel; returns
+    the ids this call leased, each with the number of its last attempt (0 for none). One ``UPDATE … RETURNING``.
+    The condition is on the message's own columns (the channel's status through ``channel_id IN``, no join),
+    so PostgreSQL re-checks it on a row a concurrent worker just changed and the loser matches nothing."""
+    if not message_ids:
+        return {}
     lease = max(
         settings.GATEWAY_SEND_LEASE_SECONDS,
         settings.GATEWAY_SEND_TIMEOUT + settings.GATEWAY_HTTP_CONNECT_TIMEOUT + LEASE_MARGIN_SECONDS,
     )
-    return bool(
-        Message.objects.filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-            pk=message_id,
-            status=MessageStatus.QUEUED,
-            channel_id__in=Channel.objects.filter(status=ChannelStatus.ACTIVE).values("pk"),
-        ).update(status=MessageStatus.SENDING, lease_expires_at=now + timedelta(seconds=lease))
+    connection = connections[router.db_for_write(Message)]
+    quote = connection.ops.quote_name
+    message_table, channel_table, attempt_table = (
+        quote(model._meta.db_table) for model in (Message, Channel, SendAttempt)
     )
+    status, pk, next_attempt_at, lease_expires_at, channel = (
+        _column(Message, name, connection)
+        for name in ("status", "id", "next_attempt_at", "lease_expires_at", "channel")
+    )
+    number, attempt_message = (_column(SendAttempt, name, connection) for name in ("number", "message"))
+    sql = (  # quoted names from the models' metadata; every value is a parameter
+        f"UPDATE {message_table} SET {status} = %s, {lease_expires_at} = %s"  # noqa: S608
+        f" WHERE {pk} IN ({', '.join(['%s'] * len(message_ids))}) AND {status} = %s"
+        f" AND ({next_attempt_at} IS NULL OR {next_attempt_at} <= %s)"
+        f" AND {channel} IN (SELECT {_column(Channel, 'id', connection)} FROM {channel_table}"
+        f" WHERE {_column(Channel, 'status', connection)} = %s)"
+        f" RETURNING {pk}, (SELECT COALESCE(MAX({number}), 0) FROM {attempt_table}"
+        f" WHERE {attempt_table}.{attempt_message} = {message_table}.{pk})"
+    )
+    moment = Message._meta.get_field("lease_expires_at")
+    pk_field = Message._meta.get_field("id")
+    params = [
+        MessageStatus.SENDING.value,
+        moment.get_db_prep_value(now + timedelta(seconds=lease), connection),
+        *(pk_field.get_db_prep_value(message_id, connection) for message_id in message_ids),
+        MessageStatus.QUEUED.value,
+        moment.get_db_prep_value(now, connection),
+        ChannelStatus.ACTIVE.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)): int(last)
+            for value, last in cursor.fetchall()
+        }
 
 
-def _not_leased(message_id: uuid.UUID, now: datetime) -> str:
+def _rows_update(
+    model: type[models.Model],
+    pks: Sequence[object],
+    *,
+    per_row: dict[str, Sequence[object]] | None = None,
+    same: dict[str, object] | None = None,
+    extra_sql: str = "",
+    extra_params: Sequence[object] = (),
+) -> int:
+    """One UPDATE for many rows: ``per_row`` columns get each row's own value (``CASE pk WHEN …``), ``same``
+    columns one value; ``extra_sql`` adds SET items (SQL with %s for ``extra_params``). Values are
+    prepared by their fields, as the ORM would (sealed values stay sealed)."""
+    if not pks:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    pk_name = model._meta.pk.name if model._meta.pk is not None else "id"
+    pk_column = _column(model, pk_name, connection)
+    keys = [_field(model, pk_name).get_db_prep_value(value, connection) for value in pks]
+    sets: list[str] = []
+    params: list[Any] = []
+    for name, values in (per_row or {}).items():
+        field = _field(model, name)
+        whens = " ".join(["WHEN %s THEN %s"] * len(keys))
+        sets.append(f"{_column(model, name, connection)} = CASE {pk_column} {whens} END")
+        for key, value in zip(keys, values, strict=True):
+            params += [key, field.get_db_prep_save(value, connection)]
+    for name, value in (same or {}).items():
+        sets.append(f"{_column(model, name, connection)} = %s")
+        params.append(_field(model, name).get_db_prep_save(value, connection))
+    if extra_sql:
+        sets.append(extra_sql)
+        params += list(extra_params)
+    sql = (  # quoted names from the model's metadata; every value is a parameter
+        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {', '.join(sets)}"  # noqa: S608
+        f" WHERE {pk_column} IN ({', '.join(['%s'] * len(keys))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *keys])
+        return int(cursor.rowcount)
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise TypeError(f"{model._meta.label}.{name} is not a concrete column")
+    return field
+
+
+def _column(model: type[models.Model], name: str, connection: BaseDatabaseWrapper) -> str:
+    return str(connection.ops.quote_name(str(_field(model, name).column)))
+
+
+def message_lease(*, message_id: uuid.UUID, now: datetime) -> bool:
+    """``messages_lease`` for one message."""
+    return bool(messages_lease(message_ids=[message_id], now=now))
+
+
+def _not_leased(message_ids: set[uuid.UUID], now: datetime) -> Counter[str]:
     """Why there was nothing to do. A held or early message gets its outbox row back into the relay's view."""
-    row = Message.objects.filter(pk=message_id).values("status", "next_attempt_at", "channel__status").first()
-    if row is None:
-        return "missing"
-    if row["status"] != MessageStatus.QUEUED:
-        return "not_queued"
-    OutboxEntry.objects.filter(message_id=message_id).update(published_at=None)
-    if row["channel__status"] != ChannelStatus.ACTIVE:
-        return "held"
-    return "not_due"
+    outcomes: Counter[str] = Counter()
+    if not message_ids:
+        return outcomes
+    rows = list(Message.objects.filter(pk__in=message_ids).values_list("pk", "status", "channel__status"))
+    outcomes["missing"] = len(message_ids) - len(rows)
+    waiting = [pk for pk, status, _ in rows if status == MessageStatus.QUEUED]
+    if waiting:
+        OutboxEntry.objects.filter(message_id__in=waiting).update(published_at=None)
+    for _, status, channel_status in rows:
+        if status != MessageStatus.QUEUED:
+            outcomes["not_queued"] += 1
+        elif channel_status != ChannelStatus.ACTIVE:
+            outcomes["held"] += 1
+        else:
+            outcomes["not_due"] += 1
+    return +outcomes
+
+
+def _leased_messages(message_ids: list[uuid.UUID]) -> list[Message]:
+    """The leased messages with their contacts; each channel loaded once (its token is opened once), and the
+    keys of their sealed values (a subject key per contact) in one query."""
+    messages = list(Message.objects.select_related("contact", "channel").filter(pk__in=message_ids))
+    channels: dict[uuid.UUID, Channel] = {}
+    for message in messages:
+        message.channel = channels.setdefault(message.channel_id, message.channel)
+    sealed = [message.contact.__dict__.get("external_id") for message in messages]
+    sealed += [message.__dict__.get("content") for message in messages]
+    keyring.ciphers_prefetch({key_id_of(value) for value in sealed if isinstance(value, bytes) and _is_envelope(value)})
+    return messages
+
+
+def _is_envelope(value: bytes) -> bool:
+    try:
+        key_id_of(value)
+    except DecryptionError:
+        return False
+    return True
 
 
 def send_budget_for(message: Message) -> SendBudget:
@@ -181,14 +398,37 @@ def send_budget_for(message: Message) -> SendBudget:
     )
 
 
-def _budget_take(budget: SendBudget) -> Grant:
-    grant = send_budget_take(budget)
-    for _ in range(TAKE_TRIES - 1):
-        if grant.is_granted or grant.wait_seconds > SLEEP_MAX_SECONDS:
-            break
-        time.sleep(grant.wait_seconds)
-        grant = send_budget_take(budget)
-    return grant
+def _budgets_take(outgoing: list[Outgoing], outcomes: Counter[str]) -> tuple[list[Outgoing], float]:
+    """Each channel's budgets in one script call, right before the calls (core.ratelimit's guard must cover
+    the time from a grant to Meta receiving the request). Refused messages go back to ``queued`` without
+    using their retry budget: one group per channel, spread over the backlog of its second; a recipient's
+    refusal on its own clock. Returns the granted sends and the monotonic time before the grants."""
+    taken_at = time.monotonic()
+    by_channel: dict[uuid.UUID, list[Outgoing]] = defaultdict(list)
+    for item in outgoing:
+        by_channel[item.message.channel_id].append(item)
+    granted: list[Outgoing] = []
+    for items in by_channel.values():
+        grants = send_budgets_take([item.budget for item in items])
+        channel_refused: list[tuple[Outgoing, Grant]] = []
+        for item, grant in zip(items, grants, strict=True):
+            if grant.is_granted:
+                granted.append(item)
+            elif grant.refused_by == CHANNEL:
+                channel_refused.append((item, grant))
+            else:
+                message_requeue(item.message, delay_seconds=_refusal_delay(grant), counts_as_attempt=False)
+                outcomes[f"throttled_by_{grant.refused_by}"] += 1
+        if channel_refused:
+            delay = _refusal_delay(channel_refused[0][1])
+            _requeue_batch([item.message for item, _ in channel_refused], delay_seconds=delay)
+            outcomes[f"throttled_by_{CHANNEL}"] += len(channel_refused)
+    return granted, taken_at
+
+
+def _refusal_delay(grant: Grant) -> float:
+    spread = max(grant.backlog_seconds, COUNTDOWN_JITTER_SECONDS)
+    return grant.wait_seconds + random.uniform(0, spread)  # noqa: S311 - jitter, not security
 
 
 def _graph_request(message: Message) -> tuple[str, dict[str, Any]]:
@@ -209,16 +449,83 @@ def attempt_start(message: Message) -> SendAttempt:
     )
 
 
+def attempts_start(items: list[Outgoing]) -> None:
+    """The ledger rows of a batch in one INSERT, committed before any call (not inside a transaction)."""
+    started_at = timezone.now()
+    rows = SendAttempt.objects.bulk_create(
+        [
+            SendAttempt(
+                message_id=item.message.pk,
+                tenant_id=item.message.tenant_id,
+                number=item.last_attempt + 1,
+                started_at=started_at,
+            )
+            for item in items
+        ]
+    )
+    for item, row in zip(items, rows, strict=True):
+        item.attempt_id = row.pk
+
+
+def _endpoint(channel: Channel) -> Endpoint:
+    base = f"{settings.GATEWAY_GRAPH_BASE_URL}/{settings.GATEWAY_GRAPH_API_VERSION}/{channel.provider_id}"
+    return Endpoint(base, {"Authorization": f"Bearer {channel.access_token}"})
+
+
+def _calls_make(items: list[Outgoing], *, valid_until: float) -> None:
+    """The Graph calls of a batch, concurrently; a call not started by ``valid_until`` (monotonic) is not made."""
+    endpoints = {
+        channel_id: _endpoint(item.message.channel) for item in items for channel_id in [item.message.channel_id]
+    }
+    if len(items) == 1:
+        _call_one(items[0], endpoints[items[0].message.channel_id], valid_until)
+        return
+    futures = [_call_pool().submit(_call_one, item, endpoints[item.message.channel_id], valid_until) for item in items]
+    for future in futures:
+        future.result()
+
+
+def _call_one(item: Outgoing, endpoint: Endpoint, valid_until: float) -> None:
+    http_client()  # this thread's client exists (and its setup cost is paid) before the grant is checked
+    if time.monotonic() > valid_until:
+        return
+    item.result = graph_post(f"{endpoint.base_url}/{item.path}", item.body, endpoint.headers)
+    item.finished_at = timezone.now()
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _call_pool() -> ThreadPoolExecutor:
+    """This process's call threads, made on first use (and again in a forked child: threads do not fork), each
+    with its HTTP client made at once: that setup must not eat into the first batch's grants."""
+    global _pool  # noqa: PLW0603 - one pool per process
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            pool = ThreadPoolExecutor(max_workers=CALL_THREADS, thread_name_prefix="graph-send")
+            everyone = threading.Barrier(CALL_THREADS)  # each warm-up task holds its thread until all have one
+            warmups = [pool.submit(_thread_warm_up, everyone) for _ in range(CALL_THREADS)]
+            for warmup in warmups:
+                warmup.result()
+            _pool = (os.getpid(), pool)
+        return _pool[1]
+
+
+def _thread_warm_up(everyone: threading.Barrier) -> None:
+    http_client()
+    everyone.wait(timeout=30)
+
+
 def graph_call(channel: Channel, path: str, body: dict[str, Any]) -> CallResult:
     """POST the body with the channel's token. Transport failures are results too, never exceptions."""
-    base = f"{settings.GATEWAY_GRAPH_BASE_URL}/{settings.GATEWAY_GRAPH_API_VERSION}"
+    endpoint = _endpoint(channel)
+    return graph_post(f"{endpoint.base_url}/{path}", body, endpoint.headers)
+
+
+def graph_post(url: str, body: dict[str, Any], headers: dict[str, str]) -> CallResult:
     try:
-        response = http_post_json(
-            f"{base}/{channel.provider_id}/{path}",
-            payload=body,
-            headers={"Authorization": f"Bearer {channel.access_token}"},
-            timeout=settings.GATEWAY_SEND_TIMEOUT,
-        )
+        response = http_post_json(url, payload=body, headers=headers, timeout=settings.GATEWAY_SEND_TIMEOUT)
     except HttpError as error:
         return CallResult(errors.transport_error_policy(was_sent=error.may_have_been_sent))
     return call_result(response)
@@ -275,8 +582,33 @@ def _retry_after(value: str) -> float | None:
 # --- outcomes ---------------------------------------------------------------------------------------
 
 
-def outcome_apply(message: Message, attempt: SendAttempt, result: CallResult, budget: SendBudget) -> str:
-    attempt_finish(attempt, result)
+def outcomes_apply(items: list[Outgoing]) -> Counter[str]:
+    """Every call's attempt row and the acceptances in one transaction (a handful of statements for the batch);
+    the rest (errors, throttles, unknown outcomes) one message at a time."""
+    outcomes: Counter[str] = Counter()
+    accepted = [item for item in items if item.result is not None and item.result.policy is None]
+    with transaction.atomic():
+        attempts_finish(items)
+        messages_accept([(item.message, _result(item).provider_message_id) for item in accepted])
+    if accepted:
+        _parked_statuses_apply([item.message for item in accepted])
+        outcomes["accepted"] = len(accepted)
+        seen_at = time.monotonic()
+        _channels_accepted.update({item.message.channel_id: seen_at for item in accepted})
+    for item in items:
+        if item.result is not None and item.result.policy is not None:
+            outcomes[outcome_apply(item.message, item.result, item.budget)] += 1
+    return outcomes
+
+
+def _result(item: Outgoing) -> CallResult:
+    if item.result is None:
+        raise ValueError("no call was made")
+    return item.result
+
+
+def outcome_apply(message: Message, result: CallResult, budget: SendBudget) -> str:
+    """What one call that was not accepted does to its message (its attempt row is already finished)."""
     policy = result.policy
     if policy is None:
         message_accept(message, provider_message_id=result.provider_message_id)
@@ -296,15 +628,28 @@ def outcome_apply(message: Message, attempt: SendAttempt, result: CallResult, bu
     return "failed"
 
 
-def attempt_finish(attempt: SendAttempt, result: CallResult) -> None:
-    SendAttempt.objects.filter(pk=attempt.pk).update(
-        finished_at=timezone.now(),
-        outcome=result.outcome,
-        http_status=result.http_status,
-        error_code=result.error_code,
-        error_title="" if result.policy is None else result.policy.title[:200],
-        fbtrace_id=result.fbtrace_id,
-    )
+def attempts_finish(items: list[Outgoing]) -> None:
+    """Each attempt's own finish time and its outcome: one UPDATE per kind of answer (all acceptances share
+    one)."""
+    groups: dict[tuple[str, int | None, int | None, str, str], list[Outgoing]] = defaultdict(list)
+    for item in items:
+        if item.result is not None and item.attempt_id is not None:
+            result = item.result
+            title = "" if result.policy is None else result.policy.title[:200]
+            groups[(result.outcome, result.http_status, result.error_code, title, result.fbtrace_id)].append(item)
+    for (outcome, http_status, error_code, title, fbtrace_id), group in groups.items():
+        _rows_update(
+            SendAttempt,
+            [item.attempt_id for item in group],
+            per_row={"finished_at": [item.finished_at for item in group]},
+            same={
+                "outcome": outcome,
+                "http_status": http_status,
+                "error_code": error_code,
+                "error_title": title,
+                "fbtrace_id": fbtrace_id,
+            },
+        )
 
 
 def _throttled(message: Message, policy: ErrorPolicy, result: CallResult, budget: SendBudget) -> str:
@@ -337,24 +682,60 @@ def backoff_seconds(failures: int, retry_after: float | None = None) -> float:
     return max(random.uniform(0, ceiling), retry_after or 0.0)  # noqa: S311 - jitter, not security
 
 
-def message_accept(message: Message, *, provider_message_id: str | None) -> None:
-    """Store the provider id (through the model: it is sealed and blind-indexed) even when a status webhook
-    already moved the message further, then move it to ``accepted`` if nothing moved it yet."""
-    with transaction.atomic():
+def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
+    """Store each provider id (sealed and blind-indexed by the fields themselves, as ``save`` would) even when a
+    status webhook already moved the message further, and move to ``accepted`` the messages nothing moved yet;
+    their outbox rows go. Two statements for the whole batch."""
+    if not accepted:
+        return
+    id_field = cast("EncryptedField", Message._meta.get_field("provider_message_id"))
+    index_field = Message._meta.get_field("provider_message_index")
+    with_ids: list[Message] = []
+    for message, provider_message_id in accepted:
         if provider_message_id:
             message.provider_message_id = provider_message_id
-            message.save(update_fields=["provider_message_id", "provider_message_index", "updated_at"])
-        Message.objects.filter(pk=message.pk).update(
-            status=Case(
-                When(status__in=predecessors(MessageStatus.ACCEPTED), then=Value(MessageStatus.ACCEPTED)),
-                default=F("status"),
-            ),
-            lease_expires_at=None,
-            next_attempt_at=None,
+            with_ids.append(message)
+    sealed = [id_field.pre_save(message, False) for message in with_ids]
+    indexes = [index_field.pre_save(message, False) for message in with_ids]
+    allowed = predecessors(MessageStatus.ACCEPTED)
+    connection = connections[router.db_for_write(Message)]
+    status = _column(Message, "status", connection)
+    moves = f"{status} = CASE WHEN {status} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {status} END"
+    ids = [message.pk for message, _ in accepted]
+    with transaction.atomic():
+        if with_ids:
+            _rows_update(
+                Message,
+                [message.pk for message in with_ids],
+                per_row={"provider_message_id": sealed, "provider_message_index": indexes},
+            )
+        _rows_update(
+            Message,
+            ids,
+            same={"lease_expires_at": None, "next_attempt_at": None, "updated_at": timezone.now()},
+            extra_sql=moves,
+            extra_params=[*allowed, MessageStatus.ACCEPTED.value],
         )
-        OutboxEntry.objects.filter(message_id=message.pk).delete()
-    if provider_message_id:
-        parked_statuses_apply(messages=[message])
+        OutboxEntry.objects.filter(message_id__in=ids).delete()
+
+
+def message_accept(message: Message, *, provider_message_id: str | None) -> None:
+    """``messages_accept`` for one message, then the statuses that raced the answer."""
+    messages_accept([(message, provider_message_id)])
+    _parked_statuses_apply([message])
+
+
+def _parked_statuses_apply(messages: list[Message]) -> None:
+    """Statuses parked before these provider ids were stored, on the channels that have any parked at all (a
+    status carrying our id in its callback data finds the message without parking, so most have none)."""
+    with_ids = [message for message in messages if message.provider_message_id]
+    channels = set(
+        ParkedStatus.objects.filter(channel_id__in={message.channel_id for message in with_ids})
+        .values_list("channel_id", flat=True)
+        .distinct()
+    )
+    if channels:
+        parked_statuses_apply(messages=[message for message in with_ids if message.channel_id in channels])
 
 
 def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt: bool) -> None:
@@ -425,8 +806,47 @@ def _outbox_set(message: Message, *, available_at: datetime, published_at: datet
     )
 
 
+def _requeue_batch(messages: Sequence[Message], *, delay_seconds: float) -> None:
+    """``message_requeue`` for a group of leased messages with one delay (throttled, or never called: no
+    retry budget used), republished as one batch. A few statements for the group."""
+    if not messages:
+        return
+    now = timezone.now()
+    due_at = now + timedelta(seconds=delay_seconds)
+    is_short = delay_seconds <= COUNTDOWN_MAX_SECONDS
+    ids = [message.pk for message in messages]
+    with transaction.atomic():
+        moved = Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED, next_attempt_at=due_at, lease_expires_at=None
+        )
+        if not moved:
+            return
+        published_at = now if is_short else None
+        updated = OutboxEntry.objects.filter(message_id__in=ids).update(available_at=due_at, published_at=published_at)
+        if updated < len(ids):  # a row gone missing: the relay must still see the message
+            present = set(OutboxEntry.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
+            for message in messages:
+                if message.pk not in present:
+                    _outbox_set(message, available_at=due_at, published_at=published_at)
+        if is_short:
+            transaction.on_commit(functools.partial(_publish_batch, ids, countdown=delay_seconds))
+
+
 def _publish(message_id: uuid.UUID, *, countdown: float = 0.0) -> None:
-    current_app.send_task(SEND_TASK, args=[str(message_id)], countdown=countdown or None)
+    _send_task(SEND_TASK, [str(message_id)], countdown)
+
+
+def _publish_batch(message_ids: Sequence[uuid.UUID], *, countdown: float = 0.0) -> None:
+    _send_task(SEND_BATCH_TASK, [[str(message_id) for message_id in message_ids]], countdown)
+
+
+def _send_task(name: str, args: list[Any], countdown: float) -> None:
+    """Publish after commit; a broker that refuses is logged, not raised: the rows are committed with
+    ``published_at`` set, so the relay publishes them again once REPUBLISH_AFTER has passed."""
+    try:
+        current_app.send_task(name, args=args, countdown=countdown or None)
+    except Exception:
+        logger.warning("publish failed, left to the outbox relay", extra={"task": name}, exc_info=True)
 
 
 # --- channels ---------------------------------------------------------------------------------------
@@ -508,15 +928,28 @@ def _relay_batch(*, now: datetime, channel_id: uuid.UUID | None, grace: timedelt
     if channel_id is not None:
         due = due.filter(channel_id=channel_id)
     with transaction.atomic():
-        ids = list(
+        rows = list(
             due.select_for_update(skip_locked=True, of=("self",))
             .order_by("available_at")
-            .values_list("message_id", flat=True)[:batch]
+            .values_list("message_id", "channel_id")[:batch]
         )
-        OutboxEntry.objects.filter(message_id__in=ids).update(published_at=now)
-        for message_id in ids:
-            transaction.on_commit(functools.partial(_publish, message_id))
-    return len(ids)
+        OutboxEntry.objects.filter(message_id__in=[message_id for message_id, _ in rows]).update(published_at=now)
+        for chunk in _batches(rows):
+            transaction.on_commit(functools.partial(_publish_batch, chunk))
+    return len(rows)
+
+
+def _batches(rows: list[tuple[uuid.UUID, uuid.UUID]]) -> list[list[uuid.UUID]]:
+    """Tasks of up to DISPATCH_BATCH messages of one channel each, channels taking turns (in due order within
+    each), so a long backlog on one channel does not stand in front of the others."""
+    by_channel: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for message_id, channel_id in rows:
+        by_channel[channel_id].append(message_id)
+    chunks = [
+        [ids[start : start + DISPATCH_BATCH] for start in range(0, len(ids), DISPATCH_BATCH)]
+        for ids in by_channel.values()
+    ]
+    return [chunk for turn in itertools.zip_longest(*chunks) for chunk in turn if chunk]
 
 
 def outbound_sweep(*, now: datetime) -> Counts:
@@ -558,4 +991,21 @@ def outbound_sweep(*, now: datetime) -> Counts:
         OutboxEntry.objects.filter(message_id__in=retry, message__status=MessageStatus.QUEUED).update(
             available_at=now, published_at=None
         )
-    return {"unconfirmed": unconfirmed, "requeued": requeued, "failed": failed}
+    return {"unconfirmed": unconfirmed, "requeued": requeued, "failed": failed, **_settled_leftovers_clear(now)}
+
+
+IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNCONFIRMED)
+
+
+def _settled_leftovers_clear(now: datetime) -> Counts:
+    """A status webhook can settle a message whose worker died before recording Meta's answer: drop its outbox
+    row and close its attempt as ``unknown`` (the answer never came). Never touches a message still in flight."""
+    settled_rows = OutboxEntry.objects.exclude(message__status__in=IN_FLIGHT).values_list("pk", flat=True)
+    outbox = OutboxEntry.objects.filter(pk__in=list(settled_rows[:SWEEP_BATCH])).delete()[0]
+    lease = timedelta(seconds=settings.GATEWAY_SEND_LEASE_SECONDS)
+    attempts = (
+        SendAttempt.objects.filter(outcome=AttemptOutcome.PENDING, started_at__lt=now - lease)
+        .exclude(message__status=MessageStatus.SENDING)
+        .update(outcome=AttemptOutcome.UNKNOWN, finished_at=now)
+    )
+    return {"outbox_cleared": outbox, "attempts_closed": attempts}

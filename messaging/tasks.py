@@ -39,6 +39,14 @@ def send_task(message_id: str) -> str:
     return dispatch.message_send(message_id=uuid.UUID(message_id))
 
 
+@shared_task(
+    name="outbound.send_batch", autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5
+)
+def send_batch_task(message_ids: list[str]) -> Counts:
+    """One try at sending a batch the relay published (messages of one channel); leases make repeats no-ops."""
+    return dict(dispatch.messages_send(message_ids=[uuid.UUID(message_id) for message_id in message_ids]))
+
+
 @shared_task(name="maintenance.outbound_relay")
 @lock_guarded("outbound-relay", ttl_seconds=60)
 def outbound_relay_task() -> Counts:

@@ -9,17 +9,24 @@ Meant for the long reliability runs too (1,000 sends with faults, workers killed
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from pytest_django.live_server_helper import LiveServer
+from rest_framework.test import APIClient
 
 from accounts.actors import CLI_ACTOR
-from accounts.models import Tenant
+from accounts.apikeys import api_key_issue
+from accounts.models import ApiScope, Tenant
 from messaging.dispatch import outbound_sweep, outbox_relay
 from messaging.models import (
     AuthorKind,
@@ -33,8 +40,9 @@ from messaging.models import (
     OutboxEntry,
     Platform,
 )
+from messaging.outbound import SendRequest, content_normalise
 from messaging.services import channel_add, meta_app_register
-from tests.conftest import worker_process
+from tests.conftest import ROOT, worker_process
 from tests.simulator.conftest import SimulatorClient
 
 SIM_TOKEN = "dispatch-test-token-0001"
@@ -49,6 +57,8 @@ SETTLED = frozenset(
     }
 )
 DELIVERED_TO_META = frozenset({MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ})
+CONFIRMED_BY_META = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ})
+SEND_URL = "/api/v1/messages/"
 
 
 def meta_app_for(tenant: Tenant) -> MetaApp:
@@ -96,9 +106,13 @@ def text_content(body: str = "Hello from the dispatcher tests") -> dict[str, Any
     return {"v": 1, "platform": "whatsapp", "type": "text", "text": {"body": body, "preview_url": False}}
 
 
-def queued_messages(channel: Channel, recipients: Sequence[str]) -> list[Message]:
-    """One queued text message per recipient (a phone number; repeat one to send it several), with its
-    outbox row, as the send API writes them. Nothing is published: the relay does that."""
+def queued_messages(
+    channel: Channel, recipients: Sequence[str], *, content: dict[str, Any] | None = None
+) -> list[Message]:
+    """One queued message per recipient (a phone number; repeat one to send it several), with its outbox row,
+    as the send API writes them: a text unless ``content`` (normalised) says otherwise. Nothing is published:
+    the relay does that."""
+    content = content or text_content()
     contacts: dict[str, tuple[Contact, Conversation]] = {}
     messages = []
     for recipient in recipients:
@@ -115,12 +129,12 @@ def queued_messages(channel: Channel, recipients: Sequence[str]) -> list[Message
                 conversation=conversation,
                 contact=contact,
                 direction=Direction.OUTBOUND,
-                message_type="text",
+                message_type=content["type"],
                 status=MessageStatus.QUEUED,
                 author_kind=AuthorKind.SYSTEM,
                 received_at=now,
                 provider_timestamp=now,
-                content=text_content(),
+                content=content,
             )
             message.save()
             OutboxEntry.objects.create(message=message, tenant=channel.tenant, channel=channel, available_at=now)
@@ -194,3 +208,149 @@ def statuses(messages: Iterable[Message]) -> dict[str, str]:
 
 def settled(messages: Sequence[Message]) -> bool:
     return all(status in SETTLED for status in statuses(messages).values())
+
+
+# --- reliability runs: the send API, beat, faults and the simulator's ledger ---------------------------
+
+
+def webhook_url(live_server: LiveServer, meta_app: MetaApp) -> str:
+    """The gateway's webhook endpoint for the app, served by the test's live server (the simulator posts
+    status webhooks there; an ingest worker applies them)."""
+    return f"{live_server.url}/webhooks/meta/{meta_app.app_key}/"
+
+
+def send_client(tenant: Tenant) -> APIClient:
+    """An API client holding a key with the send and read scopes."""
+    issued = api_key_issue(tenant=tenant, name="reliability", scopes=[ApiScope.MESSAGES_SEND, ApiScope.MESSAGES_READ])
+    client = APIClient(REMOTE_ADDR="203.0.113.9")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+    return client
+
+
+TEMPLATE = {"name": "order_update", "language": "en_US", "components": [{"type": "body", "parameters": []}]}
+
+
+def template_send(channel: Channel, to: str, **extra: Any) -> dict[str, Any]:
+    """A WhatsApp template send (needs no open window) to a phone number, as a client posts it."""
+    return {"channel": str(channel.pk), "to": to, "type": "template", "template": TEMPLATE, **extra}
+
+
+def template_content(channel: Channel) -> dict[str, Any]:
+    """The stored (normalised) content of ``template_send``, for ``queued_messages``."""
+    request = SendRequest(channel_id=channel.pk, message_type="template", payload=TEMPLATE)
+    return content_normalise(platform=channel.platform, request=request)
+
+
+def api_send(client: APIClient, body: dict[str, Any]) -> uuid.UUID:
+    """POST one send; it must be accepted (202). Returns the message id."""
+    response = client.post(SEND_URL, body, format="json")
+    assert response.status_code == 202, response.content
+    return uuid.UUID(response.json()["id"])
+
+
+def faults_set(simulator: SimulatorClient, provider_id: str, **plan: object) -> None:
+    """Make the simulator fail sends of the channel as planned (rates, ``timeout_seconds``, ``seed``)."""
+    response = simulator.request("POST", "/_sim/faults", {"provider_id": provider_id, **plan})
+    assert response.status == 200, response.body
+
+
+def faults_clear(simulator: SimulatorClient) -> None:
+    assert simulator.request("DELETE", "/_sim/faults").status == 200
+
+
+def faults_injected(simulator: SimulatorClient) -> int:
+    """How many sends the simulator has failed on purpose so far (a held one counts as soon as it is held)."""
+    return sum(simulator.sends()["faults"].values())
+
+
+def outbound_beat_tasks() -> list[str]:
+    """The outbound jobs beat publishes (the relay and the sweeper), by the names in the beat schedule."""
+    schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+    names = (str(entry["task"]) for entry in schedule.values())
+    return sorted(name for name in names if name.startswith("maintenance.outbound"))
+
+
+class BeatEquivalent:
+    """Beat's outbound part in a thread: publishes the relay and sweeper tasks to the broker every ``interval``
+    seconds (beat's own schedule, shortened), for a real worker on the ``maintenance`` queue to run."""
+
+    def __init__(self, *, interval: float) -> None:
+        self.interval = interval
+        self.tasks = outbound_beat_tasks()
+        self.published = 0
+        self.stopped = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                for task in self.tasks:
+                    current_app.send_task(task)
+                    self.published += 1
+                self.stopped.wait(self.interval)
+        except BaseException as error:
+            self.errors.append(error)
+
+
+@contextmanager
+def beat_equivalent(*, interval: float = 0.5) -> Iterator[BeatEquivalent]:
+    beat = BeatEquivalent(interval=interval)
+    assert beat.tasks, "no outbound job in the beat schedule"
+    beat.thread.start()
+    try:
+        yield beat
+    finally:
+        beat.stopped.set()
+        beat.thread.join(timeout=30)
+    if beat.errors:
+        raise beat.errors[0]
+
+
+def statuses_by_id(ids: Iterable[uuid.UUID]) -> dict[str, str]:
+    return {str(pk): status for pk, status in Message.objects.filter(pk__in=list(ids)).values_list("pk", "status")}
+
+
+def all_in(ids: Sequence[uuid.UUID], wanted: frozenset[str]) -> bool:
+    found = statuses_by_id(ids)
+    return len(found) == len(ids) and all(status in wanted for status in found.values())
+
+
+def ledger_problems(ids: Iterable[uuid.UUID], sends: dict[str, Any]) -> dict[str, Any]:
+    """What the simulator's send ledger says went wrong for these messages: sent twice, never sent although
+    we consider it delivered to Meta, sent although we consider it failed, or a send we know nothing of.
+    Empty when every message reached Meta exactly as often as the gateway believes (once, or never)."""
+    by_id: dict[str, int] = sends["by_id"]
+    found = statuses_by_id(ids)
+    problems: dict[str, Any] = {
+        "duplicates": sends["duplicates"],
+        "sent_twice": {pk: count for pk, count in by_id.items() if count != 1},
+        "lost": sorted(pk for pk, status in found.items() if status in DELIVERED_TO_META and pk not in by_id),
+        "failed_but_sent": sorted(pk for pk, status in found.items() if status == MessageStatus.FAILED and pk in by_id),
+        "unknown_at_meta": sorted(set(by_id) - set(found)),
+        "untagged": sends["untagged"],
+    }
+    return {name: value for name, value in problems.items() if value}
+
+
+CLIENT_GONE = "ConnectionResetError: Connection lost"
+
+
+@contextmanager
+def simulator_process(*arguments: str) -> Iterator[str]:
+    """The simulator as a subprocess on a free port with extra command-line ``arguments``; yields its URL.
+    It must stop cleanly, with no traceback but aiohttp's for a client killed while sending its request."""
+    command = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"]
+    process = subprocess.Popen(
+        [*command, *arguments], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first_line = process.stdout.readline()
+    try:
+        assert first_line.startswith("simulator listening on "), first_line + process.stderr.read()
+        yield first_line.split()[-1]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        stderr = process.stderr.read()
+        assert stderr.count("Traceback") == stderr.count(CLIENT_GONE), stderr

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -41,7 +42,7 @@ from messaging.providers.errors import (
     error_policy,
     transport_error_policy,
 )
-from messaging.services import channel_set_access_token
+from messaging.services import channel_add, channel_set_access_token
 from tests.conftest import wait_for
 from tests.messaging.dispatch_support import (
     SIM_TOKEN,
@@ -455,3 +456,32 @@ def test_the_admin_shows_a_messages_attempts_and_the_channel_alerts(
     assert "The access token has expired or is invalid" in attempts_page.content.decode()
     assert "Token expired" in alerts_page.content.decode()
     assert "Hello from the dispatcher tests" not in attempts_page.content.decode()  # content stays masked
+
+
+def test_the_sweeper_clears_what_a_dead_worker_left_of_a_message_a_webhook_settled(meta_app: MetaApp) -> None:
+    """The worker died before recording Meta's answer; the status webhook moved the message on anyway."""
+    assert meta_app.tenant is not None
+    channel = channel_add(
+        tenant=meta_app.tenant,
+        meta_app=meta_app,
+        platform="whatsapp",
+        provider_id=PHONE_NUMBER_ID,
+        access_token="sweeper-test-token-0123",
+        actor=CLI_ACTOR,
+    )
+    settled_message, in_flight, leased = queued_messages(channel, ["15550009001", "15550009002", "15550009003"])
+    long_ago = timezone.now() - timedelta(seconds=settings.GATEWAY_SEND_LEASE_SECONDS + 5)
+    for number, message in enumerate((settled_message, in_flight, leased), start=1):
+        SendAttempt.objects.create(message=message, tenant=channel.tenant, number=number, started_at=long_ago)
+    Message.objects.filter(pk=settled_message.pk).update(status=MessageStatus.SENT)
+    Message.objects.filter(pk=leased.pk).update(
+        status=MessageStatus.SENDING, lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+
+    counts = outbound_sweep(now=timezone.now())
+
+    assert (counts["outbox_cleared"], counts["attempts_closed"]) == (1, 2)
+    assert set(OutboxEntry.objects.values_list("message_id", flat=True)) == {in_flight.pk, leased.pk}
+    outcomes = dict(SendAttempt.objects.values_list("message_id", "outcome"))
+    assert outcomes[settled_message.pk] == AttemptOutcome.UNKNOWN
+    assert outcomes[leased.pk] == AttemptOutcome.PENDING  # its worker may still be in the call
