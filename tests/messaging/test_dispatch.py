@@ -362,7 +362,8 @@ def test_a_worker_killed_mid_send_leaves_the_message_to_the_sweeper_which_resend
     assert status_of(message)() == MessageStatus.SENDING
     assert outbound_sweep(now=timezone.now())["unconfirmed"] == 0  # the lease still runs
     after_lease = timezone.now() + timedelta(minutes=5)
-    assert outbound_sweep(now=after_lease) == {"unconfirmed": 1, "requeued": 0, "failed": 0}
+    swept = outbound_sweep(now=after_lease)
+    assert (swept["unconfirmed"], swept["requeued"], swept["failed"]) == (1, 0, 0)
     assert attempt_outcomes(message) == [AttemptOutcome.UNKNOWN]
     after_silence = after_lease + timedelta(seconds=121)
     assert outbound_sweep(now=after_silence)["requeued"] == 1
