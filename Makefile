@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/crypto.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/ingest.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/dispatch.py
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/purge.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

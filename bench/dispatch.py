@@ -14,8 +14,10 @@
 
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL: ``make bench`` finds them). Everything runs against a
 throwaway database (``bench_dispatch_<pid>``), a Celery queue of the run's own (deleted at the end) and two
-simulator processes of its own: Graph, and a sink for its status webhooks. Only 127.0.0.1 is loaded. The exit
-status is 0 even when a target fails, unless ``--strict`` is given.
+simulator processes of its own: Graph, and a sink for its status webhooks (off unless ``--status-webhooks``:
+Meta's statuses would cost Meta's cores, and here they never reach the gateway, so they only take the shared
+cores from the workers). Only 127.0.0.1 is loaded. The exit status is 0 even when a target fails, unless
+``--strict`` is given.
 
     make bench
     .venv/bin/python -m core.services_probe exec -- .venv/bin/python bench/dispatch.py --messages 5000 --strict
@@ -168,9 +170,9 @@ def simulator(*arguments: str) -> Iterator[Simulator]:
         yield Simulator(running.url, running.pid)
 
 
-def simulator_channel(provider_id: str, token: str, sink_url: str) -> dict[str, Any]:
+def simulator_channel(provider_id: str, token: str, sink_url: str, *, statuses: bool) -> dict[str, Any]:
     """A channel with no limit of its own (the per-second histogram then shows the gateway's own pacing), no
-    window and no pair limit, posting its three statuses per send to the sink."""
+    window and no pair limit; with ``statuses``, posting its three statuses per send to the sink."""
     return {
         "platform": "whatsapp",
         "provider_id": provider_id,
@@ -180,7 +182,7 @@ def simulator_channel(provider_id: str, token: str, sink_url: str) -> dict[str, 
         "mps": 100_000,
         "pair_period_seconds": 0,
         "enforce_window": False,
-        **({"status_delays_ms": None} if os.environ.get("BENCH_NO_STATUSES") else {}),
+        **({} if statuses else {"status_delays_ms": None}),
     }
 
 
@@ -321,7 +323,7 @@ def cpu_split(before: CpuSample, after: CpuSample, named: dict[str, list[int]]) 
 # --- data: channels and queued messages -------------------------------------------------------------------------
 
 
-def register(channels: int, rate: int, sim: Simulator, sink_url: str) -> list[Channel]:
+def register(channels: int, rate: int, sim: Simulator, sink_url: str, *, statuses: bool) -> list[Channel]:
     from accounts.actors import Actor
     from accounts.services import tenant_create
     from messaging.models import Channel, Platform
@@ -345,7 +347,11 @@ def register(channels: int, rate: int, sim: Simulator, sink_url: str) -> list[Ch
     sim.request(
         "POST",
         "/_sim/channels",
-        {"channels": [simulator_channel(channel.provider_id, SIM_TOKEN, sink_url) for channel in created]},
+        {
+            "channels": [
+                simulator_channel(channel.provider_id, SIM_TOKEN, sink_url, statuses=statuses) for channel in created
+            ]
+        },
     )
     return list(Channel.objects.filter(pk__in=[channel.pk for channel in created]).order_by("provider_id"))
 
@@ -640,6 +646,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline-seconds", type=float, default=3.0, help="each baseline sample (default 3)")
     parser.add_argument("--paced-rate", type=float, default=100.0, help="latency run: messages/s (default 100)")
     parser.add_argument("--paced-seconds", type=float, default=5.0, help="latency run: seconds (default 5)")
+    parser.add_argument(
+        "--status-webhooks",
+        action="store_true",
+        help="the simulator posts 3 statuses per send to a sink in every phase, baseline included (off by default:"
+        " they cost the shared cores, not the gateway, which they never reach here)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     arguments = parser.parse_args(argv)
     if not 100 <= arguments.messages <= 50_000:  # noqa: PLR2004
@@ -690,8 +702,9 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
         from simulator.capacity import CHANNEL_ID, TOKEN
 
         sink_url = f"{sink.url}/_sim/sink"
-        sim.request("POST", "/_sim/channels", simulator_channel(CHANNEL_ID, TOKEN, sink_url))
-        channels = register(arguments.channels, arguments.channel_rate, sim, sink_url)
+        statuses = arguments.status_webhooks
+        sim.request("POST", "/_sim/channels", simulator_channel(CHANNEL_ID, TOKEN, sink_url, statuses=statuses))
+        channels = register(arguments.channels, arguments.channel_rate, sim, sink_url, statuses=statuses)
         serial = iter(range(1, 10_000_000))
         print("Outbound dispatch: workers against the simulator's raw capacity (bench/dispatch.py)")
         print(f"Python {platform.python_version()}, Django {django.get_version()}, {os.cpu_count()} CPUs")
@@ -701,10 +714,12 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
             f"Workers: {arguments.workers} x `celery worker --pool solo`; {DISPATCH_BATCH} messages per relay task,"
             f" {CALL_THREADS} call threads per process; rate guard {settings.GATEWAY_SEND_RATE_GUARD_MS} ms"
         )
-        print(
-            f"Simulator: its own process, status webhooks (3 per send, up to {STATUS_BATCH} per POST when backed"
-            " up) to a second simulator's sink; channels with no limit of their own"
+        webhooks = (
+            f"status webhooks (3 per send, up to {STATUS_BATCH} per POST when backed up) to a second simulator's sink"
+            if statuses
+            else "no status webhooks (--status-webhooks turns them on: they load the shared cores, not the gateway)"
         )
+        print(f"Simulator: its own process, {webhooks}; channels with no limit of their own")
 
         baselines = [measure_baseline(sim, arguments.baseline_seconds)]
         with workers(environment, arguments.workers) as processes:

@@ -15,9 +15,9 @@ Holds: Meta's own 130429 / 131056 answers stop a channel, or a recipient, for a 
 
 Batches: ``send_budgets_take`` takes the budgets of many sends of one channel in one script call (the
 dispatcher sends a batch at a time): each send is granted or refused on its own, in order, exactly as if
-taken one by one. A grant is good for ``guard_ms`` only (the dispatcher allows at least 100 ms): the dispatcher
-does not start a call whose grant is older than that (it puts the message back instead), so a stalled worker
-cannot carry a grant into a second that did not count it.
+taken one by one. A grant must reach Meta within ``guard_ms``: the dispatcher does not start a call whose grant
+is older than half of it (the other half is for the request's way there; it puts the message back instead), so
+a stalled worker cannot carry a grant into a second that did not count it.
 
 Redis when configured: one Lua script, Redis's own clock (``TIME``), so every worker process on every host
 shares one clock and one budget. Without Redis (the embedded install: one worker), rows of core.throttle's
@@ -79,7 +79,10 @@ return {0, 0, 0}
 # The same rules for N sends of one channel: KEYS = channel counter, channel hold, then one recipient key per
 # send; ARGV = rate, guard, period, burst, ttl, then one flag per send (1: the pair rate applies).
 # Returns two numbers per send (0 granted, 1 channel or 2 recipient refused; the wait in ms), then the count of
-# refusals in this second so far.
+# channel refusals. Sends the channel refused get a return time from the channel's schedule (``:return``): the
+# group is due back at the end of the schedule (which then moves on by ``refused / rate`` seconds), never in the
+# guard zone (then at the next second), so a backlog comes back at the channel's rate instead of all at the next
+# second (or randomly spread, wasting seconds).
 _TAKE_MANY_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -128,12 +131,18 @@ if granted > 0 then
     redis.call('PEXPIRE', following, ttl + 1000)
   end
 end
-local refusals = 0
 if refused > 0 then
-  refusals = redis.call('INCRBY', current .. ':refused', refused)
-  redis.call('PEXPIRE', current .. ':refused', ttl)
+  local schedule = KEYS[1] .. ':return'
+  local need, margin = math.ceil(refused * 1000 / rate), 50
+  local slot = math.max(tonumber(redis.call('GET', schedule) or '0'), (second + 1) * 1000)
+  local offset = slot % 1000
+  if offset > 0 and offset + margin > 1000 - guard then slot = slot - offset + 1000 end
+  redis.call('SET', schedule, string.format('%d', slot + need), 'PX', slot + need - now + ttl)
+  for i = 1, count do
+    if out[2 * i - 1] == 1 then out[2 * i] = slot - now end
+  end
 end
-out[#out + 1] = refusals
+out[#out + 1] = refused
 return out
 """
 
@@ -169,15 +178,16 @@ class SendBudget:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """``backlog_seconds``: when the channel's second is full, how many more seconds of sends were refused in
-    this second already (refusals / rate). Callers spread their retries over it instead of all coming back
-    at the next second, so a backlog costs about one refusal per message per second, not per waiting one.
-    (Redis only; the single-worker database fallback reports 0.)"""
+    """``backlog_seconds`` (one send at a time): when the channel's second is full, how many more seconds of
+    sends were refused in this second already (refusals / rate). Callers spread their retries over it instead
+    of all coming back at the next second. ``is_scheduled`` (many sends at once): the wait is the group's place
+    in the channel's return schedule, to be kept as it is. (Redis only; the database fallback reports neither.)"""
 
     is_granted: bool
     wait_seconds: float = 0.0
     refused_by: str = ""  # CHANNEL or RECIPIENT when refused
     backlog_seconds: float = 0.0
+    is_scheduled: bool = False  # the wait is a return time from the channel's schedule: come back then, no spread
 
 
 def send_budget_take(budget: SendBudget) -> Grant:
@@ -216,11 +226,11 @@ def send_budgets_take(budgets: Sequence[SendBudget]) -> list[Grant]:
     arguments: list[int | str] = [first.channel_rate, first.guard_ms, period_ms, first.pair_burst, COUNTER_TTL_MS]
     arguments += flags
     answer = redis_client().eval(_TAKE_MANY_SCRIPT, len(keys), *keys, *arguments)
-    backlog = int(answer[-1]) / first.channel_rate
     grants = []
     for index in range(len(budgets)):
         refused, wait_ms = int(answer[2 * index]), int(answer[2 * index + 1])
-        grants.append(Grant(True) if not refused else Grant(False, wait_ms / 1000, REFUSED_BY[refused], backlog))
+        scheduled = REFUSED_BY.get(refused) == CHANNEL and answer[-1] > 0
+        grants.append(Grant(True) if not refused else Grant(False, wait_ms / 1000, REFUSED_BY[refused], 0, scheduled))
     return grants
 
 

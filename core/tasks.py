@@ -8,6 +8,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,6 +54,9 @@ def enqueue_batched_on_commit(task: Task[Any, Any], item_id: uuid.UUID) -> None:
 
 
 BATCH_MAX = 20
+# How long the publisher waits for more ids after the first of a batch: under load a batch fills up instead of
+# one publish per request (a publish costs far more than an id); when idle, processing starts this much later.
+BATCH_LINGER_SECONDS = 0.01
 
 
 class BatchPublisher:
@@ -87,11 +91,14 @@ class BatchPublisher:
             self._publish(self._take(block=True))
 
     def _take(self, *, block: bool) -> list[str]:
+        """Up to BATCH_MAX ids: waiting for the first (``block``), then for BATCH_LINGER_SECONDS for more."""
         batch: list[str] = []
         try:
             batch.append(self._queue.get(block=block))
+            deadline = time.monotonic() + (BATCH_LINGER_SECONDS if block else 0.0)
             while len(batch) < BATCH_MAX:
-                batch.append(self._queue.get_nowait())
+                remaining = deadline - time.monotonic()
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
         except queue.Empty:
             pass
         return batch

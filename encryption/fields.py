@@ -28,6 +28,12 @@ from encryption.errors import DecryptionError, EncryptedFieldMisuseError
 logger = logging.getLogger(__name__)
 
 ScopeFunction = Callable[[Any], str]
+ExpiredFunction = Callable[[Any], bool]
+
+
+class ContentExpiredError(DecryptionError):
+    """The value's retention has run out (read-time enforcement): it is refused, whether or not a key still
+    opens it. A subclass of ``DecryptionError``, so code that tolerates an unreadable value tolerates this."""
 
 
 class Sealed(bytes):
@@ -67,6 +73,8 @@ class EncryptedDescriptor:
     def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
         if instance is None:
             return self
+        if self.field.expired is not None and self.field.expired(instance):
+            raise ContentExpiredError(f"{self.field.label} of row {instance.pk} has expired")
         attname = self.field.attname
         if attname not in instance.__dict__:
             instance.__dict__[attname] = self.field.load_deferred(instance)
@@ -95,7 +103,8 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
     attribute holding the owning tenant's id (None: operator keys); ``scope`` picks the key within the
     purpose (a day bucket, a contact id), as a constant or a function of the instance (a function is not
     kept in migrations: data migrations see the constant scope only); ``row_id_attribute`` names a value
-    known before insert (UUID primary keys are).
+    known before insert (UUID primary keys are); ``expired``, a function of the instance, refuses the value
+    (``ContentExpiredError``) on access once it says the row's retention has run out (not kept in migrations).
     """
 
     description = "Encrypted value"
@@ -108,9 +117,11 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         tenant_attribute: str | None = "tenant_id",
         scope: str | ScopeFunction = "",
         row_id_attribute: str = "pk",
+        expired: ExpiredFunction | None = None,
         **kwargs: Any,
     ) -> None:
         self.purpose = purpose
+        self.expired = expired
         self.tenant_attribute = tenant_attribute
         self.scope = scope
         self.row_id_attribute = row_id_attribute

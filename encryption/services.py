@@ -232,12 +232,17 @@ def root_rewrap(*, progress: Progress | None = None) -> int:
 # --- destruction --------------------------------------------------------------------------------------
 
 
+def data_key_destroy_refusals(*, key: DataKey) -> list[str]:
+    """What the registered gates say against destroying ``key`` now; empty when none objects. Changes nothing."""
+    return [reason for gate in _destroy_gates if (reason := gate(key))]
+
+
 def data_key_schedule_destroy(*, key: DataKey) -> DataKey:
     """Refuse if a gate objects; otherwise stop new writes now and set the destroy time no earlier than
     every process's cache expiry, so no cached copy of the key can outlive its destruction."""
     if key.state == KeyState.DESTROYED:
         raise KeyOperationError(f"key {key.pk} is already destroyed")
-    reasons = [reason for gate in _destroy_gates if (reason := gate(key))]
+    reasons = data_key_destroy_refusals(key=key)
     if reasons:
         raise KeyOperationError(f"key {key.pk} cannot be destroyed: {'; '.join(reasons)}")
     earliest = timezone.now() + timedelta(seconds=keyring.cache_seconds())
@@ -248,8 +253,11 @@ def data_key_schedule_destroy(*, key: DataKey) -> DataKey:
     return key
 
 
-def data_key_destroy_now(*, key: DataKey, actor_label: str = "system") -> DataKey:
-    """Wipe a key whose destroy time has come; keep the tombstone and write a receipt."""
+def data_key_destroy_now(
+    *, key: DataKey, actor_label: str = "system", rows_by_key: dict[int, int] | None = None
+) -> DataKey:
+    """Wipe a key whose destroy time has come; keep the tombstone and write a receipt. ``rows_by_key``:
+    ``rows_per_key()`` taken already (destroying keys does not change it), so a batch scans the tables once."""
     now = timezone.now()
     if key.state != KeyState.PENDING_DESTROY or key.destroy_after is None or key.destroy_after > now:
         raise KeyOperationError(f"key {key.pk} is not due for destruction")
@@ -258,18 +266,19 @@ def data_key_destroy_now(*, key: DataKey, actor_label: str = "system") -> DataKe
         DataKey.objects.filter(pk=key.pk).update(state=KeyState.DESTROYED, wrapped_key=None, destroyed_at=now)
         keyring.cache_forget(key.pk)
         key.refresh_from_db()
-        key.receipt = _receipt(key, fingerprint)
+        key.receipt = _receipt(key, fingerprint, rows_per_key() if rows_by_key is None else rows_by_key)
         key.save(update_fields=["receipt"])
         _audit_key(AuditAction.KEY_DESTROYED, key, actor_label, **key.receipt)
     return key
 
 
 def data_keys_destroy_due(*, actor_label: str = "system") -> int:
-    due = DataKey.objects.filter(state=KeyState.PENDING_DESTROY, destroy_after__lte=timezone.now())
-    return len([data_key_destroy_now(key=key, actor_label=actor_label) for key in due])
+    due = list(DataKey.objects.filter(state=KeyState.PENDING_DESTROY, destroy_after__lte=timezone.now()))
+    rows = rows_per_key() if due else {}  # one scan of every encrypted column per batch, not one per key
+    return len([data_key_destroy_now(key=key, actor_label=actor_label, rows_by_key=rows) for key in due])
 
 
-def _receipt(key: DataKey, fingerprint: str) -> dict[str, str | int | bool]:
+def _receipt(key: DataKey, fingerprint: str, rows_by_key: dict[int, int]) -> dict[str, str | int | bool]:
     destroyed_at = key.destroyed_at or timezone.now()
     horizon = destroyed_at + timedelta(days=settings.ENCRYPTION_KEYSTORE_BACKUP_DAYS)
     return {
@@ -281,7 +290,7 @@ def _receipt(key: DataKey, fingerprint: str) -> dict[str, str | int | bool]:
         "wrapped_key_sha256": fingerprint,
         "destroyed_at": destroyed_at.isoformat(),
         "canary_opens": canary_opens(key),
-        "rows_still_referencing": rows_per_key().get(key.pk, 0),
+        "rows_still_referencing": rows_by_key.get(key.pk, 0),
         "backup_horizon": horizon.isoformat(),
     }
 

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "webhooks",
+    "policies",
 ]
 
 MIDDLEWARE = [
@@ -297,7 +298,11 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chains": {"task": "maintenance.audit_verify_chains", "schedule": 3600.0},
     "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
     "keys-destroy-due": {"task": "maintenance.keys_destroy_due", "schedule": 60.0},
+    "policies-purge": {"task": "maintenance.policies_purge", "schedule": 60.0},
+    "legal-holds-maintain": {"task": "maintenance.legal_holds_maintain", "schedule": 60.0},
+    "subject-exports-expire": {"task": "maintenance.subject_exports_expire", "schedule": 600.0},
     "deliveries-sweep": {"task": "maintenance.deliveries_sweep", "schedule": 60.0},
+    "media-sweep": {"task": "maintenance.media_sweep", "schedule": 300.0},
     "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},
     "outbound-sweep": {"task": "maintenance.outbound_sweep", "schedule": 10.0},
 }

@@ -1,7 +1,8 @@
 """Messaging in the admin: every encrypted value masked. Credentials are write-only: typed into password
 inputs that are never rendered back, stored through the services (which audit them), behind a fresh step-up;
 they are never revealed. Message content and contact details are revealed after a step-up and a typed
-reason (audited). Messages and contacts are found by exact provider id through their blind indexes."""
+reason (audited), unless retention expired it: then it shows as expired and is never revealed. Messages and
+contacts are found by exact provider id through their blind indexes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,13 +22,13 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
-from accounts.admin_encrypted import EncryptedFieldsAdminMixin
+from accounts.admin_encrypted import EncryptedFieldsAdminMixin, masked_name, masked_value
 from accounts.models import Tenant
 from accounts.stepup import step_up_required
 from encryption.blind_index import blind_index_filter, normalize_e164
 from messaging.dispatch_admin import SendAttemptInline
 from messaging.media_admin import MediaAttachmentInline
-from messaging.models import Channel, ChannelEvent, Contact, Message, MetaApp, Platform
+from messaging.models import Channel, ChannelEvent, Contact, Message, MetaApp, Platform, content_is_expired
 from messaging.services import (
     MessagingError,
     RegisteredApp,
@@ -377,6 +379,10 @@ class ContactAdmin(BlindIndexSearchAdmin[Contact]):
         return _external_id_forms(term)
 
 
+EXPIRED = "expired (retention)"
+EXPIRED_REFUSAL = "This message's content expired under the tenant's retention policy: it is never revealed."
+
+
 @admin.register(Message)
 class MessageAdmin(BlindIndexSearchAdmin[Message]):
     list_display = ("id", "tenant", "channel", "direction", "message_type", "status", "provider_timestamp")
@@ -385,6 +391,31 @@ class MessageAdmin(BlindIndexSearchAdmin[Message]):
     blind_index_field = "provider_message_index"
     search_help_text = "Exact provider message id (wamid… or mid…), or the row id."
     inlines = [MediaAttachmentInline, SendAttemptInline]
+
+    def __init__(self, model: type[Message], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        field = self.encrypted_fields_by_name["content"]
+
+        @admin.display(description=field.verbose_name)
+        def content_display(obj: Message) -> str:
+            return EXPIRED if content_is_expired(obj) else masked_value(obj, field)
+
+        setattr(self, masked_name("content"), content_display)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        obj = kwargs.get("obj")  # Django passes it by name
+        if isinstance(obj, Message) and content_is_expired(obj):
+            context["can_reveal"] = False
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def reveal_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and content_is_expired(obj):
+            self.message_user(request, EXPIRED_REFUSAL, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:messaging_message_change", args=[obj.pk]))
+        return super().reveal_view(request, object_id)
 
 
 @admin.register(ChannelEvent)

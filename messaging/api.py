@@ -1,7 +1,8 @@
 """The read API for messages, contacts, conversations and channels (``/api/v1/``). One view per operation.
 
 Every query is scoped to the API key's tenant; another tenant's id answers the same 404 as an unknown one.
-Sealed values that no longer open (a destroyed key) are shown as null with ``content_unavailable: true``.
+Sealed values that no longer open (a destroyed key) are shown as null with ``content_unavailable: true``;
+content past its retention (even before the purge ran) as null with ``content_expired: true``.
 """
 
 from __future__ import annotations
@@ -127,10 +128,28 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     provider_message_id = serializers.CharField(allow_null=True)
     provider_timestamp = serializers.DateTimeField(source="message.provider_timestamp")
     received_at = serializers.DateTimeField(source="message.received_at")
-    content = serializers.JSONField(allow_null=True)
-    content_unavailable = serializers.BooleanField(source="is_content_unavailable")
+    content = serializers.JSONField(
+        allow_null=True, help_text="Null when `content_expired` or `content_unavailable` (or never had any)."
+    )
+    content_unavailable = serializers.BooleanField(
+        source="is_content_unavailable", help_text="The sealed content no longer opens (its key was destroyed)."
+    )
+    content_expired = serializers.BooleanField(
+        source="is_content_expired",
+        help_text="The content expired under the tenant's retention policy (or was purged): it is never served, "
+        "and its media answer 410.",
+    )
+    content_expires_at = serializers.DateTimeField(
+        source="message.content_expires_at", allow_null=True, help_text="When the content expires (or expired)."
+    )
     statuses = StatusOutputSerializer(source="message.status_events.all", many=True)
     attachments = AttachmentOutputSerializer(source="message.attachments.all", many=True)
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """Absent from the query string means no filter (DRF reads an absent boolean of form data as false)."""
+
+    default_empty_html = serializers.empty
 
 
 class MessageFilterSerializer(serializers.Serializer[Any]):
@@ -143,6 +162,10 @@ class MessageFilterSerializer(serializers.Serializer[Any]):
     provider_message_id = serializers.CharField(required=False, max_length=512)
     since = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp at or after.")
     until = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp before.")
+    content_expired = QueryBooleanField(
+        required=False,
+        help_text="true: only messages whose content expired; false: only those whose content is still served.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = attrs.get("since"), attrs.get("until")
@@ -162,6 +185,7 @@ class MessageFilterSerializer(serializers.Serializer[Any]):
             provider_message_id=data.get("provider_message_id"),
             since=data.get("since"),
             until=data.get("until"),
+            content_expired=data.get("content_expired"),
         )
 
 

@@ -5,11 +5,13 @@ outbox row and publishes ``outbound.send`` (one message); the relay publishes ``
 DISPATCH_BATCH messages of one channel). Both run ``messages_send``: a lease (one conditional UPDATE
 ``queued → sending`` … RETURNING: only one worker can win a message, and only while its channel is active and
 it is due), the send budgets from core.ratelimit (the channel's per-second budget and the recipients' pair
-rate, shared by every worker: one script call per channel), the attempt rows (one INSERT, committed *before*
-the calls, so a killed worker leaves ``pending`` attempts behind), then the Graph calls, concurrently (one
-thread of the worker process per call, CALL_THREADS of them). A call whose grant is older than the rate guard
-when its thread gets to it is not made (the message goes back to ``queued``). The first send on a channel that
-has had no acceptance in this process for a while goes alone, so a revoked token costs one call, not a batch.
+rate, shared by every worker: one script call per channel; taken from what the lease returns, so a refused
+message costs no load and no decryption), the granted messages loaded and their Graph requests built, the
+attempt rows (one INSERT, committed *before* the calls, so a killed worker leaves ``pending`` attempts behind),
+then the Graph calls, concurrently (one thread of the worker process per call, CALL_THREADS of them). A call
+whose grant is older than half the rate guard (the other half is the call's way to Meta) when its thread gets
+to it is not made (the message goes back to ``queued``). The first send on a channel that has had no
+acceptance in this process for a while goes alone, so a revoked token costs one call, not a batch.
 Each answer is classified by messaging.providers.errors and ends as:
 
 * accepted: the provider id stored, statuses that raced the answer applied, the outbox row deleted (in bulk);
@@ -47,7 +49,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -91,7 +93,7 @@ DISPATCH_BATCH = 32  # messages per task the relay publishes (of one channel)
 # DISPATCH_BATCH: every call of a batch starts at once, well within the rate guard of its grant, however slow
 # Meta answers (a call that cannot start within the guard is not made).
 CALL_THREADS = DISPATCH_BATCH
-GRANT_VALID_MIN_MS = 100  # a grant is good for the rate guard, and at least this long (a guard of 0 included)
+GRANT_VALID_MIN_MS = 50  # a call starts within half the rate guard of its grant, or this long (a guard of 0 included)
 PROBE_AFTER_SECONDS = 30.0  # a channel with no acceptance in this process for this long: its first send goes alone
 COUNTDOWN_MAX_SECONDS = 10.0  # a longer wait is left to the relay (rows polled by beat, never long ETAs)
 COUNTDOWN_JITTER_SECONDS = 0.3  # the least spread of messages a full second refused over the next ones
@@ -100,6 +102,7 @@ RELAY_GRACE = timedelta(seconds=5)  # a new row is published on commit by the AP
 REPUBLISH_AFTER = timedelta(seconds=60)  # published this long ago and still queued: the publish was lost
 RELAY_BATCH = 500
 RELAY_MAX_BATCHES = 20
+RELAY_AHEAD_SECONDS = 3  # at most this many seconds of a channel's rate published and unsent (see outbox_relay)
 SWEEP_BATCH = 1000
 LEASE_MARGIN_SECONDS = 5
 NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})  # not a message to the user: only the channel's budget
@@ -169,25 +172,67 @@ def messages_send(*, message_ids: Sequence[uuid.UUID]) -> Counter[str]:
     outcomes = _not_leased(set(ids) - set(leased), now)
     if not leased:
         return outcomes
+    if len(leased) > 1:
+        _call_pool()  # made (and warmed up) before any grant is taken
+    granted, grants_taken_at = _budgets_take(_lease_shells(leased), outcomes)
+    tickets = {ticket.message.pk: ticket for ticket in granted}
     outgoing: list[Outgoing] = []
-    for message in _leased_messages(list(leased)):
+    for message in _leased_messages(list(tickets)):
+        ticket = tickets[message.pk]
         try:
             path, body = _graph_request(message)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, DecryptionError):  # DecryptionError: content expired or shredded
             message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
             outcomes["failed"] += 1
             continue
-        outgoing.append(Outgoing(message, path, body, send_budget_for(message), last_attempt=leased[message.pk]))
+        outgoing.append(Outgoing(message, path, body, ticket.budget, last_attempt=ticket.last_attempt))
+    valid_until = grants_taken_at + max(settings.GATEWAY_SEND_RATE_GUARD_MS / 2, GRANT_VALID_MIN_MS) / 1000
     probes, rest = _probes_split(outgoing)
     if probes:
-        outcomes.update(_send_round(probes))
+        outcomes.update(_send_round(probes, valid_until=valid_until))
         paused = {item.message.channel_id for item in probes if _is_channel_error(item.result)}
         for item in [item for item in rest if item.message.channel_id in paused]:
             message_hold(item.message)  # the channel is paused: no call, nothing counted
             outcomes["held"] += 1
         rest = [item for item in rest if item.message.channel_id not in paused]
-    outcomes.update(_send_round(rest))
+    outcomes.update(_send_round(rest, valid_until=valid_until))
     return +outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """What the lease returns of one message: enough to take its budgets without loading it."""
+
+    last_attempt: int  # the number of its last attempt row (0: none yet)
+    tenant_id: uuid.UUID
+    channel_id: uuid.UUID
+    contact_id: uuid.UUID
+    message_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A leased message (only the leased columns and its channel are loaded) and the budget its send takes."""
+
+    message: Message
+    budget: SendBudget
+    last_attempt: int
+
+
+def _lease_shells(leased: dict[uuid.UUID, Leased]) -> list[Ticket]:
+    """The leased messages as unloaded shells with their channels (one query), each with its budget."""
+    channels = Channel.objects.in_bulk({row.channel_id for row in leased.values()})
+    tickets = []
+    for message_id, row in leased.items():
+        message = Message(
+            pk=message_id,
+            tenant_id=row.tenant_id,
+            channel=channels[row.channel_id],
+            contact_id=row.contact_id,
+            message_type=row.message_type,
+        )
+        tickets.append(Ticket(message, send_budget_for(message), row.last_attempt))
+    return tickets
 
 
 def _probes_split(outgoing: list[Outgoing]) -> tuple[list[Outgoing], list[Outgoing]]:
@@ -211,32 +256,27 @@ def _is_channel_error(result: CallResult | None) -> bool:
     return result is not None and result.policy is not None and result.policy.kind == OutcomeKind.CHANNEL
 
 
-def _send_round(outgoing: list[Outgoing]) -> Counter[str]:
-    """Budgets, attempt rows, calls and outcomes for these leased messages."""
+def _send_round(outgoing: list[Outgoing], *, valid_until: float) -> Counter[str]:
+    """Attempt rows, calls and outcomes for these leased messages, whose budgets were granted."""
     outcomes: Counter[str] = Counter()
     if not outgoing:
         return outcomes
-    if len(outgoing) > 1:
-        _call_pool()  # made (and warmed up) before any grant is taken
-    granted, grants_taken_at = _budgets_take(outgoing, outcomes)
-    if not granted:
-        return outcomes
-    attempts_start(granted)  # committed before any call: a killed worker leaves them ``pending``
-    valid_seconds = max(granted[0].budget.guard_ms, GRANT_VALID_MIN_MS) / 1000
-    _calls_make(granted, valid_until=grants_taken_at + valid_seconds)
-    stale = [item for item in granted if item.result is None]
+    attempts_start(outgoing)  # committed before any call: a killed worker leaves them ``pending``
+    _calls_make(outgoing, valid_until=valid_until)
+    stale = [item for item in outgoing if item.result is None]
     if stale:  # no call was made: give the messages back (their grants are lost, which only slows the channel)
         SendAttempt.objects.filter(pk__in=[item.attempt_id for item in stale]).delete()
         delay = random.uniform(0, COUNTDOWN_JITTER_SECONDS)  # noqa: S311 - jitter, not security
         _requeue_batch([item.message for item in stale], delay_seconds=delay)
         outcomes["stale_grant"] += len(stale)
-    outcomes.update(outcomes_apply([item for item in granted if item.result is not None]))
+    outcomes.update(outcomes_apply([item for item in outgoing if item.result is not None]))
     return outcomes
 
 
-def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
+def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, Leased]:
     """``queued → sending`` for one worker only, for every message that is due on an active channel; returns
-    the ids this call leased, each with the number of its last attempt (0 for none). One ``UPDATE … RETURNING``.
+    the ids this call leased, each with the number of its last attempt (0 for none) and the columns its budgets
+    need. One ``UPDATE … RETURNING``.
     The condition is on the message's own columns (the channel's status through ``channel_id IN``, no join),
     so PostgreSQL re-checks it on a row a concurrent worker just changed and the loser matches nothing."""
     if not message_ids:
@@ -250,9 +290,18 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
     message_table, channel_table, attempt_table = (
         quote(model._meta.db_table) for model in (Message, Channel, SendAttempt)
     )
-    status, pk, next_attempt_at, lease_expires_at, channel = (
+    status, pk, next_attempt_at, lease_expires_at, channel, tenant, contact, message_type = (
         _column(Message, name, connection)
-        for name in ("status", "id", "next_attempt_at", "lease_expires_at", "channel")
+        for name in (
+            "status",
+            "id",
+            "next_attempt_at",
+            "lease_expires_at",
+            "channel",
+            "tenant",
+            "contact",
+            "message_type",
+        )
     )
     number, attempt_message = (_column(SendAttempt, name, connection) for name in ("number", "message"))
     sql = (  # quoted names from the models' metadata; every value is a parameter
@@ -262,7 +311,8 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
         f" AND {channel} IN (SELECT {_column(Channel, 'id', connection)} FROM {channel_table}"
         f" WHERE {_column(Channel, 'status', connection)} = %s)"
         f" RETURNING {pk}, (SELECT COALESCE(MAX({number}), 0) FROM {attempt_table}"
-        f" WHERE {attempt_table}.{attempt_message} = {message_table}.{pk})"
+        f" WHERE {attempt_table}.{attempt_message} = {message_table}.{pk}), {tenant}, {channel}, {contact},"
+        f" {message_type}"
     )
     moment = Message._meta.get_field("lease_expires_at")
     pk_field = Message._meta.get_field("id")
@@ -277,9 +327,13 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {
-            value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)): int(last)
-            for value, last in cursor.fetchall()
+            _uuid(value): Leased(int(last), _uuid(tenant_id), _uuid(channel_id), _uuid(contact_id), str(kind))
+            for value, last, tenant_id, channel_id, contact_id, kind in cursor.fetchall()
         }
+
+
+def _uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _rows_update(
@@ -398,35 +452,37 @@ def send_budget_for(message: Message) -> SendBudget:
     )
 
 
-def _budgets_take(outgoing: list[Outgoing], outcomes: Counter[str]) -> tuple[list[Outgoing], float]:
-    """Each channel's budgets in one script call, right before the calls (core.ratelimit's guard must cover
+def _budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ticket], float]:
+    """Each channel's budgets in one script call, before anything is loaded (core.ratelimit's guard must cover
     the time from a grant to Meta receiving the request). Refused messages go back to ``queued`` without
-    using their retry budget: one group per channel, spread over the backlog of its second; a recipient's
-    refusal on its own clock. Returns the granted sends and the monotonic time before the grants."""
+    using their retry budget: one group per channel, at its place in the channel's schedule; a recipient's
+    refusal on its own clock. Returns the granted tickets and the monotonic time before the grants."""
     taken_at = time.monotonic()
-    by_channel: dict[uuid.UUID, list[Outgoing]] = defaultdict(list)
-    for item in outgoing:
-        by_channel[item.message.channel_id].append(item)
-    granted: list[Outgoing] = []
+    by_channel: dict[uuid.UUID, list[Ticket]] = defaultdict(list)
+    for ticket in tickets:
+        by_channel[ticket.message.channel_id].append(ticket)
+    granted: list[Ticket] = []
     for items in by_channel.values():
-        grants = send_budgets_take([item.budget for item in items])
-        channel_refused: list[tuple[Outgoing, Grant]] = []
-        for item, grant in zip(items, grants, strict=True):
+        grants = send_budgets_take([ticket.budget for ticket in items])
+        channel_refused: list[tuple[Ticket, Grant]] = []
+        for ticket, grant in zip(items, grants, strict=True):
             if grant.is_granted:
-                granted.append(item)
+                granted.append(ticket)
             elif grant.refused_by == CHANNEL:
-                channel_refused.append((item, grant))
+                channel_refused.append((ticket, grant))
             else:
-                message_requeue(item.message, delay_seconds=_refusal_delay(grant), counts_as_attempt=False)
+                message_requeue(ticket.message, delay_seconds=_refusal_delay(grant), counts_as_attempt=False)
                 outcomes[f"throttled_by_{grant.refused_by}"] += 1
         if channel_refused:
             delay = _refusal_delay(channel_refused[0][1])
-            _requeue_batch([item.message for item, _ in channel_refused], delay_seconds=delay)
+            _requeue_batch([ticket.message for ticket, _ in channel_refused], delay_seconds=delay)
             outcomes[f"throttled_by_{CHANNEL}"] += len(channel_refused)
     return granted, taken_at
 
 
 def _refusal_delay(grant: Grant) -> float:
+    if grant.is_scheduled:  # the channel's schedule already spread the backlog at its rate
+        return grant.wait_seconds
     spread = max(grant.backlog_seconds, COUNTDOWN_JITTER_SECONDS)
     return grant.wait_seconds + random.uniform(0, spread)  # noqa: S311 - jitter, not security
 
@@ -908,23 +964,31 @@ def outbox_relay(
     *, now: datetime, channel_id: uuid.UUID | None = None, grace: timedelta = RELAY_GRACE, batch: int = RELAY_BATCH
 ) -> int:
     """Publish outbox rows that are due on active channels and were never published (or long ago, and their
-    message is still queued). Locked rows are skipped, so two relays never publish the same batch."""
+    message is still queued). Locked rows are skipped, so two relays never publish the same batch. A channel
+    gets no more than RELAY_AHEAD_SECONDS of its rate published and unsent at a time: a backlog is fed to the
+    workers as fast as the channel may send, not all at once (each send refused for the channel's rate costs a
+    worker a lease and a requeue); the rest waits for the next run."""
     published = 0
+    full: set[uuid.UUID] = set()
     for _ in range(RELAY_MAX_BATCHES):
-        count = _relay_batch(now=now, channel_id=channel_id, grace=grace, batch=batch)
+        selected, count, filled = _relay_batch(now=now, channel_id=channel_id, grace=grace, batch=batch, full=full)
         published += count
-        if count < batch:
+        full |= filled
+        if selected < batch:
             break
     return published
 
 
-def _relay_batch(*, now: datetime, channel_id: uuid.UUID | None, grace: timedelta, batch: int) -> int:
+def _relay_batch(
+    *, now: datetime, channel_id: uuid.UUID | None, grace: timedelta, batch: int, full: set[uuid.UUID]
+) -> tuple[int, int, set[uuid.UUID]]:
+    """One batch of due rows, of channels with room: (rows selected, rows published, channels now full)."""
     due = OutboxEntry.objects.filter(
         Q(published_at__isnull=True, created_at__lte=now - grace) | Q(published_at__lte=now - REPUBLISH_AFTER),
         available_at__lte=now,
         message__status=MessageStatus.QUEUED,
         channel__status=ChannelStatus.ACTIVE,
-    )
+    ).exclude(channel_id__in=full)
     if channel_id is not None:
         due = due.filter(channel_id=channel_id)
     with transaction.atomic():
@@ -933,10 +997,32 @@ def _relay_batch(*, now: datetime, channel_id: uuid.UUID | None, grace: timedelt
             .order_by("available_at")
             .values_list("message_id", "channel_id")[:batch]
         )
-        OutboxEntry.objects.filter(message_id__in=[message_id for message_id, _ in rows]).update(published_at=now)
-        for chunk in _batches(rows):
+        room = _channels_room({channel for _, channel in rows}, now=now)
+        taken = [(message_id, channel) for message_id, channel in rows if _take_room(room, channel)]
+        OutboxEntry.objects.filter(message_id__in=[message_id for message_id, _ in taken]).update(published_at=now)
+        for chunk in _batches(taken):
             transaction.on_commit(functools.partial(_publish_batch, chunk))
-    return len(rows)
+    return len(rows), len(taken), {channel for channel, left in room.items() if left <= 0}
+
+
+def _channels_room(channel_ids: set[uuid.UUID], *, now: datetime) -> dict[uuid.UUID, int]:
+    """How many more sends each channel may have published and unsent: RELAY_AHEAD_SECONDS of its rate, less
+    its rows published recently (waiting, being sent, or given back with a countdown)."""
+    channels = Channel.objects.in_bulk(channel_ids)
+    in_flight = dict(
+        OutboxEntry.objects.filter(channel_id__in=channel_ids, published_at__gt=now - REPUBLISH_AFTER)
+        .values("channel_id")
+        .annotate(rows=Count("pk"))
+        .values_list("channel_id", "rows")
+    )
+    return {pk: channel.send_rate * RELAY_AHEAD_SECONDS - in_flight.get(pk, 0) for pk, channel in channels.items()}
+
+
+def _take_room(room: dict[uuid.UUID, int], channel_id: uuid.UUID) -> bool:
+    if room.get(channel_id, 0) <= 0:
+        return False
+    room[channel_id] -= 1
+    return True
 
 
 def _batches(rows: list[tuple[uuid.UUID, uuid.UUID]]) -> list[list[uuid.UUID]]:

@@ -24,6 +24,7 @@ from core.bulk import GuardedChange, guarded_update
 from core.db import commit_without_waiting_for_disk
 from encryption.blind_index import blind_index_candidates, blind_index_filter
 from encryption.fields import fresh_scope_keys_create
+from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp, raw_expires_at
 from messaging.media import media_attachments_discard, media_attachments_plan_many
 from messaging.models import (
     Channel,
@@ -259,7 +260,13 @@ def messages_store(
     if not drafts:
         return Counter()
     conversations = conversations_resolve({(draft.channel, contacts[draft.person.key]) for draft in drafts})
-    rows = [_message_row(draft, contacts, conversations, received_at) for draft in drafts]
+    stamps = {
+        channel.pk: message_stamp(
+            written_at=received_at, lifetimes=lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
+        )
+        for channel in {draft.channel.pk: draft.channel for draft in drafts}.values()
+    }
+    rows = [_message_row(draft, contacts, conversations, received_at, stamps[draft.channel.pk]) for draft in drafts]
     Message.objects.bulk_create(rows, ignore_conflicts=True)
     stored = set(Message.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
     inserted = [row for row in rows if row.pk in stored]
@@ -277,6 +284,7 @@ def _message_row(
     contacts: dict[ContactKey, Contact],
     conversations: dict[tuple[uuid.UUID, uuid.UUID], Conversation],
     received_at: datetime,
+    stamp: MessageStamp,
 ) -> Message:
     channel = draft.channel
     contact = contacts[draft.person.key]
@@ -294,6 +302,7 @@ def _message_row(
         content=draft.content,
         is_flagged=draft.is_flagged,
         is_sent_elsewhere=draft.is_sent_elsewhere,
+        **stamp.as_fields(),
     )
 
 
@@ -472,6 +481,9 @@ def _quarantine(
             "routing_id": (item.routing_id or "")[:64],
             "reason": reason,
             "payload": {"item": _raw_of(item)},  # wrapped: a JSON null item is still a value, never NULL
+            "expires_at": raw_expires_at(
+                received_at=received_at, lifetimes=lifetimes_for(tenant_id=meta_app.tenant_id)
+            ),
         },
     )
     return "quarantined" if created else "duplicate"

@@ -18,6 +18,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -38,17 +39,29 @@ from core.http import (
     url_origin,
 )
 from core.locks import held_lock
-from core.tasks import enqueue_on_commit
+from core.tasks import enqueue_batched_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError
+from encryption.fields import ContentExpiredError
 from encryption.models import Purpose
-from messaging.models import Channel, MediaAttachment, MediaStatus, Message, Platform, content_day_bucket
+from messaging.lifetimes import lifetimes_for, media_expires_at
+from messaging.models import (
+    Channel,
+    MediaAttachment,
+    MediaStatus,
+    Message,
+    Platform,
+    content_day_bucket,
+    content_is_expired,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 15
 RETRY_CAP_SECONDS = 600
+SWEEP_AFTER = timedelta(minutes=30)  # longer than the whole retry schedule (5 attempts, backoff capped at 600 s)
+SWEEP_BATCH = 1000
 DOWNLOAD_DEADLINE_SECONDS = 200  # below the Celery soft time limit (270 s)
 LOCK_SECONDS = 330  # above the Celery hard time limit (300 s): a lock never outlives a stuck download
 MAX_REDIRECTS = 3
@@ -152,11 +165,12 @@ def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
     rows = [
         _attachment_row(message, position, source)
         for message in messages
+        if not content_is_expired(message)  # stored late (a replay): its content is not to be served, nor fetched
         for position, source in enumerate(media_sources(platform=message.channel.platform, content=message.content))
     ]
     if not rows:
         return 0
-    from messaging.tasks import media_download_task  # the task module imports this one
+    from messaging.tasks import media_download_batch_task  # the task module imports this one
 
     try:
         with transaction.atomic():
@@ -166,11 +180,33 @@ def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
         logger.exception("media attachments not planned", extra={"message_ids": [str(m.pk) for m in messages]})
         return 0
     for attachment_id in created:
-        enqueue_on_commit(media_download_task, attachment_id)
+        enqueue_batched_on_commit(media_download_batch_task, attachment_id)
     return len(created)
 
 
+def media_attempts_made(*, attachment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The attempts each still pending attachment has had (the others are left out)."""
+    pending = MediaAttachment.objects.filter(pk__in=attachment_ids, status=MediaStatus.PENDING)
+    return dict(pending.values_list("pk", "attempts"))
+
+
+def media_pending_requeue(*, now: datetime) -> list[uuid.UUID]:
+    """Publish again the attachments still pending long after every retry would have run: their publish was
+    lost (a process died holding the ids). A repeat is harmless: a download is locked and conditional."""
+    from messaging.tasks import media_download_batch_task  # the task module imports this one
+
+    stale = list(
+        MediaAttachment.objects.filter(
+            status=MediaStatus.PENDING, created_at__lt=now - SWEEP_AFTER, attempts__lt=MAX_ATTEMPTS
+        ).values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for attachment_id in stale:
+        enqueue_batched_on_commit(media_download_batch_task, attachment_id)
+    return stale
+
+
 def _attachment_row(message: Message, position: int, source: MediaSource) -> MediaAttachment:
+    lifetimes = lifetimes_for(tenant_id=message.tenant_id, channel_id=message.channel_id)
     return MediaAttachment(
         tenant_id=message.tenant_id,
         message=message,
@@ -180,6 +216,10 @@ def _attachment_row(message: Message, position: int, source: MediaSource) -> Med
         mime_type=source.mime_type[:128],
         source_reference=source.reference,
         expected_sha256=source.expected_sha256,
+        expires_at=media_expires_at(
+            received_at=message.received_at, content_expires=message.content_expires_at, lifetimes=lifetimes
+        ),
+        content_key_day=message.content_key_day,
     )
 
 
@@ -222,6 +262,8 @@ def _pending(attachment_id: uuid.UUID) -> MediaAttachment | None:
         .filter(pk=attachment_id, status=MediaStatus.PENDING)
         .first()
     )
+    if attachment is not None and media_attachment_is_expired(attachment):
+        return None  # never fetched once expired: the purge removes the row
     return attachment
 
 
@@ -415,8 +457,19 @@ def _files_delete(names: Sequence[str]) -> None:
             logger.warning("a media file could not be deleted", extra={"storage_name": name})
 
 
+def media_attachment_is_expired(attachment: MediaAttachment) -> bool:
+    """Read-time retention: past its own expiry, or its message's content expired (a legal hold keeps both)."""
+    if content_is_expired(attachment.message):
+        return True
+    expires_at = attachment.expires_at
+    return attachment.hold_id is None and expires_at is not None and expires_at <= timezone.now()
+
+
 def media_attachment_read(*, attachment: MediaAttachment) -> bytes:
-    """The plaintext of a stored attachment; ``DecryptionError`` when its key is gone (retention)."""
+    """The plaintext of a stored attachment; ``ContentExpiredError`` past its retention (even before the purge),
+    ``DecryptionError`` when its key is gone."""
+    if media_attachment_is_expired(attachment):
+        raise ContentExpiredError(f"media attachment {attachment.pk} has expired")
     with media_storage().open(attachment.storage_name, "rb") as stored:
         sealed = stored.read()
     return blob_open(
@@ -430,7 +483,7 @@ def media_attachment_read(*, attachment: MediaAttachment) -> bytes:
 
 def media_attachment_get(*, tenant_id: uuid.UUID, message_id: uuid.UUID, attachment_id: uuid.UUID) -> MediaAttachment:
     """Raises MediaAttachment.DoesNotExist for a missing id, another message's and another tenant's alike."""
-    attachment: MediaAttachment = MediaAttachment.objects.get(
+    attachment: MediaAttachment = MediaAttachment.objects.select_related("message").get(
         pk=attachment_id, message_id=message_id, tenant_id=tenant_id, message__tenant_id=tenant_id
     )
     return attachment

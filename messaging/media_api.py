@@ -23,7 +23,7 @@ from accounts.api import FORBIDDEN, UNAUTHORIZED
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope
 from encryption.errors import DecryptionError
-from messaging.media import FALLBACK_MIME_TYPE, media_attachment_get, media_attachment_read
+from messaging.media import FALLBACK_MIME_TYPE, media_attachment_get, media_attachment_is_expired, media_attachment_read
 from messaging.models import MediaAttachment, MediaStatus
 
 MediaErrorSerializer = inline_serializer(
@@ -33,6 +33,8 @@ NOT_READY = {
     MediaStatus.PENDING: ("media_pending", "The media is still being downloaded; try again shortly."),
     MediaStatus.FAILED: ("media_failed", "The media could not be downloaded from Meta; it will not be."),
 }
+
+EXPIRED = {"detail": "The media expired under the retention policy and is no longer served.", "code": "media_expired"}
 
 
 class MediaDownloadApi(APIView):
@@ -55,6 +57,11 @@ class MediaDownloadApi(APIView):
                 MediaErrorSerializer,
                 description="Not stored: `code` is `media_pending` (retry later) or `media_failed`.",
             ),
+            410: OpenApiResponse(
+                MediaErrorSerializer,
+                description="Past its retention (`code`: `media_expired`): the file, or its message's content, "
+                "expired under the tenant's retention policy and is never served again.",
+            ),
         },
     )
     def get(self, request: Request, message_id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse | Response:
@@ -67,6 +74,8 @@ class MediaDownloadApi(APIView):
             )
         except MediaAttachment.DoesNotExist:
             raise NotFound from None
+        if media_attachment_is_expired(attachment):
+            return Response(EXPIRED, status=410)
         if attachment.status in NOT_READY:
             code, detail = NOT_READY[MediaStatus(attachment.status)]
             return Response({"detail": detail, "code": code}, status=409)

@@ -113,9 +113,33 @@ class Channel(BaseModel):
         )
 
 
-def content_day_bucket(row: Message | ParkedStatus) -> str:
-    """The day by which this content must be gone at the latest (received + the maximum content lifetime)."""
-    return (row.received_at.date() + timedelta(days=settings.GATEWAY_CONTENT_MAX_DAYS + 1)).isoformat()
+HOLD_SCOPE_PREFIX = "hold:"
+
+
+def hold_scope(hold_id: object) -> str:
+    """The content key scope of a legal hold: its content is sealed under a key of the hold, not of a day."""
+    return f"{HOLD_SCOPE_PREFIX}{hold_id}"
+
+
+def content_day_bucket(row: Message | ParkedStatus | MediaAttachment) -> str:
+    """The day after the one by which this content must be gone at the latest: received + the maximum content
+    lifetime of the policy in force when it was written (``content_key_day``), else of the installation.
+    Content under a legal hold (``hold_id``) is sealed under the hold's key instead (policies.holds)."""
+    hold_id = getattr(row, "hold_id", None)
+    if hold_id is not None:
+        return hold_scope(hold_id)
+    last_day = getattr(row, "content_key_day", None) or (
+        row.received_at.date() + timedelta(days=settings.GATEWAY_CONTENT_MAX_DAYS)
+    )
+    return (last_day + timedelta(days=1)).isoformat()
+
+
+def content_is_expired(message: Message) -> bool:
+    """Read-time retention: content purged, or past its expiry and under no legal hold, is never served."""
+    if message.content_purged_at is not None:
+        return True
+    expires_at = message.content_expires_at
+    return message.hold_id is None and expires_at is not None and expires_at <= timezone.now()
 
 
 def subject_scope(contact: Contact) -> str:
@@ -217,7 +241,9 @@ class Message(BaseModel):
         purpose=Purpose.CONTENT, scope=content_day_bucket, null=True, help_text="None until Meta accepts a send."
     )
     provider_message_index = BlindIndexField(source="provider_message_id", normalizer="opaque", null=True)
-    content = EncryptedJSONField(purpose=Purpose.CONTENT, scope=content_day_bucket, null=True)
+    content = EncryptedJSONField(
+        purpose=Purpose.CONTENT, scope=content_day_bucket, null=True, expired=content_is_expired
+    )
     # Outbound only: scheduling, the dispatcher's lease and retry budget, and why a send failed.
     author_kind = models.CharField(max_length=8, choices=AuthorKind.choices, blank=True)
     send_at = models.DateTimeField(null=True, blank=True, help_text="A scheduled send: not before this time.")
@@ -226,6 +252,18 @@ class Message(BaseModel):
     attempt_count = models.PositiveSmallIntegerField(default=0, help_text="Transient failures so far.")
     failure_code = models.IntegerField(null=True, blank=True)
     failure_title = models.CharField(max_length=200, blank=True)
+    # Retention (stamped from the tenant's policy at write time; recomputed on delivery and read).
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="When the recipient got it (provider time).")
+    read_at = models.DateTimeField(null=True, blank=True, help_text="When the recipient read it (provider time).")
+    content_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Content is never served after this; the purge then blanks it."
+    )
+    content_purged_at = models.DateTimeField(null=True, blank=True)
+    content_key_day = models.DateField(
+        null=True, blank=True, help_text="The last day this content may live under the policy it was written under."
+    )
+    metadata_expires_at = models.DateTimeField(null=True, blank=True, help_text="The row itself goes after this.")
+    hold_id = models.UUIDField(null=True, blank=True, help_text="The legal hold whose key seals this content.")
 
     objects: ClassVar[models.Manager[Message]] = EncryptedManager()
 
@@ -237,6 +275,13 @@ class Message(BaseModel):
         indexes = [
             models.Index(fields=["tenant", "provider_timestamp"]),
             models.Index(fields=["status", "next_attempt_at"], name="message_dispatch_due"),
+            models.Index(
+                fields=["content_expires_at"],
+                name="message_content_due",
+                condition=models.Q(content_purged_at__isnull=True),
+            ),
+            models.Index(fields=["metadata_expires_at"], name="message_metadata_due"),
+            models.Index(fields=["hold_id"], name="message_held", condition=models.Q(hold_id__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -326,12 +371,14 @@ class QuarantinedItem(BaseModel):
     payload = EncryptedJSONField(purpose=Purpose.RAW, scope=raw_day_bucket)
     replayed_at = models.DateTimeField(null=True, blank=True, help_text="When a replay applied the item.")
     replay_outcome = models.CharField(max_length=32, blank=True, help_text="What the replay did: stored, status…")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Kept no longer than raw deliveries.")
 
     objects: ClassVar[models.Manager[QuarantinedItem]] = EncryptedManager()
 
     class Meta:
         base_manager_name = "objects"
         constraints = [models.UniqueConstraint(fields=["delivery_id", "item_path"], name="quarantine_unique_item")]
+        indexes = [models.Index(fields=["expires_at"], name="quarantine_due")]
 
     def __str__(self) -> str:
         return f"quarantined {self.reason} {self.routing_id}"
@@ -364,12 +411,19 @@ class MediaAttachment(BaseModel):
     stored_at = models.DateTimeField(null=True, blank=True)
     source_reference = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket)
     expected_sha256 = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket, null=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="The file is never served after this.")
+    content_key_day = models.DateField(null=True, blank=True, help_text="The message's: the same day key seals both.")
+    hold_id = models.UUIDField(null=True, blank=True, help_text="The legal hold whose key seals this file.")
 
     objects: ClassVar[models.Manager[MediaAttachment]] = EncryptedManager()
 
     class Meta:
         base_manager_name = "objects"
         constraints = [models.UniqueConstraint(fields=["message", "position"], name="media_attachment_unique_position")]
+        indexes = [
+            models.Index(fields=["expires_at"], name="media_attachment_due"),
+            models.Index(fields=["hold_id"], name="media_attachment_held", condition=models.Q(hold_id__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.status} {self.pk}"

@@ -64,6 +64,7 @@ from core.tasks import enqueue_by_name_on_commit
 from encryption.blind_index import blind_index_filter, normalize_e164
 from encryption.errors import DecryptionError
 from messaging.inbound import ContactWanted, contacts_resolve, conversation_for
+from messaging.lifetimes import lifetimes_for, message_stamp
 from messaging.models import (
     AuthorKind,
     Channel,
@@ -655,6 +656,10 @@ def _queue(
         assert recipient.wanted is not None  # noqa: S101 - _recipient_of sets one of the two
         contact = contacts_resolve([recipient.wanted])[recipient.wanted.key]
     conversation = recipient.conversation or conversation_for(channel=channel, contact=contact)
+    # A scheduled send's content lives from when it is due, so its day key is still there to send it.
+    stamp = message_stamp(
+        written_at=request.send_at or now, lifetimes=lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
+    )
     message = Message.objects.create(
         tenant_id=channel.tenant_id,
         channel=channel,
@@ -669,6 +674,7 @@ def _queue(
         author_kind=request.author_kind,
         send_at=request.send_at,
         next_attempt_at=request.send_at,  # a scheduled send cannot be leased before its time, whoever publishes it
+        **stamp.as_fields(),
     )
     OutboxEntry.objects.create(
         message=message, tenant_id=channel.tenant_id, channel=channel, available_at=request.send_at or now

@@ -1,4 +1,8 @@
-"""Reads for the tenant API. Every query starts from the tenant; a row of another tenant does not exist here."""
+"""Reads for the tenant API. Every query starts from the tenant; a row of another tenant does not exist here.
+
+Read-time retention: ``content_live_q`` / ``content_expired_q`` are the SQL side of
+``messaging.models.content_is_expired`` (purged, or past ``content_expires_at`` and under no legal hold).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, Prefetch, QuerySet, Value, When
+from django.db.models import Case, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
+from encryption.fields import ContentExpiredError
 from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
 from messaging.statuses import STATUS_RANK
 
@@ -27,16 +33,19 @@ class MessageFilters:
     provider_message_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    content_expired: bool | None = None
 
 
 @dataclass(frozen=True)
 class OpenedMessage:
-    """A message with its sealed values opened; a value that does not open is None, never an error."""
+    """A message with its sealed values opened; a value that does not open is None, never an error. Expired
+    content (retention) is None too, and said so: it is never opened."""
 
     message: Message
     provider_message_id: str | None
     content: Any
     is_content_unavailable: bool
+    is_content_expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,15 +58,38 @@ class OpenedContact:
 
 
 def _opened(*, instance: Any, attribute: str) -> tuple[Any, bool]:
-    """The plaintext of an encrypted attribute and whether it opened (a destroyed key is not a server error)."""
+    """The plaintext of an encrypted attribute and whether it opened (a destroyed key is not a server error).
+    Expired content is not a failure to open: ``ContentExpiredError`` goes to the caller."""
     try:
         return getattr(instance, attribute), True
+    except ContentExpiredError:
+        raise
     except DecryptionError:
         return None, False
 
 
+def content_expired_q(*, now: datetime | None = None) -> Q:
+    """Messages whose content is not to be served: purged, or past its expiry and under no legal hold."""
+    moment = now or timezone.now()
+    return Q(content_purged_at__isnull=False) | Q(hold_id__isnull=True, content_expires_at__lte=moment)
+
+
+def content_live_q(*, now: datetime | None = None) -> Q:
+    """Messages whose content may be served (rows written before expiry was stamped count as live)."""
+    moment = now or timezone.now()
+    return Q(content_purged_at__isnull=True) & (
+        Q(hold_id__isnull=False) | Q(content_expires_at__isnull=True) | Q(content_expires_at__gt=moment)
+    )
+
+
+def messages_with_live_content(messages: QuerySet[Message], *, now: datetime | None = None) -> QuerySet[Message]:
+    return messages.filter(content_live_q(now=now))
+
+
 def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message]:
     messages = Message.objects.filter(tenant=tenant)
+    if filters.content_expired is not None:
+        messages = messages.filter(content_expired_q() if filters.content_expired else content_live_q())
     exact = {
         "channel_id": filters.channel_id,
         "contact_id": filters.contact_id,
@@ -96,7 +128,10 @@ def _with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
 
 def message_open(*, message: Message) -> OpenedMessage:
     provider_message_id, _ = _opened(instance=message, attribute="provider_message_id")
-    content, is_open = _opened(instance=message, attribute="content")
+    try:
+        content, is_open = _opened(instance=message, attribute="content")
+    except ContentExpiredError:
+        return OpenedMessage(message, provider_message_id, None, is_content_unavailable=False, is_content_expired=True)
     return OpenedMessage(
         message=message,
         provider_message_id=provider_message_id,

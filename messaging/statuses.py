@@ -2,7 +2,9 @@
 
 Works on a batch at a time (one lookup, one insert and one conditional update per batch), so a webhook
 with dozens of statuses costs a handful of queries. Forward-only holds under concurrent workers because
-the move is a single ``UPDATE … CASE`` whose condition names the statuses it may move from.
+the move is a single ``UPDATE … CASE`` whose condition names the statuses it may move from. The same
+statement records when the recipient got and read the message (the earliest provider time wins) and brings
+its content's expiry forward as the retention policy says (never back); its media follow.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.bulk import GuardedChange, guarded_update
+from django.db.models import F, OuterRef, Subquery
+
+from core.bulk import ColumnChange, rows_update
 from encryption.blind_index import blind_index_candidates
-from messaging.models import Channel, Message, MessageStatus, ParkedStatus, StatusEvent
+from messaging.lifetimes import content_expiry_candidates, lifetimes_for
+from messaging.models import Channel, MediaAttachment, Message, MessageStatus, ParkedStatus, StatusEvent
 
 STATUS_RANK: dict[str, int] = {
     MessageStatus.QUEUED: 0,
@@ -28,6 +33,13 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.PLAYED: 6,
 }
 TERMINAL = frozenset({MessageStatus.FAILED, MessageStatus.CANCELLED})
+# When the recipient got the message, and read (or played) it: provider times, the earliest one wins.
+MOMENT_COLUMNS: dict[str, str] = {
+    MessageStatus.DELIVERED: "delivered_at",
+    MessageStatus.READ: "read_at",
+    MessageStatus.PLAYED: "read_at",
+}
+EARLIEST = "LEAST({column}, %s)"  # a NULL column counts as nothing yet: LEAST ignores it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,23 +104,61 @@ def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[st
                 pricing=report.pricing,
             )
     StatusEvent.objects.bulk_create(new_events.values(), ignore_conflicts=True)
-    _advance({message.pk: message.status for message, _ in pairs}, pairs)
+    fresh = [(message, report) for message, report in pairs if (message.pk, report.status) in new_events]
+    _advance({message.pk: message.status for message, _ in pairs}, pairs, fresh)
     return Counter({"status": len(new_events), "duplicate": len(pairs) - len(new_events)})
 
 
-def _advance(current: dict[uuid.UUID, str], pairs: Iterable[tuple[Message, StatusReport]]) -> None:
+def _advance(
+    current: dict[uuid.UUID, str],
+    pairs: Iterable[tuple[Message, StatusReport]],
+    fresh: Iterable[tuple[Message, StatusReport]],
+) -> None:
+    """One statement: each message to its furthest status, and the retention moments of the new events."""
     wanted: dict[uuid.UUID, list[str]] = defaultdict(list)
     for message, report in pairs:
         wanted[message.pk].append(report.status)
-    changes: list[GuardedChange] = []
+    changes = _retention_changes(fresh)
     for message_id, statuses in wanted.items():
         target = _furthest(current[message_id], statuses)
         if target is not None:
             allowed = predecessors(target)
-            changes.append(
-                GuardedChange(message_id, target, f"{{column}} IN ({', '.join(['%s'] * len(allowed))})", allowed)
-            )
-    guarded_update(Message, "status", changes)
+            guard = f"CASE WHEN {{column}} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {{column}} END"
+            changes.setdefault(message_id, {})["status"] = ColumnChange(guard, [*allowed, target])
+    rows_update(Message, changes)
+    _attachments_follow([pk for pk, row in changes.items() if "content_expires_at" in row])
+
+
+def _retention_changes(fresh: Iterable[tuple[Message, StatusReport]]) -> dict[uuid.UUID, dict[str, ColumnChange]]:
+    """When each message was delivered and read (provider time), and how far that brings its content's expiry
+    forward under the policy in force for its channel."""
+    moments: dict[uuid.UUID, dict[str, datetime]] = defaultdict(dict)
+    channels: dict[uuid.UUID, Channel] = {}
+    for message, report in fresh:
+        column = MOMENT_COLUMNS.get(report.status)
+        if column is not None:
+            known = moments[message.pk].get(column, report.provider_timestamp)
+            moments[message.pk][column] = min(known, report.provider_timestamp)
+            channels[message.pk] = report.channel
+    changes: dict[uuid.UUID, dict[str, ColumnChange]] = {}
+    for message_id, row in moments.items():
+        channel = channels[message_id]
+        lifetimes = lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
+        candidates = content_expiry_candidates(lifetimes, row.get("delivered_at"), row.get("read_at"))
+        if candidates:
+            row["content_expires_at"] = min(candidates)
+        changes[message_id] = {name: ColumnChange(EARLIEST, [moment]) for name, moment in row.items()}
+    return changes
+
+
+def _attachments_follow(message_ids: list[uuid.UUID]) -> None:
+    """A message's files never outlive its content: bring theirs forward with it."""
+    if not message_ids:
+        return
+    content_expiry = Message.objects.filter(pk=OuterRef("message_id")).values("content_expires_at")[:1]
+    MediaAttachment.objects.filter(message_id__in=message_ids, expires_at__gt=F("message__content_expires_at")).update(
+        expires_at=Subquery(content_expiry)
+    )
 
 
 def _furthest(current: str, statuses: Iterable[str]) -> str | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from celery import Task, shared_task
@@ -9,7 +10,14 @@ from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
 from messaging import dispatch
-from messaging.media import MAX_ATTEMPTS, MediaRetryError, media_attachment_download, media_retry_delay
+from messaging.media import (
+    MAX_ATTEMPTS,
+    MediaRetryError,
+    media_attachment_download,
+    media_attempts_made,
+    media_pending_requeue,
+    media_retry_delay,
+)
 
 
 @shared_task(
@@ -26,6 +34,31 @@ def media_download_task(self: Task[Any, Any], attachment_id: str) -> str:
         return media_attachment_download(attachment_id=uuid.UUID(attachment_id), is_last_attempt=is_last_attempt)
     except MediaRetryError:
         raise self.retry(countdown=media_retry_delay(retries=self.request.retries)) from None
+
+
+@shared_task(name="media.download_batch", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def media_download_batch_task(attachment_ids: list[str]) -> Counts:
+    """First attempts of the attachments one fan-out (or a sweep) published together; one that may succeed
+    later goes on as its own ``media.download`` with the retries it has left."""
+    ids = [uuid.UUID(attachment_id) for attachment_id in attachment_ids]
+    outcomes: Counter[str] = Counter()
+    for attachment_id, attempts in media_attempts_made(attachment_ids=ids).items():
+        is_last_attempt = attempts >= MAX_ATTEMPTS - 1
+        try:
+            outcomes[media_attachment_download(attachment_id=attachment_id, is_last_attempt=is_last_attempt)] += 1
+        except MediaRetryError:
+            retries: dict[str, Any] = {"retries": attempts + 1}  # the budget left to media.download's own retries
+            media_download_task.apply_async(
+                args=(str(attachment_id),), countdown=media_retry_delay(retries=attempts), **retries
+            )
+            outcomes["retry_later"] += 1
+    return dict(outcomes)
+
+
+@shared_task(name="maintenance.media_sweep")
+@lock_guarded("media-sweep", ttl_seconds=300)
+def media_sweep_task() -> Counts:
+    return {"published": len(media_pending_requeue(now=timezone.now()))}
 
 
 # --- outbound (messaging.dispatch) --------------------------------------------------------------------

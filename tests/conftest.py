@@ -17,6 +17,7 @@ from accounts.mfa import SESSION_VERIFIED_AT, totp_device_provision
 from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from core.redis import redis_client, redis_configured
 from encryption import keyring
+from messaging.lifetimes import lifetimes_cache_clear
 from webhooks.app_cache import app_cache_clear
 
 PASSWORD = "correct horse battery staple"
@@ -50,12 +51,14 @@ def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_key_caches() -> Iterator[None]:
     """Key ids can repeat across tests (rolled-back sequences on SQLite, flushed tables): never share caches,
-    nor the webhook edge's cached app secrets."""
+    nor the webhook edge's cached app secrets, nor the retention lifetimes cached per tenant."""
     keyring.cache_clear()
     app_cache_clear()
+    lifetimes_cache_clear()
     yield
     keyring.cache_clear()
     app_cache_clear()
+    lifetimes_cache_clear()
 
 
 @pytest.fixture(autouse=True)

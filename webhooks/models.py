@@ -37,12 +37,16 @@ class Delivery(BaseModel):
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Processing runs started; capped, then failed.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="The raw body goes after this (policy).")
 
     objects: ClassVar[models.Manager[Delivery]] = EncryptedManager()
 
     class Meta:
         base_manager_name = "objects"
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["expires_at"], name="delivery_due"),
+        ]
         verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:

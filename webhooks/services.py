@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import Counter
@@ -14,9 +15,11 @@ from django.utils import timezone
 from accounts.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.db import row_insert, write_without_health_check
 from core.metrics import metric_increment
 from core.tasks import enqueue_batched_on_commit, enqueue_on_commit
 from messaging.inbound import delivery_items_store
+from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.providers import parse_webhook
 from webhooks.models import Delivery, DeliveryStatus
 
@@ -26,19 +29,23 @@ logger = logging.getLogger(__name__)
 def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body: bytes, signature: str) -> Delivery:
     """Store the raw body, encrypted under the app owner's raw-delivery key, then enqueue its processing.
 
-    One INSERT in autocommit: the row is durable before the publish and before Meta gets its 200. If the
-    publish is lost, the sweeper finds the delivery still ``received``."""
+    One INSERT in autocommit, the request's only query: the row is durable before the publish and before Meta
+    gets its 200. If the publish is lost, the sweeper finds the delivery still ``received``. Its expiry comes
+    from the owner's policy, cached in process (no query per request). The INSERT is idempotent by its id, so a
+    connection found dead is simply replaced and the INSERT made again (instead of a health check per request)."""
     from webhooks.tasks import process_deliveries_task
 
+    received_at = timezone.now()
     delivery = Delivery(
         meta_app_id=meta_app_id,
         tenant_id=tenant_id,
-        received_at=timezone.now(),
+        received_at=received_at,
         signature=signature,
         body_bytes=len(body),
         body=body,
+        expires_at=raw_expires_at(received_at=received_at, lifetimes=lifetimes_for(tenant_id=tenant_id)),
     )
-    delivery.save(force_insert=True)
+    write_without_health_check(functools.partial(row_insert, delivery))
     enqueue_batched_on_commit(process_deliveries_task, delivery.pk)
     return delivery
 

@@ -12,7 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.ratelimit import CHANNEL, RECIPIENT, Grant, SendBudget, _database_take, send_budget_hold, send_budget_take
+from core.ratelimit import (
+    CHANNEL,
+    RECIPIENT,
+    Grant,
+    SendBudget,
+    _database_take,
+    send_budget_hold,
+    send_budget_take,
+    send_budgets_take,
+)
 from core.redis import redis_client, redis_configured
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +192,27 @@ def test_a_recipient_hold_refuses_only_that_recipient(backend: str) -> None:
 def test_a_budget_needs_a_rate() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         send_budget_take(budget(rate=0))
+
+
+@pytest.mark.skipif(not redis_configured(), reason="REDIS_URL is not set")
+def test_a_refused_group_is_given_the_next_place_in_the_channels_schedule_outside_the_guard_zone() -> None:
+    """Rate 10, guard 100 ms: 10 granted, then the 19 refused are due back at the next second and take 1.9 s of
+    the schedule; the next refusal would fall at .9, inside the guard zone, so it goes to the second after;
+    the one after that follows it by a tenth of a second."""
+    channel = budget(rate=10)
+
+    def steps() -> list[Grant]:
+        return [*send_budgets_take([channel] * 29), *send_budgets_take([channel]), *send_budgets_take([channel])]
+
+    grants = within_one_second(steps)
+
+    assert [grant.is_granted for grant in grants] == [True] * 10 + [False] * 21
+    refused = grants[10:]
+    assert {grant.refused_by for grant in refused} == {CHANNEL}
+    assert all(grant.is_scheduled for grant in refused)
+    first_group = {grant.wait_seconds for grant in refused[:19]}
+    assert len(first_group) == 1  # the group comes back together
+    first = first_group.pop()
+    assert 0 < first <= 1.0
+    assert refused[19].wait_seconds - first == pytest.approx(2.0, abs=0.05)
+    assert refused[20].wait_seconds - first == pytest.approx(2.1, abs=0.05)

@@ -208,6 +208,8 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "received_at": message.received_at.isoformat().replace("+00:00", "Z"),
         "content": {"body": SHARED_WAMID},
         "content_unavailable": False,
+        "content_expired": False,
+        "content_expires_at": None,
         "statuses": [
             {"status": "sent", "provider_timestamp": "2026-01-10T12:05:00Z", "errors": [], "pricing": PRICING},
             {"status": "delivered", "provider_timestamp": "2026-01-10T12:05:01Z", "errors": [], "pricing": None},
@@ -500,6 +502,11 @@ def test_the_schema_lists_every_read_operation(db: None):
         "/api/v1/conversations/{conversation_id}/": ["get"],
         "/api/v1/channels/": ["get"],
         "/api/v1/channels/{channel_id}/": ["get"],
+        "/api/v1/policies/": ["get"],
+        "/api/v1/contacts/{contact_id}/export/": ["post"],
+        "/api/v1/contacts/{contact_id}/exports/{export_id}/": ["get"],
+        "/api/v1/exports/{export_id}/download/": ["get"],
+        "/api/v1/contacts/{contact_id}/erase/": ["post"],
     }
     assert paths["/api/v1/messages/"]["get"]["operationId"] == "messages_list"
     assert {parameter["name"] for parameter in paths["/api/v1/messages/"]["get"]["parameters"]} == {
@@ -512,6 +519,7 @@ def test_the_schema_lists_every_read_operation(db: None):
         "provider_message_id",
         "since",
         "until",
+        "content_expired",
         "cursor",
         "page_size",
     }

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,17 @@ from accounts.models import ApiScope, Tenant
 from core.http import http_client_close
 from core.locks import held_lock
 from messaging.media import (
+    MAX_ATTEMPTS,
     MediaRetryError,
     media_attachment_download,
     media_attachment_read,
     media_attachments_plan,
+    media_pending_requeue,
     media_url_allowed,
 )
 from messaging.models import Channel, MediaAttachment, MediaStatus, Message, MessageStatus, MetaApp
 from messaging.services import channel_add, meta_app_register
-from messaging.tasks import media_download_task
+from messaging.tasks import media_download_batch_task, media_download_task
 from tests.conftest import wait_for, worker_process
 from tests.local_http import LocalServer, Reply
 from webhooks.models import Delivery
@@ -594,3 +597,59 @@ def test_an_instagram_unsend_takes_the_attachment_and_its_file_back(
     assert message.content is None
     assert not MediaAttachment.objects.filter(pk=attachment.pk).exists()
     assert not stored_file.exists()
+
+
+# --- batched first attempts and the sweep of lost publishes ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_stores_what_it_can_and_hands_a_retry_on_with_the_attempts_it_has_left(
+    meta: LocalServer, messenger_app: MetaApp
+) -> None:
+    clip = b"RIFF" + MARKER * 50
+    meta.route("/cdn/ok.mp4?oh=1", Reply(body=clip))
+    meta.route("/cdn/busy.mp4?oh=1", Reply(status=503))
+    urls = [meta.url("/cdn/ok.mp4?oh=1"), meta.url("/cdn/busy.mp4?oh=1")]
+    message = _deliver(messenger_app, _messenger_attachments(urls))
+    first, second = MediaAttachment.objects.filter(message=message).order_by("position")
+
+    outcomes = media_download_batch_task.apply(args=([str(first.pk), str(second.pk)],)).get()
+
+    assert outcomes == {"stored": 1, "retry_later": 1}
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status, second.attempts, second.last_error_code) == (
+        MediaStatus.STORED,
+        MediaStatus.PENDING,
+        1,
+        "download_http_503",
+    )
+
+
+@pytest.mark.django_db
+def test_a_batch_makes_the_last_attempt_final_and_skips_what_is_no_longer_pending(
+    meta: LocalServer, messenger_app: MetaApp
+) -> None:
+    meta.route("/cdn/busy.mp4?oh=1", Reply(status=503))
+    message = _deliver(messenger_app, _messenger_attachments([meta.url("/cdn/busy.mp4?oh=1")] * 2))
+    last_chance, done = MediaAttachment.objects.filter(message=message).order_by("position")
+    MediaAttachment.objects.filter(pk=last_chance.pk).update(attempts=MAX_ATTEMPTS - 1)
+    MediaAttachment.objects.filter(pk=done.pk).update(status=MediaStatus.FAILED)
+
+    outcomes = media_download_batch_task.apply(args=([str(last_chance.pk), str(done.pk)],)).get()
+
+    assert outcomes == {"failed:download_http_503": 1}
+    last_chance.refresh_from_db()
+    assert (last_chance.status, last_chance.attempts) == (MediaStatus.FAILED, MAX_ATTEMPTS)
+
+
+@pytest.mark.django_db
+def test_the_sweep_publishes_only_attachments_pending_long_after_every_retry(messenger_app: MetaApp) -> None:
+    message = _deliver(messenger_app, _messenger_attachments([f"https://cdn.fbsbx.com/{n}.jpg" for n in range(4)]))
+    stale, exhausted, stored, recent = MediaAttachment.objects.filter(message=message).order_by("position")
+    long_ago = timezone.now() - timedelta(hours=1)
+    MediaAttachment.objects.filter(pk__in=[stale.pk, exhausted.pk, stored.pk]).update(created_at=long_ago)
+    MediaAttachment.objects.filter(pk=exhausted.pk).update(attempts=MAX_ATTEMPTS)
+    MediaAttachment.objects.filter(pk=stored.pk).update(status=MediaStatus.STORED)
+    assert media_pending_requeue(now=timezone.now()) == [stale.pk]
+    assert recent.status == MediaStatus.PENDING

@@ -1,0 +1,401 @@
+"""Retention purge: rows purged per second, and the webhook ack p99 while a purge runs against without one.
+
+1. Baseline: signed POSTs of ``whatsapp_text.json`` to ``/webhooks/meta/<app_key>/`` at a paced rate (``--rate``,
+   default 200/s) for ``--seconds`` (default 10), no purge running; measured before and after the purge phases
+   (the lower p99 counts: the conservative side for the ratio).
+2. Purge alone: ``manage.py policies purge`` in its own process over ``--rows`` expired messages (default 100,000:
+   the content of all of them blanked, 20% of the rows deleted with them) and 20% as many expired raw deliveries.
+   Figure: rows purged per second (content blanked + message rows + deliveries deleted) from the run record.
+3. Purge under load: the same seed again, the purge started in its own process and, once it runs, the paced
+   webhooks for the same time. Target: ack p99 during the purge / baseline p99 <= 1.5. The purge must still be
+   running when the window ends (else a NOTE; raise ``--rows``).
+
+Everything runs against a throwaway PostgreSQL database (``bench_purge_<pid>``) served by one gunicorn
+(``--workers 2 --threads 4``, bench/ingest.py's helpers), publishing to a Celery queue of its own (deleted at the
+end). No celery worker runs: deliveries accumulate. The exit status is 0 even when the target fails, unless
+``--strict`` is given.
+
+    make bench
+    .venv/bin/python -m core.services_probe exec -- .venv/bin/python bench/purge.py --rows 100000 --strict
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ingest  # bench/ingest.py: throwaway database, gunicorn, signed requests, paced load
+
+ROOT = Path(__file__).resolve().parent.parent
+RATIO_TARGET = 1.5  # ack p99 with a purge running / without
+ROWS_SHARE = 0.2  # of the expired messages, the share whose row goes too (not only the content)
+DELIVERIES_SHARE = 0.2  # expired raw deliveries, per expired message
+START_TIMEOUT_SECONDS = 60.0
+PURGE_APPLICATION = "bench-purge"
+SAMPLE_SECONDS = 0.005
+PURGE_TIMEOUT_SECONDS = 900.0
+COVER_FACTOR = 2.0  # rows seeded for the loaded purge: twice what it purges alone in the window
+WARMUP_SECONDS = 2.0
+BODY_POOL = 2000  # distinct signed bodies (each a new message id), cycled
+
+
+@dataclass
+class Seeded:
+    messages: int
+    rows: int
+    deliveries: int
+
+
+@dataclass
+class PurgeResult:
+    seconds: float  # the pass's own duration, from its run record
+    counts: dict[str, int]
+    complete: bool
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.get(kind, 0) for kind in ("content", "metadata", "raw_delivery"))
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+# --- seeding: expired rows, copied in SQL from one real row each -------------------------------------------------
+
+
+def seed(registered: ingest.Registered, messages: int, now: datetime) -> Seeded:
+    """``messages`` expired messages (``ROWS_SHARE`` of them past their metadata lifetime too) and expired, processed
+    raw deliveries, each set copied from one row written through the ORM (sealed as the gateway seals it)."""
+    from messaging.models import Channel, Contact, Conversation, Message
+    from webhooks.models import Delivery, DeliveryStatus
+
+    channel = Channel.objects.get(provider_id=registered.channel_provider_id)
+    external_id = f"1650555{Contact.objects.count():04d}"  # a new customer per seed
+    contact = Contact.objects.create(tenant_id=channel.tenant_id, platform="whatsapp", external_id=external_id)
+    conversation = Conversation.objects.create(tenant_id=channel.tenant_id, channel=channel, contact=contact)
+    received = now - timedelta(days=40)
+    template = Message(
+        tenant_id=channel.tenant_id,
+        channel=channel,
+        conversation=conversation,
+        contact=contact,
+        direction="inbound",
+        message_type="text",
+        status="received",
+        received_at=received,
+        provider_timestamp=received,
+        content={"text": {"body": "an expired message of a realistic length " * 4}},
+        content_expires_at=received + timedelta(days=30),
+        content_key_day=(now + timedelta(days=365)).date(),  # no key falls due in this bench
+        metadata_expires_at=received + timedelta(days=730),
+    )
+    template.save()
+    rows = int(messages * ROWS_SHARE)
+    _clone(Message, template.pk, messages - rows - 1)
+    _clone(Message, template.pk, rows, metadata_expires_at=now - timedelta(days=1))
+    delivery = Delivery(
+        meta_app_id=registered.meta_app_id,
+        tenant_id=channel.tenant_id,
+        received_at=received,
+        signature="sha256=" + "0" * 64,
+        body_bytes=2,
+        body=b"{}",
+        status=DeliveryStatus.PROCESSED,
+        expires_at=now - timedelta(days=1),
+    )
+    delivery.save()
+    deliveries = int(messages * DELIVERIES_SHARE)
+    _clone(Delivery, delivery.pk, deliveries - 1)
+    return Seeded(messages, rows, deliveries)
+
+
+def _clone(model: Any, template_id: uuid.UUID, count: int, **columns: Any) -> None:
+    """``count`` copies of one row in one INSERT … SELECT, fresh ids, ``columns`` overridden. The copied
+    ciphertexts are bound to the template's row and would not open; the purge never opens them."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    names, values, params = [], [], []
+    for model_field in model._meta.concrete_fields:
+        names.append(quote(model_field.column))
+        if model_field.primary_key:
+            values.append("gen_random_uuid()")
+        elif model_field.name in columns:
+            values.append("%s")
+            params.append(model_field.get_db_prep_value(columns[model_field.name], connection))
+        else:
+            values.append(quote(model_field.column))
+    table = quote(model._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} "  # noqa: S608 (names from metadata)
+        f"FROM {table}, generate_series(1, %s) WHERE {quote('id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, count, template_id])
+        cursor.execute(f"ANALYZE {table}")
+
+
+# --- the purge in its own process ----------------------------------------------------------------------------------
+
+
+def purge_start(environment: ingest.Environment, arguments: argparse.Namespace) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "manage.py", "policies", "purge", "--json"]
+    if arguments.duty:
+        command += ["--duty", str(arguments.duty)]
+    if arguments.batch_size:
+        command += ["--batch-size", str(arguments.batch_size)]
+    return subprocess.Popen(  # noqa: S603 (our interpreter, manage.py and a number)
+        command,
+        cwd=ROOT,
+        env={**environment.env(), "PGAPPNAME": PURGE_APPLICATION},  # libpq: names the purge's session
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@dataclass
+class WaitSampler:
+    """Samples, from its own session, what the other sessions of the bench database (gunicorn's) are waiting on
+    while they run a statement: a lock on something the purge holds would show as ``Lock:…``."""
+
+    database: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    samples: int = 0
+    waits: Counter[str] = field(default_factory=Counter)
+    blocked_by_purge: int = 0
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            with connection.cursor() as cursor:
+                while not self.stop.wait(SAMPLE_SECONDS):
+                    cursor.execute(WAITS_SQL, [PURGE_APPLICATION, self.database, PURGE_APPLICATION])
+                    self.samples += 1
+                    for wait, blocked in cursor.fetchall():
+                        self.waits[wait] += 1
+                        self.blocked_by_purge += int(bool(blocked))
+        finally:
+            connection.close()
+
+
+WAITS_SQL = """
+SELECT coalesce(activity.wait_event_type || ':' || activity.wait_event, 'cpu'),
+       EXISTS (SELECT 1 FROM pg_stat_activity purge
+               WHERE purge.application_name = %s AND purge.pid = ANY (pg_blocking_pids(activity.pid)))
+FROM pg_stat_activity activity
+WHERE activity.datname = %s AND activity.state = 'active' AND activity.pid <> pg_backend_pid()
+  AND activity.application_name <> %s AND activity.backend_type = 'client backend'
+"""
+
+
+def purge_started(since: datetime) -> bool:
+    from policies.models import PurgeRun
+
+    return PurgeRun.objects.filter(started_at__gte=since, dry_run=False).exists()
+
+
+def purge_finish(process: subprocess.Popen[bytes]) -> PurgeResult:
+    from policies.models import PurgeRun
+
+    out, err = process.communicate(timeout=PURGE_TIMEOUT_SECONDS)
+    if process.returncode != 0:
+        raise RuntimeError(f"the purge failed ({process.returncode}):\n{err.decode()[-2000:]}")
+    document = json.loads(out)
+    run = PurgeRun.objects.get(pk=document["run_id"])
+    seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0.0
+    return PurgeResult(seconds, document["totals"], document["complete"])
+
+
+# --- main ----------------------------------------------------------------------------------------------------------
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Benchmark the retention purge: rows purged per second, and webhook ack p99 during a purge against "
+            "without one (target <= 1.5x). Needs PostgreSQL (DATABASE_URL); uses a throwaway database. Exit "
+            "status 0 unless --strict."
+        )
+    )
+    parser.add_argument("--rows", type=int, default=100_000, help="expired messages per purge (default 100,000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="paced window per case (default 10)")
+    parser.add_argument("--rate", type=float, default=200.0, help="paced webhooks/s (default 200)")
+    parser.add_argument("--duty", type=float, help="the purge's duty cycle (default: the command's, as beat runs it)")
+    parser.add_argument("--batch-size", type=int, help="the purge's rows per batch (default: the command's)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the target fails")
+    arguments = parser.parse_args(argv)
+    if not 1_000 <= arguments.rows <= 5_000_000:  # noqa: PLR2004
+        parser.error("--rows must be between 1,000 and 5,000,000")
+    if not 1 <= arguments.seconds <= 120:  # noqa: PLR2004
+        parser.error("--seconds must be between 1 and 120")
+    if not 1 <= arguments.rate <= 2000:  # noqa: PLR2004
+        parser.error("--rate must be between 1 and 2000")
+    if arguments.duty is not None and not 0 < arguments.duty <= 1:
+        parser.error("--duty must be above 0 and at most 1")
+    if arguments.batch_size is not None and not 1 <= arguments.batch_size <= 10_000:  # noqa: PLR2004
+        parser.error("--batch-size must be between 1 and 10,000")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    started = time.perf_counter()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        print("Retention purge (bench/purge.py): needs PostgreSQL (DATABASE_URL); run it through `make bench` or")
+        print("`python -m core.services_probe exec -- ...`. Nothing measured.")
+        return 1 if arguments.strict else 0
+    pid = os.getpid()
+    temp_dir = Path(tempfile.mkdtemp(prefix="bench_purge_"))
+    queue = f"bench_purge_{pid}"
+    redis_url = os.environ.get("REDIS_URL", "")
+    try:
+        ingest.write_modules(temp_dir, queue)
+        with ingest.throwaway_database(f"bench_purge_{pid}") as database_url:
+            environment = ingest.Environment(temp_dir, database_url, redis_url, queue)
+            return run(arguments, environment, started)
+    finally:
+        ingest.queue_delete(redis_url, queue)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def run(arguments: argparse.Namespace, environment: ingest.Environment, started: float) -> int:
+    migrated = ingest.migrate(environment)
+    ingest.django_setup(environment)
+    import django
+
+    registered = ingest.register()
+    print("Retention purge: rows purged per second, webhook ack p99 during a purge vs without (bench/purge.py)")
+    print(f"Python {platform.python_version()}, Django {django.get_version()}, {os.cpu_count()} CPUs")
+    print(f"Database: {ingest.describe_database()} (migrated in {migrated:.1f} s)")
+    broker = f"Redis, queue {environment.queue} (deleted at the end)" if environment.redis_url else "filesystem"
+    print(f"Broker: {broker}; no worker runs, deliveries accumulate")
+    from policies.purge import BATCH_SIZE, DEFAULT_DUTY
+
+    duty, batch = arguments.duty or DEFAULT_DUTY, arguments.batch_size or BATCH_SIZE
+    print(f"gunicorn {' '.join(ingest.GUNICORN_OPTIONS)}")
+    print(f"The purge: `manage.py policies purge` in its own process, duty {duty}, batches of {batch}")
+    webhook = ingest.Target("webhook", f"/webhooks/meta/{registered.app_key}/", ingest.signed_requests(BODY_POOL))
+    with ingest.gunicorn(environment) as port:
+        measured = measure(arguments, environment, registered, port, webhook)
+    return report(arguments, measured, started)
+
+
+@dataclass
+class Measured:
+    seeded: Seeded
+    alone: PurgeResult
+    loaded_seeded: Seeded
+    loaded: PurgeResult
+    before: ingest.LoadResult
+    during: ingest.LoadResult
+    after: ingest.LoadResult
+    covered: bool  # the purge still ran when the window under load ended
+    sampler: WaitSampler
+
+
+def measure(
+    arguments: argparse.Namespace,
+    environment: ingest.Environment,
+    registered: ingest.Registered,
+    port: int,
+    webhook: ingest.Target,
+) -> Measured:
+    from django.db import connection
+    from django.utils import timezone
+
+    ingest.warm_up(port, [webhook])
+    ingest.paced(port, webhook, arguments.rate, WARMUP_SECONDS)  # the first paced second is always slower
+    before = ingest.paced(port, webhook, arguments.rate, arguments.seconds)
+    seeded = seed(registered, arguments.rows, timezone.now())
+    alone = purge_finish(purge_start(environment, arguments))
+    # Enough rows that the purge under load outlasts the window (it runs slower than alone).
+    rows = max(arguments.rows, int(alone.rate * arguments.seconds * COVER_FACTOR / (1 + ROWS_SHARE + DELIVERIES_SHARE)))
+    loaded_seeded = seed(registered, rows, timezone.now())
+    since = timezone.now()
+    process = purge_start(environment, arguments)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not purge_started(since) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sampler = WaitSampler(connection.settings_dict["NAME"])
+    sampling = threading.Thread(target=sampler.run, daemon=True)
+    sampling.start()
+    during = ingest.paced(port, webhook, arguments.rate, arguments.seconds)
+    sampler.stop.set()
+    sampling.join(timeout=30)
+    covered = process.poll() is None
+    loaded = purge_finish(process)
+    after = ingest.paced(port, webhook, arguments.rate, arguments.seconds)
+    return Measured(seeded, alone, loaded_seeded, loaded, before, during, after, covered, sampler)
+
+
+def report(arguments: argparse.Namespace, measured: Measured, started: float) -> int:
+    print()
+    print(f"   {'purge':<20} {'expired':>9} {'seconds':>8} {'rows':>9} {'rows/s':>8}  counts")
+    for label, seeded, result in (
+        ("alone", measured.seeded, measured.alone),
+        ("under webhook load", measured.loaded_seeded, measured.loaded),
+    ):
+        counts = ", ".join(f"{kind} {count:,}" for kind, count in result.counts.items() if count)
+        state = "" if result.complete else " (INCOMPLETE)"
+        print(
+            f"   {label:<20} {seeded.messages:>9,} {result.seconds:>8.1f} {result.rows:>9,} {result.rate:>8,.0f}"
+            f"  {counts}{state}"
+        )
+    print(
+        f"   expired: messages seeded ({ROWS_SHARE:.0%} of them past their metadata lifetime too, and"
+        f" {DELIVERIES_SHARE:.0%} as many raw deliveries); rows: content blanked + message rows + deliveries deleted"
+    )
+    print()
+    print(
+        f"Webhook acks paced at {arguments.rate:.0f}/s for {arguments.seconds:.0f} s per case, from the scheduled send"
+    )
+    print(f"   {'case':<20} {'ok':>7} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    cases = (("no purge (before)", measured.before), ("purge running", measured.during))
+    for label, load in (*cases, ("no purge (after)", measured.after)):
+        print(
+            f"   {label:<20} {load.ok:>7} {sum(load.errors.values()):>7} {load.percentile(0.5) * 1e3:>8.2f}"
+            f" {load.percentile(0.99) * 1e3:>8.2f} {max(load.latencies, default=float('nan')) * 1e3:>8.2f}"
+        )
+    sampler = measured.sampler
+    busy = sum(sampler.waits.values())
+    waits = ", ".join(f"{name} {count}" for name, count in sampler.waits.most_common(6)) or "none"
+    print(
+        f"   webhook sessions seen running a statement in {sampler.samples:,} samples during the purge: {busy:,};"
+        f" waiting on the purge's session: {sampler.blocked_by_purge}; on what: {waits}"
+    )
+    if not measured.covered:
+        print("   NOTE: the purge finished before the window ended; part of it ran without a purge (raise --rows)")
+    baseline = min(measured.before.percentile(0.99), measured.after.percentile(0.99))
+    ratio = measured.during.percentile(0.99) / baseline if baseline else float("nan")
+    errors = sum(sum(load.errors.values()) for load in (measured.before, measured.during, measured.after))
+    passed = ratio <= RATIO_TARGET and not errors and measured.loaded.complete and measured.alone.complete
+    verdict = "PASS" if passed else "FAIL"
+    print()
+    print("Targets (baseline: the lower p99 of before and after; the machine is shared and noisy)")
+    print(f"   {'ack p99 purge / no purge':<36} {ratio:>9.2f}x  <= {RATIO_TARGET:.1f}x   {verdict}")
+    print(f"   {'rows purged/s, alone (absolute)':<36} {measured.alone.rate:>9,.0f}   no target")
+    exit_note = "" if arguments.strict else " (exit status 0 regardless; --strict makes a failure exit 1)"
+    print(f"Total {time.perf_counter() - started:.1f} s{exit_note}")
+    return 1 if arguments.strict and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

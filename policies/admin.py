@@ -1,0 +1,102 @@
+"""Retention policies in the admin: a tenant's policy and its per-channel overrides. Every change needs a fresh
+step-up, is validated by the rules the services use, and is saved (and audited) by the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from accounts.actors import actor_from_request
+from accounts.stepup import step_up_required
+from policies.models import RetentionPolicy
+from policies.services import retention_policy_override_delete, retention_policy_update
+from policies.validation import POLICY_FIELDS, PolicyValues, RetentionPolicyInvalidError, policy_values_validate
+
+
+class RetentionPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = RetentionPolicy
+        fields = ("tenant", "channel", *POLICY_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
+        channel = data.get("channel") if "channel" in self.fields else self.instance.channel
+        if channel is not None and tenant is not None and channel.tenant_id != tenant.pk:
+            self.add_error("channel", "This channel belongs to another tenant.")
+        if all(name in data for name in POLICY_FIELDS if name in self.fields):
+            values = PolicyValues(**{name: data[name] for name in POLICY_FIELDS})
+            for name, message in policy_values_validate(values).items():
+                self.add_error(name, message)
+        return data
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin[RetentionPolicy]):
+    form = RetentionPolicyForm
+    list_display = (
+        "tenant",
+        "channel",
+        "content_max_days",
+        "content_days_after_delivery",
+        "purge_content_on_delivery",
+        "disappearing_seconds_after_read",
+        "metadata_days",
+        "media_days",
+        "raw_delivery_days",
+        "updated_at",
+    )
+    list_select_related = ("tenant", "channel")
+    list_filter = ("purge_content_on_delivery",)
+    search_fields = ("tenant__name", "tenant__slug")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RetentionPolicy | None = None) -> tuple[str, ...]:
+        return ("tenant", "channel") if obj is not None else ()
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}  # bulk delete would bypass the service (and its audit event)
+
+    def has_delete_permission(self, request: HttpRequest, obj: RetentionPolicy | None = None) -> bool:
+        """Only a channel's override goes (its channel then follows the tenant's policy again)."""
+        return super().has_delete_permission(request, obj) and (obj is None or obj.channel_id is not None)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        parent = super().add_view
+        return step_up_required(lambda inner: parent(inner, form_url, extra_context))(request)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        parent = super().change_view
+        if not self.has_change_permission(request):
+            return parent(request, object_id, form_url, extra_context)
+        return step_up_required(lambda inner: parent(inner, object_id, form_url, extra_context))(request)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        parent = super().delete_view
+        return step_up_required(lambda inner: parent(inner, object_id, extra_context))(request)
+
+    def save_model(self, request: HttpRequest, obj: RetentionPolicy, form: Any, change: bool) -> None:
+        try:
+            saved = retention_policy_update(
+                tenant=obj.tenant,
+                channel=obj.channel,
+                actor=actor_from_request(request),
+                values={name: form.cleaned_data[name] for name in POLICY_FIELDS},
+            )
+        except RetentionPolicyInvalidError as error:  # validated above: only a concurrent change gets here
+            raise PermissionDenied(str(error)) from None
+        obj.pk, obj._state.adding = saved.pk, False
+
+    def delete_model(self, request: HttpRequest, obj: RetentionPolicy) -> None:
+        if obj.channel is None:
+            raise PermissionDenied("A tenant's policy is changed, never deleted.")
+        retention_policy_override_delete(tenant=obj.tenant, channel=obj.channel, actor=actor_from_request(request))

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from policies import api
+
+urlpatterns = [
+    path("policies/", api.PolicyDetailApi.as_view(), name="api-policy-detail"),
+]

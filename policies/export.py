@@ -1,0 +1,424 @@
+"""Subject export: everything the gateway holds about one contact, as an encrypted archive behind an expiring,
+single-tenant, audited download link.
+
+The archive is a zip: ``contact.json`` (identifiers and profile), ``conversations.json``, ``messages.json`` (every
+message with its status history and its attachments) and ``media/<attachment id><ext>`` (the files, opened).
+Content past its retention (read-time rules: expired and not held, or purged) is listed as expired and never
+opened. The zip is sealed with ``encryption.blobs`` under the tenant's content key of the day after the link
+expires, so the key backstop shreds a copy that outlived its file; the file itself is deleted when the link
+expires (``subject_exports_expire``, periodic) or when the contact is erased.
+
+The link carries a random token of which only the SHA-256 is stored: a link is shown once, when it is issued.
+Each read of a ready export's status issues a fresh link, and the previous one stops working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import mimetypes
+import secrets
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+from django.core.files.base import ContentFile
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import OperationalError, transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from accounts.actors import Actor
+from accounts.models import Tenant
+from audit.models import AuditAction
+from audit.services import audit_record
+from core.tasks import Counts, enqueue_on_commit
+from encryption.blobs import blob_open, blob_seal
+from encryption.errors import DecryptionError
+from encryption.models import Purpose
+from messaging.media import FALLBACK_MIME_TYPE, media_attachment_is_expired, media_attachment_read, media_storage
+from messaging.models import (
+    Contact,
+    Conversation,
+    MediaAttachment,
+    MediaStatus,
+    Message,
+    StatusEvent,
+    content_is_expired,
+)
+from messaging.selectors import contact_open
+from policies.models import ExportStatus, SubjectExport
+from policies.purge.kinds import files_delete
+
+logger = logging.getLogger(__name__)
+
+EXPORT_LIFETIME = timedelta(days=7)
+ARCHIVE_SLOT = "archive"  # not a column: the sealed archive cannot stand in for a column value
+ARCHIVE_FORMAT = "gateway-subject-export/1"
+TOKEN_BYTES = 32
+MESSAGE_CHUNK = 200
+SPOOL_BYTES = 16 * 1024 * 1024
+EXPIRE_BATCH = 200
+README = (
+    "Everything this gateway holds about one contact, as of exported_at (contact.json).\n"
+    "contact.json: identifiers and profile. conversations.json: the threads with the business's channels.\n"
+    "messages.json: every message, oldest first, with its status history and attachments; content that has\n"
+    "expired under the retention policy is listed with content_expired: true and no content.\n"
+    "media/: the attachments' files, named by attachment id.\n"
+)
+
+
+class SubjectExportUnavailableError(Exception):
+    """Why an export cannot be downloaded now: ``code`` is stable (not_ready, failed, expired, invalid_token,
+    unavailable), the message is for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _actor_details(actor: Actor) -> dict[str, Any]:
+    return {"actor_id": actor.user_id, "actor_label": actor.label, "ip": actor.ip}
+
+
+def _audit(action: str, export: SubjectExport, actor: Actor, **details: str | int | bool | None) -> None:
+    audit_record(
+        action=action,
+        tenant_id=export.tenant_id,
+        target_type="subject_export",
+        target_id=str(export.pk),
+        details={"contact_id": str(export.contact_id), **details},
+        **_actor_details(actor),
+    )
+
+
+# --- requesting and building --------------------------------------------------------------------------------
+
+
+def subject_export_request(
+    *, tenant: Tenant, contact: Contact, actor: Actor, now: datetime | None = None, enqueue: bool = True
+) -> SubjectExport:
+    """Ask for an export of ``contact`` (of ``tenant``); the archive is built by a ``maintenance`` task (or, with
+    ``enqueue=False``, by the caller: the operator command builds it at once)."""
+    from policies.subject_tasks import subject_export_build_task  # the task module imports this one
+
+    if contact.tenant_id != tenant.pk:
+        raise Contact.DoesNotExist("no such contact in this tenant")
+    now = now or timezone.now()
+    with transaction.atomic():
+        export = SubjectExport.objects.create(
+            tenant=tenant, contact_id=contact.pk, requested_by=actor.label[:200], expires_at=now + EXPORT_LIFETIME
+        )
+        _audit(AuditAction.SUBJECT_EXPORT_REQUESTED, export, actor, expires_at=export.expires_at.isoformat())
+        if enqueue:
+            enqueue_on_commit(subject_export_build_task, export.pk)
+    return export
+
+
+def subject_export_build(*, export_id: uuid.UUID, now: datetime | None = None) -> str:
+    """Build, seal and store a pending export's archive. Idempotent: anything but a pending export is left alone."""
+    now = now or timezone.now()
+    export = SubjectExport.objects.filter(pk=export_id, status=ExportStatus.PENDING).first()
+    if export is None:
+        return "not_pending"
+    contact = Contact.objects.filter(tenant_id=export.tenant_id, pk=export.contact_id).first()
+    if contact is None:
+        return _failed(export, "contact_not_found")
+    try:
+        archive, counts = _archive(contact, now=now)
+    except OperationalError:  # the database was busy or away: the task retries
+        raise
+    except Exception:
+        logger.exception("an export archive could not be built", extra={"export_id": str(export.pk)})
+        return _failed(export, "build_failed")
+    sealed = blob_seal(
+        tenant_id=export.tenant_id,
+        purpose=Purpose.CONTENT,
+        scope=_archive_scope(export),
+        model=SubjectExport._meta.label,
+        slot=ARCHIVE_SLOT,
+        row_id=export.pk,
+        data=archive,
+    )
+    storage = media_storage()
+    try:
+        name = storage.save(f"exports/{export.tenant_id}/{export.pk}.sealed", ContentFile(sealed))
+    except OSError:
+        logger.exception("an export archive was not written", extra={"export_id": str(export.pk)})
+        return _failed(export, "storage_failed")
+    claimed = SubjectExport.objects.filter(pk=export.pk, status=ExportStatus.PENDING).update(
+        status=ExportStatus.READY, storage_name=name, size=len(archive), completed_at=timezone.now()
+    )
+    if not claimed:  # erased or expired meanwhile
+        files_delete([name])
+        return "not_pending"
+    _audit(AuditAction.SUBJECT_EXPORT_READY, export, Actor(label="system"), **counts)
+    return "ready"
+
+
+def _failed(export: SubjectExport, code: str) -> str:
+    if SubjectExport.objects.filter(pk=export.pk, status=ExportStatus.PENDING).update(
+        status=ExportStatus.FAILED, error_code=code, completed_at=timezone.now()
+    ):
+        _audit(AuditAction.SUBJECT_EXPORT_FAILED, export, Actor(label="system"), error_code=code)
+    return "failed"
+
+
+def _archive_scope(export: SubjectExport) -> str:
+    """The content day bucket of the day after the link expires: that day's key is destroyed once it passed."""
+    return (export.expires_at.astimezone(UTC).date() + timedelta(days=1)).isoformat()
+
+
+def _archive(contact: Contact, *, now: datetime) -> tuple[bytes, dict[str, int]]:
+    counts: Counter[str] = Counter()
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as buffer:
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("README.txt", README)
+            _json_write(archive, "contact.json", _contact_document(contact, now=now))
+            conversations = (
+                Conversation.objects.filter(contact=contact).select_related("channel").order_by("created_at")
+            )
+            _json_write(archive, "conversations.json", [_conversation_document(row) for row in conversations])
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as messages:
+                _messages_write(contact, archive, messages, counts)
+                messages.seek(0)
+                with archive.open("messages.json", "w") as out:
+                    shutil.copyfileobj(messages, out)
+        buffer.seek(0)
+        return buffer.read(), dict(counts)
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, indent=1).encode()
+
+
+def _json_write(archive: zipfile.ZipFile, name: str, value: object) -> None:
+    archive.writestr(name, _json(value))
+
+
+def _contact_document(contact: Contact, *, now: datetime) -> dict[str, Any]:
+    opened = contact_open(contact=contact)
+    return {
+        "format": ARCHIVE_FORMAT,
+        "exported_at": now,
+        "id": contact.pk,
+        "platform": contact.platform,
+        "external_id": opened.external_id,
+        "business_user_id": opened.business_user_id,
+        "profile": opened.profile,
+        "is_opted_out": contact.is_opted_out,
+        "created_at": contact.created_at,
+        "unavailable": opened.is_content_unavailable,
+    }
+
+
+def _conversation_document(conversation: Conversation) -> dict[str, Any]:
+    channel = conversation.channel
+    return {
+        "id": conversation.pk,
+        "channel": {
+            "id": channel.pk,
+            "platform": channel.platform,
+            "provider_id": channel.provider_id,
+            "display_name": channel.display_name,
+        },
+        "created_at": conversation.created_at,
+        "last_inbound_at": conversation.last_inbound_at,
+    }
+
+
+def _messages_write(contact: Contact, archive: zipfile.ZipFile, out: IO[bytes], counts: Counter[str]) -> None:
+    """``messages.json`` into ``out`` (a JSON array, one message at a time), each file straight into the zip."""
+    statuses = StatusEvent.objects.order_by("provider_timestamp", "id")
+    attachments = MediaAttachment.objects.order_by("position")
+    messages = (
+        Message.objects.filter(tenant_id=contact.tenant_id, contact_id=contact.pk)
+        .order_by("provider_timestamp", "id")
+        .prefetch_related(Prefetch("status_events", queryset=statuses), Prefetch("attachments", queryset=attachments))
+    )
+    out.write(b"[")
+    for index, message in enumerate(messages.iterator(chunk_size=MESSAGE_CHUNK)):
+        document = _message_document(message, counts)
+        document["attachments"] = [_attachment_write(row, archive, counts) for row in message.attachments.all()]
+        out.write((b",\n" if index else b"\n") + _json(document))
+        counts["messages"] += 1
+    out.write(b"\n]\n")
+
+
+def _opened(message: Message, name: str) -> tuple[Any, bool]:
+    try:
+        return getattr(message, name), True
+    except DecryptionError:  # its key is gone, or (ContentExpiredError) its retention ran out
+        return None, False
+
+
+def _message_document(message: Message, counts: Counter[str]) -> dict[str, Any]:
+    expired = content_is_expired(message)
+    content, is_open = (None, True) if expired else _opened(message, "content")
+    provider_message_id, _ = _opened(message, "provider_message_id")
+    counts["expired"] += expired
+    return {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "channel": message.channel_id,
+        "direction": message.direction,
+        "type": message.message_type,
+        "status": message.status,
+        "provider_message_id": provider_message_id,
+        "provider_timestamp": message.provider_timestamp,
+        "received_at": message.received_at,
+        "delivered_at": message.delivered_at,
+        "read_at": message.read_at,
+        "content": content,
+        "content_expired": expired,
+        "content_unavailable": not is_open,
+        "statuses": [
+            {
+                "status": row.status,
+                "provider_timestamp": row.provider_timestamp,
+                "errors": row.errors,
+                "pricing": row.pricing,
+            }
+            for row in message.status_events.all()
+        ],
+    }
+
+
+def _attachment_write(attachment: MediaAttachment, archive: zipfile.ZipFile, counts: Counter[str]) -> dict[str, Any]:
+    expired = media_attachment_is_expired(attachment)
+    document: dict[str, Any] = {
+        "id": attachment.pk,
+        "kind": attachment.kind,
+        "mime_type": attachment.mime_type,
+        "size": attachment.size,
+        "status": attachment.status,
+        "expired": expired,
+        "file": None,
+    }
+    counts["attachments"] += 1
+    if expired or attachment.status != MediaStatus.STORED:
+        return document
+    try:
+        data = media_attachment_read(attachment=attachment)
+    except (DecryptionError, OSError):
+        document["unavailable"] = True
+        return document
+    mime_type = (attachment.mime_type or FALLBACK_MIME_TYPE).split(";")[0].strip()
+    document["file"] = f"media/{attachment.pk}{mimetypes.guess_extension(mime_type) or '.bin'}"
+    archive.writestr(document["file"], data)
+    counts["files"] += 1
+    return document
+
+
+# --- links and downloads -----------------------------------------------------------------------------------
+
+
+def subject_export_get(*, tenant: Tenant, export_id: uuid.UUID) -> SubjectExport:
+    """Raises SubjectExport.DoesNotExist for a missing id and for another tenant's id alike."""
+    export: SubjectExport = SubjectExport.objects.get(tenant=tenant, pk=export_id)
+    return export
+
+
+def _require_ready(export: SubjectExport, now: datetime) -> None:
+    if export.status == ExportStatus.EXPIRED or export.expires_at <= now:
+        raise SubjectExportUnavailableError("expired", "This export has expired and its archive is deleted.")
+    if export.status == ExportStatus.FAILED:
+        raise SubjectExportUnavailableError("failed", f"This export failed ({export.error_code}); request a new one.")
+    if export.status != ExportStatus.READY:
+        raise SubjectExportUnavailableError("not_ready", "The archive is still being built; try again shortly.")
+
+
+def subject_export_link_issue(*, export: SubjectExport, actor: Actor, now: datetime | None = None) -> str:
+    """A fresh download token for a ready export (the previous one stops working); audited."""
+    _require_ready(export, now or timezone.now())
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    SubjectExport.objects.filter(pk=export.pk).update(download_token_hash=_token_hash(token))
+    export.download_token_hash = _token_hash(token)
+    _audit(AuditAction.SUBJECT_EXPORT_LINK_ISSUED, export, actor)
+    return token
+
+
+def subject_export_download(*, export: SubjectExport, token: str, actor: Actor, now: datetime | None = None) -> bytes:
+    """The archive (a zip) behind a link; audited."""
+    _require_ready(export, now or timezone.now())
+    stored = export.download_token_hash
+    if not stored or not hmac.compare_digest(stored, _token_hash(token)):
+        raise SubjectExportUnavailableError(
+            "invalid_token", "This download link is not valid, or a newer one replaced it: read the export for a link."
+        )
+    return _archive_open(export, actor, via="link")
+
+
+def subject_export_open(*, export: SubjectExport, actor: Actor, now: datetime | None = None) -> bytes:
+    """The archive for staff in the admin (after a fresh step-up there); audited."""
+    _require_ready(export, now or timezone.now())
+    return _archive_open(export, actor, via="admin")
+
+
+def _archive_open(export: SubjectExport, actor: Actor, *, via: str) -> bytes:
+    try:
+        with media_storage().open(export.storage_name, "rb") as stored:
+            sealed = stored.read()
+        archive = blob_open(
+            tenant_id=export.tenant_id,
+            model=SubjectExport._meta.label,
+            slot=ARCHIVE_SLOT,
+            row_id=export.pk,
+            sealed=sealed,
+        )
+    except (DecryptionError, OSError):
+        logger.warning("an export archive did not open", extra={"export_id": str(export.pk)})
+        raise SubjectExportUnavailableError("unavailable", "The archive can no longer be opened.") from None
+    SubjectExport.objects.filter(pk=export.pk).update(downloaded_at=timezone.now())
+    _audit(AuditAction.SUBJECT_EXPORT_DOWNLOADED, export, actor, via=via, size=len(archive))
+    return archive
+
+
+# --- expiry and erasure ------------------------------------------------------------------------------------
+
+
+def subject_exports_expire(*, now: datetime | None = None) -> Counts:
+    """Delete the archives of exports whose link has expired (periodic); one audit event per tenant."""
+    now = now or timezone.now()
+    due = SubjectExport.objects.filter(expires_at__lte=now).exclude(status=ExportStatus.EXPIRED)
+    per_tenant: Counter[uuid.UUID] = Counter()
+    while batch := list(due.order_by("expires_at")[:EXPIRE_BATCH]):
+        for tenant_id, count in _discard(batch).items():
+            per_tenant[tenant_id] += count
+    for tenant_id, count in per_tenant.items():
+        audit_record(
+            action=AuditAction.SUBJECT_EXPORTS_EXPIRED,
+            tenant_id=tenant_id,
+            actor_label="system",
+            target_type="subject_export",
+            details={"exports": count},
+        )
+    return {"expired": sum(per_tenant.values())}
+
+
+def subject_exports_discard(*, tenant_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+    """Delete every archive of one contact's exports now (erasure); returns how many exports there were."""
+    exports = list(SubjectExport.objects.filter(tenant_id=tenant_id, contact_id=contact_id))
+    _discard(exports)
+    return len(exports)
+
+
+def _discard(exports: list[SubjectExport]) -> Counter[uuid.UUID]:
+    """Files first, then the rows (expired, no token): a file whose delete failed is logged and stays sealed under
+    its day key, which is destroyed on schedule."""
+    files_delete([export.storage_name for export in exports if export.storage_name])
+    SubjectExport.objects.filter(pk__in=[export.pk for export in exports]).update(
+        status=ExportStatus.EXPIRED, storage_name="", download_token_hash=""
+    )
+    return Counter(export.tenant_id for export in exports)

@@ -1,0 +1,7 @@
+"""The retention purge: expired content, media, raw deliveries, quarantined items and message rows go in short
+batches; then past content and raw day keys are scheduled for destruction (docs/retention.md)."""
+
+from policies.purge.kinds import BATCH_SIZE, PurgeKind
+from policies.purge.passes import DEFAULT_DUTY, PurgeOutcome, retention_purge, retention_purge_preview
+
+__all__ = ["BATCH_SIZE", "DEFAULT_DUTY", "PurgeKind", "PurgeOutcome", "retention_purge", "retention_purge_preview"]

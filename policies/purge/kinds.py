@@ -1,0 +1,199 @@
+"""What each purge kind selects, and how one short batch of it goes.
+
+A batch is its own transaction with ``lock_timeout`` set: it takes at most ``batch_size`` due rows that no
+other transaction holds (``SKIP LOCKED``, so ingest never waits on the purge and the purge never queues behind
+ingest), then blanks or deletes them. Every batch selects again what is still due, so a pass that stops
+(killed, timed out, a lock it would have waited for) is finished by the next one, and a second pass finds
+nothing. Rows that a legal hold covers, or whose content is sealed under a hold's key, are never selected.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.apps import apps
+from django.db import OperationalError, connection, models, transaction
+from django.db.models import Q, QuerySet
+
+from messaging.media import media_storage
+from messaging.models import MediaAttachment, Message, QuarantinedItem
+from policies.selectors import held_message_filter, held_tenant_filter
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+LOCK_TIMEOUT = "2s"  # the purge gives up a batch rather than wait longer on anyone's lock
+STATEMENT_TIMEOUT = "60s"
+LOCK_WAIT_SQLSTATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled (statement_timeout)
+SETTLED_DELIVERY_STATES = ("processed", "failed")  # webhooks.DeliveryStatus: never purge one still to process
+
+
+class PurgeKind(StrEnum):
+    CONTENT = "content"  # message content blanked (the row stays)
+    MEDIA = "media"  # media files and their rows
+    RAW_DELIVERY = "raw_delivery"  # raw webhook bodies (webhooks.Delivery rows)
+    QUARANTINE = "quarantine"  # quarantined webhook items
+    METADATA = "metadata"  # message rows, with their statuses, attempts and outbox entries
+    KEY = "key"  # content and raw day keys scheduled for destruction
+    KEY_VETOED = "key_vetoed"  # day keys whose destruction a gate (a legal hold, a pending job) refused
+
+
+Tally = Counter[tuple[uuid.UUID | None, str]]  # (tenant id, kind) -> rows, files or keys
+Step = Callable[[datetime, int], Tally]
+
+
+# --- what is due (the dry run counts exactly these) ------------------------------------------------------------
+
+
+def content_due(*, now: datetime) -> QuerySet[Message]:
+    """Messages whose content has expired and is not blanked yet, not held."""
+    due = Message.objects.filter(content_expires_at__lte=now, content_purged_at__isnull=True, hold_id__isnull=True)
+    return due.filter(~held_message_filter(now=now))
+
+
+def metadata_due(*, now: datetime) -> QuerySet[Message]:
+    """Message rows past their metadata lifetime, not held."""
+    return Message.objects.filter(metadata_expires_at__lte=now, hold_id__isnull=True).filter(
+        ~held_message_filter(now=now)
+    )
+
+
+def media_due(*, now: datetime) -> QuerySet[MediaAttachment]:
+    """Attachments past their own lifetime, not held (those of messages whose content or row goes are taken
+    in the same batch as their message)."""
+    due = MediaAttachment.objects.filter(expires_at__lte=now, hold_id__isnull=True, message__hold_id__isnull=True)
+    return due.filter(~held_message_filter(now=now, prefix="message__"))
+
+
+def media_going(*, now: datetime) -> QuerySet[MediaAttachment]:
+    """Every attachment a pass at ``now`` removes: past its own lifetime, or with its message's content or row."""
+    own = Q(pk__in=media_due(now=now).values("pk"))
+    with_content = Q(hold_id__isnull=True, message__in=content_due(now=now).values("pk"))
+    with_row = Q(message__in=metadata_due(now=now).values("pk"))
+    return MediaAttachment.objects.filter(own | with_content | with_row)
+
+
+def delivery_model() -> type[models.Model]:
+    """webhooks.Delivery, looked up by name: policies does not import webhooks (import contracts)."""
+    return apps.get_model("webhooks", "Delivery")
+
+
+def raw_deliveries_due(*, now: datetime) -> QuerySet[Any]:
+    """Raw deliveries past their lifetime that were processed (or failed for good), not under a tenant hold."""
+    due = delivery_model()._default_manager.filter(expires_at__lte=now, status__in=SETTLED_DELIVERY_STATES)
+    return due.filter(~held_tenant_filter(now=now))
+
+
+def quarantine_due(*, now: datetime) -> QuerySet[QuarantinedItem]:
+    return QuarantinedItem.objects.filter(expires_at__lte=now).filter(~held_tenant_filter(now=now))
+
+
+# --- one batch of each kind (called inside ``batch_transaction``) ----------------------------------------------
+
+
+def content_batch(now: datetime, batch_size: int) -> Tally:
+    """Blank the content and the provider id (a wamid embeds the customer's number) of due messages; the blind
+    index stays, so late statuses still find their message. Their attachments go too."""
+    rows = _take(content_due(now=now), order="content_expires_at", batch_size=batch_size, no_key=True)
+    if not rows:
+        return Tally()
+    ids = [pk for pk, _ in rows]
+    tally = _attachments_remove(MediaAttachment.objects.filter(message_id__in=ids, hold_id__isnull=True))
+    Message.objects.filter(pk__in=ids).update(content=None, provider_message_id=None, content_purged_at=now)
+    return tally + _tally(rows, PurgeKind.CONTENT)
+
+
+def media_batch(now: datetime, batch_size: int) -> Tally:
+    rows = _take(media_due(now=now), order="expires_at", batch_size=batch_size)
+    return _attachments_remove(MediaAttachment.objects.filter(pk__in=[pk for pk, _ in rows]))
+
+
+def metadata_batch(now: datetime, batch_size: int) -> Tally:
+    """Delete due message rows; their status events, send attempts and outbox entries go with them (cascade),
+    their attachments' files first."""
+    rows = _take(metadata_due(now=now), order="metadata_expires_at", batch_size=batch_size)
+    if not rows:
+        return Tally()
+    ids = [pk for pk, _ in rows]
+    tally = _attachments_remove(MediaAttachment.objects.filter(message_id__in=ids))
+    Message.objects.filter(pk__in=ids).delete()
+    return tally + _tally(rows, PurgeKind.METADATA)
+
+
+def raw_delivery_batch(now: datetime, batch_size: int) -> Tally:
+    rows = _take(raw_deliveries_due(now=now), order="expires_at", batch_size=batch_size)
+    delivery_model()._default_manager.filter(pk__in=[pk for pk, _ in rows]).delete()
+    return _tally(rows, PurgeKind.RAW_DELIVERY)
+
+
+def quarantine_batch(now: datetime, batch_size: int) -> Tally:
+    rows = _take(quarantine_due(now=now), order="expires_at", batch_size=batch_size)
+    QuarantinedItem.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    return _tally(rows, PurgeKind.QUARANTINE)
+
+
+STEPS: tuple[tuple[PurgeKind, Step], ...] = (
+    (PurgeKind.CONTENT, content_batch),
+    (PurgeKind.MEDIA, media_batch),
+    (PurgeKind.METADATA, metadata_batch),
+    (PurgeKind.RAW_DELIVERY, raw_delivery_batch),
+    (PurgeKind.QUARANTINE, quarantine_batch),
+)
+
+
+def timeouts_set() -> None:
+    """Inside the batch's transaction: give up rather than wait on a lock, and bound every statement."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [STATEMENT_TIMEOUT])
+
+
+def is_lock_wait(error: OperationalError) -> bool:
+    """The batch gave up on a lock (or ran too long): worth another try on the next pass."""
+    if getattr(error.__cause__, "sqlstate", None) in LOCK_WAIT_SQLSTATES:
+        return True
+    return connection.vendor == "sqlite" and "locked" in str(error)
+
+
+def _take(due: QuerySet[Any], *, order: str, batch_size: int, no_key: bool = False) -> list[tuple[Any, Any]]:
+    """Lock up to ``batch_size`` due rows, oldest expiry first (the expiry index), skipping rows others hold.
+    ``no_key``: the row stays (content is blanked), so inserts that reference it (statuses) are not blocked."""
+    locked = due.order_by(order).select_for_update(skip_locked=True, no_key=no_key, of=("self",))
+    return list(locked.values_list("pk", "tenant_id")[:batch_size])
+
+
+def _attachments_remove(attachments: QuerySet[MediaAttachment]) -> Tally:
+    """Delete the rows now and their files once the batch commits (a file whose delete fails stays sealed
+    under its day key, which is destroyed on schedule)."""
+    rows = list(attachments.select_for_update(of=("self",)).values_list("pk", "tenant_id", "storage_name"))
+    if not rows:
+        return Tally()
+    MediaAttachment.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+    names = [name for _, _, name in rows if name]
+    transaction.on_commit(lambda: files_delete(names))
+    return _tally([(pk, tenant_id) for pk, tenant_id, _ in rows], PurgeKind.MEDIA)
+
+
+def files_delete(names: Sequence[str]) -> None:
+    storage = media_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            logger.warning("a purged media file could not be deleted", extra={"storage_name": name})
+
+
+def _tally(rows: Sequence[tuple[Any, Any]], kind: PurgeKind) -> Tally:
+    return Tally((_as_uuid(tenant_id), kind.value) for _, tenant_id in rows)
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -1,0 +1,204 @@
+"""A purge pass: every kind in short batches, then the key backstop; recorded per tenant and kind, audited.
+
+The counts of a batch are written in the batch's own transaction, so the run record always matches what was
+removed, even when a pass is killed halfway. A dry run counts the same selections and changes no data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import OperationalError, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from policies.models import PurgeCount, PurgeRun
+from policies.purge import kinds
+from policies.purge.keys import day_keys_schedule_destroy
+from policies.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, Tally
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]  # (kind, rows of that kind so far in this pass)
+DEFAULT_DUTY = 0.5  # the beat's pass and the command work half the time: ingest keeps the cores it needs
+EMPTY_RUNS_KEPT = timedelta(days=1)  # a pass that removed nothing is kept this long, then pruned
+EMPTY_RUNS_PRUNED_PER_PASS = 1000
+AUDITED_KINDS = frozenset(kind.value for kind in PurgeKind) - {PurgeKind.KEY_VETOED.value}
+
+
+@dataclass
+class Pacing:
+    """The pass's time limit and duty cycle: after a batch that took t seconds, pause t * (1 - duty) / duty."""
+
+    duty: float
+    deadline: float | None
+
+    def has_time(self) -> bool:
+        return self.deadline is None or time.monotonic() < self.deadline
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        if self.duty < 1:
+            pause = (time.monotonic() - started) * (1 - self.duty) / self.duty
+            if self.deadline is not None:
+                pause = min(pause, max(0.0, self.deadline - time.monotonic()))
+            time.sleep(pause)
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    run: PurgeRun
+    tally: Tally
+    complete: bool
+
+    def totals(self) -> dict[str, int]:
+        """Per kind, over all tenants (every kind listed, zeros included)."""
+        totals = dict.fromkeys((kind.value for kind in PurgeKind), 0)
+        for (_, kind), count in self.tally.items():
+            totals[kind] += count
+        return totals
+
+
+def retention_purge(
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    max_seconds: float | None = None,
+    duty: float = 1.0,
+    progress: Progress | None = None,
+    actor_label: str = "system",
+) -> PurgeOutcome:
+    """Remove what is due at ``now``, kind by kind, until nothing is due or ``max_seconds`` have passed (the
+    run is then marked incomplete; the next pass goes on), then schedule the destruction of past day keys.
+    ``duty`` (0 < duty <= 1) is the share of its time the pass works: after each batch it pauses so long that
+    ingest, on the same cores and disk, keeps the rest."""
+    if not 0 < duty <= 1:
+        raise ValueError(f"duty must be above 0 and at most 1, got {duty}")
+    run = PurgeRun.objects.create(started_at=timezone.now())
+    pacing = Pacing(duty=duty, deadline=None if max_seconds is None else time.monotonic() + max_seconds)
+    tally, complete = Tally(), True
+    for kind, step in STEPS:
+        done, finished = _kind_purge(run, kind, step, now=now, batch_size=batch_size, pacing=pacing, progress=progress)
+        tally.update(done)
+        complete = complete and finished
+        if not pacing.has_time():
+            complete = False
+            break
+    keys = day_keys_schedule_destroy(now=now)
+    _record(run, keys)
+    tally.update(keys)
+    _finish(run, complete=complete)
+    _audit(run, tally, complete=complete, actor_label=actor_label)
+    _empty_runs_prune()
+    return PurgeOutcome(run, tally, complete)
+
+
+def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
+    """What a pass at ``now`` would remove and which day keys it would schedule, per tenant and kind.
+    Nothing changes but the run record (``dry_run``)."""
+    tally = Tally()
+    selections = (
+        (PurgeKind.CONTENT, kinds.content_due(now=now)),
+        (PurgeKind.MEDIA, kinds.media_going(now=now)),
+        (PurgeKind.METADATA, kinds.metadata_due(now=now)),
+        (PurgeKind.RAW_DELIVERY, kinds.raw_deliveries_due(now=now)),
+        (PurgeKind.QUARANTINE, kinds.quarantine_due(now=now)),
+    )
+    for kind, due in selections:
+        for row in due.order_by().values("tenant_id").annotate(rows=Count("pk", distinct=True)):
+            tally[(row["tenant_id"], kind.value)] += row["rows"]
+    tally.update(day_keys_schedule_destroy(now=now, dry_run=True))
+    with transaction.atomic():
+        run = PurgeRun.objects.create(started_at=timezone.now(), dry_run=True)
+        _record(run, tally)
+        _finish(run, complete=True)
+    return PurgeOutcome(run, tally, True)
+
+
+def _kind_purge(
+    run: PurgeRun,
+    kind: PurgeKind,
+    step: Step,
+    *,
+    now: datetime,
+    batch_size: int,
+    pacing: Pacing,
+    progress: Progress | None,
+) -> tuple[Tally, bool]:
+    """Batches of one kind until none is due; (what went, whether the kind finished)."""
+    tally = Tally()
+    while pacing.has_time():
+        try:
+            with pacing.batch():
+                batch = _batch(run, step, now=now, batch_size=batch_size)
+        except OperationalError as error:
+            if not kinds.is_lock_wait(error):
+                raise
+            logger.warning("purge batch gave up on a lock; the next pass goes on", extra={"kind": kind.value})
+            return tally, False
+        if not batch:
+            return tally, True
+        tally.update(batch)
+        if progress is not None:
+            progress(kind.value, sum(tally.values()))
+    return tally, False
+
+
+def _batch(run: PurgeRun, step: Step, *, now: datetime, batch_size: int) -> Tally:
+    with transaction.atomic():
+        kinds.timeouts_set()
+        tally = step(now, batch_size)
+        _record(run, tally)
+    return tally
+
+
+def _record(run: PurgeRun, tally: Tally) -> None:
+    for (tenant_id, kind), count in tally.items():
+        if count <= 0:
+            continue
+        existing = PurgeCount.objects.filter(run=run, tenant_id=tenant_id, kind=kind)
+        if not existing.update(count=F("count") + count):
+            PurgeCount.objects.create(run=run, tenant_id=tenant_id, kind=kind, count=count)
+
+
+def _finish(run: PurgeRun, *, complete: bool) -> None:
+    run.finished_at, run.complete = timezone.now(), complete
+    run.save(update_fields=["finished_at", "complete", "updated_at"])
+
+
+def _audit(run: PurgeRun, tally: Tally, *, complete: bool, actor_label: str) -> None:
+    """One event per tenant that lost something (or had a key scheduled): counts only."""
+    by_tenant: dict[uuid.UUID | None, dict[str, int]] = {}
+    for (tenant_id, kind), count in sorted(tally.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+        by_tenant.setdefault(tenant_id, {})[kind] = count
+    for tenant_id, counts in by_tenant.items():
+        if not any(counts.get(kind) for kind in AUDITED_KINDS):
+            continue
+        audit_record(
+            action=AuditAction.RETENTION_PURGED,
+            tenant_id=tenant_id,
+            actor_label=actor_label,
+            target_type="purge_run",
+            target_id=str(run.pk),
+            details={**counts, "complete": complete},
+        )
+
+
+def _empty_runs_prune() -> None:
+    """Passes every minute that found nothing would pile up: keep those for a day only."""
+    old = PurgeRun.objects.filter(
+        dry_run=False, complete=True, counts__isnull=True, finished_at__lt=timezone.now() - EMPTY_RUNS_KEPT
+    )
+    ids = list(old.values_list("pk", flat=True)[:EMPTY_RUNS_PRUNED_PER_PASS])
+    if ids:
+        PurgeRun.objects.filter(pk__in=ids).delete()

@@ -1,0 +1,49 @@
+"""Tasks for legal holds and subject exports (queue ``maintenance``). Imported by ``PoliciesConfig.ready`` so the
+worker knows them (Celery's autodiscovery reads ``policies.tasks`` only)."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from core.tasks import Counts, lock_guarded
+from policies.export import subject_export_build, subject_exports_expire
+from policies.holds import legal_hold_rekey, legal_holds_maintain
+
+
+@shared_task(
+    name="maintenance.legal_hold_rekey",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def legal_hold_rekey_task(hold_id: str) -> Counts:
+    """Placed or released: move the hold's content under the right key (the periodic job finishes a long one)."""
+    return legal_hold_rekey(hold_id=uuid.UUID(hold_id))
+
+
+@shared_task(name="maintenance.legal_holds_maintain")
+@lock_guarded("legal-holds-maintain", ttl_seconds=300)
+def legal_holds_maintain_task() -> Counts:
+    return legal_holds_maintain(now=timezone.now())
+
+
+@shared_task(
+    name="maintenance.subject_export_build",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def subject_export_build_task(export_id: str) -> str:
+    return subject_export_build(export_id=uuid.UUID(export_id))
+
+
+@shared_task(name="maintenance.subject_exports_expire")
+@lock_guarded("subject-exports-expire", ttl_seconds=300)
+def subject_exports_expire_task() -> Counts:
+    return subject_exports_expire(now=timezone.now())

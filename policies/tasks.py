@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from core.tasks import Counts, lock_guarded
+from policies.purge import DEFAULT_DUTY, retention_purge
+
+PURGE_MAX_SECONDS = 240.0  # a pass stops here (marked incomplete); the next one, a minute later, goes on
+PURGE_LOCK_SECONDS = 300  # longer than a pass may run, so two passes never overlap
+
+
+@shared_task(name="maintenance.policies_purge")
+@lock_guarded("policies-purge", ttl_seconds=PURGE_LOCK_SECONDS)
+def policies_purge_task() -> Counts:
+    """Every minute (beat): expired data goes in short batches, then past day keys are scheduled for destruction."""
+    outcome = retention_purge(now=timezone.now(), max_seconds=PURGE_MAX_SECONDS, duty=DEFAULT_DUTY, actor_label="beat")
+    return {**outcome.totals(), "incomplete": int(not outcome.complete)}
