@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.actors import actor_from_request
 from accounts.stepup import step_up_required
-from policies.models import RetentionPolicy
+from policies.models import PurgeCount, PurgeRun, RetentionPolicy
 from policies.services import retention_policy_override_delete, retention_policy_update
 from policies.validation import POLICY_FIELDS, PolicyValues, RetentionPolicyInvalidError, policy_values_validate
 
@@ -100,3 +100,40 @@ class RetentionPolicyAdmin(admin.ModelAdmin[RetentionPolicy]):
         if obj.channel is None:
             raise PermissionDenied("A tenant's policy is changed, never deleted.")
         retention_policy_override_delete(tenant=obj.tenant, channel=obj.channel, actor=actor_from_request(request))
+
+
+# --- purge runs (read-only: written by the purge, one count per tenant and kind) ------------------------------
+
+
+class PurgeCountInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = PurgeCount
+    fields = ("tenant_id", "kind", "count")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PurgeRun)
+class PurgeRunAdmin(admin.ModelAdmin[PurgeRun]):
+    list_display = ("started_at", "finished_at", "dry_run", "complete", "removed")
+    list_filter = ("dry_run", "complete")
+    ordering = ("-started_at",)
+    fields = ("started_at", "finished_at", "dry_run", "complete")
+    readonly_fields = fields
+    inlines = [PurgeCountInline]
+
+    @admin.display(description="rows, files and keys")
+    def removed(self, run: PurgeRun) -> int:
+        return sum(run.counts.values_list("count", flat=True))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

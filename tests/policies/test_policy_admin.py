@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant, TotpDevice, User
 from audit.models import AuditAction, AuditEvent
 from messaging.models import Channel
-from policies.models import RetentionPolicy
+from policies.models import PurgeCount, PurgeRun, RetentionPolicy
 from policies.services import retention_policy_update
 from tests.conftest import verify_session
 
@@ -168,3 +169,20 @@ def test_the_changelist_lists_tenant_policies_and_overrides(
 
     assert "2 retention policies" in page
     assert "Line 106540352242922" in page
+
+
+def test_purge_runs_are_listed_with_their_counts_and_cannot_be_changed(
+    operator_client: Client, tenant_a: Tenant
+) -> None:
+    run = PurgeRun.objects.create(started_at=timezone.now(), finished_at=timezone.now(), complete=True)
+    PurgeCount.objects.create(run=run, tenant_id=tenant_a.pk, kind="content", count=7)
+    PurgeCount.objects.create(run=run, tenant_id=tenant_a.pk, kind="metadata", count=2)
+
+    listing = operator_client.get("/admin/policies/purgerun/").content.decode()
+    detail = operator_client.get(f"/admin/policies/purgerun/{run.pk}/change/").content.decode()
+
+    assert '<td class="field-removed">9</td>' in listing
+    assert "content" in detail and "metadata" in detail and str(tenant_a.pk) in detail
+    assert operator_client.get("/admin/policies/purgerun/add/").status_code == 403
+    assert operator_client.post(f"/admin/policies/purgerun/{run.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PurgeRun.objects.filter(pk=run.pk).exists()
