@@ -39,7 +39,9 @@ MOMENT_COLUMNS: dict[str, str] = {
     MessageStatus.READ: "read_at",
     MessageStatus.PLAYED: "read_at",
 }
-EARLIEST = "LEAST({column}, %s)"  # a NULL column counts as nothing yet: LEAST ignores it
+# The earlier of the column and the value, a NULL column counting as nothing yet (portable: SQLite has no LEAST,
+# and its MIN() of a NULL is NULL). The value is given twice.
+EARLIEST = "CASE WHEN {column} IS NULL OR {column} > %s THEN %s ELSE {column} END"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,7 +149,7 @@ def _retention_changes(fresh: Iterable[tuple[Message, StatusReport]]) -> dict[uu
         candidates = content_expiry_candidates(lifetimes, row.get("delivered_at"), row.get("read_at"))
         if candidates:
             row["content_expires_at"] = min(candidates)
-        changes[message_id] = {name: ColumnChange(EARLIEST, [moment]) for name, moment in row.items()}
+        changes[message_id] = {name: ColumnChange(EARLIEST, [moment, moment]) for name, moment in row.items()}
     return changes
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -1021,9 +1020,7 @@ def _assert_message_row(message: Message, expected: StoredMessage, tenant: Tenan
     assert (message.is_flagged, message.is_sent_elsewhere) == (expected.is_flagged, expected.is_sent_elsewhere)
     assert message.provider_timestamp == expected.provider_timestamp
     assert message.provider_timestamp.utcoffset() == timedelta(0)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT provider_message_id FROM messaging_message WHERE id = %s", [message.pk])
-        sealed = bytes(cursor.fetchone()[0])
+    sealed = bytes(Message.objects.filter(pk=message.pk).values_list("provider_message_id", flat=True).get())
     assert message.provider_message_id.encode() not in sealed  # stored sealed, read back decrypted
     _assert_content(message.content, expected.content)
     contact = message.contact
