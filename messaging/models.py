@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -17,12 +18,16 @@ from encryption.blind_index import BlindIndexField
 from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
 
-APP_KEY_BYTES = 18
+APP_KEY_LENGTH = 24
+APP_KEY_ALPHABET = string.ascii_letters + string.digits
 
 
 def new_app_key() -> str:
-    """The public, non-secret id in the webhook URL (/webhooks/meta/<app_key>/)."""
-    return secrets.token_urlsafe(APP_KEY_BYTES)
+    """The public, non-secret id in the webhook URL (/webhooks/meta/<app_key>/): 24 letters and digits (~143 bits).
+
+    Letters and digits only, so a key never starts with '-' and a command line never mistakes it for an option.
+    """
+    return "".join(secrets.choice(APP_KEY_ALPHABET) for _ in range(APP_KEY_LENGTH))
 
 
 class MetaApp(BaseModel):

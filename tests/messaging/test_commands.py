@@ -13,7 +13,7 @@ from django.db import connection
 
 from accounts.models import Tenant
 from audit.models import AuditAction, AuditEvent
-from messaging.models import Channel, MetaApp
+from messaging.models import Channel, MetaApp, new_app_key
 
 pytestmark = pytest.mark.django_db
 APP_SECRET = "0123456789abcdef0123456789abcdef"
@@ -107,3 +107,10 @@ def test_channel_ids_are_unique_and_numeric(tenant_a: Tenant) -> None:
     with pytest.raises(CommandError, match="is a number"):
         _run(*base, "--provider-id", "page-1", stdin=TOKEN)
     assert Channel.objects.count() == 1
+
+
+def test_app_keys_are_never_taken_for_an_option() -> None:
+    """An app key is pasted after --app on command lines: one starting with '-' would be read as an option."""
+    keys = {new_app_key() for _ in range(2_000)}
+    assert len(keys) == 2_000
+    assert all(len(key) == 24 and key.isascii() and key.isalnum() for key in keys)
