@@ -1,14 +1,18 @@
 """Retention purge: rows purged per second, and the webhook ack p99 while a purge runs against without one.
 
 1. Baseline: signed POSTs of ``whatsapp_text.json`` to ``/webhooks/meta/<app_key>/`` at a paced rate (``--rate``,
-   default 200/s) for ``--seconds`` (default 10), no purge running; measured before and after the purge phases
+   default 200/s) for ``--seconds`` (default 20), no purge running; measured before and after the purge phases
    (the lower p99 counts: the conservative side for the ratio).
 2. Purge alone: ``manage.py policies purge`` in its own process over ``--rows`` expired messages (default 100,000:
    the content of all of them blanked, 20% of the rows deleted with them) and 20% as many expired raw deliveries.
    Figure: rows purged per second (content blanked + message rows + deliveries deleted) from the run record.
 3. Purge under load: the same seed again, the purge started in its own process and, once it runs, the paced
    webhooks for the same time. Target: ack p99 during the purge / baseline p99 <= 1.5. The purge must still be
-   running when the window ends (else a NOTE; raise ``--rows``).
+   running when the window ends (else a NOTE; raise ``--rows``). The purge runs as beat runs it: duty 0.5 and
+   its WAL budget (``--duty``, ``--batch-size`` and ``--wal-rate`` change that).
+
+Each case starts right after a CHECKPOINT, so that where one falls does not decide the result, and the same wait
+sampler (what webhook sessions wait on, reported for the purge case) runs in every case.
 
 Everything runs against a throwaway PostgreSQL database (``bench_purge_<pid>``) served by one gunicorn
 (``--workers 2 --threads 4``, bench/ingest.py's helpers), publishing to a Celery queue of its own (deleted at the
@@ -48,7 +52,7 @@ ROWS_SHARE = 0.2  # of the expired messages, the share whose row goes too (not o
 DELIVERIES_SHARE = 0.2  # expired raw deliveries, per expired message
 START_TIMEOUT_SECONDS = 60.0
 PURGE_APPLICATION = "bench-purge"
-SAMPLE_SECONDS = 0.005
+SAMPLE_SECONDS = 0.02  # in every paced window alike: the sampling's own cost must not weigh on one case only
 PURGE_TIMEOUT_SECONDS = 900.0
 COVER_FACTOR = 2.0  # rows seeded for the loaded purge: twice what it purges alone in the window
 WARMUP_SECONDS = 2.0
@@ -161,6 +165,8 @@ def purge_start(environment: ingest.Environment, arguments: argparse.Namespace) 
         command += ["--duty", str(arguments.duty)]
     if arguments.batch_size:
         command += ["--batch-size", str(arguments.batch_size)]
+    if arguments.wal_rate is not None:
+        command += ["--wal-rate", str(arguments.wal_rate)]
     return subprocess.Popen(  # noqa: S603 (our interpreter, manage.py and a number)
         command,
         cwd=ROOT,
@@ -236,10 +242,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         )
     )
     parser.add_argument("--rows", type=int, default=100_000, help="expired messages per purge (default 100,000)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="paced window per case (default 10)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="paced window per case (default 20)")
     parser.add_argument("--rate", type=float, default=200.0, help="paced webhooks/s (default 200)")
     parser.add_argument("--duty", type=float, help="the purge's duty cycle (default: the command's, as beat runs it)")
     parser.add_argument("--batch-size", type=int, help="the purge's rows per batch (default: the command's)")
+    parser.add_argument("--wal-rate", type=float, help="the purge's WAL budget, MB/s (default: the command's)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target fails")
     arguments = parser.parse_args(argv)
     if not 1_000 <= arguments.rows <= 5_000_000:  # noqa: PLR2004
@@ -252,6 +259,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--duty must be above 0 and at most 1")
     if arguments.batch_size is not None and not 1 <= arguments.batch_size <= 10_000:  # noqa: PLR2004
         parser.error("--batch-size must be between 1 and 10,000")
+    if arguments.wal_rate is not None and arguments.wal_rate < 0:
+        parser.error("--wal-rate must be 0 (no limit) or more")
     return arguments
 
 
@@ -287,11 +296,13 @@ def run(arguments: argparse.Namespace, environment: ingest.Environment, started:
     print(f"Database: {ingest.describe_database()} (migrated in {migrated:.1f} s)")
     broker = f"Redis, queue {environment.queue} (deleted at the end)" if environment.redis_url else "filesystem"
     print(f"Broker: {broker}; no worker runs, deliveries accumulate")
-    from policies.purge import BATCH_SIZE, DEFAULT_DUTY
+    from policies.purge import BATCH_SIZE, DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND
 
     duty, batch = arguments.duty or DEFAULT_DUTY, arguments.batch_size or BATCH_SIZE
+    wal_rate = DEFAULT_WAL_MB_PER_SECOND if arguments.wal_rate is None else arguments.wal_rate
     print(f"gunicorn {' '.join(ingest.GUNICORN_OPTIONS)}")
-    print(f"The purge: `manage.py policies purge` in its own process, duty {duty}, batches of {batch}")
+    wal = f"WAL budget {wal_rate} MB/s" if wal_rate else "no WAL budget"
+    print(f"The purge: `manage.py policies purge` in its own process, duty {duty}, batches of {batch}, {wal}")
     webhook = ingest.Target("webhook", f"/webhooks/meta/{registered.app_key}/", ingest.signed_requests(BODY_POOL))
     with ingest.gunicorn(environment) as port:
         measured = measure(arguments, environment, registered, port, webhook)
@@ -309,6 +320,7 @@ class Measured:
     after: ingest.LoadResult
     covered: bool  # the purge still ran when the window under load ended
     sampler: WaitSampler
+    checkpointed: bool  # each case started right after a checkpoint
 
 
 def measure(
@@ -321,29 +333,55 @@ def measure(
     from django.db import connection
     from django.utils import timezone
 
+    database = connection.settings_dict["NAME"]
     ingest.warm_up(port, [webhook])
     ingest.paced(port, webhook, arguments.rate, WARMUP_SECONDS)  # the first paced second is always slower
-    before = ingest.paced(port, webhook, arguments.rate, arguments.seconds)
+    checkpointed = checkpoint()
+    before, _ = sampled_paced(port, webhook, arguments, database)
     seeded = seed(registered, arguments.rows, timezone.now())
     alone = purge_finish(purge_start(environment, arguments))
     # Enough rows that the purge under load outlasts the window (it runs slower than alone).
     rows = max(arguments.rows, int(alone.rate * arguments.seconds * COVER_FACTOR / (1 + ROWS_SHARE + DELIVERIES_SHARE)))
     loaded_seeded = seed(registered, rows, timezone.now())
+    checkpoint()
     since = timezone.now()
     process = purge_start(environment, arguments)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not purge_started(since) and time.monotonic() < deadline:
         time.sleep(0.05)
-    sampler = WaitSampler(connection.settings_dict["NAME"])
-    sampling = threading.Thread(target=sampler.run, daemon=True)
-    sampling.start()
-    during = ingest.paced(port, webhook, arguments.rate, arguments.seconds)
-    sampler.stop.set()
-    sampling.join(timeout=30)
+    during, sampler = sampled_paced(port, webhook, arguments, database)
     covered = process.poll() is None
     loaded = purge_finish(process)
-    after = ingest.paced(port, webhook, arguments.rate, arguments.seconds)
-    return Measured(seeded, alone, loaded_seeded, loaded, before, during, after, covered, sampler)
+    checkpoint()
+    after, _ = sampled_paced(port, webhook, arguments, database)
+    return Measured(seeded, alone, loaded_seeded, loaded, before, during, after, covered, sampler, checkpointed)
+
+
+def sampled_paced(
+    port: int, webhook: ingest.Target, arguments: argparse.Namespace, database: str
+) -> tuple[ingest.LoadResult, WaitSampler]:
+    """One paced window with the wait sampler running alongside (in every case, so that it costs each the same)."""
+    sampler = WaitSampler(database)
+    sampling = threading.Thread(target=sampler.run, daemon=True)
+    sampling.start()
+    try:
+        return ingest.paced(port, webhook, arguments.rate, arguments.seconds), sampler
+    finally:
+        sampler.stop.set()
+        sampling.join(timeout=30)
+
+
+def checkpoint() -> bool:
+    """Each case starts right after a checkpoint: where one would otherwise fall (the seeding and the purges write
+    hundreds of MB of WAL) would decide the result more than the purge does. Needs superuser or pg_checkpoint."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError:
+        return False
+    return True
 
 
 def report(arguments: argparse.Namespace, measured: Measured, started: float) -> int:
@@ -381,6 +419,8 @@ def report(arguments: argparse.Namespace, measured: Measured, started: float) ->
         f"   webhook sessions seen running a statement in {sampler.samples:,} samples during the purge: {busy:,};"
         f" waiting on the purge's session: {sampler.blocked_by_purge}; on what: {waits}"
     )
+    if not measured.checkpointed:
+        print("   NOTE: no CHECKPOINT before each case (needs superuser or pg_checkpoint); expect noisier figures")
     if not measured.covered:
         print("   NOTE: the purge finished before the window ended; part of it ran without a purge (raise --rows)")
     baseline = min(measured.before.percentile(0.99), measured.after.percentile(0.99))

@@ -231,8 +231,10 @@ class AuthorKind(models.TextChoices):
 class Message(BaseModel):
     """One message. The provider id (a wamid embeds the customer's number) is sealed and blind-indexed."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    # No index of their own: (tenant, provider_timestamp) and (channel, provider_message_index) lead with them, and
+    # every index costs each insert, and each content purge, another entry and its WAL.
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages", db_index=False)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages", db_index=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=8, choices=Direction.choices)

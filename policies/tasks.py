@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from policies.purge import DEFAULT_DUTY, retention_purge
+from policies.purge import DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND, retention_purge
 
 PURGE_MAX_SECONDS = 240.0  # a pass stops here (marked incomplete); the next one, a minute later, goes on
 PURGE_LOCK_SECONDS = 300  # longer than a pass may run, so two passes never overlap
@@ -14,5 +14,11 @@ PURGE_LOCK_SECONDS = 300  # longer than a pass may run, so two passes never over
 @lock_guarded("policies-purge", ttl_seconds=PURGE_LOCK_SECONDS)
 def policies_purge_task() -> Counts:
     """Every minute (beat): expired data goes in short batches, then past day keys are scheduled for destruction."""
-    outcome = retention_purge(now=timezone.now(), max_seconds=PURGE_MAX_SECONDS, duty=DEFAULT_DUTY, actor_label="beat")
+    outcome = retention_purge(
+        now=timezone.now(),
+        max_seconds=PURGE_MAX_SECONDS,
+        duty=DEFAULT_DUTY,
+        wal_mb_per_second=DEFAULT_WAL_MB_PER_SECOND,
+        actor_label="beat",
+    )
     return {**outcome.totals(), "incomplete": int(not outcome.complete)}

@@ -2,6 +2,20 @@
 batches; then past content and raw day keys are scheduled for destruction (docs/retention.md)."""
 
 from policies.purge.kinds import BATCH_SIZE, PurgeKind
-from policies.purge.passes import DEFAULT_DUTY, PurgeOutcome, retention_purge, retention_purge_preview
+from policies.purge.passes import (
+    DEFAULT_DUTY,
+    DEFAULT_WAL_MB_PER_SECOND,
+    PurgeOutcome,
+    retention_purge,
+    retention_purge_preview,
+)
 
-__all__ = ["BATCH_SIZE", "DEFAULT_DUTY", "PurgeKind", "PurgeOutcome", "retention_purge", "retention_purge_preview"]
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_DUTY",
+    "DEFAULT_WAL_MB_PER_SECOND",
+    "PurgeKind",
+    "PurgeOutcome",
+    "retention_purge",
+    "retention_purge_preview",
+]

@@ -156,6 +156,22 @@ def timeouts_set() -> None:
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [STATEMENT_TIMEOUT])
 
 
+def wal_position() -> str | None:
+    """Where the server inserts WAL now (PostgreSQL), or None where there is no WAL to pace on."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+        return str(cursor.fetchone()[0])
+
+
+def wal_written_since(position: str) -> int:
+    """Bytes of WAL the whole server has inserted since ``position`` (from ``wal_position``)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s::pg_lsn)", [position])
+        return int(cursor.fetchone()[0])
+
+
 def is_lock_wait(error: OperationalError) -> bool:
     """The batch gave up on a lock (or ran too long): worth another try on the next pass."""
     if getattr(error.__cause__, "sqlstate", None) in LOCK_WAIT_SQLSTATES:

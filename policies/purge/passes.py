@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (kind, rows of that kind so far in this pass)
 DEFAULT_DUTY = 0.5  # the beat's pass and the command work half the time: ingest keeps the cores it needs
+# Every webhook's commit waits for the WAL to reach the disk, and a purge writes WAL fast (about 1 KB per message
+# blanked): past a few MB/s, acks slow down. The pass pauses after each batch so that the WAL the server wrote
+# since the batch began stays within this rate (PostgreSQL only; 0 turns it off).
+DEFAULT_WAL_MB_PER_SECOND = 2.0
+MAX_PAUSE_SECONDS = 2.0  # however busy the WAL, a pass still moves (ingest's own WAL counts in the budget too)
 EMPTY_RUNS_KEPT = timedelta(days=1)  # a pass that removed nothing is kept this long, then pruned
 EMPTY_RUNS_PRUNED_PER_PASS = 1000
 AUDITED_KINDS = frozenset(kind.value for kind in PurgeKind) - {PurgeKind.KEY_VETOED.value}
@@ -36,22 +41,28 @@ AUDITED_KINDS = frozenset(kind.value for kind in PurgeKind) - {PurgeKind.KEY_VET
 
 @dataclass
 class Pacing:
-    """The pass's time limit and duty cycle: after a batch that took t seconds, pause t * (1 - duty) / duty."""
+    """The pass's time limit, duty cycle and WAL budget. After a batch that took t seconds, pause the longer of
+    t * (1 - duty) / duty and what brings the server's WAL since the batch began down to ``wal_mb_per_second``."""
 
     duty: float
     deadline: float | None
+    wal_mb_per_second: float = 0.0
 
     def has_time(self) -> bool:
         return self.deadline is None or time.monotonic() < self.deadline
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        started = time.monotonic()
+        started, wal_start = time.monotonic(), kinds.wal_position() if self.wal_mb_per_second else None
         yield
-        if self.duty < 1:
-            pause = (time.monotonic() - started) * (1 - self.duty) / self.duty
-            if self.deadline is not None:
-                pause = min(pause, max(0.0, self.deadline - time.monotonic()))
+        elapsed = time.monotonic() - started
+        pause = elapsed * (1 - self.duty) / self.duty
+        if wal_start is not None:
+            written = kinds.wal_written_since(wal_start)
+            pause = max(pause, min(written / (self.wal_mb_per_second * 1e6) - elapsed, MAX_PAUSE_SECONDS))
+        if self.deadline is not None:
+            pause = min(pause, max(0.0, self.deadline - time.monotonic()))
+        if pause > 0:
             time.sleep(pause)
 
 
@@ -75,17 +86,22 @@ def retention_purge(
     batch_size: int = BATCH_SIZE,
     max_seconds: float | None = None,
     duty: float = 1.0,
+    wal_mb_per_second: float = 0.0,
     progress: Progress | None = None,
     actor_label: str = "system",
 ) -> PurgeOutcome:
     """Remove what is due at ``now``, kind by kind, until nothing is due or ``max_seconds`` have passed (the
     run is then marked incomplete; the next pass goes on), then schedule the destruction of past day keys.
     ``duty`` (0 < duty <= 1) is the share of its time the pass works: after each batch it pauses so long that
-    ingest, on the same cores and disk, keeps the rest."""
+    ingest, on the same cores, keeps the rest. ``wal_mb_per_second`` (0: no limit) bounds the WAL written while
+    it works, so that ingest's commits, which wait for the WAL to reach the disk, do not queue behind it."""
     if not 0 < duty <= 1:
         raise ValueError(f"duty must be above 0 and at most 1, got {duty}")
+    if wal_mb_per_second < 0:
+        raise ValueError(f"wal_mb_per_second must be 0 (no limit) or more, got {wal_mb_per_second}")
     run = PurgeRun.objects.create(started_at=timezone.now())
-    pacing = Pacing(duty=duty, deadline=None if max_seconds is None else time.monotonic() + max_seconds)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    pacing = Pacing(duty=duty, deadline=deadline, wal_mb_per_second=wal_mb_per_second)
     tally, complete = Tally(), True
     for kind, step in STEPS:
         done, finished = _kind_purge(run, kind, step, now=now, batch_size=batch_size, pacing=pacing, progress=progress)

@@ -44,6 +44,8 @@ from messaging.models import (
 from messaging.services import channel_add, meta_app_register
 from policies.models import LegalHold, PurgeCount, PurgeRun
 from policies.purge import PurgeKind, retention_purge, retention_purge_preview
+from policies.purge import kinds as purge_kinds
+from policies.purge.passes import MAX_PAUSE_SECONDS
 from policies.tasks import policies_purge_task
 from webhooks.models import Delivery, DeliveryStatus
 
@@ -337,6 +339,62 @@ def test_a_paced_pass_removes_the_same_and_a_duty_out_of_range_is_refused(world_
     assert (outcome.complete, counts_of(outcome.run)) == (True, {(world_a.tenant.pk, "content"): 3})
     assert not any(content_left(message) for message in messages)
     assert PurgeRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("written_per_batch", "budget", "expected_pause"),
+    [
+        (1_000_000, 1.0, 1.0),  # 1 MB at 1 MB/s: a second, less the batch's own time
+        (1_000_000, 4.0, 0.25),
+        (50_000_000, 1.0, MAX_PAUSE_SECONDS),  # however busy the WAL, the pass still moves
+        (0, 1.0, 0.0),
+    ],
+)
+def test_a_pass_pauses_for_the_wal_each_batch_wrote(
+    world_a: World,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    written_per_batch: int,
+    budget: float,
+    expected_pause: float,
+) -> None:
+    for _ in range(2):
+        message_create(world_a, now=now, age_days=40)
+    pauses: list[float] = []
+    monkeypatch.setattr(purge_kinds, "wal_position", lambda: "0/0")
+    monkeypatch.setattr(purge_kinds, "wal_written_since", lambda position: written_per_batch)
+    monkeypatch.setattr("policies.purge.passes.time.sleep", pauses.append)
+
+    outcome = retention_purge(now=now, batch_size=1, wal_mb_per_second=budget)
+
+    assert counts_of(outcome.run) == {(world_a.tenant.pk, "content"): 2}
+    assert bool(pauses) == bool(expected_pause)  # after every batch, of every kind, when there is something to wait
+    assert all(expected_pause - 0.2 < pause <= expected_pause for pause in pauses)
+
+
+@pytest.mark.django_db
+def test_without_a_wal_budget_the_wal_is_not_asked(
+    world_a: World, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_create(world_a, now=now, age_days=40)
+    monkeypatch.setattr(purge_kinds, "wal_position", lambda: pytest.fail("asked for the WAL position"))
+
+    assert counts_of(retention_purge(now=now).run) == {(world_a.tenant.pk, "content"): 1}
+    with pytest.raises(ValueError, match=r"wal_mb_per_second must be 0 \(no limit\) or more, got -1"):
+        retention_purge(now=now, wal_mb_per_second=-1)
+
+
+@pytest.mark.django_db
+def test_the_wal_position_moves_with_what_is_written() -> None:
+    if connection.vendor != "postgresql":
+        assert purge_kinds.wal_position() is None
+        return
+    position = purge_kinds.wal_position()
+    assert position is not None
+    PurgeRun.objects.bulk_create([PurgeRun(started_at=timezone.now()) for _ in range(50)])
+
+    assert purge_kinds.wal_written_since(position) > 0
 
 
 @pytest.mark.django_db
@@ -650,6 +708,8 @@ def test_the_purge_command_removes_with_progress(world_a: World, capsys: pytest.
         (["--max-seconds", "-1"], "must be a positive number of seconds, got '-1'"),
         (["--duty", "1.5"], r"must be a share of the time above 0 and at most 1 \(e.g. 0.5\), got '1.5'"),
         (["--duty", "0"], "must be a share of the time above 0 and at most 1"),
+        (["--wal-rate", "-1"], r"must be MB of WAL per second, 0 or more \(0: no limit\), got '-1'"),
+        (["--wal-rate", "fast"], "must be MB of WAL per second, 0 or more"),
     ],
 )
 def test_bad_command_arguments_are_refused_clearly(arguments: list[str], message: str) -> None:

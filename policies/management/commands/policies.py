@@ -15,7 +15,14 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from accounts.models import Tenant
-from policies.purge import BATCH_SIZE, DEFAULT_DUTY, PurgeOutcome, retention_purge, retention_purge_preview
+from policies.purge import (
+    BATCH_SIZE,
+    DEFAULT_DUTY,
+    DEFAULT_WAL_MB_PER_SECOND,
+    PurgeOutcome,
+    retention_purge,
+    retention_purge_preview,
+)
 from policies.subject_commands import erase_run, export_run, subject_parsers_add
 
 MAX_BATCH_SIZE = 10_000
@@ -35,6 +42,16 @@ def duty_argument(value: str) -> float:
     if not 0 < duty <= 1:
         raise ArgumentTypeError(f"must be a share of the time above 0 and at most 1 (e.g. 0.5), got {value!r}")
     return duty
+
+
+def wal_rate_argument(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not rate >= 0:
+        raise ArgumentTypeError(f"must be MB of WAL per second, 0 or more (0: no limit), got {value!r}")
+    return rate
 
 
 def seconds_argument(value: str) -> float:
@@ -68,6 +85,14 @@ class Command(BaseCommand):
             help=f"share of the time spent working; pauses between batches leave the rest to ingest "
             f"(default {DEFAULT_DUTY}; 1: no pauses)",
         )
+        purge.add_argument(
+            "--wal-rate",
+            type=wal_rate_argument,
+            default=DEFAULT_WAL_MB_PER_SECOND,
+            metavar="MB_PER_SECOND",
+            help=f"pause between batches so that the database writes at most this much WAL per second: every "
+            f"webhook's commit waits for the WAL (PostgreSQL; default {DEFAULT_WAL_MB_PER_SECOND}; 0: no limit)",
+        )
         subject_parsers_add(commands)  # export, erase
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -89,6 +114,7 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 max_seconds=options["max_seconds"],
                 duty=options["duty"],
+                wal_mb_per_second=options["wal_rate"],
                 progress=None if options["json"] else _progress_printer(),
                 actor_label="cli",
             )
