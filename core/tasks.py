@@ -54,9 +54,11 @@ def enqueue_batched_on_commit(task: Task[Any, Any], item_id: uuid.UUID) -> None:
 
 
 BATCH_MAX = 20
-# How long the publisher waits for more ids after the first of a batch: under load a batch fills up instead of
-# one publish per request (a publish costs far more than an id); when idle, processing starts this much later.
-BATCH_LINGER_SECONDS = 0.01
+# After the first id of a batch the publisher waits for more, up to BATCH_LINGER_SECONDS, and stops waiting as soon as
+# BATCH_GAP_SECONDS pass without a new one: under load a batch fills up (a publish costs far more than an id), and a
+# lone id waits only the gap before its processing starts.
+BATCH_LINGER_SECONDS = 0.05
+BATCH_GAP_SECONDS = 0.01
 
 
 class BatchPublisher:
@@ -91,13 +93,14 @@ class BatchPublisher:
             self._publish(self._take(block=True))
 
     def _take(self, *, block: bool) -> list[str]:
-        """Up to BATCH_MAX ids: waiting for the first (``block``), then for BATCH_LINGER_SECONDS for more."""
+        """Up to BATCH_MAX ids: waiting for the first (``block``), then for more as BATCH_LINGER_SECONDS and
+        BATCH_GAP_SECONDS allow (not at all unless ``block``)."""
         batch: list[str] = []
         try:
             batch.append(self._queue.get(block=block))
             deadline = time.monotonic() + (BATCH_LINGER_SECONDS if block else 0.0)
             while len(batch) < BATCH_MAX:
-                remaining = deadline - time.monotonic()
+                remaining = min(deadline - time.monotonic(), BATCH_GAP_SECONDS)
                 batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
         except queue.Empty:
             pass

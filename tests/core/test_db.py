@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.utils import OperationalError
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Tenant
 from core.db import row_insert, write_without_health_check
+from gateway import settings as settings_module
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +70,42 @@ def test_an_error_on_a_live_connection_is_raised_not_retried() -> None:
     with pytest.raises(OperationalError, match="lock timeout"):
         write_without_health_check(write)
     assert len(calls) == 1
+
+
+def test_row_insert_errors_are_the_frameworks_own() -> None:
+    tenant = Tenant(id=uuid.uuid4(), name="No slug", slug="no-slug")
+    tenant.slug = None  # type: ignore[assignment]
+
+    with pytest.raises(IntegrityError):  # not the driver's class: callers catch Django's
+        row_insert(tenant)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_row_insert_is_logged_and_prepared_after_five_runs() -> None:
+    tenants = [Tenant(id=uuid.uuid4(), name=f"Prepared {index}", slug=f"prepared-{index}") for index in range(6)]
+
+    with CaptureQueriesContext(connection) as captured:
+        for tenant in tenants:
+            row_insert(tenant)
+
+    assert len(captured) == 6  # each went through Django's cursor wrapper (a prepared run logs no SQL text)
+    assert captured[0]["sql"].startswith('INSERT INTO "accounts_tenant"')
+    assert Tenant.objects.filter(slug__startswith="prepared-").count() == 6
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO \"accounts_tenant\"%%'"
+        )
+        assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.parametrize(("value", "threshold"), [("", 5), ("1", 5), ("0", None)])
+def test_prepared_statements_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch, value: str, threshold: int | None
+) -> None:
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", value)
+    if not value:
+        monkeypatch.delenv("DATABASE_PREPARED_STATEMENTS")
+
+    config = settings_module._database("postgres://gateway@db.internal:5432/gateway?sslmode=verify-full")
+
+    assert config["OPTIONS"] == {"sslmode": "verify-full", "prepare_threshold": threshold}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -11,7 +12,15 @@ from celery import Task
 
 from core.clientip import client_ip
 from core.logging import JsonFormatter
-from core.tasks import BATCH_MAX, BatchPublisher, UnsafeTaskArgumentError, enqueue_on_commit, lock_guarded
+from core.tasks import (
+    BATCH_GAP_SECONDS,
+    BATCH_LINGER_SECONDS,
+    BATCH_MAX,
+    BatchPublisher,
+    UnsafeTaskArgumentError,
+    enqueue_on_commit,
+    lock_guarded,
+)
 from core.tasks import throttle_prune_task as prune
 
 
@@ -151,6 +160,50 @@ def test_the_batch_publisher_publishes_every_id_once_and_batches_what_waits() ->
     assert sorted(published) == sorted(ids)
     assert max(len(batch) for batch in task.batches) == BATCH_MAX  # 44 waiting ids went out 20 at a time
     assert len(task.batches) == 1 + 3
+
+
+class PacedQueue:
+    """A queue whose ids arrive one every ``every`` seconds of a fake clock: a wait shorter than that finds none."""
+
+    def __init__(self, every: float) -> None:
+        self.now = 0.0
+        self.every = every
+        self.handed = 0
+        self.timeouts: list[float] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> str:
+        if timeout is not None:
+            self.timeouts.append(timeout)
+            if timeout < self.every:
+                self.now += timeout
+                raise queue.Empty
+            self.now += self.every
+        self.handed += 1
+        return str(self.handed)
+
+    def get_nowait(self) -> str:
+        raise queue.Empty
+
+
+@pytest.mark.parametrize(
+    ("every", "batch_size"),
+    [
+        (0.001, BATCH_MAX),  # a busy process: the batch fills up
+        (0.004, 13),  # steady ids under the gap: the batch closes at the linger (the first, then 12 in 48 ms)
+        (0.02, 1),  # a lone id: published after one gap, not after the whole linger
+    ],
+)
+def test_a_batch_closes_when_full_at_the_linger_or_after_a_quiet_gap(
+    monkeypatch: pytest.MonkeyPatch, every: float, batch_size: int
+) -> None:
+    paced = PacedQueue(every)
+    publisher = BatchPublisher(SlowBatchTask())  # type: ignore[arg-type]
+    publisher._queue = paced  # type: ignore[assignment]
+    monkeypatch.setattr("core.tasks.time.monotonic", lambda: paced.now)
+
+    assert len(publisher._take(block=True)) == batch_size
+    assert max(paced.timeouts) <= BATCH_GAP_SECONDS
+    assert paced.now <= BATCH_LINGER_SECONDS
 
 
 def test_a_failed_publish_is_logged_without_the_ids_and_later_ones_go_out(caplog: pytest.LogCaptureFixture) -> None:
