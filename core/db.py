@@ -26,8 +26,6 @@ def commit_without_waiting_for_disk() -> None:
 def row_insert(instance: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Insert ``instance`` as one ``INSERT … ON CONFLICT DO NOTHING``: each field prepares its value as it does
     for ``save()`` (timestamps, sealing), but the statement is built once per model instead of compiled per row.
-    On PostgreSQL the values are bound on the server, so psycopg can prepare the statement (see
-    ``DATABASE_PREPARED_STATEMENTS``) and sends the sealed bytes as they are instead of quoting them into the SQL.
     Idempotent by primary key (which must be set), so it is safe to run again after an unknown outcome."""
     model = type(instance)
     if instance.pk is None:
@@ -35,23 +33,10 @@ def row_insert(instance: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> None
     target = connections[using]
     fields, sql = _insert_statement(model, using)
     values = [field.get_db_prep_save(field.pre_save(instance, True), target) for field in fields]
-    with _server_bound_cursor(target) as cursor:
+    with target.cursor() as cursor:
         cursor.execute(sql, values)
     instance._state.adding = False
     instance._state.db = using
-
-
-def _server_bound_cursor(target: Any) -> Any:
-    """A cursor like ``target.cursor()`` (errors wrapped, queries logged, execute wrappers applied) that binds
-    parameters on the server: Django's PostgreSQL cursors bind them on the client, which cannot be prepared."""
-    if target.vendor != "postgresql":
-        return target.cursor()
-    import psycopg  # only with PostgreSQL configured
-
-    target.close_if_health_check_failed()
-    target.ensure_connection()
-    with target.wrap_database_errors:
-        return target._prepare_cursor(psycopg.Cursor(target.connection))
 
 
 @functools.cache

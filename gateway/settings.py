@@ -102,11 +102,16 @@ TEMPLATES = [
 def _database(url: str) -> dict[str, Any]:
     if url:
         config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
-        # Django's own cursors bind parameters on the client and never prepare; core.db.row_insert binds on the
-        # server, and psycopg prepares its INSERT after 5 runs on a connection. Off (None) behind a
-        # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
+        # Parameters are bound on the server (sent apart from the SQL, not quoted into it), so psycopg prepares a
+        # statement once it has run 5 times on a connection: the webhook INSERT and ingest's lookups are planned
+        # once per connection instead of once per run. DATABASE_PREPARED_STATEMENTS=0 keeps the binding but
+        # prepares nothing, for a transaction-pooling PgBouncer older than 1.21.
         prepared = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-        config["OPTIONS"] = {**config.get("OPTIONS", {}), "prepare_threshold": 5 if prepared else None}
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "server_side_binding": True,
+            "prepare_threshold": 5 if prepared else None,
+        }
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
