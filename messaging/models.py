@@ -490,8 +490,12 @@ class SendAttempt(models.Model):
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
 
 
+IDEMPOTENCY_WINDOW = timedelta(hours=24)  # a send's Idempotency-Key is honoured at least this long, then purged
+
+
 class IdempotencyRecord(BaseModel):
-    """``Idempotency-Key`` of a send: the same key and body get the first response again; another body, 409."""
+    """``Idempotency-Key`` of a send: the same key and body get the first response again; another body, 409.
+    Kept ``IDEMPOTENCY_WINDOW``, then deleted by the retention purge (its request hash covers the recipient)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
     key = models.CharField(max_length=255)
@@ -502,6 +506,7 @@ class IdempotencyRecord(BaseModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_unique_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_due")]
 
     def __str__(self) -> str:
         return f"idempotency {self.key[:16]}"

@@ -13,7 +13,8 @@ Idempotency-Key (Stripe's semantics, per tenant): the same key with the same bod
 JSON) answers the first response again (same status and body, with ``Idempotent-Replayed: true``) and queues
 nothing; another body answers 409. Only a 202 is recorded: a 400, 404 or 422 wrote nothing, and whether it
 passes can change (a channel resumed, a contact wrote and opened the window), so retrying the same key
-evaluates the request again, as Stripe does for requests that failed validation before doing any work.
+evaluates the request again, as Stripe does for requests that failed validation before doing any work. A record
+is kept ``IDEMPOTENCY_WINDOW`` (24 hours, as Stripe), then the retention purge deletes it.
 """
 
 from __future__ import annotations
@@ -321,7 +322,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     required=False,
     description="Up to 255 characters, unique per request you mean. The same key and body answer the first 202 "
     "again (header `Idempotent-Replayed: true`) without queuing another message; another body answers 409. "
-    "400, 404 and 422 answers are not recorded: retrying the key evaluates the request again.",
+    "400, 404 and 422 answers are not recorded: retrying the key evaluates the request again. A key is kept 24 "
+    "hours after its send, then forgotten.",
 )
 
 

@@ -22,7 +22,7 @@ from django.db import OperationalError, connection, models, transaction
 from django.db.models import Q, QuerySet
 
 from messaging.media import media_storage
-from messaging.models import MediaAttachment, Message, QuarantinedItem
+from messaging.models import IDEMPOTENCY_WINDOW, IdempotencyRecord, MediaAttachment, Message, QuarantinedItem
 from policies.selectors import held_message_filter, held_tenant_filter
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class PurgeKind(StrEnum):
     MEDIA = "media"  # media files and their rows
     RAW_DELIVERY = "raw_delivery"  # raw webhook bodies (webhooks.Delivery rows)
     QUARANTINE = "quarantine"  # quarantined webhook items
+    IDEMPOTENCY = "idempotency"  # send Idempotency-Key records past their window
     METADATA = "metadata"  # message rows, with their statuses, attempts and outbox entries
     KEY = "key"  # content and raw day keys scheduled for destruction
     KEY_VETOED = "key_vetoed"  # day keys whose destruction a gate (a legal hold, a pending job) refused
@@ -94,6 +95,12 @@ def quarantine_due(*, now: datetime) -> QuerySet[QuarantinedItem]:
     return QuarantinedItem.objects.filter(expires_at__lte=now).filter(~held_tenant_filter(now=now))
 
 
+def idempotency_due(*, now: datetime) -> QuerySet[IdempotencyRecord]:
+    """Idempotency-Key records of sends older than the window in which a retry gets the first answer again."""
+    due = IdempotencyRecord.objects.filter(created_at__lte=now - IDEMPOTENCY_WINDOW)
+    return due.filter(~held_tenant_filter(now=now))
+
+
 # --- one batch of each kind (called inside ``batch_transaction``) ----------------------------------------------
 
 
@@ -138,12 +145,19 @@ def quarantine_batch(now: datetime, batch_size: int) -> Tally:
     return _tally(rows, PurgeKind.QUARANTINE)
 
 
+def idempotency_batch(now: datetime, batch_size: int) -> Tally:
+    rows = _take(idempotency_due(now=now), order="created_at", batch_size=batch_size)
+    IdempotencyRecord.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    return _tally(rows, PurgeKind.IDEMPOTENCY)
+
+
 STEPS: tuple[tuple[PurgeKind, Step], ...] = (
     (PurgeKind.CONTENT, content_batch),
     (PurgeKind.MEDIA, media_batch),
     (PurgeKind.METADATA, metadata_batch),
     (PurgeKind.RAW_DELIVERY, raw_delivery_batch),
     (PurgeKind.QUARANTINE, quarantine_batch),
+    (PurgeKind.IDEMPOTENCY, idempotency_batch),
 )
 
 

@@ -129,6 +129,7 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
         (PurgeKind.METADATA, kinds.metadata_due(now=now)),
         (PurgeKind.RAW_DELIVERY, kinds.raw_deliveries_due(now=now)),
         (PurgeKind.QUARANTINE, kinds.quarantine_due(now=now)),
+        (PurgeKind.IDEMPOTENCY, kinds.idempotency_due(now=now)),
     )
     for kind, due in selections:
         for row in due.order_by().values("tenant_id").annotate(rows=Count("pk", distinct=True)):

@@ -30,9 +30,11 @@ from encryption.services import data_keys_destroy_due
 from gateway.celery import app as celery_app
 from messaging.media import media_storage
 from messaging.models import (
+    IDEMPOTENCY_WINDOW,
     Channel,
     Contact,
     Conversation,
+    IdempotencyRecord,
     MediaAttachment,
     Message,
     MetaApp,
@@ -313,6 +315,33 @@ def test_raw_deliveries_go_once_processed_or_failed_never_while_still_to_process
     assert not Delivery.objects.filter(pk__in=[processed.pk, failed.pk]).exists()
     assert list(QuarantinedItem.objects.values_list("pk", flat=True)) == [quarantined_kept.pk]
     assert quarantined_due.pk != quarantined_kept.pk
+
+
+def idempotency_record_create(world: World, *, created_at: datetime) -> IdempotencyRecord:
+    record = IdempotencyRecord.objects.create(
+        tenant=world.tenant, key=str(uuid.uuid4()), request_sha256="0" * 64, response_status=202, response_body={}
+    )
+    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=created_at)  # auto_now_add ignores a value
+    return record
+
+
+@pytest.mark.django_db
+def test_idempotency_records_go_after_their_window_unless_the_tenant_is_held(
+    world_a: World, world_b: World, now: datetime
+) -> None:
+    past_window = now - IDEMPOTENCY_WINDOW
+    due = idempotency_record_create(world_a, created_at=past_window)
+    kept = idempotency_record_create(world_a, created_at=past_window + timedelta(seconds=1))
+    held = idempotency_record_create(world_b, created_at=past_window - timedelta(days=1))
+    _hold(world_b, "tenant")
+
+    preview = retention_purge_preview(now=now)
+    outcome = retention_purge(now=now)
+
+    expected = {(world_a.tenant.pk, "idempotency"): 1}
+    assert counts_of(preview.run) == counts_of(outcome.run) == expected
+    assert set(IdempotencyRecord.objects.values_list("pk", flat=True)) == {kept.pk, held.pk}
+    assert due.pk not in {kept.pk, held.pk}
 
 
 @pytest.mark.django_db
