@@ -312,8 +312,13 @@ class StatusEvent(models.Model):
         return f"{self.status} of {self.message_id}"
 
 
+PARKED_STATUS_WINDOW = timedelta(hours=24)  # a status waits this long for its message, then the purge drops it
+
+
 class ParkedStatus(BaseModel):
-    """A status for an outbound id not stored yet; applied when that message appears."""
+    """A status for an outbound id not stored yet; applied when that message appears (our own sends within
+    seconds; echoes of messages sent elsewhere within minutes), else deleted ``PARKED_STATUS_WINDOW`` after it
+    arrived, which is shorter than any raw-delivery lifetime a policy allows."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="parked_statuses")
@@ -335,6 +340,7 @@ class ParkedStatus(BaseModel):
                 fields=["channel", "provider_message_index", "status"], name="parked_status_unique"
             ),
         ]
+        indexes = [models.Index(fields=["received_at"], name="parked_status_due")]
 
     def __str__(self) -> str:
         return f"parked {self.status} {self.pk}"

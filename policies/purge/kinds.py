@@ -22,7 +22,15 @@ from django.db import OperationalError, connection, models, transaction
 from django.db.models import Q, QuerySet
 
 from messaging.media import media_storage
-from messaging.models import IDEMPOTENCY_WINDOW, IdempotencyRecord, MediaAttachment, Message, QuarantinedItem
+from messaging.models import (
+    IDEMPOTENCY_WINDOW,
+    PARKED_STATUS_WINDOW,
+    IdempotencyRecord,
+    MediaAttachment,
+    Message,
+    ParkedStatus,
+    QuarantinedItem,
+)
 from policies.selectors import held_message_filter, held_tenant_filter
 
 logger = logging.getLogger(__name__)
@@ -40,6 +48,7 @@ class PurgeKind(StrEnum):
     RAW_DELIVERY = "raw_delivery"  # raw webhook bodies (webhooks.Delivery rows)
     QUARANTINE = "quarantine"  # quarantined webhook items
     IDEMPOTENCY = "idempotency"  # send Idempotency-Key records past their window
+    PARKED_STATUS = "parked_status"  # statuses whose message never appeared
     METADATA = "metadata"  # message rows, with their statuses, attempts and outbox entries
     KEY = "key"  # content and raw day keys scheduled for destruction
     KEY_VETOED = "key_vetoed"  # day keys whose destruction a gate (a legal hold, a pending job) refused
@@ -101,6 +110,12 @@ def idempotency_due(*, now: datetime) -> QuerySet[IdempotencyRecord]:
     return due.filter(~held_tenant_filter(now=now))
 
 
+def parked_statuses_due(*, now: datetime) -> QuerySet[ParkedStatus]:
+    """Statuses that waited their whole window for a message that never appeared (one sent elsewhere)."""
+    due = ParkedStatus.objects.filter(received_at__lte=now - PARKED_STATUS_WINDOW)
+    return due.filter(~held_tenant_filter(now=now))
+
+
 # --- one batch of each kind (called inside ``batch_transaction``) ----------------------------------------------
 
 
@@ -134,21 +149,19 @@ def metadata_batch(now: datetime, batch_size: int) -> Tally:
 
 
 def raw_delivery_batch(now: datetime, batch_size: int) -> Tally:
-    rows = _take(raw_deliveries_due(now=now), order="expires_at", batch_size=batch_size)
-    delivery_model()._default_manager.filter(pk__in=[pk for pk, _ in rows]).delete()
-    return _tally(rows, PurgeKind.RAW_DELIVERY)
+    return _rows_delete(raw_deliveries_due(now=now), "expires_at", batch_size, PurgeKind.RAW_DELIVERY)
 
 
 def quarantine_batch(now: datetime, batch_size: int) -> Tally:
-    rows = _take(quarantine_due(now=now), order="expires_at", batch_size=batch_size)
-    QuarantinedItem.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    return _tally(rows, PurgeKind.QUARANTINE)
+    return _rows_delete(quarantine_due(now=now), "expires_at", batch_size, PurgeKind.QUARANTINE)
 
 
 def idempotency_batch(now: datetime, batch_size: int) -> Tally:
-    rows = _take(idempotency_due(now=now), order="created_at", batch_size=batch_size)
-    IdempotencyRecord.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    return _tally(rows, PurgeKind.IDEMPOTENCY)
+    return _rows_delete(idempotency_due(now=now), "created_at", batch_size, PurgeKind.IDEMPOTENCY)
+
+
+def parked_status_batch(now: datetime, batch_size: int) -> Tally:
+    return _rows_delete(parked_statuses_due(now=now), "received_at", batch_size, PurgeKind.PARKED_STATUS)
 
 
 STEPS: tuple[tuple[PurgeKind, Step], ...] = (
@@ -158,6 +171,7 @@ STEPS: tuple[tuple[PurgeKind, Step], ...] = (
     (PurgeKind.RAW_DELIVERY, raw_delivery_batch),
     (PurgeKind.QUARANTINE, quarantine_batch),
     (PurgeKind.IDEMPOTENCY, idempotency_batch),
+    (PurgeKind.PARKED_STATUS, parked_status_batch),
 )
 
 
@@ -198,6 +212,13 @@ def _take(due: QuerySet[Any], *, order: str, batch_size: int, no_key: bool = Fal
     ``no_key``: the row stays (content is blanked), so inserts that reference it (statuses) are not blocked."""
     locked = due.order_by(order).select_for_update(skip_locked=True, no_key=no_key, of=("self",))
     return list(locked.values_list("pk", "tenant_id")[:batch_size])
+
+
+def _rows_delete(due: QuerySet[Any], order: str, batch_size: int, kind: PurgeKind) -> Tally:
+    """Delete one batch of due rows that have nothing to take along (no files, no cascade worth a count)."""
+    rows = _take(due, order=order, batch_size=batch_size)
+    due.model._default_manager.filter(pk__in=[pk for pk, _ in rows]).delete()
+    return _tally(rows, kind)
 
 
 def _attachments_remove(attachments: QuerySet[MediaAttachment]) -> Tally:

@@ -130,6 +130,7 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
         (PurgeKind.RAW_DELIVERY, kinds.raw_deliveries_due(now=now)),
         (PurgeKind.QUARANTINE, kinds.quarantine_due(now=now)),
         (PurgeKind.IDEMPOTENCY, kinds.idempotency_due(now=now)),
+        (PurgeKind.PARKED_STATUS, kinds.parked_statuses_due(now=now)),
     )
     for kind, due in selections:
         for row in due.order_by().values("tenant_id").annotate(rows=Count("pk", distinct=True)):

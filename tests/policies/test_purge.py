@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from io import StringIO
@@ -31,14 +32,17 @@ from gateway.celery import app as celery_app
 from messaging.media import media_storage
 from messaging.models import (
     IDEMPOTENCY_WINDOW,
+    PARKED_STATUS_WINDOW,
     Channel,
     Contact,
     Conversation,
     IdempotencyRecord,
     MediaAttachment,
     Message,
+    MessageStatus,
     MetaApp,
     OutboxEntry,
+    ParkedStatus,
     QuarantinedItem,
     SendAttempt,
     StatusEvent,
@@ -317,30 +321,47 @@ def test_raw_deliveries_go_once_processed_or_failed_never_while_still_to_process
     assert quarantined_due.pk != quarantined_kept.pk
 
 
-def idempotency_record_create(world: World, *, created_at: datetime) -> IdempotencyRecord:
+def idempotency_record_create(world: World, *, at: datetime) -> IdempotencyRecord:
     record = IdempotencyRecord.objects.create(
         tenant=world.tenant, key=str(uuid.uuid4()), request_sha256="0" * 64, response_status=202, response_body={}
     )
-    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=created_at)  # auto_now_add ignores a value
+    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=at)  # auto_now_add ignores a value
     return record
 
 
+def parked_status_create(world: World, *, at: datetime) -> ParkedStatus:
+    return ParkedStatus.objects.create(
+        tenant=world.tenant,
+        channel=world.channel,
+        received_at=at,
+        provider_message_id=f"wamid.elsewhere-{uuid.uuid4().hex}",
+        status=MessageStatus.DELIVERED,
+        provider_timestamp=at,
+    )
+
+
+WINDOWED: dict[str, tuple[timedelta, Callable[..., Any], type[Any]]] = {
+    "idempotency": (IDEMPOTENCY_WINDOW, idempotency_record_create, IdempotencyRecord),
+    "parked_status": (PARKED_STATUS_WINDOW, parked_status_create, ParkedStatus),
+}
+
+
 @pytest.mark.django_db
-def test_idempotency_records_go_after_their_window_unless_the_tenant_is_held(
-    world_a: World, world_b: World, now: datetime
+@pytest.mark.parametrize("kind", sorted(WINDOWED))
+def test_rows_kept_for_a_fixed_window_go_after_it_unless_the_tenant_is_held(
+    kind: str, world_a: World, world_b: World, now: datetime
 ) -> None:
-    past_window = now - IDEMPOTENCY_WINDOW
-    due = idempotency_record_create(world_a, created_at=past_window)
-    kept = idempotency_record_create(world_a, created_at=past_window + timedelta(seconds=1))
-    held = idempotency_record_create(world_b, created_at=past_window - timedelta(days=1))
+    window, create, model = WINDOWED[kind]
+    due = create(world_a, at=now - window)
+    kept = create(world_a, at=now - window + timedelta(seconds=1))
+    held = create(world_b, at=now - window - timedelta(days=1))
     _hold(world_b, "tenant")
 
     preview = retention_purge_preview(now=now)
     outcome = retention_purge(now=now)
 
-    expected = {(world_a.tenant.pk, "idempotency"): 1}
-    assert counts_of(preview.run) == counts_of(outcome.run) == expected
-    assert set(IdempotencyRecord.objects.values_list("pk", flat=True)) == {kept.pk, held.pk}
+    assert counts_of(preview.run) == counts_of(outcome.run) == {(world_a.tenant.pk, kind): 1}
+    assert set(model.objects.values_list("pk", flat=True)) == {kept.pk, held.pk}
     assert due.pk not in {kept.pk, held.pk}
 
 
