@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, models
@@ -46,6 +47,68 @@ def _insert_statement(model: type[models.Model], using: str) -> tuple[list[model
     columns = ", ".join(quote(str(field.column)) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608 - quoted names from the model's metadata
+    return fields, sql
+
+
+def rows_insert(instances: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> set[Any]:
+    """Insert many rows of one model, skipping each that conflicts with a row already there; returns the
+    primary keys of those that went in (which must be set beforehand, as with ``row_insert``).
+
+    Fields prepare their values as for ``save()``. On PostgreSQL the rows travel as one array per column
+    (``INSERT … SELECT * FROM unnest(…) ON CONFLICT DO NOTHING RETURNING pk``): the statement's text is the
+    same whatever the row count, so it is parsed once and prepared per connection, where a multi-row
+    ``VALUES`` list is a new statement of hundreds of parameters each time. Elsewhere it is
+    ``bulk_create(ignore_conflicts=True)`` between two queries for which keys exist.
+    """
+    if not instances:
+        return set()
+    model = type(instances[0])
+    if any(instance.pk is None for instance in instances):
+        raise ValueError(f"{model._meta.label}: rows_insert needs every primary key set before the insert")
+    target = connections[using]
+    if target.vendor == "postgresql":
+        inserted = _rows_insert_unnest(model, instances, target, using)
+    else:
+        rows = model._default_manager.using(using)
+        keys = [instance.pk for instance in instances]
+        there = set(rows.filter(pk__in=keys).values_list("pk", flat=True))
+        rows.bulk_create(instances, ignore_conflicts=True)
+        inserted = set(rows.filter(pk__in=keys).values_list("pk", flat=True)) - there
+    for instance in instances:  # a skipped row is still one to add, as before the call
+        went_in = instance.pk in inserted
+        instance._state.adding = not went_in
+        instance._state.db = using if went_in else None
+    return inserted
+
+
+def _rows_insert_unnest(
+    model: type[models.Model], instances: Sequence[models.Model], target: Any, using: str
+) -> set[Any]:
+    fields, sql = _unnest_insert_statement(model, using)
+    columns: list[list[Any]] = [[] for _ in fields]
+    for instance in instances:
+        instance._prepare_related_fields_for_save(operation_name="rows_insert")  # type: ignore[attr-defined]
+        for values, field in zip(columns, fields, strict=True):
+            values.append(field.get_db_prep_save(field.pre_save(instance, True), target))
+    with target.cursor() as cursor:
+        cursor.execute(sql, columns)
+        return {row[0] for row in cursor.fetchall()}
+
+
+@functools.cache
+def _unnest_insert_statement(model: type[models.Model], using: str) -> tuple[list[models.Field], str]:  # type: ignore[type-arg]
+    target = connections[using]
+    quote = target.ops.quote_name
+    fields = [field for field in model._meta.local_concrete_fields if field.column]
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    # Arrays of each column's type without its length or precision (the column itself still checks them), sent
+    # in binary (%b): psycopg writes a text array element by element in Python, three times slower.
+    arrays = ", ".join(f"%b::{re.sub(r'[(].*?[)]', '', str(field.db_type(target)))}[]" for field in fields)
+    pk_column = quote(str(model._meta.pk.column)) if model._meta.pk else ""
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - quoted names from the model's metadata
+        f"ON CONFLICT DO NOTHING RETURNING {pk_column}"
+    )
     return fields, sql
 
 

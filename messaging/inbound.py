@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from core.bulk import GuardedChange, guarded_update
-from core.db import commit_without_waiting_for_disk
+from core.db import commit_without_waiting_for_disk, rows_insert
 from encryption.blind_index import blind_index_candidates, blind_index_filter
 from encryption.fields import fresh_scope_keys_create
 from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp, raw_expires_at
@@ -267,8 +267,7 @@ def messages_store(
         for channel in {draft.channel.pk: draft.channel for draft in drafts}.values()
     }
     rows = [_message_row(draft, contacts, conversations, received_at, stamps[draft.channel.pk]) for draft in drafts]
-    Message.objects.bulk_create(rows, ignore_conflicts=True)
-    stored = set(Message.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+    stored = rows_insert(rows)
     inserted = [row for row in rows if row.pk in stored]
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
@@ -373,8 +372,7 @@ def _contacts_create(missing: Sequence[ContactWanted]) -> dict[ContactKey, Conta
         return {}
     rows = [person.row() for person in missing]
     fresh_scope_keys_create(rows, "external_id")
-    Contact.objects.bulk_create(rows, ignore_conflicts=True)
-    created = set(Contact.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+    created = rows_insert(rows)
     result: dict[ContactKey, Contact] = {}
     for person, row in zip(missing, rows, strict=True):
         result[person.key] = row if row.pk in created else contact_for(person)  # lost a race: the other worker's row
@@ -416,8 +414,9 @@ def conversations_resolve(pairs: set[tuple[Channel, Contact]]) -> dict[tuple[uui
         for key, (channel, contact) in wanted.items()
         if key not in found
     ]
-    if missing:
-        Conversation.objects.bulk_create(missing, ignore_conflicts=True)
+    created = rows_insert(missing)
+    found.update({(row.channel_id, row.contact_id): row for row in missing if row.pk in created})
+    if len(found) < len(wanted):  # another worker created some first
         found = _conversations_existing(wanted)
     return found
 

@@ -29,6 +29,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import rows_insert
 from core.http import (
     HttpError,
     HttpInvalidUrlError,
@@ -174,14 +175,14 @@ def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
 
     try:
         with transaction.atomic():
-            MediaAttachment.objects.bulk_create(rows, ignore_conflicts=True)
-            created = list(MediaAttachment.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+            inserted = rows_insert(rows)
     except DatabaseError:
         logger.exception("media attachments not planned", extra={"message_ids": [str(m.pk) for m in messages]})
         return 0
-    for attachment_id in created:
-        enqueue_batched_on_commit(media_download_batch_task, attachment_id)
-    return len(created)
+    for row in rows:  # in the messages' order
+        if row.pk in inserted:
+            enqueue_batched_on_commit(media_download_batch_task, row.pk)
+    return len(inserted)
 
 
 def media_attempts_made(*, attachment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:

@@ -183,7 +183,8 @@ class Conversation(BaseModel):
     """The thread between a channel and a contact; ``last_inbound_at`` opens the 24-hour customer service window."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="conversations")
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    # No index of its own: conversation_unique_channel_contact leads with it (every index costs each insert).
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     last_inbound_at = models.DateTimeField(null=True, blank=True)
 
@@ -321,7 +322,8 @@ class ParkedStatus(BaseModel):
     arrived, which is shorter than any raw-delivery lifetime a policy allows."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="parked_statuses")
+    # No index of its own: parked_status_unique leads with it (every index costs each insert).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="parked_statuses", db_index=False)
     received_at = models.DateTimeField()
     provider_message_id = EncryptedTextField(purpose=Purpose.CONTENT, scope=content_day_bucket)
     provider_message_index = BlindIndexField(source="provider_message_id", normalizer="opaque")
@@ -411,7 +413,8 @@ class MediaAttachment(BaseModel):
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    # No index of its own: media_attachment_unique_position leads with it (every index costs each insert).
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments", db_index=False)
     position = models.PositiveSmallIntegerField(help_text="Order within the message.")
     received_at = models.DateTimeField()
     kind = models.CharField(max_length=32, help_text="The platform's media kind: image, document, story_mention…")

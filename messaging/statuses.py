@@ -18,6 +18,7 @@ from datetime import datetime
 from django.db.models import F, OuterRef, Subquery
 
 from core.bulk import ColumnChange, rows_update
+from core.db import rows_insert
 from encryption.blind_index import blind_index_candidates
 from messaging.lifetimes import content_expiry_candidates, lifetimes_for
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus, ParkedStatus, StatusEvent
@@ -234,8 +235,7 @@ def _park(reports: Sequence[StatusReport]) -> int:
         )
         for report in reports
     }
-    ParkedStatus.objects.bulk_create(rows.values(), ignore_conflicts=True)
-    return ParkedStatus.objects.filter(pk__in=[row.pk for row in rows.values()]).count()
+    return len(rows_insert(list(rows.values())))
 
 
 def parked_statuses_apply(*, messages: Sequence[Message]) -> int:

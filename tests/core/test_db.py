@@ -1,17 +1,19 @@
-"""core.db: the one-statement insert and the write that skips the per-request health check."""
+"""core.db: the one-statement inserts and the write that skips the per-request health check."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import DataError, IntegrityError, connection
 from django.db.utils import OperationalError
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Tenant
-from core.db import row_insert, write_without_health_check
+from core.db import row_insert, rows_insert, write_without_health_check
+from encryption.blind_index import blind_index_filter
 from gateway import settings as settings_module
+from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +36,77 @@ def test_row_insert_needs_the_primary_key() -> None:
 
     with pytest.raises(ValueError, match="primary key"):
         row_insert(tenant)
+
+
+def test_rows_insert_stores_what_save_would_and_returns_the_keys_that_went_in(tenant_a: Tenant) -> None:
+    notes = [
+        Note(
+            tenant_id=tenant_a.id,
+            title=f"note {index}",
+            body=f"body {index}",
+            payload={"index": index} if index else None,
+            phone="+14155550100" if index == 1 else None,
+        )
+        for index in range(3)
+    ]
+
+    inserted = rows_insert(notes)
+
+    assert inserted == {note.pk for note in notes}
+    assert [note._state.adding for note in notes] == [False] * 3
+    stored = {note.pk: note for note in Note.objects.filter(pk__in=inserted)}
+    for note in notes:
+        row = stored[note.pk]
+        assert (row.title, row.body, row.payload, row.phone) == (note.title, note.body, note.payload, note.phone)
+        assert row.created_at is not None  # pre_save ran (auto_now_add)
+    by_phone = blind_index_filter(Note, "phone_index", tenant_id=tenant_a.id, value="+14155550100")
+    assert list(Note.objects.filter(by_phone).values_list("pk", flat=True)) == [notes[1].pk]
+
+
+def test_rows_insert_skips_rows_that_conflict_and_leaves_the_existing_ones_alone() -> None:
+    existing = Tenant.objects.create(name="Existing", slug="taken")
+    fresh = Tenant(name="Fresh", slug="fresh")
+    clash = Tenant(name="Clash", slug="taken")  # another row's unique slug
+    twin = Tenant(name="Twin", slug="fresh")  # the same batch's
+    again = Tenant(id=existing.pk, name="Again", slug="again")  # an existing primary key
+
+    inserted = rows_insert([fresh, clash, twin, again])
+
+    assert inserted == {fresh.pk}
+    assert [tenant._state.adding for tenant in (fresh, clash, twin, again)] == [False, True, True, True]
+    assert dict(Tenant.objects.filter(slug__in=["taken", "fresh", "again"]).values_list("slug", "name")) == {
+        "taken": "Existing",
+        "fresh": "Fresh",
+    }
+    assert rows_insert([]) == set()
+
+
+def test_rows_insert_needs_every_primary_key() -> None:
+    keyless = Tenant(name="No id", slug="no-id")
+    keyless.id = None
+
+    with pytest.raises(ValueError, match="primary key"):
+        rows_insert([Tenant(name="With id", slug="with-id"), keyless])
+    assert not Tenant.objects.filter(slug="with-id").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the array insert is PostgreSQL's")
+def test_rows_insert_is_one_statement_whatever_the_row_count_and_lengths_are_still_checked() -> None:
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        rows_insert([Tenant(name=f"Two {index}", slug=f"two-{index}") for index in range(2)])
+        rows_insert([Tenant(name=f"Seven {index}", slug=f"seven-{index}") for index in range(7)])
+
+    assert len(statements) == 2
+    assert statements[0] == statements[1]  # one text: parsed once, prepared per connection
+    assert Tenant.objects.filter(slug__regex=r"^(two|seven)-").count() == 9
+    with pytest.raises(DataError):  # the arrays carry no length: the column refuses, never truncates
+        rows_insert([Tenant(name="x" * 201, slug="too-long")])
 
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in a request: no test transaction around the write
