@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("webhooks/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
     path("account/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("policies.api_urls")),
     path("api/v1/", include("policies.subject_urls")),
-    path("webhooks/", include("webhooks.urls")),
 ]

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
+import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from celery import Task
@@ -162,27 +163,36 @@ def test_the_batch_publisher_publishes_every_id_once_and_batches_what_waits() ->
     assert len(task.batches) == 1 + 3
 
 
-class PacedQueue:
-    """A queue whose ids arrive one every ``every`` seconds of a fake clock: a wait shorter than that finds none."""
+class PacedArrivals:
+    """Stands in for the publisher's condition: ids arrive one every ``every`` seconds of a fake clock, and a wait
+    lets the clock run for its timeout, or until the batch is full (the one early wake-up ``put`` gives)."""
 
-    def __init__(self, every: float) -> None:
-        self.now = 0.0
+    def __init__(self, publisher: BatchPublisher, every: float) -> None:
+        self.waiting = publisher._waiting
         self.every = every
+        self.now = 0.0
         self.handed = 0
         self.timeouts: list[float] = []
 
-    def get(self, block: bool = True, timeout: float | None = None) -> str:
-        if timeout is not None:
-            self.timeouts.append(timeout)
-            if timeout < self.every:
-                self.now += timeout
-                raise queue.Empty
-            self.now += self.every
-        self.handed += 1
-        return str(self.handed)
+    def __enter__(self) -> None:
+        return None
 
-    def get_nowait(self) -> str:
-        raise queue.Empty
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def wait_for(self, predicate: Callable[[], object]) -> None:
+        self.waiting.append("0")  # the batch's first id, at time 0
+        self.handed = 1
+
+    def wait(self, timeout: float) -> None:
+        self.timeouts.append(timeout)
+        end = self.now + timeout
+        while self.handed * self.every <= end and len(self.waiting) < BATCH_MAX:
+            self.now = self.handed * self.every
+            self.waiting.append(str(self.handed))
+            self.handed += 1
+        if len(self.waiting) < BATCH_MAX:
+            self.now = end
 
 
 @pytest.mark.parametrize(
@@ -196,14 +206,36 @@ class PacedQueue:
 def test_a_batch_closes_when_full_at_the_linger_or_after_a_quiet_gap(
     monkeypatch: pytest.MonkeyPatch, every: float, batch_size: int
 ) -> None:
-    paced = PacedQueue(every)
     publisher = BatchPublisher(SlowBatchTask())  # type: ignore[arg-type]
-    publisher._queue = paced  # type: ignore[assignment]
+    paced = PacedArrivals(publisher, every)
+    publisher._arrived = paced  # type: ignore[assignment]
     monkeypatch.setattr("core.tasks.time.monotonic", lambda: paced.now)
 
     assert len(publisher._take(block=True)) == batch_size
     assert max(paced.timeouts) <= BATCH_GAP_SECONDS
     assert paced.now <= BATCH_LINGER_SECONDS
+
+
+class CountingCondition(threading.Condition):
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def test_put_wakes_the_publisher_only_for_a_batch_first_id_and_when_it_is_full() -> None:
+    publisher = BatchPublisher(SlowBatchTask())  # type: ignore[arg-type]
+    publisher._pid = os.getpid()  # as if started: no thread takes the ids in this test
+    publisher._arrived = counting = CountingCondition()
+
+    for number in range(2 * BATCH_MAX + 5):
+        publisher.put(str(number))
+
+    assert counting.notified == 2  # the first id, and the 20th; ids 21 to 45 wait for the thread's next look
+    assert publisher._take(block=False) == [str(number) for number in range(BATCH_MAX)]
 
 
 def test_a_failed_publish_is_logged_without_the_ids_and_later_ones_go_out(caplog: pytest.LogCaptureFixture) -> None:
@@ -225,8 +257,7 @@ def test_flush_publishes_what_waits_in_the_calling_thread() -> None:
     task = SlowBatchTask()
     task.first_publish_started.set()  # no waiting in this test
     publisher = BatchPublisher(task)  # type: ignore[arg-type]
-    publisher._queue.put("a")  # as if put() ran before the thread could take it
-    publisher._queue.put("b")
+    publisher._waiting.extend(["a", "b"])  # as if put() ran before the thread could take them
 
     publisher.flush()
 
