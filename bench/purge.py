@@ -7,12 +7,15 @@
    POSTs of ``whatsapp_text.json`` to ``/webhooks/meta/<app_key>/`` (``--rate``, default 200/s, for ``--seconds``,
    default 10): one with no purge, then one while a purge runs (a new pass, started with ``--max-seconds`` so
    that it outlasts the window). Target: p99 of the purge windows / p99 of the no-purge windows, each side's
-   latencies pooled over the rounds, <= 1.5. Interleaving makes the drift of a shared machine fall on both sides.
-   The purges run as beat runs them: duty 0.5 and its WAL budget (``--duty``, ``--batch-size`` and ``--wal-rate``
-   change that).
+   latencies pooled over the rounds, <= 1.5. Interleaving makes the drift of a shared machine fall on both sides,
+   and the rounds alternate which window comes first (ABBA). The purges run as beat runs them: duty 0.5 and its WAL
+   budget (``--duty``, ``--batch-size`` and ``--wal-rate`` change that).
 
-Each window starts right after a CHECKPOINT, so that where one falls does not decide the result, and the same wait
-sampler (what webhook sessions wait on, reported for the purge windows) runs in every window.
+Each window starts right after a CHECKPOINT, so that where one falls does not decide the result, and the same
+sampler runs in every window: what webhook sessions wait on (reported for the purge windows), and whether an
+autovacuum worker is at work on the bench database (reported per window). After each pass, outside the windows,
+the purged tables are vacuumed and a CHECKPOINT is made, and the time that takes is printed: else autovacuum and
+the checkpointer would do a pass's leftover work inside the next window, whichever side it is on.
 
 Everything runs against a throwaway PostgreSQL database (``bench_purge_<pid>``) served by one gunicorn
 (``--workers 2 --threads 4``, bench/ingest.py's helpers), publishing to a Celery queue of its own (deleted at the
@@ -191,6 +194,7 @@ class WaitSampler:
     samples: int = 0
     waits: Counter[str] = field(default_factory=Counter)
     blocked_by_purge: int = 0
+    autovacuum: int = 0  # samples in which an autovacuum worker was at work on the bench database
 
     def run(self) -> None:
         from django.db import connection
@@ -203,8 +207,15 @@ class WaitSampler:
                     for wait, blocked in cursor.fetchall():
                         self.waits[wait] += 1
                         self.blocked_by_purge += int(bool(blocked))
+                    cursor.execute(AUTOVACUUM_SQL, [self.database])
+                    row = cursor.fetchone()
+                    self.autovacuum += int(bool(row and row[0]))
         finally:
             connection.close()
+
+    @property
+    def autovacuum_share(self) -> float:
+        return self.autovacuum / self.samples if self.samples else 0.0
 
 
 WAITS_SQL = """
@@ -214,6 +225,11 @@ SELECT coalesce(activity.wait_event_type || ':' || activity.wait_event, 'cpu'),
 FROM pg_stat_activity activity
 WHERE activity.datname = %s AND activity.state = 'active' AND activity.pid <> pg_backend_pid()
   AND activity.application_name <> %s AND activity.backend_type = 'client backend'
+"""
+
+
+AUTOVACUUM_SQL = """
+SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND datname = %s)
 """
 
 
@@ -318,12 +334,21 @@ def run(arguments: argparse.Namespace, environment: ingest.Environment, started:
 
 
 @dataclass
+class Window:
+    load: ingest.LoadResult
+    sampler: WaitSampler
+
+
+@dataclass
 class Round:
     quiet: ingest.LoadResult  # no purge running
     loaded: ingest.LoadResult  # a purge running
     purge: PurgeResult
     covered: bool  # the purge still ran when the window ended
     sampler: WaitSampler  # the loaded window's
+    quiet_sampler: WaitSampler
+    loaded_first: bool
+    cleanup_seconds: float  # the VACUUM and CHECKPOINT after the pass, outside the windows
 
     @property
     def ratio(self) -> float:
@@ -378,19 +403,49 @@ def measure(
     loaded_seeded = seed(registered, rows, timezone.now())
     settle()  # else autovacuum works through the seeded rows during the first window (no purge), and flatters the ratio
     rounds = []
-    for _ in range(arguments.rounds):
-        checkpoint()
-        quiet, _ = sampled_paced(port, webhook, arguments, database)
-        checkpoint()
-        since = timezone.now()
-        process = purge_start(environment, arguments, max_seconds=arguments.seconds + OUTLAST_SECONDS)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not purge_started(since) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        loaded, sampler = sampled_paced(port, webhook, arguments, database)
-        covered = process.poll() is None
-        rounds.append(Round(quiet, loaded, purge_finish(process), covered, sampler))
+    for number in range(arguments.rounds):
+        loaded_first = number % 2 == 1  # ABBA: a window's place in its round is not what decides
+        if loaded_first:
+            loaded, purge, covered, cleanup = purge_window(environment, port, webhook, arguments, database)
+            quiet = quiet_window(port, webhook, arguments, database)
+        else:
+            quiet = quiet_window(port, webhook, arguments, database)
+            loaded, purge, covered, cleanup = purge_window(environment, port, webhook, arguments, database)
+        rounds.append(
+            Round(quiet.load, loaded.load, purge, covered, loaded.sampler, quiet.sampler, loaded_first, cleanup)
+        )
     return Measured(seeded, alone, loaded_seeded, rounds, checkpointed)
+
+
+def quiet_window(port: int, webhook: ingest.Target, arguments: argparse.Namespace, database: str) -> Window:
+    checkpoint()
+    return Window(*sampled_paced(port, webhook, arguments, database))
+
+
+def purge_window(
+    environment: ingest.Environment,
+    port: int,
+    webhook: ingest.Target,
+    arguments: argparse.Namespace,
+    database: str,
+) -> tuple[Window, PurgeResult, bool, float]:
+    """A window while a new purge pass runs; then, outside the window, the VACUUM and CHECKPOINT of what the pass
+    left (else autovacuum and the checkpointer would do that work inside the next window, whichever it is)."""
+    from django.utils import timezone
+
+    checkpoint()
+    since = timezone.now()
+    process = purge_start(environment, arguments, max_seconds=arguments.seconds + OUTLAST_SECONDS)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not purge_started(since) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    window = Window(*sampled_paced(port, webhook, arguments, database))
+    covered = process.poll() is None
+    purge = purge_finish(process)
+    cleanup_started = time.perf_counter()
+    settle()
+    checkpoint()
+    return window, purge, covered, time.perf_counter() - cleanup_started
 
 
 def sampled_paced(
@@ -408,7 +463,7 @@ def sampled_paced(
 
 
 def settle() -> None:
-    """Vacuum and analyze the tables just seeded, now rather than by autovacuum inside a window."""
+    """Vacuum and analyze the tables seeded and purged, now rather than by autovacuum inside a window."""
     from django.db import connection
 
     from messaging.models import Message
@@ -455,13 +510,20 @@ def report(arguments: argparse.Namespace, measured: Measured, started: float) ->
         f"Webhook acks paced at {arguments.rate:.0f}/s, from the scheduled send: {len(measured.rounds)} rounds of"
         f" {arguments.seconds:.0f} s with no purge, then {arguments.seconds:.0f} s with one running"
     )
-    print(f"   {'window':<20} {'ok':>7} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(f"   {'window':<20} {'ok':>7} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'autovacuum':>11}")
     for number, one in enumerate(measured.rounds, start=1):
-        print_load(f"{number}. no purge", one.quiet)
-        print_load(f"{number}. purge running", one.loaded)
+        windows = [("no purge", one.quiet, one.quiet_sampler), ("purge running", one.loaded, one.sampler)]
+        for label, load, sampler in reversed(windows) if one.loaded_first else windows:
+            print_load(f"{number}. {label}", load, sampler)
     quiet, loaded = measured.pooled("quiet"), measured.pooled("loaded")
     print_load("all: no purge", quiet)
     print_load("all: purge running", loaded)
+    cleanup = sum(one.cleanup_seconds for one in measured.rounds) / len(measured.rounds)
+    print(
+        f"   rounds alternate which window comes first; after each pass, outside the windows: VACUUM (ANALYZE) of the"
+        f" purged tables and a CHECKPOINT, {cleanup:.1f} s on average; autovacuum: share of samples in which an"
+        " autovacuum worker was at work on the bench database"
+    )
     ratios = [one.ratio for one in measured.rounds]
     print(f"   per-round ratio of p99s: {' '.join(f'{ratio:.2f}' for ratio in ratios)}")
     if min(ratios) <= RATIO_TARGET < max(ratios):
@@ -492,10 +554,11 @@ def report(arguments: argparse.Namespace, measured: Measured, started: float) ->
     return 1 if arguments.strict and not passed else 0
 
 
-def print_load(label: str, load: ingest.LoadResult) -> None:
+def print_load(label: str, load: ingest.LoadResult, sampler: WaitSampler | None = None) -> None:
+    autovacuum = f" {sampler.autovacuum_share:>10.0%}" if sampler is not None else ""
     print(
         f"   {label:<20} {load.ok:>7} {sum(load.errors.values()):>7} {load.percentile(0.5) * 1e3:>8.2f}"
-        f" {load.percentile(0.99) * 1e3:>8.2f} {max(load.latencies, default=float('nan')) * 1e3:>8.2f}"
+        f" {load.percentile(0.99) * 1e3:>8.2f} {max(load.latencies, default=float('nan')) * 1e3:>8.2f}{autovacuum}"
     )
 
 
