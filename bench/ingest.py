@@ -2,7 +2,8 @@
 
 1. Throughput: closed-loop signed POSTs of ``whatsapp_text.json`` to ``/webhooks/meta/<app_key>/`` against the
    same POSTs to a bare view that returns 200 (the framework floor), both served by one gunicorn
-   (``--workers 2 --threads 4``, access log off). Target: webhook / floor >= 0.4.
+   (``--workers 2 --threads 4``, access log off). Target: webhook / floor >= 0.4. Also printed (PostgreSQL, Linux):
+   the CPU per answered request of gunicorn's processes, the database's backends and the client.
 2. Latency: p50 and p99 of the ack at a paced rate (500 requests/s, or below saturation), measured from each
    request's scheduled send time, for the floor and the webhook. Target: webhook p99 <= 50 ms.
 3. Fan-out: ``delivery_process`` over mixed batches (messages and statuses, several entries and changes, about
@@ -257,8 +258,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int  # gunicorn's master: it leads a session of its own, and its workers are in it
+
+
 @contextmanager
-def gunicorn(environment: Environment) -> Iterator[int]:
+def gunicorn(environment: Environment) -> Iterator[Server]:
     port = free_port()
     log = environment.temp_dir / "gunicorn.log"
     command = [
@@ -284,7 +291,7 @@ def gunicorn(environment: Environment) -> Iterator[int]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not answer within 30 s:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield port
+        yield Server(port, process.pid)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # the master stops its own workers
@@ -293,6 +300,79 @@ def gunicorn(environment: Environment) -> Iterator[int]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: only this gunicorn
                 process.wait(timeout=5)
+
+
+# --- where the CPU goes: gunicorn's processes, the database's backends, this client (Linux /proc) ---------------
+
+
+@dataclass
+class CpuSplit:
+    """CPU seconds, split by who spent them."""
+
+    server: float = 0.0
+    database: float = 0.0
+    client: float = 0.0
+
+    def add(self, other: CpuSplit) -> None:
+        self.server += other.server
+        self.database += other.database
+        self.client += other.client
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    server: dict[int, float]
+    database: dict[int, float]
+    client: float
+
+    def since(self, before: CpuSnapshot) -> CpuSplit:
+        def spent(now: dict[int, float], then: dict[int, float]) -> float:
+            return sum(seconds - then.get(pid, 0.0) for pid, seconds in now.items())  # a new process: all of it
+
+        return CpuSplit(
+            spent(self.server, before.server), spent(self.database, before.database), self.client - before.client
+        )
+
+
+def cpu_measurable() -> bool:
+    from django.db import connection
+
+    return Path("/proc/self/stat").exists() and connection.vendor == "postgresql"
+
+
+def cpu_snapshot(server: Server) -> CpuSnapshot:
+    """CPU so far of gunicorn's session, of the bench database's other client backends, and of this process
+    (whose threads are the load's client)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+            " AND pid <> pg_backend_pid()"
+        )
+        backends = [int(pid) for (pid,) in cursor.fetchall()]
+    stats = {pid: stat for pid in [*_proc_pids(), *backends] if (stat := _proc_stat(pid))}
+    return CpuSnapshot(
+        server={pid: _cpu_seconds(stat) for pid, stat in stats.items() if int(stat[3]) == server.pid},
+        database={pid: _cpu_seconds(stats[pid]) for pid in backends if pid in stats},
+        client=time.process_time(),
+    )
+
+
+def _proc_pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, session, ... (None when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_seconds(stat: list[str]) -> float:
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def request_once(port: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> int:
@@ -639,10 +719,10 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
     bodies = signed_requests(BODY_POOL)
     floor = Target("floor: bare view, 200", "/bench/floor/", bodies)
     webhook = Target("webhook: verify + store + enqueue", f"/webhooks/meta/{registered.app_key}/", bodies)
-    with gunicorn(environment) as port:
-        warm_up(port, [floor, webhook])
-        throughput_verdict, ceiling = report_throughput(port, floor, webhook)
-        latency_verdict = report_latency(port, floor, webhook, arguments, ceiling)
+    with gunicorn(environment) as server:
+        warm_up(server.port, [floor, webhook])
+        throughput_verdict, ceiling = report_throughput(server, floor, webhook)
+        latency_verdict = report_latency(server.port, floor, webhook, arguments, ceiling)
     fanout_verdict = report_fanout(registered.meta_app_id, arguments.batches)  # in this process; gunicorn stopped
 
     verdicts = [throughput_verdict, latency_verdict, fanout_verdict]
@@ -657,13 +737,18 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
     return 1 if failed and arguments.strict else 0
 
 
-def report_throughput(port: int, floor: Target, webhook: Target) -> tuple[Verdict, float]:
+def report_throughput(server: Server, floor: Target, webhook: Target) -> tuple[Verdict, float]:
     """Interleaved closed-loop rounds; returns the verdict and the slowest round of either side (the conservative
     saturation point the paced phase stays below)."""
     rounds: dict[str, list[LoadResult]] = {floor.label: [], webhook.label: []}
+    cpu = {floor.label: CpuSplit(), webhook.label: CpuSplit()}
+    measurable = cpu_measurable()
     for _ in range(THROUGHPUT_ROUNDS):
         for target in (floor, webhook):
-            rounds[target.label].append(closed_loop(port, target, THROUGHPUT_SAMPLE_SECONDS, CLIENT_CONNECTIONS))
+            before = cpu_snapshot(server) if measurable else None
+            rounds[target.label].append(closed_loop(server.port, target, THROUGHPUT_SAMPLE_SECONDS, CLIENT_CONNECTIONS))
+            if before is not None:
+                cpu[target.label].add(cpu_snapshot(server).since(before))
     best = {label: max(result.rate for result in results) for label, results in rounds.items()}
     ratio = best[webhook.label] / best[floor.label]
     per_round = [w.rate / f.rate for f, w in zip(rounds[floor.label], rounds[webhook.label], strict=True)]
@@ -684,9 +769,22 @@ def report_throughput(port: int, floor: Target, webhook: Target) -> tuple[Verdic
     print(f"   per-round ratio webhook/floor: {' '.join(f'{value:.2f}' for value in per_round)}")
     if min(per_round) < THROUGHPUT_TARGET <= max(per_round):
         print(f"   NOISY: per-round ratios straddle the {THROUGHPUT_TARGET:.1f}x target; re-run on a quieter machine")
+    if measurable:
+        report_cpu(cpu, rounds)
     passed = ratio >= THROUGHPUT_TARGET
     verdict = Verdict("throughput webhook/floor", f"{ratio:.2f}x", f">= {THROUGHPUT_TARGET:.1f}x", passed)
     return verdict, min(result.rate for results in rounds.values() for result in results)
+
+
+def report_cpu(cpu: dict[str, CpuSplit], rounds: dict[str, list[LoadResult]]) -> None:
+    """CPU per answered request, all rounds: what the ratio is made of (the machine's cores are the limit)."""
+    heading = "CPU per answered request, all rounds"
+    print(f"   {heading:<36} {'gunicorn':>10} {'PostgreSQL':>11} {'client':>7} {'total':>7}")
+    for label, split in cpu.items():
+        per_request = 1e6 / (sum(result.ok for result in rounds[label]) or 1)
+        server, database, client = split.server * per_request, split.database * per_request, split.client * per_request
+        total = server + database + client
+        print(f"   {label:<36} {server:>7.0f} us {database:>8.0f} us {client:>4.0f} us {total:>4.0f} us")
 
 
 def report_latency(port: int, floor: Target, webhook: Target, arguments: argparse.Namespace, ceiling: float) -> Verdict:

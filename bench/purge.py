@@ -328,8 +328,8 @@ def run(arguments: argparse.Namespace, environment: ingest.Environment, started:
     wal = f"WAL budget {wal_rate} MB/s" if wal_rate else "no WAL budget"
     print(f"The purge: `manage.py policies purge` in its own process, duty {duty}, batches of {batch}, {wal}")
     webhook = ingest.Target("webhook", f"/webhooks/meta/{registered.app_key}/", ingest.signed_requests(BODY_POOL))
-    with ingest.gunicorn(environment) as port:
-        measured = measure(arguments, environment, registered, port, webhook)
+    with ingest.gunicorn(environment) as server:
+        measured = measure(arguments, environment, registered, server.port, webhook)
     return report(arguments, measured, started)
 
 
