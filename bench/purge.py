@@ -55,6 +55,7 @@ ROWS_SHARE = 0.2  # of the expired messages, the share whose row goes too (not o
 DELIVERIES_SHARE = 0.2  # expired raw deliveries, per expired message
 START_TIMEOUT_SECONDS = 60.0
 PURGE_APPLICATION = "bench-purge"
+PURGED_TABLES = ("messaging_message", "webhooks_delivery")
 SAMPLE_SECONDS = 0.02  # in every paced window alike: the sampling's own cost must not weigh on one case only
 PURGE_TIMEOUT_SECONDS = 900.0
 COVER_FACTOR = 2.0  # rows seeded for the purges under load: twice what the purge alone would do in their windows
@@ -395,13 +396,13 @@ def measure(
     ingest.warm_up(port, [webhook])
     ingest.paced(port, webhook, arguments.rate, WARMUP_SECONDS)  # the first paced second is always slower
     seeded = seed(registered, arguments.rows, timezone.now())
-    checkpointed = checkpoint()
+    checkpointed = ingest.checkpoint()
     alone = purge_finish(purge_start(environment, arguments))
     # Enough rows that every purge under load outlasts its window (it runs slower than alone).
     window_rows = alone.rate * arguments.seconds * arguments.rounds * COVER_FACTOR
     rows = max(arguments.rows, int(window_rows / (1 + ROWS_SHARE + DELIVERIES_SHARE)))
     loaded_seeded = seed(registered, rows, timezone.now())
-    settle()  # else autovacuum works through the seeded rows during the first window (no purge), and flatters the ratio
+    ingest.vacuum_analyze(*PURGED_TABLES)  # else autovacuum works on the seeded rows in the first window
     rounds = []
     for number in range(arguments.rounds):
         loaded_first = number % 2 == 1  # ABBA: a window's place in its round is not what decides
@@ -418,7 +419,7 @@ def measure(
 
 
 def quiet_window(port: int, webhook: ingest.Target, arguments: argparse.Namespace, database: str) -> Window:
-    checkpoint()
+    ingest.checkpoint()
     return Window(*sampled_paced(port, webhook, arguments, database))
 
 
@@ -433,7 +434,7 @@ def purge_window(
     left (else autovacuum and the checkpointer would do that work inside the next window, whichever it is)."""
     from django.utils import timezone
 
-    checkpoint()
+    ingest.checkpoint()
     since = timezone.now()
     process = purge_start(environment, arguments, max_seconds=arguments.seconds + OUTLAST_SECONDS)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -443,8 +444,8 @@ def purge_window(
     covered = process.poll() is None
     purge = purge_finish(process)
     cleanup_started = time.perf_counter()
-    settle()
-    checkpoint()
+    ingest.vacuum_analyze(*PURGED_TABLES)
+    ingest.checkpoint()
     return window, purge, covered, time.perf_counter() - cleanup_started
 
 
@@ -460,31 +461,6 @@ def sampled_paced(
     finally:
         sampler.stop.set()
         sampling.join(timeout=30)
-
-
-def settle() -> None:
-    """Vacuum and analyze the tables seeded and purged, now rather than by autovacuum inside a window."""
-    from django.db import connection
-
-    from messaging.models import Message
-    from webhooks.models import Delivery
-
-    with connection.cursor() as cursor:
-        for model in (Message, Delivery):
-            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(model._meta.db_table)}")
-
-
-def checkpoint() -> bool:
-    """Each case starts right after a checkpoint: where one would otherwise fall (the seeding and the purges write
-    hundreds of MB of WAL) would decide the result more than the purge does. Needs superuser or pg_checkpoint."""
-    from django.db import DatabaseError, connection
-
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("CHECKPOINT")
-    except DatabaseError:
-        return False
-    return True
 
 
 def report(arguments: argparse.Namespace, measured: Measured, started: float) -> int:
