@@ -17,8 +17,8 @@ class WebhookEdgeMiddleware:
 
     That middleware serves browser sessions: sessions, authentication and its step-up, the session lifetime,
     messages, CSRF (the view is exempt anyway), slash redirects and the frame header. A webhook carries no
-    cookie and is authenticated by its signature alone, so all of it had nothing to do, yet cost about a fifth
-    of a webhook request's CPU under load (21 % more acks/s without it, in bench/ingest.py's conditions).
+    cookie and is authenticated by its signature alone, so all of it had nothing to do, yet cost about 15 % of
+    a webhook request's CPU under load (and about 17 % more acks/s without it, in bench/ingest.py's conditions).
     Placed right after SecurityMiddleware, so the HTTPS redirect and HSTS still apply; the Host header is
     still checked against ALLOWED_HOSTS. Any other path, and a webhook path that resolves to no view, goes
     the usual way.
