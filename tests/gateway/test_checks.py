@@ -86,6 +86,20 @@ def test_production_refuses_to_start_with_weak_or_missing_secrets(tmp_path: Path
     assert "refusing to start" in web.stderr
 
 
+def test_the_web_process_keeps_what_it_loaded_at_start_out_of_the_collector(tmp_path: Path) -> None:
+    web = subprocess.run(
+        [sys.executable, "-c", "import gc, gateway.wsgi; print(gc.get_freeze_count())"],
+        cwd=ROOT,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert int(web.stdout) > 10_000  # Django, the apps and the URLconf: a full collection no longer scans them
+
+
 @pytest.fixture
 def good_production(settings) -> None:
     settings.IS_PRODUCTION = True
