@@ -12,5 +12,5 @@ refuse_unsafe_start()
 
 # Everything loaded so far lives as long as the process: frozen, it is out of the collector's sight, and a full
 # collection scans about 4,000 objects instead of 130,000. Under bench/ingest.py's load, a full collection stopped
-# every thread of a worker for 60 to 120 ms (an ack p99 spike). Each gunicorn worker imports this module itself.
+# every thread of a worker for 60 to 210 ms (an ack p99 spike). Each gunicorn worker imports this module itself.
 gc.freeze()
