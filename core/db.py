@@ -67,7 +67,7 @@ def rows_insert(instances: Sequence[models.Model], *, using: str = DEFAULT_DB_AL
         raise ValueError(f"{model._meta.label}: rows_insert needs every primary key set before the insert")
     target = connections[using]
     if target.vendor == "postgresql":
-        inserted = _rows_insert_unnest(model, instances, target, using)
+        inserted = {row[0] for row in _rows_insert_unnest(model, instances, using, returning=())}
     else:
         rows = model._default_manager.using(using)
         keys = [instance.pk for instance in instances]
@@ -81,10 +81,38 @@ def rows_insert(instances: Sequence[models.Model], *, using: str = DEFAULT_DB_AL
     return inserted
 
 
+def rows_insert_keyed(
+    instances: Sequence[models.Model], *, key: tuple[str, ...], using: str = DEFAULT_DB_ALIAS
+) -> set[tuple[Any, ...]]:
+    """``rows_insert`` for a model whose primary key the database assigns: returns the ``key`` (the fields of one
+    of its unique constraints) of each row that went in. The rows must not have a primary key yet."""
+    if not instances:
+        return set()
+    model = type(instances[0])
+    if model._meta.auto_field is None or any(instance.pk is not None for instance in instances):
+        raise ValueError(f"{model._meta.label}: rows_insert_keyed is for rows whose primary key the database assigns")
+    if connections[using].vendor == "postgresql":
+        return set(_rows_insert_unnest(model, instances, using, returning=key))
+    rows = model._default_manager.using(using)
+    wanted = {tuple(getattr(instance, name) for name in key) for instance in instances}
+    there = _keys_present(rows, key, wanted)
+    rows.bulk_create(instances, ignore_conflicts=True)
+    return _keys_present(rows, key, wanted) - there
+
+
+def _keys_present(
+    rows: models.QuerySet[Any], key: tuple[str, ...], wanted: set[tuple[Any, ...]]
+) -> set[tuple[Any, ...]]:
+    first_values = {values[0] for values in wanted}
+    return {tuple(values) for values in rows.filter(**{f"{key[0]}__in": first_values}).values_list(*key)} & wanted
+
+
 def _rows_insert_unnest(
-    model: type[models.Model], instances: Sequence[models.Model], target: Any, using: str
-) -> set[Any]:
-    fields, sql = _unnest_insert_statement(model, using)
+    model: type[models.Model], instances: Sequence[models.Model], using: str, *, returning: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """The rows returned (``returning``'s fields, the primary key when empty) are those that went in."""
+    target = connections[using]
+    fields, sql = _unnest_insert_statement(model, using, returning)
     columns: list[list[Any]] = [[] for _ in fields]
     for instance in instances:
         instance._prepare_related_fields_for_save(operation_name="rows_insert")  # type: ignore[attr-defined]
@@ -92,22 +120,27 @@ def _rows_insert_unnest(
             values.append(field.get_db_prep_save(field.pre_save(instance, True), target))
     with target.cursor() as cursor:
         cursor.execute(sql, columns)
-        return {row[0] for row in cursor.fetchall()}
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 @functools.cache
-def _unnest_insert_statement(model: type[models.Model], using: str) -> tuple[list[models.Field], str]:  # type: ignore[type-arg]
+def _unnest_insert_statement(
+    model: type[models.Model], using: str, returning: tuple[str, ...]
+) -> tuple[list[models.Field], str]:  # type: ignore[type-arg]
+    """Every concrete column (but a primary key the database assigns, when ``returning`` names other fields)."""
     target = connections[using]
     quote = target.ops.quote_name
-    fields = [field for field in model._meta.local_concrete_fields if field.column]
+    assigned = model._meta.auto_field if returning else None
+    fields = [field for field in model._meta.local_concrete_fields if field.column and field is not assigned]
     columns = ", ".join(quote(str(field.column)) for field in fields)
     # Arrays of each column's type without its length or precision (the column itself still checks them), sent
     # in binary (%b): psycopg writes a text array element by element in Python, three times slower.
     arrays = ", ".join(f"%b::{re.sub(r'[(].*?[)]', '', str(field.db_type(target)))}[]" for field in fields)
-    pk_column = quote(str(model._meta.pk.column)) if model._meta.pk else ""
+    returned = [model._meta.get_field(name) for name in returning] if returning else [model._meta.pk]
+    returned_columns = ", ".join(quote(str(getattr(field, "column", ""))) for field in returned)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - quoted names from the model's metadata
-        f"ON CONFLICT DO NOTHING RETURNING {pk_column}"
+        f"ON CONFLICT DO NOTHING RETURNING {returned_columns}"
     )
     return fields, sql
 

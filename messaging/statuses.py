@@ -18,7 +18,7 @@ from datetime import datetime
 from django.db.models import F, OuterRef, Subquery
 
 from core.bulk import ColumnChange, rows_update
-from core.db import rows_insert
+from core.db import rows_insert, rows_insert_keyed
 from encryption.blind_index import blind_index_candidates
 from messaging.lifetimes import content_expiry_candidates, lifetimes_for
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus, ParkedStatus, StatusEvent
@@ -90,26 +90,22 @@ def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[st
     """Insert the status events that are new, then move each message to the furthest status allowed."""
     if not pairs:
         return Counter()
-    existing = set(
-        StatusEvent.objects.filter(message_id__in={message.pk for message, _ in pairs}).values_list(
-            "message_id", "status"
-        )
-    )
-    new_events: dict[tuple[uuid.UUID, str], StatusEvent] = {}
+    events: dict[tuple[uuid.UUID, str], StatusEvent] = {}
     for message, report in pairs:
-        key = (message.pk, report.status)
-        if key not in existing and key not in new_events:
-            new_events[key] = StatusEvent(
+        events.setdefault(
+            (message.pk, report.status),
+            StatusEvent(
                 message_id=message.pk,
                 status=report.status,
                 provider_timestamp=report.provider_timestamp,
                 errors=report.errors,
                 pricing=report.pricing,
-            )
-    StatusEvent.objects.bulk_create(new_events.values(), ignore_conflicts=True)
-    fresh = [(message, report) for message, report in pairs if (message.pk, report.status) in new_events]
+            ),
+        )
+    recorded = rows_insert_keyed(list(events.values()), key=("message_id", "status"))
+    fresh = [(message, report) for message, report in pairs if (message.pk, report.status) in recorded]
     _advance({message.pk: message.status for message, _ in pairs}, pairs, fresh)
-    return Counter({"status": len(new_events), "duplicate": len(pairs) - len(new_events)})
+    return Counter({"status": len(recorded), "duplicate": len(pairs) - len(recorded)})
 
 
 def _advance(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import DataError, IntegrityError, connection
 from django.db.utils import OperationalError
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Tenant
-from core.db import row_insert, rows_insert, write_without_health_check
+from core.db import row_insert, rows_insert, rows_insert_keyed, write_without_health_check
 from encryption.blind_index import blind_index_filter
 from gateway import settings as settings_module
 from tests.testapp.models import Note
@@ -88,6 +89,26 @@ def test_rows_insert_needs_every_primary_key() -> None:
     with pytest.raises(ValueError, match="primary key"):
         rows_insert([Tenant(name="With id", slug="with-id"), keyless])
     assert not Tenant.objects.filter(slug="with-id").exists()
+
+
+def test_rows_insert_keyed_returns_the_unique_keys_of_the_rows_the_database_numbered() -> None:
+    Group.objects.create(name="existing")
+    rows = [Group(name="fresh"), Group(name="existing"), Group(name="fresh"), Group(name="other")]
+
+    inserted = rows_insert_keyed(rows, key=("name",))
+
+    assert inserted == {("fresh",), ("other",)}
+    assert sorted(Group.objects.values_list("name", flat=True)) == ["existing", "fresh", "other"]
+    assert rows_insert_keyed(rows[:1], key=("name",)) == set()  # a redelivery: nothing new
+    assert rows_insert_keyed([], key=("name",)) == set()
+
+
+def test_rows_insert_keyed_is_only_for_rows_the_database_numbers() -> None:
+    with pytest.raises(ValueError, match="primary key the database assigns"):
+        rows_insert_keyed([Group(pk=7, name="numbered")], key=("name",))
+    with pytest.raises(ValueError, match="primary key the database assigns"):
+        rows_insert_keyed([Tenant(name="Uuid", slug="uuid")], key=("slug",))
+    assert not Group.objects.filter(name="numbered").exists()
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the array insert is PostgreSQL's")
