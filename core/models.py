@@ -2,7 +2,17 @@ from __future__ import annotations
 
 import uuid
 
+import uuid_utils.compat
 from django.db import models
+
+
+def time_ordered_uuid() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): the milliseconds since the epoch first, then random bits; increasing within a process.
+
+    For the tables that take the most inserts: a new key lands at the right end of the primary-key index, not on
+    a random leaf, so after a checkpoint an insert does not first write a whole index page to the WAL. It tells
+    when the row was made, as its timestamps do."""
+    return uuid_utils.compat.uuid7()
 
 
 class BaseModel(models.Model):

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Tenant
-from core.models import BaseModel
+from core.models import BaseModel, time_ordered_uuid
 from encryption.blind_index import BlindIndexField
 from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
@@ -232,6 +232,7 @@ class AuthorKind(models.TextChoices):
 class Message(BaseModel):
     """One message. The provider id (a wamid embeds the customer's number) is sealed and blind-indexed."""
 
+    id = models.UUIDField(primary_key=True, default=time_ordered_uuid, editable=False)
     # No index of their own: (tenant, provider_timestamp) and (channel, provider_message_index) lead with them, and
     # every index costs each insert, and each content purge, another entry and its WAL.
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages", db_index=False)

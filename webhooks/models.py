@@ -8,7 +8,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 
-from core.models import BaseModel
+from core.models import BaseModel, time_ordered_uuid
 from encryption.fields import EncryptedBytesField, EncryptedManager
 from encryption.models import Purpose
 from messaging.models import MetaApp
@@ -28,6 +28,7 @@ class DeliveryStatus(models.TextChoices):
 class Delivery(BaseModel):
     """One webhook POST as received. ``tenant_id`` is the app owner's (None for a shared app)."""
 
+    id = models.UUIDField(primary_key=True, default=time_ordered_uuid, editable=False)
     meta_app = models.ForeignKey(MetaApp, on_delete=models.PROTECT, related_name="deliveries")
     tenant_id = models.UUIDField(null=True, blank=True)
     received_at = models.DateTimeField()
