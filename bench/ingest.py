@@ -862,9 +862,9 @@ SEEDED_TABLES = ("webhooks_delivery", "messaging_message", "messaging_contact", 
 
 def settle_before_fanout() -> None:
     """On PostgreSQL, vacuum and analyze what the HTTP phases and the seeding stored, and make a checkpoint: that
-    leftover work is theirs, and autovacuum or the checkpointer would otherwise do it during the fan-out's timing
-    (946 to 1,334 items/s in four runs before, 1,079 to 1,338 in five since, on one noisy machine). Analyzed, the
-    seeded messages are also looked up as in a database that has statistics, not as in an empty table."""
+    leftover work is theirs, and autovacuum or the checkpointer would otherwise do it during the fan-out's timing.
+    Analyzed, the seeded messages are also looked up as in a database that has statistics, not as in an empty
+    table (0.4 ms per POST's lookup instead of 3.3 ms)."""
     from django.db import connection
 
     if connection.vendor == "postgresql":

@@ -84,13 +84,17 @@ def rows_insert(instances: Sequence[models.Model], *, using: str = DEFAULT_DB_AL
 def rows_insert_keyed(
     instances: Sequence[models.Model], *, key: tuple[str, ...], using: str = DEFAULT_DB_ALIAS
 ) -> set[tuple[Any, ...]]:
-    """``rows_insert`` for a model whose primary key the database assigns: returns the ``key`` (the fields of one
-    of its unique constraints) of each row that went in. The rows must not have a primary key yet."""
+    """Insert rows of a model whose primary key the database assigns, skipping each that conflicts, in one
+    statement as ``rows_insert`` does; returns the ``key`` (the fields of one of its unique constraints, in the
+    order given) of each row that went in, as the database returns them. The rows must not have a primary key
+    yet, and keep none afterwards (nor do they learn they are stored). On SQLite, a key with a NULL in it is never
+    reported."""
     if not instances:
         return set()
     model = type(instances[0])
     if model._meta.auto_field is None or any(instance.pk is not None for instance in instances):
         raise ValueError(f"{model._meta.label}: rows_insert_keyed is for rows whose primary key the database assigns")
+    key = _attnames(model, key)  # "message" and "message_id" alike
     if connections[using].vendor == "postgresql":
         return set(_rows_insert_unnest(model, instances, using, returning=key))
     rows = model._default_manager.using(using)
@@ -98,6 +102,14 @@ def rows_insert_keyed(
     there = _keys_present(rows, key, wanted)
     rows.bulk_create(instances, ignore_conflicts=True)
     return _keys_present(rows, key, wanted) - there
+
+
+def _attnames(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, ...]:
+    fields = [model._meta.get_field(name) for name in names]
+    concrete = [field for field in fields if isinstance(field, models.Field) and field.concrete]
+    if len(concrete) != len(fields):
+        raise ValueError(f"{model._meta.label}: a key is made of concrete fields, not {names}")
+    return tuple(field.attname for field in concrete)
 
 
 def _keys_present(

@@ -102,7 +102,8 @@ def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[st
                 pricing=report.pricing,
             ),
         )
-    recorded = rows_insert_keyed(list(events.values()), key=("message_id", "status"))
+    # In key order, so two workers inserting overlapping events wait on each other instead of deadlocking.
+    recorded = rows_insert_keyed([events[key] for key in sorted(events)], key=("message_id", "status"))
     fresh = [(message, report) for message, report in pairs if (message.pk, report.status) in recorded]
     _advance({message.pk: message.status for message, _ in pairs}, pairs, fresh)
     return Counter({"status": len(recorded), "duplicate": len(pairs) - len(recorded)})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import DataError, IntegrityError, connection
 from django.db.utils import OperationalError
 from django.test.utils import CaptureQueriesContext
@@ -101,6 +102,15 @@ def test_rows_insert_keyed_returns_the_unique_keys_of_the_rows_the_database_numb
     assert sorted(Group.objects.values_list("name", flat=True)) == ["existing", "fresh", "other"]
     assert rows_insert_keyed(rows[:1], key=("name",)) == set()  # a redelivery: nothing new
     assert rows_insert_keyed([], key=("name",)) == set()
+
+
+def test_rows_insert_keyed_takes_a_relation_by_its_name_or_its_column() -> None:
+    kind = ContentType.objects.get_for_model(Group)
+    first = Permission(content_type=kind, codename="first_keyed", name="First")
+    second = Permission(content_type=kind, codename="second_keyed", name="Second")
+
+    assert rows_insert_keyed([first], key=("content_type", "codename")) == {(kind.pk, "first_keyed")}
+    assert rows_insert_keyed([second], key=("content_type_id", "codename")) == {(kind.pk, "second_keyed")}
 
 
 def test_rows_insert_keyed_is_only_for_rows_the_database_numbers() -> None:
