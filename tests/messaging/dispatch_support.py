@@ -88,7 +88,13 @@ def channel_pair(
     )
     Channel.objects.filter(pk=channel.pk).update(max_messages_per_second=send_rate)
     channel.refresh_from_db()
-    fields: dict[str, Any] = {
+    simulator.channel_add(**simulator_channel_fields(provider_id, **simulator_fields))
+    return channel
+
+
+def simulator_channel_fields(provider_id: str, **overrides: Any) -> dict[str, Any]:
+    """The simulator's twin of a gateway channel: unlimited, no window, no pair limit, no status webhooks."""
+    return {
         "provider_id": provider_id,
         "access_token": SIM_TOKEN,
         "app_secret": APP_SECRET,
@@ -96,10 +102,13 @@ def channel_pair(
         "pair_period_seconds": 0,
         "enforce_window": False,
         "status_delays_ms": None,
-        **simulator_fields,
+        **overrides,
     }
-    simulator.channel_add(**fields)
-    return channel
+
+
+def channel_pair_limits_lift(simulator: SimulatorClient, provider_id: str) -> None:
+    """Make the simulator's twin of ``provider_id`` unlimited again (its limiters start afresh)."""
+    simulator.channel_add(**simulator_channel_fields(provider_id))
 
 
 def text_content(body: str = "Hello from the dispatcher tests") -> dict[str, Any]:

@@ -47,6 +47,7 @@ from tests.conftest import wait_for
 from tests.messaging.dispatch_support import (
     SIM_TOKEN,
     channel_pair,
+    channel_pair_limits_lift,
     dispatch_pump,
     meta_app_for,
     outbound_workers,
@@ -111,16 +112,12 @@ def test_an_accepted_send_stores_the_wamid_and_deletes_the_outbox_row(
 def test_throughput_and_pair_refusals_requeue_without_using_the_retry_budget(
     simulator: SimulatorClient, simulator_url: str, meta_app: MetaApp
 ) -> None:
-    """Meta (the simulator) is stricter than the gateway here: one send a second on the number, one every 2 s
-    to a recipient. With a retry budget of one, a throttle that counted would fail the message."""
+    """Meta (the simulator) is stricter than the gateway here: one send a second on the number, one an hour
+    to a recipient. With a retry budget of one, a throttle that counted would fail the message. Once both
+    refusals were seen, the simulator lifts its limits and every message must still go through: the test
+    waits on the refusals themselves, never on how fast this machine sends."""
     channel = channel_pair(
-        simulator,
-        meta_app,
-        provider_id=PHONE_NUMBER_ID,
-        send_rate=80,
-        mps=1,
-        pair_period_seconds=2,
-        pair_burst=1,
+        simulator, meta_app, provider_id=PHONE_NUMBER_ID, send_rate=80, mps=1, pair_period_seconds=3600, pair_burst=1
     )
     messages = queued_messages(channel, ["15550002001", "15550002001", *phone_numbers(5, start=2100)])
     env = worker_env(
@@ -130,7 +127,12 @@ def test_throughput_and_pair_refusals_requeue_without_using_the_retry_budget(
         GATEWAY_SEND_PAIR_BURST="3",
     )
 
+    def refused(code: str) -> bool:
+        return int(simulator.sends()["errors"].get(code, 0)) >= 1
+
     with outbound_workers(1, env) as [worker], dispatch_pump():
+        assert wait_for(lambda: refused("131056") and refused("130429"), 120), worker.stderr
+        channel_pair_limits_lift(simulator, PHONE_NUMBER_ID)
         assert wait_for(lambda: settled(messages), 120), worker.stderr
 
     assert set(statuses(messages).values()) == {MessageStatus.ACCEPTED}
