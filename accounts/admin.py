@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
@@ -29,7 +29,10 @@ from accounts.services import (
     tenant_create,
     user_create,
 )
+from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from accounts.stepup import step_up_required, step_up_url
+
+ISSUED_KEY = "api_key"
 
 
 def _admin_user(request: HttpRequest) -> User | None:
@@ -192,6 +195,10 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     ) -> HttpResponse:
         return step_up_required(self._issue_view)(request)
 
+    def get_urls(self) -> list[URLPattern]:
+        issued = path("issued/", self.admin_site.admin_view(self.issued_view), name="accounts_apikey_issued")
+        return [issued, *super().get_urls()]
+
     def _issue_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -215,11 +222,27 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             except ApiKeyError as error:
                 form.add_error(None, str(error))
             else:
-                context.update(title="API key issued", issued=issued)
-                response = TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
-                add_never_cache_headers(response)
-                return response
+                payload = {"key": issued.plaintext, "api_key": str(issued.api_key.pk)}
+                shown_once_hold(request, purpose=ISSUED_KEY, payload=payload)
+                return see_other(reverse("admin:accounts_apikey_issued"))
         return TemplateResponse(request, "admin/accounts/apikey/issue.html", context)
+
+    def issued_view(self, request: HttpRequest) -> HttpResponse:
+        """The key the last issue made in this session, once (accounts.shown_once); then that it was shown."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        held = shown_once_take(request, purpose=ISSUED_KEY)
+        api_key = self.get_queryset(request).filter(pk=held["api_key"]).first() if held else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key issued" if api_key else "API key already shown",
+            "api_key": api_key,
+            "plaintext": held["key"] if held and api_key else "",
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
+        add_never_cache_headers(response)
+        return response
 
     @admin.action(description="Revoke selected API keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:

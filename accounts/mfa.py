@@ -81,12 +81,18 @@ def backup_codes_issue(*, user: User) -> list[str]:
 
 
 def totp_device_start(*, user: User) -> TotpDevice:
-    """An unconfirmed authenticator for enrolment (reused until confirmed)."""
-    device: TotpDevice | None = TotpDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
-        device = TotpDevice.objects.create(
+    """A new unconfirmed authenticator for enrolment; earlier unconfirmed ones go, with the keys they showed."""
+    with transaction.atomic():
+        TotpDevice.objects.filter(user=user, confirmed=False).delete()
+        device: TotpDevice = TotpDevice.objects.create(
             user=user, name="Authenticator app", confirmed=False, key=random_hex(TOTP_KEY_BYTES)
         )
+    return device
+
+
+def totp_device_pending(*, user: User) -> TotpDevice | None:
+    """The unconfirmed authenticator being enrolled (the latest, should two starts have raced)."""
+    device: TotpDevice | None = TotpDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
     return device
 
 

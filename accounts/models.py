@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_otp.models import Device, DeviceManager
 
 from core.models import BaseModel
-from encryption.fields import EncryptedQuerySet, EncryptedTextField
+from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedQuerySet, EncryptedTextField
 from encryption.models import Purpose
 
 
@@ -181,3 +181,22 @@ class ApiKey(BaseModel):
 
     def is_usable(self, now: Any) -> bool:
         return self.revoked_at is None and self.expires_at > now
+
+
+class OneTimeSecret(models.Model):
+    """A secret a POST just made, waiting for the one GET that shows it (``accounts.shown_once``): sealed under
+    the operator's secret keys, bound to this row, deleted when shown, useless after ``expires_at``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=32)
+    payload = EncryptedJSONField(purpose=Purpose.SECRET, tenant_attribute=None)
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects: ClassVar[models.Manager[OneTimeSecret]] = EncryptedManager()
+
+    class Meta:
+        base_manager_name = "objects"
+
+    def __str__(self) -> str:
+        return f"{self.purpose} for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttles
 from accounts.actors import Actor, actor_from_request
@@ -22,6 +22,7 @@ from accounts.mfa import (
     is_verified,
     otp_match,
     session_mark_verified,
+    totp_device_pending,
     totp_device_start,
     totp_provisioning_uri,
     totp_secret_base32,
@@ -29,10 +30,14 @@ from accounts.mfa import (
 )
 from accounts.middleware import SESSION_STARTED_AT
 from accounts.models import TotpDevice, User
+from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.clientip import client_ip
 from core.throttle import Verdict
+
+SETUP_KEY = "totp_setup_key"
+BACKUP_CODES = "backup_codes"
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -142,14 +147,19 @@ def otp_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def enrol_view(request: HttpRequest) -> HttpResponse:
-    """Users without an authenticator must add one before anything else; backup codes are shown once."""
+    """Users without an authenticator must add one before anything else. Each POST redirects (see
+    accounts.shown_once): the setup key is shown once, after which only a new key can be asked for."""
     next_url = _next_url(request)
     user: User = request.user  # type: ignore[assignment]
     if confirmed_totp_device(user) is not None:
         return HttpResponseRedirect(_with_next("accounts:otp", next_url))
-    device = totp_device_start(user=user)
+    if request.method == "POST" and "start" in request.POST:
+        started = totp_device_start(user=user)
+        shown_once_hold(request, purpose=SETUP_KEY, payload={"device": str(started.uid)})
+        return see_other(_with_next("accounts:enrol", next_url))
+    device = totp_device_pending(user=user)
     form = TokenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and device is not None and form.is_valid():
         verdict = _otp_attempt(request)
         if not verdict.allowed:
             return _throttled(request, verdict, scope=throttles.OTP, actor=actor_from_request(request))
@@ -157,9 +167,17 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
             return _enrolment_done(request, user, device, next_url)
         _audit(request, AuditAction.OTP_FAILED, enrolment=True)
         form.add_error("token", "That code does not match. Check the time on your phone and try again.")
-    uri = totp_provisioning_uri(device)
-    context = {"form": form, "next": next_url, "qr_svg": _qr_svg(uri), "secret": totp_secret_base32(device)}
+    context = {"form": form, "next": next_url, "device": device, **_setup_key(request, device)}
     return _no_store(render(request, "accounts/enrol.html", context))
+
+
+def _setup_key(request: HttpRequest, device: TotpDevice | None) -> dict[str, str]:
+    """The QR code and key of the device the last start made, on the GET after it only. The held payload
+    names the device, not its key: the key stays in the device's encrypted column only."""
+    held = shown_once_take(request, purpose=SETUP_KEY) if request.method == "GET" else None
+    if device is None or held is None or held.get("device") != str(device.uid):
+        return {}
+    return {"qr_svg": _qr_svg(totp_provisioning_uri(device)), "secret": totp_secret_base32(device)}
 
 
 def _enrolment_done(request: HttpRequest, user: User, device: TotpDevice, next_url: str) -> HttpResponse:
@@ -168,7 +186,17 @@ def _enrolment_done(request: HttpRequest, user: User, device: TotpDevice, next_u
     throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
     _audit(request, AuditAction.MFA_ENROLLED, device="totp")
     _audit(request, AuditAction.BACKUP_CODES_ISSUED, count=len(codes))
-    return _no_store(render(request, "accounts/backup_codes.html", {"codes": codes, "next": next_url}))
+    shown_once_hold(request, purpose=BACKUP_CODES, payload={"codes": codes})
+    return see_other(_with_next("accounts:backup_codes", next_url))
+
+
+@login_required
+@require_GET
+def backup_codes_view(request: HttpRequest) -> HttpResponse:
+    """The backup codes the enrolment just issued, once; a reload says they were already shown."""
+    held = shown_once_take(request, purpose=BACKUP_CODES)
+    context = {"codes": held["codes"] if held else [], "next": _next_url(request)}
+    return _no_store(render(request, "accounts/backup_codes.html", context))
 
 
 def _confirm_device(device_id: int, token: str) -> bool:

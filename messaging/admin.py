@@ -18,12 +18,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin, masked_name, masked_value
 from accounts.models import Tenant
+from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from accounts.stepup import step_up_required
 from encryption.blind_index import blind_index_filter, normalize_e164
 from messaging.dispatch_admin import SendAttemptInline
@@ -46,6 +47,7 @@ DEFAULT_SECRET_OVERLAP_HOURS = 24
 MAX_SECRET_OVERLAP_HOURS = 24 * 14
 FORM_TEMPLATE = "admin/messaging/credentials_form.html"
 KEEP_CURRENT = "Leave blank to keep the current value; it is never shown."
+REGISTERED_APP = "meta_app_registered"
 
 
 class ReadOnlyEncryptedAdmin(EncryptedFieldsAdminMixin[_ModelT]):
@@ -199,6 +201,10 @@ class MetaAppAdmin(CredentialsAdmin[MetaApp]):
     ) -> HttpResponse:
         return step_up_required(self._register_view)(request)
 
+    def get_urls(self) -> list[URLPattern]:
+        registered = self.admin_site.admin_view(self.registered_view)
+        return [path("registered/", registered, name="messaging_metaapp_registered"), *super().get_urls()]
+
     def _register_view(self, request: HttpRequest) -> HttpResponse:
         form = MetaAppRegisterForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
@@ -207,7 +213,10 @@ class MetaAppAdmin(CredentialsAdmin[MetaApp]):
             except MessagingError as error:
                 form.add_error(None, str(error))
             else:
-                return self._registered_page(request, registered, generated=not form.cleaned_data["verify_token"])
+                generated = "" if form.cleaned_data["verify_token"] else registered.verify_token
+                payload = {"meta_app": str(registered.meta_app.pk), "verify_token": generated}
+                shown_once_hold(request, purpose=REGISTERED_APP, payload=payload)
+                return see_other(reverse("admin:messaging_metaapp_registered"))
         return self.form_page(request, form, title="Register a Meta app", submit_label="Register")
 
     def _register(self, request: HttpRequest, data: dict[str, Any]) -> RegisteredApp:
@@ -223,16 +232,20 @@ class MetaAppAdmin(CredentialsAdmin[MetaApp]):
             meta_app_set_verify_token(meta_app=registered.meta_app, verify_token=data["verify_token"], actor=actor)
         return registered
 
-    def _registered_page(self, request: HttpRequest, registered: RegisteredApp, *, generated: bool) -> HttpResponse:
-        """The generated verify token is on this page once (never cached), like the registration command."""
-        app = registered.meta_app
+    def registered_view(self, request: HttpRequest) -> HttpResponse:
+        """The app the last registration in this session made, with its generated verify token: once (see
+        accounts.shown_once), like the registration command; a reload says it was already shown."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        held = shown_once_take(request, purpose=REGISTERED_APP)
+        app = self.get_queryset(request).filter(pk=held["meta_app"]).first() if held else None
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Meta app registered",
+            "title": "Meta app registered" if app else "Registration already shown",
             "meta_app": app,
-            "callback_path": reverse("webhooks:meta", args=[app.app_key]),
-            "verify_token": registered.verify_token if generated else None,
+            "callback_path": reverse("webhooks:meta", args=[app.app_key]) if app else "",
+            "verify_token": held["verify_token"] if held and app else "",
         }
         response = TemplateResponse(request, "admin/messaging/metaapp/registered.html", context)
         add_never_cache_headers(response)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.apikeys import api_key_authenticate, api_key_issue
+import accounts.admin
+from accounts.apikeys import IssuedKey, api_key_authenticate, api_key_issue, api_key_parse
 from accounts.mfa import totp_device_provision
 from accounts.models import ApiKey, Membership, Role, Tenant, TotpDevice, User
 from audit.models import AuditAction, AuditEvent
 from tests.conftest import verify_session
+from tests.database_text import tables_holding
 
 pytestmark = pytest.mark.django_db
 ISSUE_URL = "/admin/accounts/apikey/add/"
+ISSUED_URL = "/admin/accounts/apikey/issued/"
+KEY_PATTERN = re.compile(r"gw_test_\w+")
 
 
 def _stale_client(user: User, device: TotpDevice) -> Client:
@@ -25,19 +30,72 @@ def _stale_client(user: User, device: TotpDevice) -> Client:
     return client
 
 
-def test_issuing_a_key_in_the_admin_shows_it_once(operator_client: Client, tenant_a: Tenant) -> None:
-    response = operator_client.post(
-        ISSUE_URL, {"tenant": tenant_a.pk, "name": "CRM", "scopes": ["keys:read", "messages:read"], "days": 30}
+def _issue(client: Client, tenant: Tenant) -> Any:
+    return client.post(
+        ISSUE_URL, {"tenant": tenant.pk, "name": "CRM", "scopes": ["keys:read", "messages:read"], "days": 30}
     )
 
-    assert response.status_code == 200
-    plaintext = re.search(r"gw_test_\w+", response.content.decode()).group(0)  # type: ignore[union-attr]
+
+def _keys_in(response: Any) -> list[str]:
+    return KEY_PATTERN.findall(response.content.decode())
+
+
+def test_issuing_a_key_redirects_to_a_page_that_shows_it_once(operator_client: Client, tenant_a: Tenant) -> None:
+    posted = _issue(operator_client, tenant_a)
+
+    assert (posted.status_code, posted["Location"]) == (303, ISSUED_URL)
+    assert _keys_in(posted) == []
+    shown = operator_client.get(posted["Location"])
+    [plaintext] = set(_keys_in(shown))
     assert api_key_authenticate(raw_key=plaintext, ip="127.0.0.1").tenant == tenant_a
-    assert response["Cache-Control"].startswith("max-age=0")
+    assert "no-store" in shown["Cache-Control"]
+    reloaded = operator_client.get(posted["Location"])
+    assert (reloaded.status_code, _keys_in(reloaded)) == (200, [])
+    assert "already shown" in reloaded.content.decode() and "no-store" in reloaded["Cache-Control"]
     listing = operator_client.get("/admin/accounts/apikey/").content.decode()
-    assert plaintext not in listing
-    assert ApiKey.objects.get().prefix in listing
+    assert plaintext not in listing and ApiKey.objects.get().prefix in listing
+    assert ApiKey.objects.count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.API_KEY_ISSUED, tenant_id=tenant_a.pk).count() == 1
+
+
+def test_an_issued_key_is_never_stored_in_plaintext_while_it_waits_to_be_shown(
+    operator_client: Client, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued: list[IssuedKey] = []
+
+    def issue_and_keep(**kwargs: Any) -> IssuedKey:
+        issued.append(api_key_issue(**kwargs))
+        return issued[-1]
+
+    monkeypatch.setattr(accounts.admin, "api_key_issue", issue_and_keep)
+    posted = _issue(operator_client, tenant_a)
+    [key] = issued
+    secret = api_key_parse(raw_key=key.plaintext).secret
+    assert key.plaintext not in posted["Location"]
+    assert (tables_holding(key.plaintext), tables_holding(secret)) == ([], [])
+
+    assert set(_keys_in(operator_client.get(posted["Location"]))) == {key.plaintext}
+    assert (tables_holding(key.plaintext), tables_holding(secret)) == ([], [])
+
+
+def test_the_key_page_shows_nothing_to_another_session_of_the_same_user(
+    operator: User, operator_device: TotpDevice, operator_client: Client, tenant_a: Tenant
+) -> None:
+    other = Client()
+    other.force_login(operator)
+    verify_session(other, operator_device)
+
+    posted = _issue(operator_client, tenant_a)
+
+    assert _keys_in(other.get(posted["Location"])) == []
+    assert len(set(_keys_in(operator_client.get(posted["Location"])))) == 1
+
+
+def test_the_key_page_without_an_issued_key_shows_none(operator_client: Client, tenant_a: Tenant) -> None:
+    page = operator_client.get(ISSUED_URL)
+
+    assert (page.status_code, _keys_in(page)) == (200, [])
+    assert ApiKey.objects.count() == 0
 
 
 def test_issuing_needs_a_fresh_step_up(operator: User, operator_device: TotpDevice, tenant_a: Tenant) -> None:

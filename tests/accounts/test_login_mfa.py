@@ -7,13 +7,16 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.mfa import backup_codes_issue, totp_device_provision
+from accounts.mfa import backup_codes_issue, totp_device_provision, totp_secret_base32
 from accounts.models import BackupCode, TotpDevice, User
 from audit.models import AuditAction, AuditEvent
 from tests.conftest import PASSWORD, totp_code, verify_session
+from tests.database_text import tables_holding
 
 pytestmark = pytest.mark.django_db
 ADMIN = "/admin/"
+ENROL = "/account/enrol/?next=%2Fadmin%2F"
+BACKUP_CODES = "/account/enrol/backup-codes/?next=%2Fadmin%2F"
 
 
 def _login(client: Client, email: str, password: str = PASSWORD, **extra: Any) -> Any:
@@ -24,27 +27,101 @@ def _events(action: str) -> int:
     return AuditEvent.objects.filter(action=action).count()
 
 
+def _codes_in(response: Any) -> list[str]:
+    return re.findall(r"<li>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</li>", response.content.decode())
+
+
+def _shows_seed(response: Any, device: TotpDevice) -> bool:
+    page = response.content.decode()
+    return totp_secret_base32(device) in page or "otpauth://" in page
+
+
+def _enrol_start(client: Client) -> Any:
+    return client.post(ENROL, {"start": "1", "next": ADMIN})
+
+
 def test_user_without_device_is_forced_through_enrolment_then_reaches_admin(operator: User) -> None:
     client = Client()
     response = _login(client, operator.email)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("accounts:enrol"))
+    assert response["Location"] == ENROL
     assert client.get(ADMIN)["Location"].startswith("/admin/login/")  # password alone opens nothing
 
-    page = client.get(response["Location"])
-    assert page.status_code == 200
-    assert b"otpauth://" not in page.content or b"secret=" in page.content
+    intro = client.get(ENROL)
+    assert (intro.status_code, "otpauth://" in intro.content.decode()) == (200, False)
+    assert not TotpDevice.objects.filter(user=operator).exists()  # a GET makes no key
+    started = _enrol_start(client)
+    assert (started.status_code, started["Location"]) == (303, ENROL)
     device = TotpDevice.objects.get(user=operator, confirmed=False)
-    confirmed = client.post(response["Location"], {"token": totp_code(device), "next": ADMIN})
+    shown = client.get(started["Location"])
+    assert _shows_seed(shown, device) and "no-store" in shown["Cache-Control"]
+    reloaded = client.get(started["Location"])
+    assert not _shows_seed(reloaded, device) and "already shown" in reloaded.content.decode()
 
-    assert confirmed.status_code == 200
-    codes = re.findall(r"<li>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</li>", confirmed.content.decode())
-    assert len(codes) == 10
-    assert confirmed["Cache-Control"].startswith("max-age=0")
+    confirmed = client.post(ENROL, {"token": totp_code(device), "next": ADMIN})
+
+    assert (confirmed.status_code, confirmed["Location"]) == (303, BACKUP_CODES)
+    assert _codes_in(confirmed) == []
+    codes_page = client.get(confirmed["Location"])
+    assert len(set(_codes_in(codes_page))) == 10 and "no-store" in codes_page["Cache-Control"]
+    again = client.get(confirmed["Location"])
+    assert (again.status_code, _codes_in(again)) == (200, [])
+    assert "already shown" in again.content.decode() and "no-store" in again["Cache-Control"]
     assert client.get(ADMIN).status_code == 200
     assert _events(AuditAction.MFA_ENROLLED) == 1
     assert _events(AuditAction.BACKUP_CODES_ISSUED) == 1
     assert _events(AuditAction.LOGIN_SUCCEEDED) == 1
+    assert BackupCode.objects.filter(device__user=operator).count() == 10
+
+
+def test_enrolment_secrets_are_never_stored_in_plaintext(operator: User) -> None:
+    client = Client()
+    _login(client, operator.email)
+    _enrol_start(client)
+    device = TotpDevice.objects.get(user=operator, confirmed=False)
+    seed = totp_secret_base32(device)
+    assert (tables_holding(seed), tables_holding(device.key)) == ([], [])
+    client.get(ENROL)
+
+    confirmed = client.post(ENROL, {"token": totp_code(device), "next": ADMIN})
+    codes = _codes_in(client.get(confirmed["Location"]))
+
+    assert len(codes) == 10
+    assert seed not in confirmed["Location"]
+    assert [tables_holding(code.replace("-", "")) for code in codes] == [[]] * 10
+    assert (tables_holding(seed), tables_holding(device.key)) == ([], [])
+
+
+def test_a_new_setup_key_replaces_the_one_shown(operator: User) -> None:
+    client = Client()
+    _login(client, operator.email)
+    _enrol_start(client)
+    first = TotpDevice.objects.get(user=operator, confirmed=False)
+    client.get(ENROL)
+
+    _enrol_start(client)
+    second = TotpDevice.objects.get(user=operator, confirmed=False)
+    shown = client.get(ENROL)
+
+    assert first.pk != second.pk and totp_secret_base32(first) != totp_secret_base32(second)
+    assert _shows_seed(shown, second) and totp_secret_base32(first) not in shown.content.decode()
+    refused = client.post(ENROL, {"token": totp_code(first), "next": ADMIN})
+    assert refused.status_code == 200 and not TotpDevice.objects.filter(confirmed=True).exists()
+    assert not _shows_seed(refused, second)
+
+
+def test_a_wrong_enrolment_code_shows_no_seed_and_issues_no_codes(operator: User) -> None:
+    client = Client()
+    _login(client, operator.email)
+    _enrol_start(client)
+    device = TotpDevice.objects.get(user=operator, confirmed=False)
+    client.get(ENROL)
+
+    refused = client.post(ENROL, {"token": "000000" if totp_code(device) != "000000" else "111111", "next": ADMIN})
+
+    assert refused.status_code == 200 and not _shows_seed(refused, device)
+    assert BackupCode.objects.count() == 0 and _events(AuditAction.BACKUP_CODES_ISSUED) == 0
+    assert client.get(BACKUP_CODES).content.decode().count("<li>") == 0
 
 
 def test_enrolled_user_logs_in_with_totp(operator: User, operator_device: TotpDevice) -> None:

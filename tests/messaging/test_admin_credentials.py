@@ -17,6 +17,7 @@ from audit.models import AuditAction, AuditEvent
 from messaging.models import Channel, MetaApp
 from messaging.services import channel_add, meta_app_register
 from tests.conftest import verify_session
+from tests.database_text import tables_holding
 
 pytestmark = pytest.mark.django_db
 SECRET = "first-app-secret-" + "a" * 16
@@ -25,6 +26,7 @@ TOKEN = "EAAG-first-token-" + "c" * 20
 NEW_TOKEN = "EAAG-second-token-" + "d" * 20
 ADD_APP = "/admin/messaging/metaapp/add/"
 ADD_CHANNEL = "/admin/messaging/channel/add/"
+REGISTERED = "/admin/messaging/metaapp/registered/"
 
 
 @pytest.fixture
@@ -78,16 +80,29 @@ def test_registering_an_app_shows_the_generated_verify_token_once(operator_clien
     )
 
     app = MetaApp.objects.get()
-    page = response.content.decode()
-    assert (response.status_code, app.tenant, app.app_secret) == (200, tenant_a, SECRET)
-    assert app.verify_token in page and SECRET not in page
+    assert (response.status_code, response["Location"], app.tenant, app.app_secret) == (
+        303,
+        REGISTERED,
+        tenant_a,
+        SECRET,
+    )
+    assert app.verify_token not in response.content.decode()
+    assert (tables_holding(app.verify_token), tables_holding(SECRET)) == ([], [])
+    shown = operator_client.get(response["Location"])
+    page = shown.content.decode()
+    assert page.count(app.verify_token) == 1 and SECRET not in page
     assert f"/webhooks/meta/{app.app_key}/" in page
-    assert response["Cache-Control"].startswith("max-age=0")
+    assert "no-store" in shown["Cache-Control"]
+    reloaded = operator_client.get(response["Location"])
+    assert reloaded.status_code == 200 and app.verify_token not in reloaded.content.decode()
+    assert "already shown" in reloaded.content.decode() and "no-store" in reloaded["Cache-Control"]
+    assert MetaApp.objects.count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.META_APP_CREATED, tenant_id=tenant_a.pk).count() == 1
     assert (
         app.verify_token
         not in operator_client.get(reverse("admin:messaging_metaapp_change", args=[app.pk])).content.decode()
     )
+    assert (tables_holding(app.verify_token), tables_holding(SECRET)) == ([], [])
 
 
 def test_a_typed_verify_token_is_kept_and_not_shown(operator_client: Client) -> None:
@@ -98,8 +113,9 @@ def test_a_typed_verify_token_is_kept_and_not_shown(operator_client: Client) -> 
     )
 
     app = MetaApp.objects.get()
-    assert (app.tenant, app.verify_token) == (None, token)
-    assert token not in response.content.decode()
+    assert (response.status_code, response["Location"], app.tenant, app.verify_token) == (303, REGISTERED, None, token)
+    page = operator_client.get(response["Location"]).content.decode()
+    assert token not in page and f"/webhooks/meta/{app.app_key}/" in page
     assert AuditEvent.objects.filter(action=AuditAction.META_APP_VERIFY_TOKEN_CHANGED).count() == 1
 
 
