@@ -10,8 +10,10 @@ from rest_framework.exceptions import ParseError
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from core.api_errors import api_exception_handler
 from core.api_parsers import BoundedJSONParser
 from core.jsondepth import JSON_MAX_DEPTH, JsonTooDeepError, json_decode_bounded
+from core.redis import RedisUnavailableError
 
 
 def nested(depth: int) -> str:
@@ -46,3 +48,15 @@ def test_the_api_parser_still_parses_and_still_refuses_nan():
     assert BoundedJSONParser().parse(io.BytesIO(b'{"a": [1, {"b": 2}]}')) == {"a": [1, {"b": 2}]}
     with pytest.raises(ParseError):
         BoundedJSONParser().parse(io.BytesIO(b'{"a": NaN}'))
+
+
+def test_redis_out_of_reach_in_an_api_view_is_a_503_in_the_api_shape_with_retry_after():
+    response = api_exception_handler(RedisUnavailableError(), {})
+
+    assert response is not None
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.data == {
+        "error": "service_unavailable",
+        "detail": "The service is temporarily unavailable. Try again shortly.",
+    }
