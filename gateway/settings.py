@@ -347,6 +347,8 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": env_str("GATEWAY_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.security.DisallowedHost": {"level": "ERROR"},
+        # runserver's request lines, through the JSON formatter (which redacts query values) instead of Django's own.
+        "django.server": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         # One line per task received and finished drowns everything else (the outbound relay runs every 2 s).
         "celery.app.trace": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
         "celery.worker.strategy": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
