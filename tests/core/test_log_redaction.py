@@ -6,17 +6,21 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from gunicorn.config import Config
 
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
+from core.gunicorn_logging import GunicornLogger
 from core.logging import JsonFormatter, query_string_redact, query_values_redact
 from messaging.services import RegisteredApp, meta_app_register
 from tests.live_gunicorn import live_gunicorn
@@ -128,3 +132,41 @@ def test_query_values_are_redacted_except_the_safe_ones(text: str, expected: str
 
 def test_a_bare_query_string_is_redacted_from_its_first_parameter():
     assert query_string_redact("access_token=gw_x&hub.mode=subscribe") == "access_token=[redacted]&hub.mode=subscribe"
+
+
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_gunicorns_error_log_and_every_access_atom_are_redacted():
+    config = Config()
+    config.set("accesslog", "-")
+    logger = GunicornLogger(config)
+    captured = _Captured()
+    logger.error_log.addHandler(captured)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/a/?hub.verify_token=zq1&hub.mode=subscribe",
+        "PATH_INFO": "/a/",
+        "QUERY_STRING": "hub.verify_token=zq1&hub.mode=subscribe",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": "https://x.example/?access_token=zq2",
+    }
+    response = SimpleNamespace(status="200 OK", headers=[("Set-Cookie", "sessionid=zq3")], sent=0)
+    request = SimpleNamespace(headers=[("AUTHORIZATION", "Bearer zq4"), ("COOKIE", "sessionid=zq5")])
+
+    atoms = logger.atoms(response, request, environ, timedelta(milliseconds=3))
+    logger.exception("Error handling request %s", environ["RAW_URI"])
+    logger.error_log.removeHandler(captured)
+
+    assert atoms["r"] == "GET /a/?hub.verify_token=[redacted]&hub.mode=subscribe HTTP/1.1"
+    assert atoms["q"] == atoms["{query_string}e"] == "hub.verify_token=[redacted]&hub.mode=subscribe"
+    assert atoms["f"] == "https://x.example/?access_token=[redacted]"
+    assert atoms["{authorization}i"] == atoms["{cookie}i"] == atoms["{set-cookie}o"] == "[redacted]"
+    assert not [value for value in map(str, atoms.values()) if "zq" in value]
+    assert captured.lines == ["Error handling request /a/?hub.verify_token=[redacted]&hub.mode=subscribe"]
