@@ -79,7 +79,8 @@ def _raw_body(request: HttpRequest) -> bytes:
 def _chunked_body(request: HttpRequest) -> bytes:
     """A chunked body has no Content-Length, so Django reads it as empty. Gunicorn de-chunks it and says so with
     ``wsgi.input_terminated`` (its input ends where the body ends): read it from there, one byte past the cap.
-    A server that does not (runserver, whose input is still chunk-encoded) gets 411: send a Content-Length."""
+    A server that does not (runserver and Django's test client, which read no further than a Content-Length) answers
+    411: the sender must give a Content-Length there."""
     if not request.META.get("wsgi.input_terminated"):
         raise _BodyRefusedError(411)
     cap = settings.GATEWAY_WEBHOOK_MAX_BYTES
