@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.models import ThrottleBucket
-from core.redis import redis_client, redis_configured
+from core.redis import redis_client, redis_configured, redis_required
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,19 @@ return n
 
 
 def throttle_hit(*, key: str, policy: ThrottlePolicy) -> Verdict:
-    """Reserve one attempt under ``key``; refused while cooling off or once over the limit."""
+    """Reserve one attempt under ``key``; refused while cooling off or once over the limit.
+    Raises core.redis.RedisUnavailableError when Redis is configured but unreachable (never allows then)."""
     if redis_configured():
-        return _redis_hit(key, policy)
+        with redis_required():
+            return _redis_hit(key, policy)
     return _database_hit(key, policy, timezone.now())
 
 
 def throttle_reset(*, key: str) -> None:
     """Forget the attempts in the current window (after a success); strikes are kept."""
     if redis_configured():
-        redis_client().delete(f"throttle:{key}:attempts")
+        with redis_required():
+            redis_client().delete(f"throttle:{key}:attempts")
         return
     ThrottleBucket.objects.filter(key=key).update(attempts=0)
 
@@ -77,7 +80,8 @@ def throttle_reset(*, key: str) -> None:
 def throttle_refund(*, key: str) -> None:
     """Give back one reserved attempt (a success that must not count against a shared key)."""
     if redis_configured():
-        redis_client().eval(_REFUND_SCRIPT, 1, f"throttle:{key}:attempts")
+        with redis_required():
+            redis_client().eval(_REFUND_SCRIPT, 1, f"throttle:{key}:attempts")
         return
     ThrottleBucket.objects.filter(key=key, attempts__gt=0).update(attempts=F("attempts") - 1)
 

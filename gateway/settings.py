@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.RedisUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -270,7 +271,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api_parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "core.api_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -345,6 +347,8 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": env_str("GATEWAY_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.security.DisallowedHost": {"level": "ERROR"},
+        # runserver's request lines, through the JSON formatter (which redacts query values) instead of Django's own.
+        "django.server": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         # One line per task received and finished drowns everything else (the outbound relay runs every 2 s).
         "celery.app.trace": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},
         "celery.worker.strategy": {"level": env_str("GATEWAY_TASK_LOG_LEVEL", "WARNING")},

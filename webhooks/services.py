@@ -21,6 +21,7 @@ from core.tasks import enqueue_batched_on_commit, enqueue_on_commit
 from messaging.inbound import delivery_items_store
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.providers import parse_webhook
+from messaging.providers.types import ParseProblem
 from webhooks.models import Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ def delivery_process(*, delivery_id: uuid.UUID) -> Counter[str]:
     if delivery.status == DeliveryStatus.PROCESSED:
         return Counter({"already_processed": 1})
     parsed = parse_webhook(delivery.body)
+    if parsed.has_problems and not parsed.items:
+        _unreadable(delivery.pk, parsed.problems[0])
 
     def mark_processed() -> None:
         Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.PROCESSED).update(
@@ -71,6 +74,16 @@ def delivery_process(*, delivery_id: uuid.UUID) -> Counter[str]:
     )
     outcomes["problems"] = len(parsed.problems)
     return outcomes
+
+
+def _unreadable(delivery_id: uuid.UUID, problem: ParseProblem) -> None:
+    """A signed body refused as a whole (not JSON, nested too deep, an unknown object): processed with nothing
+    stored, never retried (it would fail the same way); the raw delivery stays for its retention."""
+    metric_increment("webhooks.deliveries_unreadable")
+    logger.warning(
+        "webhook delivery unreadable",
+        extra={"delivery_id": str(delivery_id), "path": problem.path, "reason": problem.reason[:120]},
+    )
 
 
 def deliveries_requeue_stale(*, older_than: timedelta) -> int:

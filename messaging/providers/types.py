@@ -7,13 +7,14 @@ like ``entry[0].changes[1].messages[2].timestamp``; WhatsApp's ``value`` level i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
+
+from core.jsondepth import json_decode_bounded
 
 Json: TypeAlias = Any  # any value json.loads can return
 JsonObject: TypeAlias = dict[str, Any]
@@ -631,10 +632,11 @@ def _reject_constant(name: str) -> float:
 
 
 def decode_json(text: str | bytes) -> Json:
-    """Strict JSON: UTF-8 only, no NaN/Infinity; raises PayloadError at path ``body``."""
+    """Strict JSON: UTF-8 only, no NaN/Infinity, nested no deeper than core.jsondepth allows; raises PayloadError
+    at path ``body``."""
     try:
         decoded = text.decode() if isinstance(text, bytes) else text
-        return json.loads(decoded, parse_constant=_reject_constant)
+        return json_decode_bounded(decoded, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise PayloadError("body", "not UTF-8") from None
     except (ValueError, RecursionError) as error:

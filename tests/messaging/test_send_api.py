@@ -664,6 +664,37 @@ def test_a_body_that_is_not_an_object_is_a_400(post, world: World):
     assert _outbound() == []
 
 
+DEPTH = 100_000
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * DEPTH + "]" * DEPTH,
+        '{"a":' * DEPTH + "1" + "}" * DEPTH,
+        # Within the decoder's own limit, but deeper than any request needs (and than later code may recurse).
+        '{"channel": "x", "template": {"components": [' + "[" * 500 + "]" * 500 + "]}}",
+    ],
+    ids=["arrays", "objects", "inside-a-field"],
+)
+def test_deeply_nested_json_is_a_400_in_the_usual_shape_and_queues_nothing(
+    sender: APIClient, world: World, raw: str, django_capture_on_commit_callbacks: Any
+):
+    before = _before()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = sender.post(URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="deep-1")
+    response.published_callbacks = sum(_is_publish(callback) for callback in callbacks)  # type: ignore[attr-defined]
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "detail": "JSON parse error - nested deeper than 64 levels",
+        "fields": {},
+    }
+    _assert_nothing_queued(response, before)
+
+
 def test_another_tenants_channel_or_contact_is_404_and_queues_nothing(post, world: World, tenant_b: Tenant):
     other_contact = Contact.objects.create(tenant=tenant_b, platform="whatsapp", external_id=WA_ONE)
     before = _before()

@@ -1,0 +1,8 @@
+"""Gunicorn settings shared by deploy/Procfile, deploy/Procfile.dev and the tests' live server (tests/live_gunicorn.py).
+
+The access log goes to stdout through core.gunicorn_logging, which redacts query values (a handshake's verify
+token, an ``?access_token=``) and secret headers from every line.
+"""
+
+accesslog = "-"
+logger_class = "core.gunicorn_logging.GunicornLogger"
