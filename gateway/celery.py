@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+import django
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import beat_init, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
@@ -14,8 +15,21 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_init.connect
-def _refuse_unsafe_start(**_: object) -> None:
-    from gateway.checks import refuse_unsafe_start
+@celeryd_init.connect
+@beat_init.connect
+def refuse_unsafe_celery_start(**_: object) -> None:
+    """Exit the worker or beat process on unsafe configuration, before it consumes or publishes anything.
 
-    refuse_unsafe_start()
+    Celery logs an exception raised by a signal receiver and carries on (celery.utils.dispatch.signal), so this
+    raises SystemExit, which it does not catch. ``celeryd_init`` is the worker's first signal, sent before it
+    connects to the broker; ``beat_init`` comes before beat's first tick. The reason goes to file descriptor 2:
+    by then beat has redirected ``sys.stderr`` into its logger, which drops what is written at exit.
+    """
+    try:
+        django.setup()  # the worker's first signal comes before Celery's Django fix-up sets Django up
+        from gateway.checks import refuse_unsafe_start  # needs the app registry
+
+        refuse_unsafe_start()
+    except Exception as error:  # any failure to prove the configuration safe refuses the start
+        os.write(2, f"{type(error).__name__}: {error}\n".encode())
+        raise SystemExit(1) from None

@@ -1,13 +1,16 @@
 """System checks with stable ids. In production (GATEWAY_ENV=production) they refuse unsafe config.
 
 They run with every management command, and ``refuse_unsafe_start`` runs them (with Django's deploy
-checks) before gunicorn serves or a Celery worker consumes, because neither runs checks by itself.
+checks) before gunicorn serves, a Celery worker consumes or beat publishes, because none of them runs
+checks by itself (gateway/wsgi.py, gateway/celery.py). docs/security.md lists the ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import combinations
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -21,6 +24,12 @@ ONE_YEAR_SECONDS = 31_536_000
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_DISTINCT = 5
 KEY_MIN_LENGTH = 32
+EMBEDDED_BROKER_SCHEMES = frozenset({"filesystem", "memory"})
+DISTINCT_SECRETS = ("SECRET_KEY", "GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER")
+HTTPS_AT_PROXY_HINT = (
+    "Only a TLS-terminating proxy that does it itself may take this over: GATEWAY_TRUSTED_PROXY_COUNT>=1 "
+    "and GATEWAY_PROXY_ENFORCES_HTTPS=1."
+)
 
 
 def _secret_key() -> list[CheckMessage]:
@@ -119,6 +128,82 @@ def _chain_and_pepper_keys() -> list[CheckMessage]:
     return [Error(f"{', '.join(missing)} missing or shorter than 32 characters.", id="gateway.E010")]
 
 
+def _https_enforced_by_proxy() -> bool:
+    """The operator declared a TLS-terminating proxy that redirects plain HTTP and sends HSTS itself."""
+    return settings.PROXY_ENFORCES_HTTPS and getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
+
+
+def _ssl_redirect() -> list[CheckMessage]:
+    if settings.SECURE_SSL_REDIRECT or _https_enforced_by_proxy():
+        return []
+    return [
+        Error(
+            "Plain HTTP requests must be redirected to HTTPS (GATEWAY_SSL_REDIRECT is off).",
+            hint=HTTPS_AT_PROXY_HINT,
+            id="gateway.E012",
+        )
+    ]
+
+
+def _hsts_preload() -> list[CheckMessage]:
+    if settings.SECURE_HSTS_PRELOAD or _https_enforced_by_proxy():
+        return []
+    return [
+        Error("HSTS must allow preloading (GATEWAY_HSTS_PRELOAD is off).", hint=HTTPS_AT_PROXY_HINT, id="gateway.E013")
+    ]
+
+
+def _embedded_database() -> list[CheckMessage]:
+    aliases = [alias for alias, config in settings.DATABASES.items() if config["ENGINE"].endswith("sqlite3")]
+    if not aliases:
+        return []
+    return [
+        Error(
+            f"The database ({', '.join(aliases)}) is SQLite, the embedded default.",
+            hint="Set DATABASE_URL to PostgreSQL.",
+            id="gateway.E014",
+        )
+    ]
+
+
+def _embedded_broker() -> list[CheckMessage]:
+    scheme = urlsplit(settings.CELERY_BROKER_URL).scheme
+    if scheme not in EMBEDDED_BROKER_SCHEMES:
+        return []
+    return [
+        Error(
+            f"The task broker is kombu's {scheme} transport, the embedded default, not Redis.",
+            hint="Set REDIS_URL.",
+            id="gateway.E015",
+        )
+    ]
+
+
+def _csrf_trusted_origins() -> list[CheckMessage]:
+    plain = [origin for origin in settings.CSRF_TRUSTED_ORIGINS if not origin.lower().startswith("https://")]
+    if not plain:
+        return []
+    return [Error(f"DJANGO_CSRF_TRUSTED_ORIGINS must be https:// only: {', '.join(plain)}.", id="gateway.E016")]
+
+
+def _distinct_secrets() -> list[CheckMessage]:
+    """One leaked value must not open more than one door (sessions and signing, the audit chain, API key hashes)."""
+    shared = [
+        f"{first} and {second}"
+        for first, second in combinations(DISTINCT_SECRETS, 2)
+        if getattr(settings, first) and getattr(settings, first) == getattr(settings, second)
+    ]
+    if not shared:
+        return []
+    return [
+        Error(
+            f"The same secret is used twice: {'; '.join(shared)}.",
+            hint="Give each its own value (`python manage.py generate_secrets`).",
+            id="gateway.E017",
+        )
+    ]
+
+
 PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _secret_key,
     _allowed_hosts,
@@ -129,6 +214,12 @@ PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _debug,
     _browsable_api,
     _chain_and_pepper_keys,
+    _ssl_redirect,
+    _hsts_preload,
+    _embedded_database,
+    _embedded_broker,
+    _csrf_trusted_origins,
+    _distinct_secrets,
 )
 
 

@@ -1,4 +1,4 @@
-"""The one settings module. Everything comes from the environment; see docs/production.env.example."""
+"""The one settings module. Everything comes from the environment; see deploy/production.env.example."""
 
 from __future__ import annotations
 
@@ -182,6 +182,9 @@ TRUSTED_PROXY_COUNT: int | None = (
 )
 if TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production redirects plain HTTP and asks browsers to preload HSTS; either may be turned off only when the
+# TLS-terminating proxy declared above does it itself, said by GATEWAY_PROXY_ENFORCES_HTTPS=1 (gateway.E012, E013).
+PROXY_ENFORCES_HTTPS = env_bool("GATEWAY_PROXY_ENFORCES_HTTPS", False)
 SECURE_SSL_REDIRECT = env_bool("GATEWAY_SSL_REDIRECT", IS_PRODUCTION)
 SECURE_HSTS_SECONDS = env_int("GATEWAY_HSTS_SECONDS", 31_536_000 if IS_PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GATEWAY_HSTS_INCLUDE_SUBDOMAINS", IS_PRODUCTION)

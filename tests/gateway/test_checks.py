@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,39 +10,70 @@ from django.core.exceptions import ImproperlyConfigured
 
 from encryption.providers import parse_root_keys
 from gateway import checks
+from gateway.celery import refuse_unsafe_celery_start
 from gateway.env import env_bool, env_int, env_str
 from gateway.env import new_root_key_entry as new_root_key
-from gateway.management.commands.generate_secrets import SECRET_NAMES
+from gateway.settings import REST_FRAMEWORK
+from tests.gateway.support import SHARED_SECRET, production_env, run_python
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "deploy" / "production.env.example"
+# The checks read DATABASES and never connect with it; Django warns about any override of it.
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:UserWarning")
 
+GOOD_SECRET_KEY = "k" * 20 + "e" * 20 + "y" * 20 + "123456"
+SQLITE_DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "gateway.sqlite3"}}
+POSTGRESQL_DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "gateway"}}
 
-def production_env(tmp_path: Path) -> dict[str, str]:
-    """The documented example, with its secret files created for real."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("GATEWAY_", "DJANGO_"))}
-    for line in EXAMPLE.read_text().splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    for name in (*SECRET_NAMES, "GATEWAY_ROOT_KEYS"):
-        secret_file = tmp_path / name.lower()
-        secret_file.write_text(new_root_key(1) if name == "GATEWAY_ROOT_KEYS" else "s3cr3t-" * 10)
-        env[f"{name}_FILE"] = str(secret_file)
-    env["GATEWAY_VAR_DIR"] = str(tmp_path / "var")
-    return env
+# Every way a production setting can be unsafe, with the check that refuses it: the web process, the worker and
+# beat all run these checks before they start (gateway/wsgi.py, gateway/celery.py).
+UNSAFE_PRODUCTION_SETTINGS = [
+    ("SECRET_KEY", "django-insecure-" + "x" * 50, "gateway.E001"),
+    ("SECRET_KEY", "short", "gateway.E001"),
+    ("ALLOWED_HOSTS", [], "gateway.E002"),
+    ("ALLOWED_HOSTS", ["*"], "gateway.E002"),
+    ("GATEWAY_ROOT_KEYS", "", "gateway.E003"),
+    ("GATEWAY_ROOT_KEYS", "1:dG9vIHNob3J0", "gateway.E003"),
+    ("GATEWAY_ROOT_KEYS", "one:" + "A" * 43, "gateway.E003"),
+    ("SESSION_COOKIE_SECURE", False, "gateway.E004"),
+    ("CSRF_COOKIE_SECURE", False, "gateway.E004"),
+    ("SECURE_HSTS_SECONDS", 3600, "gateway.E005"),
+    ("SECURE_HSTS_INCLUDE_SUBDOMAINS", False, "gateway.E005"),
+    ("TRUSTED_PROXY_COUNT", None, "gateway.E006"),
+    ("REST_FRAMEWORK", {**REST_FRAMEWORK, "DEFAULT_PERMISSION_CLASSES": []}, "gateway.E007"),
+    (
+        "REST_FRAMEWORK",
+        {**REST_FRAMEWORK, "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]},
+        "gateway.E007",
+    ),
+    ("DEBUG", True, "gateway.E008"),
+    (
+        "REST_FRAMEWORK",
+        {
+            **REST_FRAMEWORK,
+            "DEFAULT_RENDERER_CLASSES": [
+                "rest_framework.renderers.JSONRenderer",
+                "rest_framework.renderers.BrowsableAPIRenderer",
+            ],
+        },
+        "gateway.E009",
+    ),
+    ("GATEWAY_AUDIT_KEY", "", "gateway.E010"),
+    ("GATEWAY_API_KEY_PEPPER", "short", "gateway.E010"),
+    ("SECURE_PROXY_SSL_HEADER", None, "gateway.E011"),
+    ("SECURE_SSL_REDIRECT", False, "gateway.E012"),
+    ("SECURE_HSTS_PRELOAD", False, "gateway.E013"),
+    ("DATABASES", SQLITE_DATABASES, "gateway.E014"),
+    ("CELERY_BROKER_URL", "filesystem://", "gateway.E015"),
+    ("CSRF_TRUSTED_ORIGINS", ["http://gateway.example.com"], "gateway.E016"),
+    ("CSRF_TRUSTED_ORIGINS", ["https://gateway.example.com", "HTTP://admin.example.com"], "gateway.E016"),
+    ("GATEWAY_API_KEY_PEPPER", GOOD_SECRET_KEY, "gateway.E017"),
+    ("GATEWAY_AUDIT_KEY", GOOD_SECRET_KEY, "gateway.E017"),
+    ("GATEWAY_AUDIT_KEY", "p" * 40, "gateway.E017"),
+]
+UNSAFE_IDS = [f"{setting}-{check_id}" for setting, _, check_id in UNSAFE_PRODUCTION_SETTINGS]
 
 
 def manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(env, "manage.py", *arguments)
 
 
 def test_deploy_check_passes_with_the_production_example(tmp_path: Path) -> None:
@@ -69,15 +100,7 @@ def test_production_refuses_to_start_with_weak_or_missing_secrets(tmp_path: Path
         del env[name]
 
     result = manage(env, "check")
-    web = subprocess.run(
-        [sys.executable, "-c", "import gateway.wsgi"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    web = run_python(env, "-c", "import gateway.wsgi")
 
     assert result.returncode != 0
     for check_id in ("gateway.E001", "gateway.E003", "gateway.E006"):
@@ -86,24 +109,44 @@ def test_production_refuses_to_start_with_weak_or_missing_secrets(tmp_path: Path
     assert "refusing to start" in web.stderr
 
 
-def test_the_web_process_keeps_what_it_loaded_at_start_out_of_the_collector(tmp_path: Path) -> None:
-    web = subprocess.run(
-        [sys.executable, "-c", "import gc, gateway.wsgi; print(gc.get_freeze_count())"],
-        cwd=ROOT,
-        env=production_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+def test_production_refuses_plain_http_embedded_services_and_a_reused_secret(tmp_path: Path) -> None:
+    env = production_env(
+        tmp_path,
+        {
+            "GATEWAY_SSL_REDIRECT": "0",
+            "GATEWAY_HSTS_PRELOAD": "0",
+            "DATABASE_URL": None,
+            "REDIS_URL": None,
+            "DJANGO_CSRF_TRUSTED_ORIGINS": "https://gateway.example.com,http://gateway.example.com",
+            "DJANGO_SECRET_KEY_FILE": None,
+            "GATEWAY_AUDIT_KEY_FILE": None,
+            "DJANGO_SECRET_KEY": SHARED_SECRET,
+            "GATEWAY_AUDIT_KEY": SHARED_SECRET,
+        },
     )
 
+    result = manage(env, "check")
+    web = run_python(env, "-c", "import gateway.wsgi")
+
+    assert result.returncode != 0
+    assert web.returncode != 0
+    for check_id in ("E012", "E013", "E014", "E015", "E016", "E017"):
+        assert f"gateway.{check_id}" in result.stderr
+        assert f"gateway.{check_id}" in web.stderr
+    assert SHARED_SECRET not in result.stderr + web.stderr
+
+
+def test_the_web_process_keeps_what_it_loaded_at_start_out_of_the_collector(tmp_path: Path) -> None:
+    web = run_python(production_env(tmp_path), "-c", "import gc, gateway.wsgi; print(gc.get_freeze_count())")
+
+    assert web.returncode == 0, web.stderr
     assert int(web.stdout) > 10_000  # Django, the apps and the URLconf: a full collection no longer scans them
 
 
 @pytest.fixture
 def good_production(settings) -> None:
     settings.IS_PRODUCTION = True
-    settings.SECRET_KEY = "k" * 20 + "e" * 20 + "y" * 20 + "123456"
+    settings.SECRET_KEY = GOOD_SECRET_KEY
     settings.ALLOWED_HOSTS = ["gateway.example.com"]
     settings.GATEWAY_ROOT_KEYS = new_root_key(1) + "," + new_root_key(2)
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
@@ -112,7 +155,13 @@ def good_production(settings) -> None:
     settings.TRUSTED_PROXY_COUNT = 1
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.DEBUG = False
-    settings.GATEWAY_AUDIT_KEY = settings.GATEWAY_API_KEY_PEPPER = "p" * 40
+    settings.GATEWAY_AUDIT_KEY = "a" * 40
+    settings.GATEWAY_API_KEY_PEPPER = "p" * 40
+    settings.SECURE_SSL_REDIRECT = settings.SECURE_HSTS_PRELOAD = True
+    settings.PROXY_ENFORCES_HTTPS = False
+    settings.DATABASES = POSTGRESQL_DATABASES
+    settings.CELERY_BROKER_URL = "redis://redis.internal:6379/0"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://gateway.example.com"]
 
 
 def _ids() -> list[str]:
@@ -123,27 +172,7 @@ def test_good_production_settings_pass(good_production: None) -> None:
     assert _ids() == []
 
 
-@pytest.mark.parametrize(
-    ("setting", "bad_value", "check_id"),
-    [
-        ("SECRET_KEY", "django-insecure-" + "x" * 50, "gateway.E001"),
-        ("SECRET_KEY", "short", "gateway.E001"),
-        ("ALLOWED_HOSTS", [], "gateway.E002"),
-        ("ALLOWED_HOSTS", ["*"], "gateway.E002"),
-        ("GATEWAY_ROOT_KEYS", "", "gateway.E003"),
-        ("GATEWAY_ROOT_KEYS", "1:dG9vIHNob3J0", "gateway.E003"),
-        ("GATEWAY_ROOT_KEYS", "one:" + "A" * 43, "gateway.E003"),
-        ("SESSION_COOKIE_SECURE", False, "gateway.E004"),
-        ("CSRF_COOKIE_SECURE", False, "gateway.E004"),
-        ("SECURE_HSTS_SECONDS", 3600, "gateway.E005"),
-        ("SECURE_HSTS_INCLUDE_SUBDOMAINS", False, "gateway.E005"),
-        ("TRUSTED_PROXY_COUNT", None, "gateway.E006"),
-        ("SECURE_PROXY_SSL_HEADER", None, "gateway.E011"),
-        ("DEBUG", True, "gateway.E008"),
-        ("GATEWAY_AUDIT_KEY", "", "gateway.E010"),
-        ("GATEWAY_API_KEY_PEPPER", "short", "gateway.E010"),
-    ],
-)
+@pytest.mark.parametrize(("setting", "bad_value", "check_id"), UNSAFE_PRODUCTION_SETTINGS, ids=UNSAFE_IDS)
 def test_each_check_fails_when_its_setting_is_wrong(
     good_production: None, settings, setting: str, bad_value: object, check_id: str
 ) -> None:
@@ -152,16 +181,61 @@ def test_each_check_fails_when_its_setting_is_wrong(
     assert _ids() == [check_id]
 
 
-def test_browsable_api_is_refused_in_production(good_production: None, settings) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_RENDERER_CLASSES": [
-            "rest_framework.renderers.JSONRenderer",
-            "rest_framework.renderers.BrowsableAPIRenderer",
-        ],
-    }
+@pytest.mark.parametrize(("setting", "bad_value", "check_id"), UNSAFE_PRODUCTION_SETTINGS, ids=UNSAFE_IDS)
+def test_worker_and_beat_exit_on_each_unsafe_setting(
+    good_production: None, settings, capfd: pytest.CaptureFixture[str], setting: str, bad_value: object, check_id: str
+) -> None:
+    setattr(settings, setting, bad_value)
 
-    assert _ids() == ["gateway.E009"]
+    with pytest.raises(SystemExit) as exit_info:
+        refuse_unsafe_celery_start()
+
+    assert exit_info.value.code == 1
+    assert check_id in capfd.readouterr().err
+
+
+def test_worker_and_beat_start_with_good_production_settings(
+    good_production: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    refuse_unsafe_celery_start()
+
+    assert capfd.readouterr().err == ""
+
+
+def test_every_check_id_has_an_unsafe_setting() -> None:
+    source = Path(checks.__file__).read_text()
+
+    assert {check_id for _, _, check_id in UNSAFE_PRODUCTION_SETTINGS} == set(
+        re.findall(r'id="(gateway\.E\d+)"', source)
+    )
+
+
+def test_a_proxy_that_enforces_https_may_take_over_the_redirect_and_preload(good_production: None, settings) -> None:
+    settings.SECURE_SSL_REDIRECT = settings.SECURE_HSTS_PRELOAD = False
+    settings.PROXY_ENFORCES_HTTPS = True
+
+    assert _ids() == []
+
+
+def test_enforcing_https_at_the_proxy_needs_a_declared_proxy(good_production: None, settings) -> None:
+    settings.SECURE_SSL_REDIRECT = settings.SECURE_HSTS_PRELOAD = False
+    settings.PROXY_ENFORCES_HTTPS = True
+    settings.TRUSTED_PROXY_COUNT = 0
+    settings.SECURE_PROXY_SSL_HEADER = None
+
+    assert _ids() == ["gateway.E012", "gateway.E013"]
+
+
+def test_the_reused_secret_is_named_but_never_shown(good_production: None, settings) -> None:
+    settings.GATEWAY_AUDIT_KEY = settings.GATEWAY_API_KEY_PEPPER = settings.SECRET_KEY
+
+    (message,) = checks.production_settings(None)
+
+    assert message.msg == (
+        "The same secret is used twice: SECRET_KEY and GATEWAY_AUDIT_KEY; SECRET_KEY and GATEWAY_API_KEY_PEPPER; "
+        "GATEWAY_AUDIT_KEY and GATEWAY_API_KEY_PEPPER."
+    )
+    assert GOOD_SECRET_KEY not in str(message)
 
 
 @pytest.mark.parametrize("classes", [[], ["rest_framework.permissions.AllowAny"]])
@@ -174,8 +248,13 @@ def test_allow_any_default_permission_is_refused_everywhere(settings, classes: l
 def test_development_skips_production_checks(settings) -> None:
     settings.IS_PRODUCTION = False
     settings.GATEWAY_ROOT_KEYS = ""
+    settings.DATABASES = SQLITE_DATABASES
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.SECURE_SSL_REDIRECT = settings.SECURE_HSTS_PRELOAD = False
+    settings.CSRF_TRUSTED_ORIGINS = ["http://127.0.0.1:8000"]
 
     assert checks.production_settings(None) == []
+    refuse_unsafe_celery_start()  # the embedded default (`make run`) starts its worker and beat
 
 
 def test_refuse_unsafe_start_raises_with_ids(good_production: None, settings) -> None:
