@@ -286,7 +286,8 @@ class EncryptedFieldsAdminMixin(TenantScopedAdmin[_ModelT]):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        can_reveal = bool(self.encrypted_fields_by_name) and self.has_reveal_permission(request)
+        obj = self.get_object(request, unquote(object_id))  # the role in this row's tenant decides
+        can_reveal = bool(self.encrypted_fields_by_name) and self.has_reveal_permission(request, obj)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_reveal": can_reveal})
 
     def reveal_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -12,19 +12,21 @@ from django.contrib import admin
 from django.contrib.admin.options import ModelAdmin
 from django.contrib.auth.models import Permission
 from django.db.models import Model
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import URLPattern, reverse
 
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin
 from accounts.admin_scope import OPERATOR_ONLY_MODELS, TenantScopedAdmin
+from accounts.admin_site import GatewayAdminSite
 from accounts.mfa import totp_device_provision
-from accounts.models import ApiKey, Membership, Role, Tenant, User
+from accounts.models import ApiKey, BackupCode, Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
 from messaging.models import Contact, Message, QuarantinedItem
 from policies.models import LegalHold, RetentionPolicy, SubjectExport
 from policies.validation import POLICY_FIELDS
 from tests.accounts.admin_rows import Rows, operator_rows, staff_create, tenant_rows
 from tests.conftest import PASSWORD, verify_session
+from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db
 
@@ -398,3 +400,37 @@ def test_a_message_of_another_tenant_is_never_revealed_even_with_django_permissi
 
     assert response.status_code == 404
     assert AuditEvent.objects.filter(action=AuditAction.CONTENT_REVEALED).count() == 0
+
+
+# --- a model registered later ----------------------------------------------------------------------------------
+
+
+def test_an_admin_registered_without_scope_is_served_to_operators_only_and_fails_the_check(
+    owner_a: User, operator: User
+) -> None:
+    site = GatewayAdminSite(name="later")
+    site.register(BackupCode)  # a plain ModelAdmin, as a library or a new app would register it
+    model_admin = site._registry[BackupCode]
+    owner_request, operator_request = RequestFactory().get("/"), RequestFactory().get("/")
+    owner_a.user_permissions.set(Permission.objects.filter(codename="view_backupcode"))
+    owner_request.user, operator_request.user = User.objects.get(pk=owner_a.pk), operator
+
+    assert [error.id for error in site.check(None)] == ["accounts.E110"]
+    assert model_admin.has_module_permission(owner_request) is False
+    assert model_admin.has_view_permission(owner_request) is False
+    assert model_admin.get_queryset(owner_request).query.is_empty()
+    assert model_admin.has_view_permission(operator_request) is True
+
+
+def test_a_scoped_admin_without_an_area_fails_the_check() -> None:
+    class UnnamedAreaAdmin(TenantScopedAdmin[Note]):
+        tenant_path = "tenant_id"
+
+    site = GatewayAdminSite(name="later")
+    site.register(Note, UnnamedAreaAdmin)
+
+    assert [error.id for error in site.check(None)] == ["accounts.E110"]
+
+
+def test_the_project_site_passes_the_scope_check() -> None:
+    assert [error.id for error in admin.site.check(None) if error.id == "accounts.E110"] == []
