@@ -434,3 +434,35 @@ def test_a_scoped_admin_without_an_area_fails_the_check() -> None:
 
 def test_the_project_site_passes_the_scope_check() -> None:
     assert [error.id for error in admin.site.check(None) if error.id == "accounts.E110"] == []
+
+
+def test_search_finds_only_the_users_tenants_rows(world: World) -> None:
+    client = verified_client(world.staff[Role.AGENT])
+    message_a, message_b = world.rows_a.first("messaging.message"), world.rows_b.first("messaging.message")
+
+    own = client.get("/admin/messaging/message/", {"q": "wamid.tenant-a"}).content.decode()
+    other = client.get("/admin/messaging/message/", {"q": "wamid.tenant-b"}).content.decode()
+    by_id = client.get("/admin/messaging/message/", {"q": str(message_b.pk)}).content.decode()
+
+    assert change_url(message_a) in own
+    assert change_url(message_b) not in other + by_id
+    assert "0 messages" in other and "0 messages" in by_id
+
+
+def test_an_admin_revokes_an_own_key(world: World) -> None:
+    key = world.rows_a.first("accounts.apikey")
+
+    verified_client(world.staff[Role.ADMIN]).post(
+        "/admin/accounts/apikey/", {"action": "revoke_keys", "_selected_action": [str(key.pk)]}
+    )
+
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+
+def test_user_autocomplete_offers_only_members_of_the_owners_tenants(world: World) -> None:
+    response = verified_client(world.staff[Role.OWNER]).get(
+        "/admin/autocomplete/", {"app_label": "accounts", "model_name": "membership", "field_name": "user"}
+    )
+
+    emails = sorted(item["text"] for item in response.json()["results"])
+    assert emails == sorted(user.email for user in User.objects.filter(memberships__tenant=world.tenant_a))
