@@ -28,9 +28,19 @@ from accounts.admin_scope import Area, TenantScopedAdmin, is_operator
 from accounts.models import Tenant
 from accounts.stepup import step_up_required
 from encryption.blind_index import blind_index_filter, normalize_e164
+from messaging.dispatch import channel_resume
 from messaging.dispatch_admin import SendAttemptInline
 from messaging.media_admin import MediaAttachmentInline
-from messaging.models import Channel, ChannelEvent, Contact, Message, MetaApp, Platform, content_is_expired
+from messaging.models import (
+    Channel,
+    ChannelEvent,
+    ChannelStatus,
+    Contact,
+    Message,
+    MetaApp,
+    Platform,
+    content_is_expired,
+)
 from messaging.services import (
     MessagingError,
     RegisteredApp,
@@ -334,11 +344,17 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         return self.form_page(request, form, title="Add a channel", submit_label="Add channel")
 
     def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        resuming = change and "status" in form.changed_data and obj.status == ChannelStatus.ACTIVE
+        if resuming:
+            obj.status = ChannelStatus.PAUSED  # the service resumes it: alerts resolved, held messages sent, audited
         super().save_model(request, obj, form, change)
-        token = form.cleaned_data.get("new_access_token")
-        if token:
-            with refusal_as_403():
-                channel_set_access_token(channel=obj, access_token=token, actor=actor_from_request(request))
+        actor = actor_from_request(request)
+        with refusal_as_403():
+            token = form.cleaned_data.get("new_access_token")
+            if token:
+                channel_set_access_token(channel=obj, access_token=token, actor=actor)
+            if resuming:
+                channel_resume(channel=obj, actor=actor)
 
 
 # --- blind-index search -------------------------------------------------------------------------------

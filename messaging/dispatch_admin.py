@@ -47,7 +47,8 @@ class SendAttemptInline(ReadOnlyMixin, ScopedInline, admin.TabularInline):  # ty
 
 @admin.register(ChannelAlert)
 class ChannelAlertAdmin(ReadOnlyMixin, TenantScopedAdmin[ChannelAlert]):
-    """Why a channel stopped sending; resolved when an operator resumes it (``manage.py channel_resume``)."""
+    """Why a channel stopped sending; resolved when the channel is resumed (``manage.py channel_resume``, or its
+    status set back to active in the channel's admin)."""
 
     scope_area = Area.CHANNELS
 

@@ -21,7 +21,8 @@ from accounts.admin_site import GatewayAdminSite
 from accounts.mfa import totp_device_provision
 from accounts.models import ApiKey, BackupCode, Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
-from messaging.models import Contact, Message, QuarantinedItem
+from messaging.dispatch import channel_pause
+from messaging.models import Channel, ChannelAlert, ChannelStatus, Contact, Message, QuarantinedItem
 from policies.models import LegalHold, RetentionPolicy, SubjectExport
 from policies.validation import POLICY_FIELDS
 from tests.accounts.admin_rows import Rows, operator_rows, staff_create, tenant_rows
@@ -466,3 +467,21 @@ def test_user_autocomplete_offers_only_members_of_the_owners_tenants(world: Worl
 
     emails = sorted(item["text"] for item in response.json()["results"])
     assert emails == sorted(user.email for user in User.objects.filter(memberships__tenant=world.tenant_a))
+
+
+def test_an_owner_resumes_a_paused_channel_through_the_service_and_an_agent_cannot(world: World) -> None:
+    channel = world.rows_a.first("messaging.channel")
+    assert isinstance(channel, Channel)
+    channel_pause(channel=channel, code=190, title="Token expired")
+    form = {"display_name": channel.display_name, "status": ChannelStatus.ACTIVE, "new_access_token": ""}
+
+    refused = verified_client(world.staff[Role.AGENT]).post(change_url(channel), form)
+    assert refused.status_code == 403
+    assert Channel.objects.get(pk=channel.pk).status == ChannelStatus.PAUSED
+
+    resumed = verified_client(world.staff[Role.OWNER]).post(change_url(channel), form)
+    assert resumed.status_code == 302
+    assert Channel.objects.get(pk=channel.pk).status == ChannelStatus.ACTIVE
+    assert ChannelAlert.objects.filter(channel=channel, resolved_at__isnull=True).count() == 0
+    event = AuditEvent.objects.get(action=AuditAction.CHANNEL_RESUMED, target_id=str(channel.pk))
+    assert event.actor_id == world.staff[Role.OWNER].pk
