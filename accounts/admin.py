@@ -1,9 +1,12 @@
-"""Admin for tenants, users, memberships, MFA devices and API keys. Writes go through the services."""
+"""Admin for tenants, users, memberships, MFA devices, API keys and the audit log, scoped by membership role
+(``accounts.admin_scope``). Writes go through the services."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,6 +21,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
+from accounts.admin_scope import Area, Capability, TenantScopedAdmin, is_operator
 from accounts.apikeys import ApiKeyError, api_key_issue, api_key_revoke
 from accounts.mfa import has_fresh_step_up
 from accounts.models import ApiKey, ApiScope, BackupCodeDevice, Membership, Tenant, TotpDevice, User
@@ -31,6 +35,8 @@ from accounts.services import (
 )
 from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from accounts.stepup import step_up_required, step_up_url
+from audit.admin import AuditEventAdmin
+from audit.models import AuditEvent
 
 ISSUED_KEY = "api_key"
 
@@ -47,13 +53,21 @@ def _adopt(target: Model, saved: Model) -> None:
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin[Tenant]):
+class TenantAdmin(TenantScopedAdmin[Tenant]):
+    """Staff see their own tenants; an owner renames theirs. Operators create and deactivate tenants."""
+
+    scope_area = Area.TENANT
+    tenant_path = "pk"
     list_display = ("name", "slug", "is_active", "created_at")
     search_fields = ("name", "slug")
     list_filter = ("is_active",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
-        return ("slug",) if obj else ()
+        operator_fields = () if is_operator(request) else ("is_active",)
+        return ("slug", *operator_fields) if obj else ()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_operator(request)  # a new tenant has no members yet: only an operator can create one
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
@@ -72,7 +86,11 @@ class UserCreationForm(AdminUserCreationForm[User]):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin[User]):
+class UserAdmin(DjangoUserAdmin[User], TenantScopedAdmin[User]):
+    """Owners, admins and auditors see the members of their tenants, read-only. A user may belong to several
+    tenants and carries the operator flags: only operators create or change users."""
+
+    scope_area = Area.MEMBERS
     add_form = UserCreationForm
     ordering = ("email",)
     list_display = ("email", "full_name", "is_staff", "is_superuser", "is_active", "last_login")
@@ -85,6 +103,26 @@ class UserAdmin(DjangoUserAdmin[User]):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
     readonly_fields = ("last_login", "date_joined")
+    member_fieldsets = ((None, {"fields": ("email", "full_name", "is_active", "last_login")}),)
+
+    def scope_queryset(self, queryset: QuerySet[User], tenant_ids: Iterable[uuid.UUID]) -> QuerySet[User]:
+        members = Membership.objects.filter(tenant_id__in=list(tenant_ids)).values("user_id")
+        return queryset.filter(pk__in=members)
+
+    def object_tenant_ids(self, obj: User) -> set[uuid.UUID]:
+        return set(Membership.objects.filter(user_id=obj.pk).values_list("tenant_id", flat=True))
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        return super().get_fieldsets(request, obj) if is_operator(request) else self.member_fieldsets
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_operator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return is_operator(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return is_operator(request)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if change:
@@ -99,7 +137,10 @@ class UserAdmin(DjangoUserAdmin[User]):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin[Membership]):
+class MembershipAdmin(TenantScopedAdmin[Membership]):
+    """An owner adds (among their tenants' members), changes and removes their tenant's memberships."""
+
+    scope_area = Area.MEMBERS
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("role", "tenant")
     search_fields = ("user__email", "tenant__name")
@@ -116,7 +157,9 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
         membership_delete(membership=obj, actor=actor_from_request(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
-        for membership in queryset.select_related("tenant"):
+        memberships = list(queryset.select_related("tenant"))
+        self.require_capability(request, Capability.MANAGE, memberships)
+        for membership in memberships:
             membership_delete(membership=membership, actor=actor_from_request(request))
 
 
@@ -157,10 +200,17 @@ class ApiKeyIssueForm(forms.Form):
     scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
     days = forms.IntegerField(min_value=1, initial=90, help_text="Days until the key expires.")
 
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tenant = cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"])
+        tenant.queryset = tenants  # only the tenants where the user may manage keys
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+class ApiKeyAdmin(TenantScopedAdmin[ApiKey]):
     """Keys are issued here after a step-up and shown once; afterwards only metadata is visible."""
+
+    scope_area = Area.API_KEYS
 
     list_display = ("name", "prefix", "tenant", "scope_list", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("tenant", "revoked_at")
@@ -202,7 +252,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     def _issue_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ApiKeyIssueForm(request.POST or None)
+        form = ApiKeyIssueForm(request.POST or None, tenants=self.managed_tenants(request))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -244,8 +294,12 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         add_never_cache_headers(response)
         return response
 
-    @admin.action(description="Revoke selected API keys")
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return self.has_capability(request, Capability.MANAGE)
+
+    @admin.action(description="Revoke selected API keys", permissions=["revoke"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:
+        self.require_capability(request, Capability.MANAGE, queryset)
         if not has_fresh_step_up(request):
             self.message_user(
                 request, "Revoking keys needs a fresh code; confirm and run the action again.", messages.WARNING
@@ -256,3 +310,20 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             api_key_revoke(api_key=api_key, revoked_by=_admin_user(request), ip=ip)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
         return None
+
+
+admin.site.unregister(AuditEvent)
+
+
+@admin.register(AuditEvent)
+class TenantAuditEventAdmin(AuditEventAdmin, TenantScopedAdmin[AuditEvent]):
+    """Owners, admins and auditors read their tenants' chains; the operator chain is for operators only."""
+
+    scope_area = Area.AUDIT
+    tenant_path = "tenant_id"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return TenantScopedAdmin.has_module_permission(self, request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return TenantScopedAdmin.has_view_permission(self, request, cast(AuditEvent | None, obj))

@@ -1,7 +1,7 @@
 """Admin for models with encrypted fields: values are masked on every page, and never searched, filtered or
-ordered by. A "Reveal" page shows chosen fields once, to a user with the view permission, after a fresh
-step-up and a typed reason; each reveal writes one ``CONTENT_REVEALED`` audit event (ids and the reason,
-never a value).
+ordered by. A "Reveal" page shows chosen fields once, to a user whose role may reveal the row's area in its
+tenant (``accounts.admin_scope``), after a fresh step-up and a typed reason; each reveal writes one
+``CONTENT_REVEALED`` audit event (ids and the reason, never a value).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from django.utils.text import capfirst
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.actors import actor_from_request
+from accounts.admin_scope import TenantScopedAdmin
 from accounts.stepup import step_up_required
 from audit.models import AuditAction
 from audit.services import DetailValue, audit_record
@@ -171,7 +172,7 @@ class RevealForm(forms.Form):
         field_names.choices = choices  # none chosen up front: the user picks what they need
 
 
-class EncryptedFieldsAdminMixin(admin.ModelAdmin[_ModelT]):
+class EncryptedFieldsAdminMixin(TenantScopedAdmin[_ModelT]):
     """Base (or mixin, first in the bases) for the admin of a model with encrypted fields.
 
     Encrypted fields may be named in ``fields``, ``fieldsets``, ``readonly_fields`` and ``list_display``:
@@ -275,10 +276,7 @@ class EncryptedFieldsAdminMixin(admin.ModelAdmin[_ModelT]):
             if names
         ]
 
-    # --- reveal ---
-
-    def has_reveal_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
-        return self.has_view_permission(request, obj)
+    # --- reveal (``has_reveal_permission`` comes from the role: its own capability, never the view one) ---
 
     def get_urls(self) -> list[URLPattern]:
         name = f"{self.opts.app_label}_{self.opts.model_name}_reveal"
@@ -288,7 +286,8 @@ class EncryptedFieldsAdminMixin(admin.ModelAdmin[_ModelT]):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        can_reveal = bool(self.encrypted_fields_by_name) and self.has_reveal_permission(request)
+        obj = self.get_object(request, unquote(object_id))  # the role in this row's tenant decides
+        can_reveal = bool(self.encrypted_fields_by_name) and self.has_reveal_permission(request, obj)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_reveal": can_reveal})
 
     def reveal_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

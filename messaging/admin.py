@@ -2,14 +2,15 @@
 inputs that are never rendered back, stored through the services (which audit them), behind a fresh step-up;
 they are never revealed. Message content and contact details are revealed after a step-up and a typed
 reason (audited), unless retention expired it: then it shows as expired and is never revealed. Messages and
-contacts are found by exact provider id through their blind indexes."""
+contacts are found by exact provider id through their blind indexes. Everything is scoped by membership role
+(``accounts.admin_scope``): shared Meta apps (no tenant) are for operators only."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,13 +24,24 @@ from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin, masked_name, masked_value
+from accounts.admin_scope import Area, TenantScopedAdmin, is_operator
 from accounts.models import Tenant
 from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from accounts.stepup import step_up_required
 from encryption.blind_index import blind_index_filter, normalize_e164
+from messaging.dispatch import channel_resume
 from messaging.dispatch_admin import SendAttemptInline
 from messaging.media_admin import MediaAttachmentInline
-from messaging.models import Channel, ChannelEvent, Contact, Message, MetaApp, Platform, content_is_expired
+from messaging.models import (
+    Channel,
+    ChannelEvent,
+    ChannelStatus,
+    Contact,
+    Message,
+    MetaApp,
+    Platform,
+    content_is_expired,
+)
 from messaging.services import (
     MessagingError,
     RegisteredApp,
@@ -147,6 +159,13 @@ class MetaAppRegisterForm(forms.Form):
         "Verify token", required=False, help_text="Leave blank to generate one (shown once, to paste into Meta)."
     )
 
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], is_shared_allowed: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tenant = cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"])
+        tenant.queryset = tenants
+        if not is_shared_allowed:  # an app shared by several tenants is the operator's
+            tenant.required, tenant.empty_label = True, None
+
     def clean_app_secret(self) -> str:
         return _checked(self.cleaned_data["app_secret"], "app secret")
 
@@ -179,6 +198,7 @@ class MetaAppChangeForm(forms.ModelForm):  # type: ignore[type-arg]
 
 @admin.register(MetaApp)
 class MetaAppAdmin(CredentialsAdmin[MetaApp]):
+    scope_area = Area.CHANNELS
     list_display = ("name", "tenant", "app_key", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "app_key", "meta_app_id")
@@ -206,7 +226,11 @@ class MetaAppAdmin(CredentialsAdmin[MetaApp]):
         return [path("registered/", registered, name="messaging_metaapp_registered"), *super().get_urls()]
 
     def _register_view(self, request: HttpRequest) -> HttpResponse:
-        form = MetaAppRegisterForm(request.POST if request.method == "POST" else None)
+        form = MetaAppRegisterForm(
+            request.POST if request.method == "POST" else None,
+            tenants=self.managed_tenants(request),
+            is_shared_allowed=is_operator(request),
+        )
         if form.is_valid():
             try:
                 registered = self._register(request, form.cleaned_data)
@@ -279,6 +303,11 @@ class ChannelAddForm(forms.Form):
     display_name = forms.CharField(max_length=200, required=False)
     access_token = secret_input("Access token", required=True, help_text="The Graph token; it is never shown again.")
 
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], meta_apps: QuerySet[MetaApp], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = tenants
+        cast("forms.ModelChoiceField[MetaApp]", self.fields["meta_app"]).queryset = meta_apps
+
     def clean_access_token(self) -> str:
         return _checked(self.cleaned_data["access_token"], "access token")
 
@@ -296,6 +325,7 @@ class ChannelChangeForm(forms.ModelForm):  # type: ignore[type-arg]
 
 @admin.register(Channel)
 class ChannelAdmin(CredentialsAdmin[Channel]):
+    scope_area = Area.CHANNELS
     list_display = ("display_name", "platform", "provider_id", "tenant", "status", "created_at")
     list_filter = ("platform", "status")
     search_fields = ("display_name", "provider_id")
@@ -309,7 +339,13 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         return step_up_required(self._add_channel_view)(request)
 
     def _add_channel_view(self, request: HttpRequest) -> HttpResponse:
-        form = ChannelAddForm(request.POST if request.method == "POST" else None)
+        tenants = self.managed_tenants(request)
+        apps = MetaApp.objects.filter(is_active=True)
+        form = ChannelAddForm(
+            request.POST if request.method == "POST" else None,
+            tenants=tenants,
+            meta_apps=apps if is_operator(request) else apps.filter(tenant__in=tenants),
+        )
         if form.is_valid():
             try:
                 channel = channel_add(**form.cleaned_data, actor=actor_from_request(request))
@@ -321,11 +357,17 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         return self.form_page(request, form, title="Add a channel", submit_label="Add channel")
 
     def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        resuming = change and "status" in form.changed_data and obj.status == ChannelStatus.ACTIVE
+        if resuming:
+            obj.status = ChannelStatus.PAUSED  # the service resumes it: alerts resolved, held messages sent, audited
         super().save_model(request, obj, form, change)
-        token = form.cleaned_data.get("new_access_token")
-        if token:
-            with refusal_as_403():
-                channel_set_access_token(channel=obj, access_token=token, actor=actor_from_request(request))
+        actor = actor_from_request(request)
+        with refusal_as_403():
+            token = form.cleaned_data.get("new_access_token")
+            if token:
+                channel_set_access_token(channel=obj, access_token=token, actor=actor)
+            if resuming:
+                channel_resume(channel=obj, actor=actor)
 
 
 # --- blind-index search -------------------------------------------------------------------------------
@@ -383,6 +425,7 @@ class BlindIndexSearchAdmin(ReadOnlyEncryptedAdmin[_ModelT]):
 
 @admin.register(Contact)
 class ContactAdmin(BlindIndexSearchAdmin[Contact]):
+    scope_area = Area.CONVERSATIONS
     list_display = ("id", "tenant", "platform", "is_opted_out", "created_at")
     list_filter = ("platform", "is_opted_out")
     blind_index_field = "external_id_index"
@@ -398,6 +441,7 @@ EXPIRED_REFUSAL = "This message's content expired under the tenant's retention p
 
 @admin.register(Message)
 class MessageAdmin(BlindIndexSearchAdmin[Message]):
+    scope_area = Area.CONVERSATIONS
     list_display = ("id", "tenant", "channel", "direction", "message_type", "status", "provider_timestamp")
     list_filter = ("direction", "status", "message_type", "is_flagged", "is_sent_elsewhere")
     ordering = ("-provider_timestamp",)
@@ -432,7 +476,8 @@ class MessageAdmin(BlindIndexSearchAdmin[Message]):
 
 
 @admin.register(ChannelEvent)
-class ChannelEventAdmin(admin.ModelAdmin[ChannelEvent]):
+class ChannelEventAdmin(TenantScopedAdmin[ChannelEvent]):
+    scope_area = Area.CHANNELS
     list_display = ("field", "channel", "received_at")
     list_filter = ("field",)
     readonly_fields = ("tenant", "channel", "field", "payload", "fingerprint", "received_at")

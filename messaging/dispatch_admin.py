@@ -1,5 +1,5 @@
 """The dispatcher in the admin: a message's send attempts, and channel alerts. Read-only: codes, titles and
-timings only (the attempt ledger never holds a body, a token or Meta's free text)."""
+timings only (the attempt ledger never holds a body, a token or Meta's free text). Scoped by membership role."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.admin_scope import Area, ScopedInline, TenantScopedAdmin
 from messaging.models import ChannelAlert, SendAttempt
 
 ATTEMPT_FIELDS = (
@@ -34,7 +35,7 @@ class ReadOnlyMixin:
         return False
 
 
-class SendAttemptInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
+class SendAttemptInline(ReadOnlyMixin, ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = SendAttempt
     fields = ATTEMPT_FIELDS
     readonly_fields = ATTEMPT_FIELDS
@@ -45,8 +46,11 @@ class SendAttemptInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[typ
 
 
 @admin.register(ChannelAlert)
-class ChannelAlertAdmin(ReadOnlyMixin, admin.ModelAdmin[ChannelAlert]):
-    """Why a channel stopped sending; resolved when an operator resumes it (``manage.py channel_resume``)."""
+class ChannelAlertAdmin(ReadOnlyMixin, TenantScopedAdmin[ChannelAlert]):
+    """Why a channel stopped sending; resolved when the channel is resumed (``manage.py channel_resume``, or its
+    status set back to active in the channel's admin)."""
+
+    scope_area = Area.CHANNELS
 
     list_display = ALERT_FIELDS
     list_filter = ("error_code", ("resolved_at", admin.EmptyFieldListFilter))

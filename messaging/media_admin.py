@@ -8,12 +8,13 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.admin_scope import ScopedInline
 from messaging.models import MediaAttachment
 
 FIELDS = ("position", "kind", "status", "mime_type", "size", "attempts", "last_error_code", "stored_at")
 
 
-class MediaAttachmentInline(admin.TabularInline):  # type: ignore[type-arg]
+class MediaAttachmentInline(ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = MediaAttachment
     fields = FIELDS
     readonly_fields = FIELDS

@@ -1,5 +1,6 @@
 """Retention policies in the admin: a tenant's policy and its per-channel overrides. Every change needs a fresh
-step-up, is validated by the rules the services use, and is saved (and audited) by the service."""
+step-up, is validated by the rules the services use, and is saved (and audited) by the service. Policies are
+scoped by membership role; purge runs count every tenant's rows, so they are the operator's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from accounts.actors import actor_from_request
+from accounts.admin_scope import Area, ScopedInline, TenantScopedAdmin
 from accounts.stepup import step_up_required
 from policies.models import PurgeCount, PurgeRun, RetentionPolicy
 from policies.services import retention_policy_override_delete, retention_policy_update
@@ -36,7 +38,8 @@ class RetentionPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(admin.ModelAdmin[RetentionPolicy]):
+class RetentionPolicyAdmin(TenantScopedAdmin[RetentionPolicy]):
+    scope_area = Area.POLICIES
     form = RetentionPolicyForm
     list_display = (
         "tenant",
@@ -105,7 +108,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin[RetentionPolicy]):
 # --- purge runs (read-only: written by the purge, one count per tenant and kind) ------------------------------
 
 
-class PurgeCountInline(admin.TabularInline):  # type: ignore[type-arg]
+class PurgeCountInline(ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = PurgeCount
     fields = ("tenant_id", "kind", "count")
     readonly_fields = fields

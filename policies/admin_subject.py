@@ -2,12 +2,14 @@
 
 Placing a hold, releasing one, exporting or erasing a contact and downloading an export all need a fresh step-up
 and go through the services, which audit them. Holds, exports and tombstones are never edited or deleted here.
+All of them are scoped by membership role (``accounts.admin_scope``): each write needs the manage capability
+of the subject-rights or holds area in the row's tenant.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,6 +25,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from accounts.actors import actor_from_request
+from accounts.admin_scope import Area, Capability, TenantScopedAdmin
 from accounts.mfa import has_fresh_step_up
 from accounts.models import Tenant
 from accounts.stepup import step_up_required, step_up_url
@@ -37,7 +40,7 @@ FORM_TEMPLATE = "admin/policies/form.html"
 ERASE_TEMPLATE = "admin/policies/erase_confirm.html"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(TenantScopedAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -71,6 +74,11 @@ class LegalHoldPlaceForm(forms.Form):
         required=False, label="Ends at", help_text="UTC, e.g. 2027-06-30 00:00. Empty: until it is released."
     )
 
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tenant = cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"])
+        tenant.queryset = tenants
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         tenant, scope = data.get("tenant"), data.get("scope")
@@ -88,6 +96,7 @@ class LegalHoldPlaceForm(forms.Form):
 
 @admin.register(LegalHold)
 class LegalHoldAdmin(ReadOnlyAdmin):
+    scope_area = Area.HOLDS
     list_display = (
         "case_reference",
         "tenant",
@@ -133,7 +142,9 @@ class LegalHoldAdmin(ReadOnlyAdmin):
     def _place_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = LegalHoldPlaceForm(request.POST if request.method == "POST" else None)
+        form = LegalHoldPlaceForm(
+            request.POST if request.method == "POST" else None, tenants=self.managed_tenants(request)
+        )
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -153,10 +164,12 @@ class LegalHoldAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(reverse("admin:policies_legalhold_change", args=[hold.pk]))
         return _form_page(self, request, form, title="Place a legal hold", submit_label="Place hold")
 
-    @admin.action(description="Release selected legal holds")
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        return self.has_capability(request, Capability.MANAGE)
+
+    @admin.action(description="Release selected legal holds", permissions=["release"])
     def release_holds(self, request: HttpRequest, queryset: QuerySet[LegalHold]) -> HttpResponse | None:
-        if not request.user.has_perm("policies.change_legalhold"):
-            raise PermissionDenied
+        self.require_capability(request, Capability.MANAGE, queryset)
         if redirect := _needs_step_up(request, self, "Releasing holds"):
             return redirect
         released = 0
@@ -196,6 +209,7 @@ def _form_page(
 
 @admin.register(SubjectExport)
 class SubjectExportAdmin(ReadOnlyAdmin):
+    scope_area = Area.SUBJECT_RIGHTS
     list_display = ("id", "tenant", "contact_id", "status", "requested_by", "created_at", "expires_at", "download")
     list_filter = ("status",)
     ordering = ("-created_at",)
@@ -227,9 +241,11 @@ class SubjectExportAdmin(ReadOnlyAdmin):
         return [path("<uuid:export_id>/download/", view, name="policies_subjectexport_download"), *super().get_urls()]
 
     def download_view(self, request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
-        export = SubjectExport.objects.filter(pk=export_id).first()
-        if export is None or not self.has_view_permission(request, export):
+        export = self.get_queryset(request).filter(pk=export_id).first()
+        if export is None:
             raise Http404("No such export.")
+        if not self.has_capability(request, Capability.MANAGE, export):
+            raise PermissionDenied  # an auditor sees that an export exists, never its content
 
         def page(inner: HttpRequest) -> HttpResponse:
             try:
@@ -247,6 +263,7 @@ class SubjectExportAdmin(ReadOnlyAdmin):
 
 @admin.register(ErasureTombstone)
 class ErasureTombstoneAdmin(ReadOnlyAdmin):
+    scope_area = Area.SUBJECT_RIGHTS
     list_display = ("contact_id", "tenant", "platform", "requested_by", "erased_at")
     ordering = ("-erased_at",)
     readonly_fields = ("tenant", "contact_id", "platform", "requested_by", "erased_at", "counts", "receipt_sha256")
@@ -268,10 +285,12 @@ class SubjectRightsContactAdmin(ContactAdmin):
 
     actions = ["export_contacts", "erase_contacts"]  # the contact admin has none of its own
 
-    @admin.action(description="Export selected contacts (subject access)")
+    def has_subject_rights_permission(self, request: HttpRequest) -> bool:
+        return self.has_capability(request, Capability.MANAGE, area=Area.SUBJECT_RIGHTS)
+
+    @admin.action(description="Export selected contacts (subject access)", permissions=["subject_rights"])
     def export_contacts(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
-        if not request.user.has_perm("policies.add_subjectexport"):
-            raise PermissionDenied
+        self.require_capability(request, Capability.MANAGE, queryset, area=Area.SUBJECT_RIGHTS)
         if redirect := _needs_step_up(request, self, "Exporting contacts"):
             return redirect
         actor = actor_from_request(request)
@@ -283,10 +302,9 @@ class SubjectRightsContactAdmin(ContactAdmin):
         )
         return None
 
-    @admin.action(description="Erase selected contacts (cannot be undone)")
+    @admin.action(description="Erase selected contacts (cannot be undone)", permissions=["subject_rights"])
     def erase_contacts(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
-        if not request.user.has_perm("messaging.delete_contact"):
-            raise PermissionDenied
+        self.require_capability(request, Capability.MANAGE, queryset, area=Area.SUBJECT_RIGHTS)
         if redirect := _needs_step_up(request, self, "Erasing contacts"):
             return redirect
         if request.POST.get("confirm") != "yes":

@@ -1,5 +1,5 @@
 """Encrypted fields in the admin: masked on every page, never searched, filtered or ordered by, and revealed
-only through the reveal page (view permission, fresh step-up, typed reason), with one audit event each."""
+only through the reveal page (a role that may reveal, fresh step-up, typed reason), with one audit event each."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from accounts.admin_encrypted import (
     masked_name,
 )
 from accounts.mfa import totp_device_provision
-from accounts.models import Tenant, TotpDevice, User
+from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from accounts.stepup import step_up_url
 from audit.models import AuditAction, AuditEvent
 from encryption import keyring
@@ -132,10 +132,10 @@ def client_for(user: User, device: TotpDevice | None, *, verified_seconds_ago: f
 
 
 @pytest.fixture
-def viewer() -> User:
-    """Staff with only the view permission on notes."""
+def viewer(tenant_a: Tenant) -> User:
+    """An agent of tenant A: views its notes and may reveal them, may not change them (no Django permission)."""
     user = User.objects.create_user("viewer@gateway.example", PASSWORD, is_staff=True)
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="testapp", codename="view_note"))
+    Membership.objects.create(tenant=tenant_a, user=user, role=Role.AGENT)
     return user
 
 
@@ -393,7 +393,7 @@ def test_a_row_without_a_tenant_is_audited_on_the_operator_chain(operator_device
     assert audit_tenant_id(Note(tenant_id=uuid.UUID(int=7))) == uuid.UUID(int=7)
 
 
-def test_reveal_with_view_permission_only(viewer: User, viewer_device: TotpDevice, note: Note) -> None:
+def test_reveal_with_the_role_that_may_reveal(viewer: User, viewer_device: TotpDevice, note: Note) -> None:
     response = client_for(viewer, viewer_device).post(reveal_url(note), {"field_names": ["body"], "reason": REASON})
 
     assert response.status_code == 200
@@ -402,13 +402,27 @@ def test_reveal_with_view_permission_only(viewer: User, viewer_device: TotpDevic
     assert (event.actor_id, event.details["fields"]) == (viewer.pk, "body")
 
 
-def test_reveal_without_view_permission_is_forbidden(note: Note) -> None:
-    staff = User.objects.create_user("staff@gateway.example", PASSWORD, is_staff=True)
-    client = client_for(staff, totp_device_provision(user=staff))
+def test_reveal_by_an_auditor_is_forbidden_even_with_every_django_permission(note: Note, tenant_a: Tenant) -> None:
+    auditor = User.objects.create_user("auditor@gateway.example", PASSWORD, is_staff=True)
+    Membership.objects.create(tenant=tenant_a, user=auditor, role=Role.AUDITOR)
+    auditor.user_permissions.set(Permission.objects.filter(content_type__app_label="testapp"))
+    client = client_for(auditor, totp_device_provision(user=auditor))
 
     response = client.post(reveal_url(note), {"field_names": ["body"], "reason": REASON})
 
     assert response.status_code == 403
+    assert_no_secrets(response.content, note)
+    assert reveal_events() == []
+
+
+def test_reveal_by_staff_outside_the_tenant_is_404(note: Note) -> None:
+    staff = User.objects.create_user("staff@gateway.example", PASSWORD, is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="testapp"))
+    client = client_for(staff, totp_device_provision(user=staff))
+
+    response = client.post(reveal_url(note), {"field_names": ["body"], "reason": REASON})
+
+    assert response.status_code == 404
     assert_no_secrets(response.content, note)
     assert reveal_events() == []
 

@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from accounts.actors import CLI_ACTOR
 from accounts.mfa import totp_device_provision
-from accounts.models import Tenant, User
+from accounts.models import Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
 from core.metrics import metric_value
 from messaging.models import MetaApp
 from messaging.services import meta_app_register
-from tests.conftest import verify_session
+from tests.conftest import PASSWORD, verify_session
 from webhooks import services as webhook_services
 from webhooks import tasks as webhook_tasks
 from webhooks.models import Delivery, DeliveryStatus
@@ -181,12 +181,15 @@ def test_the_admin_requeues_failed_deliveries_only_and_audits_it(
 
 
 def test_staff_who_may_only_view_deliveries_cannot_requeue(
-    owner_a: User, app: MetaApp, published: list[tuple[object, ...]]
+    tenant_a: Tenant, app: MetaApp, published: list[tuple[object, ...]]
 ) -> None:
-    owner_a.user_permissions.add(Permission.objects.get(codename="view_delivery"))
+    """An auditor views the tenant's deliveries; a Django permission to change them grants nothing more."""
+    auditor = User.objects.create_user("auditor@a.example", PASSWORD, is_staff=True)
+    Membership.objects.create(tenant=tenant_a, user=auditor, role=Role.AUDITOR)
+    auditor.user_permissions.add(Permission.objects.get(codename="change_delivery"))
     client = Client()
-    client.force_login(owner_a)
-    verify_session(client, totp_device_provision(user=owner_a))
+    client.force_login(auditor)
+    verify_session(client, totp_device_provision(user=auditor))
     failed = _delivery(app)
     Delivery.objects.filter(pk=failed.pk).update(status=DeliveryStatus.FAILED)
     changelist = reverse("admin:webhooks_delivery_changelist")
