@@ -325,11 +325,13 @@ def test_a_key_for_another_tenant_is_refused_and_one_for_the_own_tenant_issued(w
     form = {"name": "CRM", "scopes": ["keys:read"], "days": 30}
     before = ApiKey.objects.filter(tenant=world.tenant_b).count()
 
-    client.post("/admin/accounts/apikey/add/", {**form, "tenant": world.tenant_b.pk})
-    issued = client.post("/admin/accounts/apikey/add/", {**form, "tenant": world.tenant_a.pk})
+    refused = client.post("/admin/accounts/apikey/add/", {**form, "tenant": world.tenant_b.pk})
+    issued = client.post("/admin/accounts/apikey/add/", {**form, "tenant": world.tenant_a.pk}, follow=True)
 
+    assert refused.status_code == 200  # the form again, with its error
     assert ApiKey.objects.filter(tenant=world.tenant_b).count() == before
-    assert issued.status_code == 200
+    assert issued.redirect_chain == [("/admin/accounts/apikey/issued/", 303)]
+    assert "gw_" in issued.content.decode()
     assert ApiKey.objects.filter(tenant=world.tenant_a, name="CRM").count() == 1
 
 
