@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
-from core.redis import REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS, RedisUnavailableError
+from core.redis import REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS, redis_outage
 
 SESSION_STARTED_AT = "session_started_at"
 
@@ -30,9 +30,9 @@ class SessionLifetimeMiddleware:
 
 
 class RedisUnavailableMiddleware:
-    """A browser request that needs Redis (the login and OTP throttles) while it is unreachable answers a plain
-    503 with Retry-After: never a 500, and never the request let through without its throttle. The API answers
-    the same in its own shape (core.api_errors)."""
+    """A browser request that needs Redis (the login and OTP throttles, a named lock) while it is unreachable
+    answers a plain 503 with Retry-After: never a 500, and never the request let through without its throttle.
+    The API answers the same in its own shape (core.api_errors)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -41,7 +41,7 @@ class RedisUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, RedisUnavailableError):
+        if not redis_outage(exception):
             return None
         response = render(request, "accounts/unavailable.html", status=503)
         response["Retry-After"] = str(REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS)

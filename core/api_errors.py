@@ -9,7 +9,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from core.redis import REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS, RedisUnavailableError
+from core.redis import REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS, redis_outage
 
 INVALID_REQUEST = "invalid_request"
 SERVICE_UNAVAILABLE = "service_unavailable"
@@ -24,7 +24,7 @@ class ServiceUnavailable(APIException):
 def api_exception_handler(exception: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's answers, plus: a body DRF cannot parse answers the shape of every other malformed request
     (``error``, ``detail``, ``fields``); Redis out of reach answers 503 with Retry-After, never a 500."""
-    if isinstance(exception, RedisUnavailableError):
+    if redis_outage(exception):
         exception = ServiceUnavailable()
     response = exception_handler(exception, context)
     if response is None:

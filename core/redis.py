@@ -32,6 +32,14 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
 
 
+def redis_outage(exception: BaseException) -> bool:
+    """Whether ``exception`` means Redis is out of reach: raised by ``redis_required`` or straight from the
+    client (a lock, a rate-limit bucket). A request it ends answers 503, never a 500."""
+    return isinstance(
+        exception, RedisUnavailableError | redis.exceptions.ConnectionError | redis.exceptions.TimeoutError
+    )
+
+
 @contextmanager
 def redis_required() -> Iterator[None]:
     """Turn a connection failure or timeout inside the block into RedisUnavailableError (logged once here,

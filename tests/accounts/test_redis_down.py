@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts.mfa import SESSION_VERIFIED_AT
+from accounts.middleware import RedisUnavailableMiddleware
 from accounts.models import TotpDevice, User
 from audit.models import AuditAction, AuditEvent
+from core.api_errors import api_exception_handler
 from core.redis import redis_client
 from tests.conftest import PASSWORD, totp_code
 
@@ -70,3 +73,30 @@ def test_an_otp_with_redis_down_is_a_503_and_the_code_is_never_checked(
 
 def test_the_login_page_itself_still_shows_with_redis_down(redis_down: None) -> None:
     assert Client().get(reverse("accounts:login")).status_code == 200
+
+
+@pytest.mark.usefixtures("redis_down")
+@pytest.mark.parametrize("path", ["/account/login/", "/api/v1/tenant/"])
+def test_a_redis_error_raised_by_any_view_is_a_503_not_a_500(path: str) -> None:
+    """Not only the throttles: a lock or a bucket taken straight from the client fails with redis-py's own
+    error; whatever view it ends answers 503 (the API in its own shape), never a 500."""
+    view_request = RequestFactory().get(path)
+
+    def view(_: HttpRequest) -> HttpResponse:
+        redis_client().ping()
+        return HttpResponse("reached")
+
+    browser = RedisUnavailableMiddleware(view)
+    try:
+        view(view_request)
+    except Exception as error:  # the error the middleware is given, whatever its class
+        answered = browser.process_exception(view_request, error)
+        api = api_exception_handler(error, {})
+    else:
+        pytest.fail("Redis answered on a closed port")
+
+    assert answered is not None
+    _assert_unavailable(answered)
+    assert api is not None
+    assert api.status_code == 503
+    assert api["Retry-After"] == "30"
