@@ -317,6 +317,7 @@ CELERY_BEAT_SCHEDULE = {
     "policies-purge": {"task": "maintenance.policies_purge", "schedule": 60.0},
     "legal-holds-maintain": {"task": "maintenance.legal_holds_maintain", "schedule": 60.0},
     "subject-exports-expire": {"task": "maintenance.subject_exports_expire", "schedule": 600.0},
+    "subject-exports-republish": {"task": "maintenance.subject_exports_republish", "schedule": 300.0},
     "deliveries-sweep": {"task": "maintenance.deliveries_sweep", "schedule": 60.0},
     "media-sweep": {"task": "maintenance.media_sweep", "schedule": 300.0},
     "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},

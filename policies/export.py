@@ -38,7 +38,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.tasks import Counts, enqueue_on_commit
+from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError
 from encryption.models import Purpose
@@ -65,6 +65,9 @@ TOKEN_BYTES = 32
 MESSAGE_CHUNK = 200
 SPOOL_BYTES = 16 * 1024 * 1024
 EXPIRE_BATCH = 200
+BUILD_TASK = "maintenance.subject_export_build"
+# An export still pending this long after it was asked for lost its publish (a broker outage): it is published again.
+REPUBLISH_AFTER = timedelta(minutes=10)
 README = (
     "Everything this gateway holds about one contact, as of exported_at (contact.json).\n"
     "contact.json: identifiers and profile. conversations.json: the threads with the business's channels.\n"
@@ -111,8 +114,6 @@ def subject_export_request(
 ) -> SubjectExport:
     """Ask for an export of ``contact`` (of ``tenant``); the archive is built by a ``maintenance`` task (or, with
     ``enqueue=False``, by the caller: the operator command builds it at once)."""
-    from policies.subject_tasks import subject_export_build_task  # the task module imports this one
-
     if contact.tenant_id != tenant.pk:
         raise Contact.DoesNotExist("no such contact in this tenant")
     now = now or timezone.now()
@@ -122,8 +123,19 @@ def subject_export_request(
         )
         _audit(AuditAction.SUBJECT_EXPORT_REQUESTED, export, actor, expires_at=export.expires_at.isoformat())
         if enqueue:
-            enqueue_on_commit(subject_export_build_task, export.pk)
+            enqueue_by_name_on_commit(BUILD_TASK, export.pk)
     return export
+
+
+def subject_exports_republish(*, now: datetime | None = None) -> Counts:
+    """Publish again the build of exports still pending ``REPUBLISH_AFTER`` after they were asked for (periodic):
+    a publish lost to a broker outage. The pending row is the outbox; building is idempotent."""
+    now = now or timezone.now()
+    stale = SubjectExport.objects.filter(status=ExportStatus.PENDING, created_at__lte=now - REPUBLISH_AFTER)
+    export_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:EXPIRE_BATCH])
+    for export_id in export_ids:
+        enqueue_by_name_on_commit(BUILD_TASK, export_id)
+    return {"republished": len(export_ids)}
 
 
 def subject_export_build(*, export_id: uuid.UUID, now: datetime | None = None) -> str:

@@ -37,7 +37,7 @@ from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.locks import held_lock
-from core.tasks import Counts, enqueue_on_commit
+from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError, KeyOperationError
 from encryption.fields import EncryptedField, Sealed
@@ -64,6 +64,10 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 RUN_SECONDS = 120.0  # well below the task time limit: the periodic job goes on where a run stopped
 LOCK_SECONDS = 300
+# Published by name once the hold's change commits; a publish lost to a broker outage is not lost work: the
+# periodic job (legal_holds_maintain) re-keys every hold marked rekey_pending, and the purge runs every minute.
+REKEY_TASK = "maintenance.legal_hold_rekey"
+PURGE_TASK = "maintenance.policies_purge"
 LATE_WINDOW = timedelta(days=2)  # a tenant-wide hold looks this far back every minute for content that came late
 FULL_SWEEP_EVERY = timedelta(hours=1)  # ...and through all of the tenant's messages this often
 CASE_REFERENCE_MAX = 200
@@ -117,8 +121,6 @@ def legal_hold_place(
     now: datetime | None = None,
 ) -> LegalHold:
     """Place a hold (the admin asks for a fresh step-up first); re-keying starts once it is committed."""
-    from policies.subject_tasks import legal_hold_rekey_task  # the task module imports this one
-
     now = now or timezone.now()
     case_reference, reason = case_reference.strip(), reason.strip()
     _hold_check(
@@ -142,7 +144,7 @@ def legal_hold_place(
             rekey_pending=True,
         )
         _audit(AuditAction.LEGAL_HOLD_PLACED, hold, actor, ends_at=ends_at.isoformat() if ends_at else None)
-        enqueue_on_commit(legal_hold_rekey_task, hold.pk)
+        enqueue_by_name_on_commit(REKEY_TASK, hold.pk)
     return hold
 
 
@@ -172,8 +174,6 @@ def _hold_check(
 
 def legal_hold_release(*, hold: LegalHold, actor: Actor, now: datetime | None = None) -> LegalHold:
     """Release a hold: its content goes back to its day keys (re-keyed in the background), then to normal expiry."""
-    from policies.subject_tasks import legal_hold_rekey_task
-
     now = now or timezone.now()
     with transaction.atomic():
         released = LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
@@ -183,7 +183,7 @@ def legal_hold_release(*, hold: LegalHold, actor: Actor, now: datetime | None = 
             raise LegalHoldError("This hold was already released.")
         hold.refresh_from_db()
         _audit(AuditAction.LEGAL_HOLD_RELEASED, hold, actor, ended=actor is ENDED_ACTOR)
-        enqueue_on_commit(legal_hold_rekey_task, hold.pk)
+        enqueue_by_name_on_commit(REKEY_TASK, hold.pk)
     return hold
 
 
@@ -487,9 +487,7 @@ def _hold_id_of(scope: str) -> uuid.UUID | None:
 
 def _purge_trigger() -> None:
     """Content that expired while held goes now rather than at the next beat."""
-    from policies.tasks import policies_purge_task
-
-    enqueue_on_commit(policies_purge_task)
+    enqueue_by_name_on_commit(PURGE_TASK)
 
 
 # --- the destroy gate --------------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from policies.export import subject_export_build, subject_exports_expire
-from policies.holds import legal_hold_rekey, legal_holds_maintain
+from policies.export import BUILD_TASK, subject_export_build, subject_exports_expire, subject_exports_republish
+from policies.holds import REKEY_TASK, legal_hold_rekey, legal_holds_maintain
 
 
 @shared_task(
-    name="maintenance.legal_hold_rekey",
+    name=REKEY_TASK,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,
@@ -33,7 +33,7 @@ def legal_holds_maintain_task() -> Counts:
 
 
 @shared_task(
-    name="maintenance.subject_export_build",
+    name=BUILD_TASK,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,
@@ -47,3 +47,9 @@ def subject_export_build_task(export_id: str) -> str:
 @lock_guarded("subject-exports-expire", ttl_seconds=300)
 def subject_exports_expire_task() -> Counts:
     return subject_exports_expire(now=timezone.now())
+
+
+@shared_task(name="maintenance.subject_exports_republish")
+@lock_guarded("subject-exports-republish", ttl_seconds=300)
+def subject_exports_republish_task() -> Counts:
+    return subject_exports_republish(now=timezone.now())

@@ -9,8 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from django.test import Client
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 from pytest_django.fixtures import Settings
 
 from accounts.models import Tenant, TotpDevice, User
@@ -140,3 +142,18 @@ def staff_client(user: User, device: TotpDevice, *, stepped_up: bool) -> Client:
     client.force_login(user)
     verify_session(client, device, verified_seconds_ago=0 if stepped_up else 3600)
     return client
+
+
+class BrokerStandIn:
+    """Stands in for every publish of the Celery app (``send_task``, which ``apply_async`` ends in too): down
+    (each publish fails as kombu fails when the broker is out of reach) or up (recorded, not sent)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.is_down = False
+        self.published: list[tuple[str, list[object]]] = []
+        monkeypatch.setattr(Celery, "send_task", self._send_task)
+
+    def _send_task(self, name: str, args: list[object] | None = None, *_: object, **__: object) -> None:
+        if self.is_down:
+            raise KombuOperationalError("[Errno 111] Connection refused")
+        self.published.append((name, list(args or [])))

@@ -27,14 +27,17 @@ from messaging.models import Channel, StatusEvent
 from policies.erasure import contact_erase
 from policies.export import (
     EXPORT_LIFETIME,
+    REPUBLISH_AFTER,
     subject_export_build,
     subject_export_request,
     subject_exports_expire,
+    subject_exports_republish,
 )
 from policies.models import ExportStatus, SubjectExport
 from policies.subject_tasks import subject_exports_expire_task
 from tests.policies.subject_support import (
     PHOTO,
+    BrokerStandIn,
     Customer,
     attachment_store,
     customer_create,
@@ -223,3 +226,29 @@ def test_the_export_command_writes_the_zip_and_prints_json(customer: Customer, t
     assert printed["status"] == "ready" and printed["out"] == str(target)
     assert target.stat().st_mode & 0o777 == 0o600
     assert json.loads(zipfile.ZipFile(target).read("contact.json"))["external_id"] == "16505550199"
+
+
+def test_an_export_asked_for_while_the_broker_is_down_is_accepted_and_published_again_later(
+    reader: APIClient,
+    customer: Customer,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    broker = BrokerStandIn(monkeypatch)
+    broker.is_down = True
+    with django_capture_on_commit_callbacks(execute=True):
+        response = reader.post(f"/api/v1/contacts/{customer.contact.pk}/export/")
+    broker.is_down = False
+
+    assert response.status_code == 202, response.content
+    export = SubjectExport.objects.get(pk=response.json()["id"])
+    assert (export.status, broker.published) == (ExportStatus.PENDING, [])
+
+    for seconds_early, expected in ((1, 0), (0, 1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            due = export.created_at + REPUBLISH_AFTER - timedelta(seconds=seconds_early)
+            assert subject_exports_republish(now=due) == {"republished": expected}
+    assert broker.published == [("maintenance.subject_export_build", [str(export.pk)])]
+
+    assert subject_export_build(export_id=export.pk) == "ready"
+    assert subject_exports_republish(now=export.created_at + REPUBLISH_AFTER) == {"republished": 0}

@@ -32,6 +32,7 @@ from policies.subject_tasks import legal_holds_maintain_task
 from tests.policies.conftest import deliver, whatsapp_text
 from tests.policies.subject_support import (
     PHOTO,
+    BrokerStandIn,
     attachment_store,
     customer_create,
     day_bucket,
@@ -304,3 +305,18 @@ def test_the_admin_places_and_releases_holds_only_after_a_fresh_step_up(
     assert LegalHold.objects.get().released_at is None
     fresh.post("/admin/policies/legalhold/", release)
     assert LegalHold.objects.get().released_by == "operator@gateway.example"
+
+
+def test_a_hold_placed_while_the_broker_is_down_is_kept_and_rekeyed_by_the_periodic_job(
+    channel_a: Channel,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[object]],
+) -> None:
+    broker = BrokerStandIn(monkeypatch)
+    broker.is_down = True
+    with django_capture_on_commit_callbacks(execute=True):
+        hold = _place(channel_a.tenant)
+
+    assert LegalHold.objects.filter(pk=hold.pk, rekey_pending=True).exists()
+    legal_holds_maintain_task()
+    assert LegalHold.objects.filter(pk=hold.pk, rekey_pending=False).exists()
