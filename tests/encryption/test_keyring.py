@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,16 @@ from encryption import keyring
 from encryption.envelope import Context, key_id_of, open_sealed, seal
 from encryption.errors import DecryptionError, KeyUnavailableError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
-from tests.encryption.support import canary_opens, decrypt_failures, fresh, note_create, plant, read, stored
+from tests.encryption.support import (
+    StoppedClock,
+    canary_opens,
+    decrypt_failures,
+    fresh,
+    note_create,
+    plant,
+    read,
+    stored,
+)
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db
@@ -137,19 +146,6 @@ def test_a_tenant_key_is_refused_for_an_operator_secret(note_a: Note, operator_d
     )
 
 
-class _Clock:
-    """Stands in for the keyring's ``time`` and ``timezone`` modules: its wall clock, stopped at ``at``."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def time(self) -> float:
-        return self.at.timestamp()
-
-    def now(self) -> datetime:
-        return self.at
-
-
 def test_a_cached_key_expires_at_the_key_deadline_not_the_cache_ttl(
     settings: Settings,
     tenant_a: Tenant,
@@ -158,7 +154,7 @@ def test_a_cached_key_expires_at_the_key_deadline_not_the_cache_ttl(
     django_assert_num_queries: Any,
 ) -> None:
     settings.ENCRYPTION_KEY_CACHE_SECONDS = 3600
-    clock = _Clock(timezone.now())
+    clock = StoppedClock(timezone.now())
     monkeypatch.setattr(keyring, "time", clock)
     monkeypatch.setattr(keyring, "timezone", clock)
     destroy_after = clock.at + timedelta(seconds=1.5)
