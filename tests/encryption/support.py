@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
 from typing import Any
 
 from django.db import connection, models
@@ -16,20 +15,6 @@ from encryption.models import DataKey
 from tests.testapp.models import Note
 
 DECRYPT_FAILURES = "encryption.decrypt_failures"
-
-
-class StoppedClock:
-    """Stands in for a module's ``time`` and ``timezone`` (``monkeypatch.setattr(module, "timezone", clock)``): the
-    wall clock stopped at ``at``, moved only by the test."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def time(self) -> float:
-        return self.at.timestamp()
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def notes() -> models.QuerySet[Note]:

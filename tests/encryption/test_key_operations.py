@@ -23,8 +23,8 @@ from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError, KeyOperationError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
 from gateway.env import new_root_key_entry
+from tests.clock import StoppedClock
 from tests.conftest import subprocess_database_url
-from tests.encryption.support import StoppedClock
 from tests.testapp.models import Note
 
 ROOT = Path(__file__).resolve().parents[2]

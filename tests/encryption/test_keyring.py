@@ -19,8 +19,8 @@ from encryption import keyring
 from encryption.envelope import Context, key_id_of, open_sealed, seal
 from encryption.errors import DecryptionError, KeyUnavailableError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
+from tests.clock import StoppedClock
 from tests.encryption.support import (
-    StoppedClock,
     canary_opens,
     decrypt_failures,
     fresh,
