@@ -11,7 +11,8 @@ no second at Meta ever sees more than ``rate`` sends. The price is a little thro
 Recipient: GCRA, a token bucket stored as one timestamp (the "theoretical arrival time"): one send per
 ``period``, up to ``burst`` in a row, then one per period again.
 
-Holds: Meta's own 130429 / 131056 answers stop a channel, or a recipient, for a while.
+Holds: Meta's own 130429 / 131056 answers stop a channel, or a recipient, for a while (the hold stores its end on
+the budget's clock).
 
 Batches: ``send_budgets_take`` takes the budgets of many sends of one channel in one script call (the
 dispatcher sends a batch at a time): each send is granted or refused on its own, in order, exactly as if
@@ -20,9 +21,10 @@ is older than half of it (the other half is for the request's way there; it puts
 a stalled worker cannot carry a grant into a second that did not count it.
 
 Redis when configured: one Lua script, Redis's own clock (``TIME``), so every worker process on every host
-shares one clock and one budget. Without Redis (the embedded install: one worker), rows of core.throttle's
-table, locked in one transaction. The script builds its per-second keys itself, so it suits a single Redis
-(or one Redis Cluster slot via a hash tag in the keys), which is what the gateway runs.
+shares one clock and one budget (tests pass ``now`` instead: logical time, no waiting for real seconds).
+Without Redis (the embedded install: one worker), rows of core.throttle's table, locked in one transaction. The
+script builds its per-second keys itself, so it suits a single Redis (or one Redis Cluster slot via a hash tag in
+the keys), which is what the gateway runs.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -44,13 +46,27 @@ CHANNEL = "channel"
 RECIPIENT = "recipient"
 REFUSED_BY = {1: CHANNEL, 2: RECIPIENT}
 COUNTER_TTL_MS = 3000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_TAKE_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
+
+def _clock(argument: int | str) -> str:
+    """Lua setting ``now`` (ms) from Redis's own clock, or from ``ARGV[argument]`` when the caller passes a time
+    (tests: logical time; production passes none)."""
+    return f"""
+local now = ARGV[{argument}] and tonumber(ARGV[{argument}])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+"""
+
+
+_TAKE_SCRIPT = (
+    _clock(6)
+    + """local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
 local period, burst = tonumber(ARGV[3]), tonumber(ARGV[4])
-local held = redis.call('PTTL', KEYS[2])
+local ends = tonumber(redis.call('GET', KEYS[2]) or '0')
+local held = ends > 1 and ends - now or redis.call('PTTL', KEYS[2])  -- the hold's end; an older hold: '1'
 if held > 0 then return {1, held, 0} end
 local second = math.floor(now / 1000)
 local left = (second + 1) * 1000 - now
@@ -75,6 +91,7 @@ if left <= guard then
 end
 return {0, 0, 0}
 """
+)
 
 # The same rules for N sends of one channel: KEYS = channel counter, channel hold, then one recipient key per
 # send; ARGV = rate, guard, period, burst, ttl, then one flag per send (1: the pair rate applies).
@@ -83,14 +100,14 @@ return {0, 0, 0}
 # group is due back at the end of the schedule (which then moves on by ``refused / rate`` seconds), never in the
 # guard zone (then at the next second), so a backlog comes back at the channel's rate instead of all at the next
 # second (or randomly spread, wasting seconds).
-_TAKE_MANY_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
+_TAKE_MANY_SCRIPT = (
+    _clock("#KEYS + 4")
+    + """local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
 local period, burst, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local count = #KEYS - 2
 local out = {}
-local held = redis.call('PTTL', KEYS[2])
+local ends = tonumber(redis.call('GET', KEYS[2]) or '0')
+local held = ends > 1 and ends - now or redis.call('PTTL', KEYS[2])  -- the hold's end; an older hold: '1'
 if held > 0 then
   for i = 1, count do out[#out + 1] = 1; out[#out + 1] = held end
   out[#out + 1] = 0
@@ -145,19 +162,22 @@ end
 out[#out + 1] = refused
 return out
 """
+)
 
-_HOLD_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local hold, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+_HOLD_SCRIPT = (
+    _clock(4)
+    + """local hold, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if period == 0 then
-  if redis.call('PTTL', KEYS[1]) < hold then redis.call('SET', KEYS[1], '1', 'PX', hold) end
+  if tonumber(redis.call('GET', KEYS[1]) or '0') < now + hold then
+    redis.call('SET', KEYS[1], string.format('%d', now + hold), 'PX', hold)
+  end
   return hold
 end
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + hold + (burst - 1) * period)
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', tat - now)
 return hold
 """
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,16 +210,17 @@ class Grant:
     is_scheduled: bool = False  # the wait is a return time from the channel's schedule: come back then, no spread
 
 
-def send_budget_take(budget: SendBudget) -> Grant:
-    """Take one send from both buckets, or from neither: then how long to wait and which bucket refused."""
+def send_budget_take(budget: SendBudget, *, now: datetime | None = None) -> Grant:
+    """Take one send from both buckets, or from neither: then how long to wait and which bucket refused.
+    ``now`` replaces the budget's clock (Redis's or the database host's): tests give logical time."""
     if budget.channel_rate < 1 or budget.pair_burst < 1:
         raise ValueError("a send budget needs a rate and a burst of at least 1")
     if redis_configured():
-        return _redis_take(budget)
-    return _database_take(budget, timezone.now())
+        return _redis_take(budget, now)
+    return _database_take(budget, now or timezone.now())
 
 
-def send_budgets_take(budgets: Sequence[SendBudget]) -> list[Grant]:
+def send_budgets_take(budgets: Sequence[SendBudget], *, now: datetime | None = None) -> list[Grant]:
     """``send_budget_take`` for many sends of one channel in one round trip: a grant or a refusal per budget,
     in order (the channel's second fills up in that order; a recipient named twice is charged twice)."""
     if not budgets:
@@ -218,13 +239,13 @@ def send_budgets_take(budgets: Sequence[SendBudget]) -> list[Grant]:
         ) != shared:
             raise ValueError("the budgets of one call must be of one channel, with the same limits")
     if not redis_configured():
-        return [_database_take(budget, timezone.now()) for budget in budgets]
+        return [_database_take(budget, now or timezone.now()) for budget in budgets]
     period_ms = round(first.pair_period_seconds * 1000)
     keys = [_redis_key(first.channel_key), _redis_key(first.channel_key, "hold")]
     keys += [_redis_key(budget.recipient_key or "none") for budget in budgets]
     flags = ["1" if budget.recipient_key else "0" for budget in budgets]
     arguments: list[int | str] = [first.channel_rate, first.guard_ms, period_ms, first.pair_burst, COUNTER_TTL_MS]
-    arguments += flags
+    arguments += [*flags, *_clock_argument(now)]
     answer = redis_client().eval(_TAKE_MANY_SCRIPT, len(keys), *keys, *arguments)
     grants = []
     for index in range(len(budgets)):
@@ -234,8 +255,9 @@ def send_budgets_take(budgets: Sequence[SendBudget]) -> list[Grant]:
     return grants
 
 
-def send_budget_hold(budget: SendBudget, *, scope: str, seconds: float) -> None:
-    """Refuse the channel (or the recipient) for ``seconds``: Meta said it is over its limit."""
+def send_budget_hold(budget: SendBudget, *, scope: str, seconds: float, now: datetime | None = None) -> None:
+    """Refuse the channel (or the recipient) for ``seconds``: Meta said it is over its limit. ``now`` as in
+    ``send_budget_take``."""
     if scope not in (CHANNEL, RECIPIENT) or (scope == RECIPIENT and not budget.recipient_key):
         raise ValueError(f"nothing to hold for scope {scope!r}")
     hold_ms = max(1, math.ceil(seconds * 1000))
@@ -244,9 +266,9 @@ def send_budget_hold(budget: SendBudget, *, scope: str, seconds: float) -> None:
             key, period, burst = _redis_key(budget.channel_key, "hold"), 0, 1
         else:
             key, period, burst = _redis_key(str(budget.recipient_key)), budget.period_ms, budget.pair_burst
-        redis_client().eval(_HOLD_SCRIPT, 1, key, hold_ms, period, burst)
+        redis_client().eval(_HOLD_SCRIPT, 1, key, hold_ms, period, burst, *_clock_argument(now))
         return
-    now = timezone.now()
+    now = now or timezone.now()
     with locked_bucket(budget.channel_key if scope == CHANNEL else str(budget.recipient_key), now=now) as row:
         until = now + timedelta(milliseconds=hold_ms)
         if scope == RECIPIENT:
@@ -258,13 +280,19 @@ def _redis_key(*parts: str) -> str:
     return ":".join(("ratelimit", *parts))
 
 
-def _redis_take(budget: SendBudget) -> Grant:
+def _clock_argument(now: datetime | None) -> list[int]:
+    """The scripts' optional last argument: ``now`` in ms since the epoch (none: Redis's own clock)."""
+    return [] if now is None else [(now - EPOCH) // timedelta(milliseconds=1)]
+
+
+def _redis_take(budget: SendBudget, now: datetime | None) -> Grant:
     keys = [
         _redis_key(budget.channel_key),
         _redis_key(budget.channel_key, "hold"),
         _redis_key(budget.recipient_key or "none"),
     ]
     arguments = [budget.channel_rate, budget.guard_ms, budget.period_ms, budget.pair_burst, COUNTER_TTL_MS]
+    arguments += _clock_argument(now)
     refused, wait_ms, refusals = redis_client().eval(_TAKE_SCRIPT, len(keys), *keys, *arguments)
     if not refused:
         return Grant(True)

@@ -1,32 +1,33 @@
-"""Send budgets: both buckets or neither, never more than the rate in a wall-clock second, pair rate, holds.
+"""Send budgets: both buckets or neither, never more than the rate in a second, pair rate, holds.
 
-Redis (its own clock: real time) and the database fallback (any clock: exact, deterministic seconds)."""
+Redis and the database fallback, both on logical time (each call is given ``now``): exact waits, and no test
+waits for a real second to start or end."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core import ratelimit
 from core.ratelimit import (
     CHANNEL,
     RECIPIENT,
-    Grant,
     SendBudget,
     _database_take,
     send_budget_hold,
     send_budget_take,
     send_budgets_take,
 )
-from core.redis import redis_client, redis_configured
+from core.redis import redis_configured
 
 pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+AT = START + timedelta(milliseconds=300)  # 700 ms before the next second: outside the guard zone
+SECOND = timedelta(seconds=1)
 
 
 def budget(rate: int = 5, *, recipient: str | None = None, period: float = 6.0, burst: int = 3) -> SendBudget:
@@ -40,6 +41,12 @@ def budget(rate: int = 5, *, recipient: str | None = None, period: float = 6.0, 
     )
 
 
+@pytest.fixture(autouse=True)
+def _keys_outlive_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis expires the counters in real time, the budgets here run on logical time: none may expire mid-test."""
+    monkeypatch.setattr(ratelimit, "COUNTER_TTL_MS", 600_000)
+
+
 @pytest.fixture(params=["redis", "database"])
 def backend(request: pytest.FixtureRequest, settings: pytest.FixtureRequest) -> str:
     if request.param == "redis" and not redis_configured():
@@ -49,56 +56,25 @@ def backend(request: pytest.FixtureRequest, settings: pytest.FixtureRequest) -> 
     return str(request.param)
 
 
-def within_one_second(steps: Callable[[], list[Grant]]) -> list[Grant]:
-    """Run ``steps`` until a run starts and ends in the same second of the budget's clock (Redis's or ours),
-    so a refusal can only come from the rule under test, not from a new second starting halfway."""
-    clock: Callable[[], float] = (lambda: float(redis_client().time()[0])) if redis_configured() else time.time
-    for _ in range(5):
-        fraction = time.time() % 1.0
-        if fraction > 0.5:
-            time.sleep(1.01 - fraction)
-        started = int(clock())
-        grants = steps()
-        if int(clock()) == started:
-            return grants
-        send_flush()
-    raise AssertionError("could not run within one second")
-
-
-def send_flush() -> None:
-    if redis_configured():
-        redis_client().flushdb()
-    else:
-        from core.models import ThrottleBucket
-
-        ThrottleBucket.objects.all().delete()
-
-
 def test_the_channel_grants_its_rate_then_says_how_long_to_wait(backend: str) -> None:
-    grants = within_one_second(lambda: [send_budget_take(budget(rate=5)) for _ in range(6)])
+    grants = [send_budget_take(budget(rate=5), now=AT) for _ in range(6)]
 
     assert [grant.is_granted for grant in grants] == [True] * 5 + [False]
-    assert grants[-1].refused_by == CHANNEL
-    assert 0 < grants[-1].wait_seconds <= 1
+    assert (grants[-1].refused_by, grants[-1].wait_seconds) == (CHANNEL, 0.7)  # until the next second
+    assert send_budget_take(budget(rate=5), now=START + SECOND).is_granted
 
 
 def test_a_refusal_by_the_recipient_takes_nothing_from_the_channel(backend: str) -> None:
-    def steps() -> list[Grant]:
-        first = send_budget_take(budget(rate=2, recipient="send:pair:a", burst=1))
-        refused = send_budget_take(budget(rate=2, recipient="send:pair:a", burst=1))
-        other = send_budget_take(budget(rate=2, recipient="send:pair:b", burst=1))
-        over = send_budget_take(budget(rate=2, recipient="send:pair:c", burst=1))
-        return [first, refused, other, over]
-
-    first, refused, other, over = within_one_second(steps)
+    first = send_budget_take(budget(rate=2, recipient="send:pair:a", burst=1), now=AT)
+    refused = send_budget_take(budget(rate=2, recipient="send:pair:a", burst=1), now=AT)
+    other = send_budget_take(budget(rate=2, recipient="send:pair:b", burst=1), now=AT)
+    over = send_budget_take(budget(rate=2, recipient="send:pair:c", burst=1), now=AT)
 
     assert first.is_granted and other.is_granted
-    assert (refused.is_granted, refused.refused_by) == (False, RECIPIENT)
-    assert 5 < refused.wait_seconds <= 6
-    assert (over.is_granted, over.refused_by) == (False, CHANNEL)
+    assert (refused.is_granted, refused.refused_by, refused.wait_seconds) == (False, RECIPIENT, 6.0)
+    assert (over.is_granted, over.refused_by, over.wait_seconds) == (False, CHANNEL, 0.7)
     # ...and the channel's refusal took nothing from recipient c: it gets its send in the next second.
-    time.sleep(over.wait_seconds + 0.01)
-    assert send_budget_take(budget(rate=2, recipient="send:pair:c", burst=1)).is_granted
+    assert send_budget_take(budget(rate=2, recipient="send:pair:c", burst=1), now=AT + SECOND * 0.7).is_granted
 
 
 def test_pair_rate_allows_a_burst_then_one_per_period() -> None:
@@ -144,49 +120,53 @@ def test_without_the_guard_a_late_arrival_would_overflow_a_second() -> None:
 
 @pytest.mark.skipif(not redis_configured(), reason="REDIS_URL is not set")
 def test_concurrent_takers_share_one_budget_per_second_in_redis() -> None:
-    """Eight threads hammer one channel budget for about 2.5 s; grants counted by Redis's second."""
-    rate = 40
-    seconds: Counter[int] = Counter()
+    """Eight threads, each asking 20 times in each of three seconds (logical time: each ask names its second),
+    interleaved as the threads run: each second grants exactly the rate, however the asks mix."""
+    rate, threads_count = 40, 8
+    granted: Counter[int] = Counter()
     lock = threading.Lock()
-    deadline = time.monotonic() + 2.5
+    start = threading.Barrier(threads_count)
 
-    def hammer() -> None:
-        while time.monotonic() < deadline:
-            if send_budget_take(budget(rate=rate)).is_granted:
-                second = int(time.time())
-                with lock:
-                    seconds[second] += 1
+    def hammer(thread: int) -> None:
+        start.wait()
+        for second in range(3):
+            for ask in range(20):
+                moment = AT + second * SECOND + timedelta(milliseconds=ask * threads_count + thread)
+                if send_budget_take(budget(rate=rate), now=moment).is_granted:
+                    with lock:
+                        granted[second] += 1
 
-    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    threads = [threading.Thread(target=hammer, args=(thread,)) for thread in range(threads_count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    assert 0 < max(seconds.values()) <= rate
-    assert sum(seconds.values()) >= rate
+    assert granted == {0: rate, 1: rate, 2: rate}
 
 
 def test_a_channel_hold_refuses_every_send_for_its_duration(backend: str) -> None:
     channel_budget = budget(rate=100)
-    send_budget_hold(channel_budget, scope=CHANNEL, seconds=5)
+    send_budget_hold(channel_budget, scope=CHANNEL, seconds=5, now=AT)
 
-    grant = send_budget_take(channel_budget)
+    grant = send_budget_take(channel_budget, now=AT)
+    last = send_budget_take(channel_budget, now=AT + timedelta(milliseconds=4999))
 
-    assert (grant.is_granted, grant.refused_by) == (False, CHANNEL)
-    assert 4 < grant.wait_seconds <= 5
+    assert (grant.is_granted, grant.refused_by, grant.wait_seconds) == (False, CHANNEL, 5.0)
+    assert (last.is_granted, last.refused_by, last.wait_seconds) == (False, CHANNEL, 0.001)
+    assert send_budget_take(channel_budget, now=AT + 5 * SECOND).is_granted
 
 
 def test_a_recipient_hold_refuses_only_that_recipient(backend: str) -> None:
     held = budget(rate=100, recipient="send:pair:held", period=1.0, burst=2)
-    send_budget_hold(held, scope=RECIPIENT, seconds=4)
+    send_budget_hold(held, scope=RECIPIENT, seconds=4, now=AT)
 
-    refused = send_budget_take(held)
-    other = send_budget_take(budget(rate=100, recipient="send:pair:other", period=1.0, burst=2))
+    refused = send_budget_take(held, now=AT)
+    other = send_budget_take(budget(rate=100, recipient="send:pair:other", period=1.0, burst=2), now=AT)
 
-    assert (refused.is_granted, refused.refused_by) == (False, RECIPIENT)
-    assert 3 < refused.wait_seconds <= 4
+    assert (refused.is_granted, refused.refused_by, refused.wait_seconds) == (False, RECIPIENT, 4.0)
     assert other.is_granted
+    assert send_budget_take(held, now=AT + 4 * SECOND).is_granted
 
 
 def test_a_budget_needs_a_rate() -> None:
@@ -196,23 +176,19 @@ def test_a_budget_needs_a_rate() -> None:
 
 @pytest.mark.skipif(not redis_configured(), reason="REDIS_URL is not set")
 def test_a_refused_group_is_given_the_next_place_in_the_channels_schedule_outside_the_guard_zone() -> None:
-    """Rate 10, guard 100 ms: 10 granted, then the 19 refused are due back at the next second and take 1.9 s of
-    the schedule; the next refusal would fall at .9, inside the guard zone, so it goes to the second after;
-    the one after that follows it by a tenth of a second."""
+    """Rate 10, guard 100 ms, all at .3 s: 10 granted, then the 19 refused are due back at the next second and take
+    1.9 s of the schedule; the next refusal would fall at .9, inside the guard zone, so it goes to the second
+    after; the one after that follows it by a tenth of a second."""
     channel = budget(rate=10)
 
-    def steps() -> list[Grant]:
-        return [*send_budgets_take([channel] * 29), *send_budgets_take([channel]), *send_budgets_take([channel])]
-
-    grants = within_one_second(steps)
+    grants = [
+        *send_budgets_take([channel] * 29, now=AT),
+        *send_budgets_take([channel], now=AT),
+        *send_budgets_take([channel], now=AT),
+    ]
 
     assert [grant.is_granted for grant in grants] == [True] * 10 + [False] * 21
     refused = grants[10:]
     assert {grant.refused_by for grant in refused} == {CHANNEL}
     assert all(grant.is_scheduled for grant in refused)
-    first_group = {grant.wait_seconds for grant in refused[:19]}
-    assert len(first_group) == 1  # the group comes back together
-    first = first_group.pop()
-    assert 0 < first <= 1.0
-    assert refused[19].wait_seconds - first == pytest.approx(2.0, abs=0.05)
-    assert refused[20].wait_seconds - first == pytest.approx(2.1, abs=0.05)
+    assert [grant.wait_seconds for grant in refused] == [0.7] * 19 + [2.7, 2.8]

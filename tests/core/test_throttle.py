@@ -11,6 +11,7 @@ from core import throttle
 from core.models import ThrottleBucket
 from core.redis import redis_client, redis_configured
 from core.throttle import ThrottlePolicy, throttle_hit, throttle_prune, throttle_refund, throttle_reset
+from tests.clock import StoppedClock
 
 POLICY = ThrottlePolicy(attempts=3, window_seconds=900, cooloff_seconds=(60, 300, 900), strike_memory_seconds=86400)
 
@@ -39,7 +40,25 @@ def test_allows_the_configured_attempts_then_cools_off(backend: str) -> None:
     assert verdicts[3].locked_now is True
     assert verdicts[3].retry_after_seconds == 60
     assert verdicts[4].locked_now is False
-    assert 59 <= verdicts[4].retry_after_seconds <= 60
+    assert 0 < verdicts[4].retry_after_seconds <= verdicts[3].retry_after_seconds  # what is left: no new cool-off
+
+
+@pytest.mark.django_db
+def test_a_refusal_during_the_cool_off_says_what_is_left_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the database's logical clock (Redis counts the cool-off in its keys' real time)."""
+    monkeypatch.setattr(throttle, "redis_configured", lambda: False)
+    clock = StoppedClock(timezone.now())
+    monkeypatch.setattr(throttle, "timezone", clock)
+    started = clock.at
+    assert [throttle_hit(key="k", policy=POLICY).allowed for _ in range(4)] == [True, True, True, False]
+
+    clock.at = started + timedelta(seconds=45.5)
+    during = throttle_hit(key="k", policy=POLICY)
+    clock.at = started + timedelta(seconds=60)
+    after = throttle_hit(key="k", policy=POLICY)
+
+    assert (during.allowed, during.locked_now, during.retry_after_seconds) == (False, False, 15)
+    assert after.allowed
 
 
 @pytest.mark.django_db

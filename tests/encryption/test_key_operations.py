@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
 from encryption import keyring, providers, services
@@ -21,6 +23,7 @@ from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError, KeyOperationError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
 from gateway.env import new_root_key_entry
+from tests.clock import StoppedClock
 from tests.conftest import subprocess_database_url
 from tests.testapp.models import Note
 
@@ -131,15 +134,19 @@ def test_blind_index_rotation_keeps_lookups_working_throughout() -> None:
 
 
 @pytest.mark.django_db
-def test_destroying_a_day_key_shreds_its_values_and_only_them(settings) -> None:
+def test_destroying_a_day_key_shreds_its_values_and_only_them(monkeypatch: pytest.MonkeyPatch) -> None:
     shredded = Note.objects.create(tenant_id=TENANT_A, body="gone", summary="kept")
     survivor = Note.objects.create(tenant_id=TENANT_B, body="still here")
     day_key = _key(TENANT_A, Purpose.CONTENT)
+    clock = StoppedClock(timezone.now())
+    monkeypatch.setattr(services, "timezone", clock)
 
     services.data_key_schedule_destroy(key=day_key)
+    assert DataKey.objects.get(pk=day_key.pk).destroy_after == clock.at + timedelta(seconds=1)  # the cache time
+    clock.at += timedelta(milliseconds=999)
     with pytest.raises(KeyOperationError, match="not due"):
         services.data_key_destroy_now(key=DataKey.objects.get(pk=day_key.pk))
-    time.sleep(1.1)
+    clock.at += timedelta(milliseconds=1)
     destroyed = services.data_key_destroy_now(key=DataKey.objects.get(pk=day_key.pk))
 
     assert destroyed.wrapped_key is None and destroyed.state == KeyState.DESTROYED

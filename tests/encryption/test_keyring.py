@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,16 @@ from encryption import keyring
 from encryption.envelope import Context, key_id_of, open_sealed, seal
 from encryption.errors import DecryptionError, KeyUnavailableError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
-from tests.encryption.support import canary_opens, decrypt_failures, fresh, note_create, plant, read, stored
+from tests.clock import StoppedClock
+from tests.encryption.support import (
+    canary_opens,
+    decrypt_failures,
+    fresh,
+    note_create,
+    plant,
+    read,
+    stored,
+)
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db
@@ -139,10 +147,17 @@ def test_a_tenant_key_is_refused_for_an_operator_secret(note_a: Note, operator_d
 
 
 def test_a_cached_key_expires_at_the_key_deadline_not_the_cache_ttl(
-    settings: Settings, tenant_a: Tenant, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+    settings: Settings,
+    tenant_a: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    django_assert_num_queries: Any,
 ) -> None:
     settings.ENCRYPTION_KEY_CACHE_SECONDS = 3600
-    destroy_after = timezone.now() + timedelta(seconds=1.5)
+    clock = StoppedClock(timezone.now())
+    monkeypatch.setattr(keyring, "time", clock)
+    monkeypatch.setattr(keyring, "timezone", clock)
+    destroy_after = clock.at + timedelta(seconds=1.5)
     key = keyring.data_key_active(
         owner=str(tenant_a.id), purpose=Purpose.CONTENT, scope="2030-01-01", destroy_after=destroy_after
     )
@@ -150,14 +165,15 @@ def test_a_cached_key_expires_at_the_key_deadline_not_the_cache_ttl(
         note = note_create(tenant_id=tenant_a.id, body="short-lived")
         assert read(fresh(note), "body") == "short-lived"
     assert _key_id(note, "body") == key.pk
+    clock.at = destroy_after - timedelta(milliseconds=1)
     loaded = fresh(note)
     with django_assert_num_queries(0):  # served from the cache, whose TTL is an hour
         assert read(loaded, "body") == "short-lived"
 
-    time.sleep((destroy_after - timezone.now()).total_seconds() + 0.05)
+    clock.at = destroy_after
 
     message = _cannot_open(note, "body")
-    assert message.startswith(f"testapp.Note.body of row {note.pk} cannot be opened: key {key.pk} is ")
+    assert message == f"testapp.Note.body of row {note.pk} cannot be opened: key {key.pk} is past its destroy time"
     assert DataKey.objects.get(pk=key.pk).state == KeyState.ACTIVE  # nothing but the clock said no
 
 

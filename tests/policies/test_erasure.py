@@ -1,6 +1,7 @@
 """Subject erasure: every row and file of the contact goes, its subject key is destroyed, nothing left in any table
-opens to reveal it, a tombstone and an audited receipt stay; refused under a legal hold; another tenant's customer
-with the same number is untouched; the same person writing again starts a fresh contact."""
+opens to reveal it, a tombstone and an audited receipt stay; refused under a legal hold, also one placed while the
+batches run; a message arriving meanwhile goes too; another tenant's customer with the same number is untouched,
+also on a Meta app both tenants share; the same person writing again starts a fresh contact."""
 
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ from messaging.models import (
     QuarantinedItem,
     StatusEvent,
 )
-from policies.erasure import erasure_receipt_matches
+from messaging.services import channel_add, meta_app_register
+from policies.erasure import ErasureRefusedError, contact_erase, erasure_receipt_matches
 from policies.export import ARCHIVE_SLOT, subject_export_build, subject_export_request
 from policies.holds import legal_hold_place, legal_hold_release
 from policies.models import ErasureTombstone, LegalHold, SubjectExport
-from tests.policies.conftest import deliver, whatsapp_body
+from tests.policies.conftest import APP_SECRET, deliver, whatsapp_body, whatsapp_text
 from tests.policies.subject_support import (
     PHOTO,
     Customer,
@@ -373,4 +375,133 @@ def test_a_run_stopped_half_way_is_finished_by_running_it_again(
     tombstone = erasure.contact_erase(tenant=channel_a.tenant, contact=subject.contact, actor=CLI_ACTOR)
 
     assert tombstone.counts["messages"] == 0 and tombstone.counts["raw_deliveries"] == 2
+    assert not Contact.objects.filter(pk=subject.contact.pk).exists()
+
+
+def _shared_channels(*tenants: Tenant) -> list[Channel]:
+    """A channel of each tenant on one Meta app of the operator's (``metaapp_register --shared``)."""
+    shared = meta_app_register(tenant=None, name="Shared", app_secret=APP_SECRET, actor=CLI_ACTOR).meta_app
+    return [
+        channel_add(
+            tenant=tenant,
+            meta_app=shared,
+            platform="whatsapp",
+            provider_id=f"30030030{index:02d}",
+            access_token="EAAG" + "t" * 40,
+            actor=CLI_ACTOR,
+        )
+        for index, tenant in enumerate(tenants)
+    ]
+
+
+def test_erasure_on_a_shared_app_deletes_the_persons_deliveries_and_not_another_tenants_of_the_same_number(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """One Meta app carries a channel of each tenant, and the same person writes to both: the deliveries are
+    stored without a tenant. Erasing A's contact deletes the delivery that names A's channel and the number; B's
+    delivery with the same number, and A's delivery from someone else, stay."""
+    shared_a, shared_b = _shared_channels(tenant_a, tenant_b)
+    erased = deliver(shared_a, _text(shared_a, "wamid.SHARED-A", "erase-me-shared"))
+    other_tenant = deliver(shared_b, _text(shared_b, "wamid.SHARED-B", "tenant-b-keeps-this", name="Ada at B"))
+    other_person = deliver(shared_a, whatsapp_text(shared_a, "wamid.SHARED-BOB", sender="16505559999"))
+    assert {erased.tenant_id, other_tenant.tenant_id, other_person.tenant_id} == {None}
+    contact = next(contact for contact in Contact.objects.filter(tenant=tenant_a) if contact.external_id == PHONE)
+
+    tombstone = contact_erase(tenant=tenant_a, contact=contact, actor=CLI_ACTOR)
+
+    assert tombstone.counts["raw_deliveries"] == 1
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {other_tenant.pk, other_person.pk}
+    assert b"tenant-b-keeps-this" in Delivery.objects.get(pk=other_tenant.pk).body
+    other = Contact.objects.get(tenant=tenant_b)
+    assert other.external_id == PHONE and Message.objects.filter(contact=other).count() == 1
+
+
+def _on_first_report(after_kind: str, action: Callable[[], object]) -> Callable[[str, int], None]:
+    """A progress callback that runs ``action`` once, at the first report of ``after_kind``: something another
+    request does while the erasure's batches run."""
+    done: list[str] = []
+
+    def report(kind: str, count: int) -> None:
+        if kind == after_kind and not done:
+            done.append(kind)
+            action()
+
+    return report
+
+
+def test_a_hold_placed_while_the_batches_ran_stops_the_erasure_before_the_contact_and_its_key_go(
+    subject: Subject, channel_a: Channel
+) -> None:
+    holds: list[LegalHold] = []
+
+    def place() -> None:
+        holds.append(
+            legal_hold_place(
+                tenant=channel_a.tenant,
+                contact=subject.contact,
+                case_reference="CASE-7",
+                reason="Late",
+                actor=CLI_ACTOR,
+            )
+        )
+
+    with pytest.raises(ErasureRefusedError) as refused:
+        contact_erase(
+            tenant=channel_a.tenant,
+            contact=subject.contact,
+            actor=CLI_ACTOR,
+            progress=_on_first_report("messages", place),
+        )
+
+    (hold,) = holds
+    assert refused.value.hold_ids == [hold.pk]
+    assert Message.objects.filter(contact_id=subject.contact.pk).count() == 0  # the batches that ran stay done
+    assert Contact.objects.filter(pk=subject.contact.pk).exists()
+    assert Conversation.objects.filter(contact_id=subject.contact.pk).count() == 1
+    assert DataKey.objects.get(purpose=Purpose.SUBJECT, scope=str(subject.contact.pk)).state == KeyState.ACTIVE
+    assert not ErasureTombstone.objects.exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.CONTACT_ERASED).exists()
+    refusal = AuditEvent.objects.get(action=AuditAction.CONTACT_ERASURE_REFUSED)
+    assert (refusal.target_id, refusal.details) == (str(subject.contact.pk), {"legal_holds": str(hold.pk)})
+
+
+def test_a_message_arriving_while_the_batches_ran_goes_with_its_file_status_and_parked_status(
+    subject: Subject,
+    channel_a: Channel,
+    media_root: Path,
+    django_capture_on_commit_callbacks: CaptureCallbacks,
+) -> None:
+    customer = Customer(channel_a.tenant, channel_a, subject.contact, Conversation.objects.get(contact=subject.contact))
+    late: list[Message] = []
+
+    def arrive() -> None:  # after the message batches found nothing more: only the final sweep can see it
+        message = message_create(customer, body="erase-me-late", received_at=timezone.now())
+        attachment_store(message, PHOTO + b"ERASE-ME-LATE")
+        StatusEvent.objects.create(message=message, status="delivered", provider_timestamp=timezone.now())
+        ParkedStatus.objects.create(
+            tenant=customer.tenant,
+            channel=channel_a,
+            received_at=timezone.now(),
+            provider_message_id="wamid.ERASE-LATE",
+            status="read",
+            provider_timestamp=timezone.now(),
+            callback_data=str(message.pk),
+        )
+        late.append(message)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tombstone = contact_erase(
+            tenant=channel_a.tenant,
+            contact=subject.contact,
+            actor=CLI_ACTOR,
+            progress=_on_first_report("raw_deliveries", arrive),
+        )
+
+    (message,) = late
+    counts = tombstone.counts
+    assert (counts["messages"], counts["attachments"], counts["files"]) == (4, 2, 2)
+    assert (counts["status_events"], counts["parked_statuses"]) == (2, 2)
+    assert not ParkedStatus.objects.filter(callback_data=str(message.pk)).exists()
+    assert not MediaAttachment.objects.filter(message_id=message.pk).exists()
+    assert [path for path in media_root.rglob("*") if path.is_file()] == []  # the late file went too
     assert not Contact.objects.filter(pk=subject.contact.pk).exists()

@@ -162,14 +162,15 @@ def test_invalid_holds_are_refused_with_a_clear_reason_and_nothing_is_written(
     channel_a: Channel, channel_b: Channel
 ) -> None:
     mine, theirs = customer_create(channel_a), customer_create(channel_b)
-    tenant = mine.tenant
+    tenant, now = mine.tenant, timezone.now()
     cases: list[tuple[dict[str, object], str]] = [
         ({"contact": mine.contact, "conversation": mine.conversation}, "not both"),
         ({"contact": theirs.contact}, "another tenant"),
         ({"conversation": theirs.conversation}, "another tenant"),
         ({"case_reference": "  "}, "case reference is required"),
         ({"reason": ""}, "reason is required"),
-        ({"ends_at": timezone.now() - timedelta(minutes=1)}, "end must be in the future"),
+        ({"ends_at": now - timedelta(minutes=1)}, "end must be in the future"),
+        ({"ends_at": now, "now": now}, "end must be in the future"),  # a hold that would end as it starts
     ]
     for extra, message in cases:
         arguments = {"tenant": tenant, "case_reference": "CASE-1", "reason": "Litigation", "actor": CLI_ACTOR, **extra}
@@ -198,6 +199,10 @@ def test_content_that_arrives_under_a_tenant_hold_is_rekeyed_by_the_periodic_job
     assert old.hold_id == hold.pk and _sealed_under(old, _hold_key(hold))
     assert data_key_destroy_refusals(key=_day_key(old)) == []
     assert legal_holds_maintain_task() == {}  # the beat's task: nothing left to do
+    # The full sweep just ran: for an hour, the runs look only at the late window again.
+    older = message_create(customer, body="older one", received_at=past(41))
+    assert legal_holds_maintain() == {}
+    assert Message.objects.get(pk=older.pk).hold_id is None
 
 
 def test_a_hold_whose_end_passed_is_released_and_its_content_returns_to_its_day_key(channel_a: Channel) -> None:

@@ -51,6 +51,7 @@ from messaging.services import channel_add, meta_app_register
 from policies.models import LegalHold, PurgeCount, PurgeRun
 from policies.purge import PurgeKind, retention_purge, retention_purge_preview
 from policies.purge import kinds as purge_kinds
+from policies.purge import passes as purge_passes
 from policies.purge.passes import MAX_PAUSE_SECONDS
 from policies.tasks import policies_purge_task
 from webhooks.models import Delivery, DeliveryStatus
@@ -391,12 +392,31 @@ def test_a_paced_pass_removes_the_same_and_a_duty_out_of_range_is_refused(world_
     assert PurgeRun.objects.count() == 1
 
 
+BATCH_SECONDS = 0.125  # exact in binary: the expected pauses are exact
+
+
+class _PassClock:
+    """Stands in for the purge pass's ``time``: each reading is ``BATCH_SECONDS`` after the one before (a batch
+    reads it as it starts and as it ends), and pauses are recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+        self.pauses: list[float] = []
+
+    def monotonic(self) -> float:
+        self.readings += 1
+        return self.readings * BATCH_SECONDS
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("written_per_batch", "budget", "expected_pause"),
     [
-        (1_000_000, 1.0, 1.0),  # 1 MB at 1 MB/s: a second, less the batch's own time
-        (1_000_000, 4.0, 0.25),
+        (1_000_000, 1.0, 1.0 - BATCH_SECONDS),  # 1 MB at 1 MB/s: a second, less the batch's own time
+        (1_000_000, 4.0, 0.25 - BATCH_SECONDS),
         (50_000_000, 1.0, MAX_PAUSE_SECONDS),  # however busy the WAL, the pass still moves
         (0, 1.0, 0.0),
     ],
@@ -411,16 +431,17 @@ def test_a_pass_pauses_for_the_wal_each_batch_wrote(
 ) -> None:
     for _ in range(2):
         message_create(world_a, now=now, age_days=40)
-    pauses: list[float] = []
+    clock = _PassClock()
     monkeypatch.setattr(purge_kinds, "wal_position", lambda: "0/0")
     monkeypatch.setattr(purge_kinds, "wal_written_since", lambda position: written_per_batch)
-    monkeypatch.setattr("policies.purge.passes.time.sleep", pauses.append)
+    monkeypatch.setattr(purge_passes, "time", clock)
 
     outcome = retention_purge(now=now, batch_size=1, wal_mb_per_second=budget)
 
     assert counts_of(outcome.run) == {(world_a.tenant.pk, "content"): 2}
-    assert bool(pauses) == bool(expected_pause)  # after every batch, of every kind, when there is something to wait
-    assert all(expected_pause - 0.2 < pause <= expected_pause for pause in pauses)
+    # After every batch (of every kind; two delete the messages) when there is something to wait for.
+    assert set(clock.pauses) == ({expected_pause} if expected_pause else set())
+    assert len(clock.pauses) >= (2 if expected_pause else 0)
 
 
 @pytest.mark.django_db
