@@ -120,9 +120,11 @@ def subprocess_database_url() -> str:
 
 
 @contextmanager
-def worker_process(*queues: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    *queues: str, env: dict[str, str] | None = None, pool: str = "solo"
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker consuming ``queues`` of this test's database and broker; stopped afterwards.
-    ``env`` adds settings (GATEWAY_…) for the worker only."""
+    ``env`` adds settings (GATEWAY_…) for the worker only; ``pool="prefork"`` runs tasks in one child process."""
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),
@@ -139,7 +141,9 @@ def worker_process(*queues: str, env: dict[str, str] | None = None) -> Iterator[
         "--queues",
         ",".join(queues),
         "--pool",
-        "solo",
+        pool,
+        "--concurrency",
+        "1",
         "--without-gossip",
         "--without-mingle",
         "--loglevel",
