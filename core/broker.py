@@ -179,3 +179,7 @@ class Transport(filesystem.Transport):
     global_state = virtual.BrokerState()
     driver_type = "filesystem"
     driver_name = "gateway-filesystem"
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        return {"port": self.default_port}  # no host to connect to (kombu would warn it reverts to localhost)

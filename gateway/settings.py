@@ -100,24 +100,10 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str) -> dict[str, Any]:
-    if url:
-        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
-        # Parameters are bound on the server (sent apart from the SQL, not quoted into it), so psycopg prepares a
-        # statement once it has run 5 times on a connection: the webhook INSERT and ingest's lookups are planned
-        # once per connection instead of once per run. DATABASE_PREPARED_STATEMENTS=0 keeps the binding but
-        # prepares nothing, for a transaction-pooling PgBouncer older than 1.21.
-        prepared = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-        config["OPTIONS"] = {
-            **config.get("OPTIONS", {}),
-            "server_side_binding": True,
-            "prepare_threshold": 5 if prepared else None,
-        }
-        return config
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+def _sqlite_database(name: str | Path) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": VAR_DIR / "gateway.sqlite3",
+        "NAME": name,
         "OPTIONS": {
             # WAL lets the web process read while a worker writes; IMMEDIATE serialises writers up front.
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
@@ -127,6 +113,26 @@ def _database(url: str) -> dict[str, Any]:
         # A file, not shared-cache memory, so concurrency tests see the same locking as production.
         "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
     }
+
+
+def _database(url: str) -> dict[str, Any]:
+    if not url:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return _sqlite_database(VAR_DIR / "gateway.sqlite3")
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    if config["ENGINE"] == "django.db.backends.sqlite3":  # a sqlite:/// URL: a test's worker, a bench run
+        return _sqlite_database(config["NAME"])
+    # Parameters are bound on the server (sent apart from the SQL, not quoted into it), so psycopg prepares a
+    # statement once it has run 5 times on a connection: the webhook INSERT and ingest's lookups are planned
+    # once per connection instead of once per run. DATABASE_PREPARED_STATEMENTS=0 keeps the binding but
+    # prepares nothing, for a transaction-pooling PgBouncer older than 1.21.
+    prepared = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+    config["OPTIONS"] = {
+        **config.get("OPTIONS", {}),
+        "server_side_binding": True,
+        "prepare_threshold": 5 if prepared else None,
+    }
+    return config
 
 
 DATABASE_URL = env_str("DATABASE_URL")

@@ -32,7 +32,7 @@ def test_worker_process_runs_a_task_published_on_commit() -> None:
     with worker_process("maintenance") as worker:
         enqueue_on_commit(throttle_prune_task)
 
-        assert wait_for(lambda: not ThrottleBucket.objects.filter(key="stale").exists()), worker.stderr
+        assert wait_for(lambda: not ThrottleBucket.objects.filter(key="stale").exists()), worker.log()
         assert list(ThrottleBucket.objects.values_list("key", flat=True)) == ["fresh"]
         assert worker.poll() is None
 
@@ -54,7 +54,7 @@ def test_tasks_published_by_several_processes_run_once_each_on_two_workers(tmp_p
             process.start()
         for process in producers:
             process.join()
-        assert wait_for(lambda: len(path.read_text().splitlines()) >= len(expected)), first.stderr
+        assert wait_for(lambda: len(path.read_text().splitlines()) >= len(expected)), first.log() + second.log()
         assert (first.poll(), second.poll()) == (None, None)
 
     assert [process.exitcode for process in producers] == [0] * PRODUCERS
@@ -68,11 +68,17 @@ def test_a_task_whose_worker_process_is_killed_is_run_again(tmp_path: Path) -> N
 
     with worker_process("maintenance", pool="prefork") as worker:
         app.send_task("maintenance.test_token_record_and_hold", args=[str(path), "held", str(release)])
-        assert wait_for(lambda: len(path.read_text().splitlines()) == 1), worker.stderr
+        assert wait_for(lambda: len(path.read_text().splitlines()) == 1), worker.log()
         os.kill(int(path.read_text().split()[1]), signal.SIGKILL)
         release.touch()
-        assert wait_for(lambda: len(path.read_text().splitlines()) == 2), worker.stderr
+        assert wait_for(lambda: len(path.read_text().splitlines()) == 2), worker.log()
 
     runs = [line.split() for line in path.read_text().splitlines()]
     assert [token for token, _ in runs] == ["held", "held"]
     assert runs[0][1] != runs[1][1]
+
+
+def test_a_worker_that_cannot_start_says_why_in_its_log() -> None:
+    with worker_process("maintenance", env={"DJANGO_SETTINGS_MODULE": "tests.no_such_settings"}) as worker:
+        assert wait_for(lambda: worker.poll() is not None)
+        assert "No module named 'tests.no_such_settings'" in worker.log()

@@ -39,6 +39,6 @@ def test_a_signed_post_is_stored_then_processed_by_a_worker_process() -> None:
         )
 
         assert response.status_code == 200
-        assert wait_for(lambda: Delivery.objects.filter(status=DeliveryStatus.PROCESSED).exists()), worker.stderr
+        assert wait_for(lambda: Delivery.objects.filter(status=DeliveryStatus.PROCESSED).exists()), worker.log()
     message = Message.objects.get()
     assert (message.tenant, message.message_type, message.direction) == (tenant, "text", "inbound")
