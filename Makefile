@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 GATEWAY_BIN := $(abspath $(BIN))
 export GATEWAY_PORT GATEWAY_BIN SIMULATOR_PORT
 
-.PHONY: install run test lint check bench demo-reset clean
+.PHONY: install run test test-embedded lint check bench demo-reset clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,11 @@ demo-reset: install
 
 test: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite on the embedded default `make run` uses (SQLite and the file broker), never PostgreSQL or Redis.
+EMBEDDED_VAR_DIR ?= $(CURDIR)/var/embedded
+test-embedded: install
+	env -u DATABASE_URL -u REDIS_URL GATEWAY_VAR_DIR=$(EMBEDDED_VAR_DIR) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ ONE_YEAR_SECONDS = 31_536_000
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_DISTINCT = 5
 KEY_MIN_LENGTH = 32
-EMBEDDED_BROKER_SCHEMES = frozenset({"filesystem", "memory"})
+REDIS_BROKER_SCHEMES = frozenset({"redis", "rediss"})
 DISTINCT_SECRETS = ("SECRET_KEY", "GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER")
 HTTPS_AT_PROXY_HINT = (
     "Only a TLS-terminating proxy that does it itself may take this over: GATEWAY_TRUSTED_PROXY_COUNT>=1 "
@@ -167,12 +167,15 @@ def _embedded_database() -> list[CheckMessage]:
 
 
 def _embedded_broker() -> list[CheckMessage]:
-    scheme = urlsplit(settings.CELERY_BROKER_URL).scheme
-    if scheme not in EMBEDDED_BROKER_SCHEMES:
+    """Production's broker is Redis: never the embedded default (core.broker, a folder on one machine), kombu's
+    filesystem or memory transports, or no broker at all."""
+    url = settings.CELERY_BROKER_URL
+    broker = urlsplit(url).scheme if url else str(getattr(settings, "CELERY_BROKER_TRANSPORT", "") or "none")
+    if broker in REDIS_BROKER_SCHEMES:
         return []
     return [
         Error(
-            f"The task broker is kombu's {scheme} transport, the embedded default, not Redis.",
+            f"The task broker is {broker}, not Redis (the embedded default is for one machine and development).",
             hint="Set REDIS_URL.",
             id="gateway.E015",
         )

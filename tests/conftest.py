@@ -3,10 +3,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 from django.db import connection
@@ -18,6 +20,7 @@ from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from core.redis import redis_client, redis_configured
 from encryption import keyring
 from messaging.lifetimes import lifetimes_cache_clear
+from tests.broker import embedded_broker_empty
 from webhooks.app_cache import app_cache_clear
 
 PASSWORD = "correct horse battery staple"
@@ -66,6 +69,13 @@ def _clean_redis() -> None:
     """Throttle counters and locks live in Redis when configured: every test starts from nothing."""
     if redis_configured():
         redis_client().flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _clean_embedded_broker() -> None:
+    """Without Redis, messages wait in the embedded broker's folder: every test starts from none."""
+    if not redis_configured():
+        embedded_broker_empty()
 
 
 @pytest.fixture
@@ -119,10 +129,24 @@ def subprocess_database_url() -> str:
     return f"postgres://{config['USER']}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
 
 
+class WorkerProcess(subprocess.Popen[bytes]):
+    """A worker whose stderr goes to a file (a pipe nobody reads would fill up and stop it)."""
+
+    def __init__(self, command: list[str], *, env: dict[str, str], log_file: IO[bytes]) -> None:
+        super().__init__(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+        self.log_file = log_file
+
+    def log(self) -> str:
+        """What the worker has written to stderr so far."""
+        descriptor = self.log_file.fileno()
+        return os.pread(descriptor, os.fstat(descriptor).st_size, 0).decode(errors="replace")
+
+
 @contextmanager
-def worker_process(*queues: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(*queues: str, env: dict[str, str] | None = None, pool: str = "solo") -> Iterator[WorkerProcess]:
     """A real Celery worker consuming ``queues`` of this test's database and broker; stopped afterwards.
-    ``env`` adds settings (GATEWAY_…) for the worker only."""
+    ``env`` adds settings (GATEWAY_…) for the worker only; ``pool="prefork"`` runs tasks in one child process.
+    Its log (stderr) goes to a file, written to this test's stderr once it stops: pytest shows it if the test fails."""
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),
@@ -139,18 +163,23 @@ def worker_process(*queues: str, env: dict[str, str] | None = None) -> Iterator[
         "--queues",
         ",".join(queues),
         "--pool",
-        "solo",
+        pool,
+        "--concurrency",
+        "1",
         "--without-gossip",
         "--without-mingle",
         "--loglevel",
         "WARNING",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with tempfile.TemporaryFile() as log:
+        process = WorkerProcess(command, env=env, log_file=log)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            sys.stderr.write(f"--- log of the worker on {','.join(queues)} (exit status {process.returncode}) ---\n")
+            sys.stderr.write(process.log())
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:

@@ -13,7 +13,7 @@ from audit.selectors import audit_chain_exists, audit_chain_names, audit_chain_v
 from audit.services import audit_record
 from audit.verify import BreakReason, ChainBreak, ChainReport
 from tests.audit.factories import chain_build, chain_store
-from tests.audit.support import postgresql_only, tamper
+from tests.audit.support import tamper
 
 VERIFY_RUNS = 20  # a head read apart from the rows reports a break in about a quarter of runs
 
@@ -104,7 +104,6 @@ def test_a_chain_exists_with_a_head_or_with_events_only() -> None:
     assert audit_chain_names() == ["headless", "no-events-yet"]
 
 
-@postgresql_only("threads need a database server; SQLite serialises writers itself")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("audit_events_removed_after")
 def test_appends_committed_while_a_chain_streams_are_not_reported_as_breaks(tenant_a_id: uuid.UUID) -> None:

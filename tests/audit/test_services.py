@@ -13,7 +13,6 @@ from audit.models import OPERATOR_CHAIN, AuditAction, AuditChainHead, AuditEvent
 from audit.selectors import audit_chain_verify
 from audit.services import audit_record
 from audit.verify import ChainReport
-from tests.audit.support import postgresql_only
 
 THREADS = 6
 APPENDS_PER_THREAD = 15
@@ -59,7 +58,6 @@ def test_tenant_chains_are_independent_of_each_other_and_of_the_operator_chain(
     }
 
 
-@postgresql_only("threads need a database server; SQLite serialises writers itself")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("audit_events_removed_after")
 def test_concurrent_appends_get_every_seq_exactly_once(tenant_a_id: uuid.UUID) -> None:

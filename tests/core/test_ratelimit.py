@@ -50,7 +50,7 @@ def _keys_outlive_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(params=["redis", "database"])
 def backend(request: pytest.FixtureRequest, settings: pytest.FixtureRequest) -> str:
     if request.param == "redis" and not redis_configured():
-        pytest.skip("REDIS_URL is not set")
+        pytest.skip("the Redis budget needs REDIS_URL (the database one, the embedded default's, runs)")
     if request.param == "database":
         settings.REDIS_URL = ""  # type: ignore[attr-defined]
     return str(request.param)
@@ -118,7 +118,7 @@ def test_without_the_guard_a_late_arrival_would_overflow_a_second() -> None:
     assert max(arrivals.values()) == 2 * rate
 
 
-@pytest.mark.skipif(not redis_configured(), reason="REDIS_URL is not set")
+@pytest.mark.skipif(not redis_configured(), reason="a case of the Redis budget, which needs REDIS_URL")
 def test_concurrent_takers_share_one_budget_per_second_in_redis() -> None:
     """Eight threads, each asking 20 times in each of three seconds (logical time: each ask names its second),
     interleaved as the threads run: each second grants exactly the rate, however the asks mix."""
@@ -174,7 +174,7 @@ def test_a_budget_needs_a_rate() -> None:
         send_budget_take(budget(rate=0))
 
 
-@pytest.mark.skipif(not redis_configured(), reason="REDIS_URL is not set")
+@pytest.mark.skipif(not redis_configured(), reason="a case of the Redis budget, which needs REDIS_URL")
 def test_a_refused_group_is_given_the_next_place_in_the_channels_schedule_outside_the_guard_zone() -> None:
     """Rate 10, guard 100 ms, all at .3 s: 10 granted, then the 19 refused are due back at the next second and take
     1.9 s of the schedule; the next refusal would fall at .9, inside the guard zone, so it goes to the second

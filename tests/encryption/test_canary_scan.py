@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,8 +13,8 @@ from django.db import connection
 
 from accounts.mfa import totp_device_provision, totp_secret_base32
 from accounts.models import Tenant, User
-from core.redis import redis_client, redis_configured
 from core.tasks import UnsafeTaskArgumentError, enqueue_on_commit
+from tests.broker import broker_blobs, queued_raw
 from tests.encryption.support import fresh, note_create, read, stored
 from tests.testapp.models import Note, PlainNote
 
@@ -95,21 +95,6 @@ def test_no_table_holds_the_plaintext(written: tuple[Note, list[bytes]], tenant_
 # --- the broker --------------------------------------------------------------------------------------
 
 
-def _redis_values(key: bytes) -> Iterator[bytes]:
-    client = redis_client()
-    readers: dict[str, Callable[[], Any]] = {
-        "string": lambda: [client.get(key)],
-        "list": lambda: client.lrange(key, 0, -1),
-        "set": lambda: client.smembers(key),
-        "zset": lambda: client.zrange(key, 0, -1),
-        "hash": lambda: [part for pair in client.hgetall(key).items() for part in pair],
-    }
-    kind = client.type(key)
-    kind = kind.decode() if isinstance(kind, bytes) else kind
-    assert kind in readers, f"unexpected Redis type {kind}"
-    yield from (bytes(value) for value in readers[kind]() if value is not None)
-
-
 def _message_body(blob: bytes) -> bytes | None:
     """A kombu message keeps its body base64-encoded inside a JSON envelope."""
     try:
@@ -121,17 +106,13 @@ def _message_body(blob: bytes) -> bytes | None:
     return None
 
 
-def _redis_contents() -> tuple[list[bytes], list[bytes]]:
-    """(every key and value in the Redis database, the decoded bodies of the messages among them)."""
-    blobs: list[bytes] = []
-    for key in redis_client().scan_iter(count=1000):
-        blobs.append(bytes(key))
-        blobs.extend(_redis_values(key))
+def _broker_contents() -> tuple[list[bytes], list[bytes]]:
+    """(every key and value the broker stores, the decoded bodies of the messages among them)."""
+    blobs = broker_blobs()
     bodies = [body for body in map(_message_body, blobs) if body is not None]
     return blobs, bodies
 
 
-@pytest.mark.skipif(not redis_configured(), reason="the broker is Redis only when REDIS_URL is set (CI sets it)")
 def test_the_broker_carries_ids_and_never_the_plaintext(
     written: tuple[Note, list[bytes]], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -140,14 +121,11 @@ def test_the_broker_carries_ids_and_never_the_plaintext(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         enqueue_on_commit(canary_probe_task, note.pk, note.tenant_id)
 
-    blobs, bodies = _redis_contents()
-    try:
-        assert len(callbacks) == 1
-        assert redis_client().llen(QUEUE) == 1
-        assert [json.loads(body)[0] for body in bodies] == [[str(note.pk), str(note.tenant_id)]]
-        assert not [needle for needle in needles for blob in blobs + bodies if needle in blob]
-    finally:
-        redis_client().delete(QUEUE)
+    blobs, bodies = _broker_contents()
+    assert len(callbacks) == 1
+    assert len(queued_raw(QUEUE)) == 1
+    assert [json.loads(body)[0] for body in bodies] == [[str(note.pk), str(note.tenant_id)]]
+    assert not [needle for needle in needles for blob in blobs + bodies if needle in blob]
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ UNSAFE_PRODUCTION_SETTINGS = [
     ("SECURE_HSTS_PRELOAD", False, "gateway.E013"),
     ("DATABASES", SQLITE_DATABASES, "gateway.E014"),
     ("CELERY_BROKER_URL", "filesystem://", "gateway.E015"),
+    ("CELERY_BROKER_URL", None, "gateway.E015"),  # the embedded default names its transport, not a URL
     ("CSRF_TRUSTED_ORIGINS", ["http://gateway.example.com"], "gateway.E016"),
     ("CSRF_TRUSTED_ORIGINS", ["https://gateway.example.com", "HTTP://admin.example.com"], "gateway.E016"),
     ("GATEWAY_API_KEY_PEPPER", GOOD_SECRET_KEY, "gateway.E017"),

@@ -42,7 +42,7 @@ from messaging.models import (
 )
 from messaging.outbound import SendRequest, content_normalise
 from messaging.services import channel_add, meta_app_register
-from tests.conftest import ROOT, worker_process
+from tests.conftest import ROOT, WorkerProcess, worker_process
 from tests.simulator.conftest import SimulatorClient
 
 SIM_TOKEN = "dispatch-test-token-0001"
@@ -168,7 +168,7 @@ def worker_env(simulator_url: str, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def outbound_workers(count: int, env: dict[str, str], *queues: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+def outbound_workers(count: int, env: dict[str, str], *queues: str) -> Iterator[list[WorkerProcess]]:
     """``count`` real worker processes on the outbound queue (and ``queues``), stopped afterwards."""
     with ExitStack() as stack:
         yield [stack.enter_context(worker_process("outbound", *queues, env=env)) for _ in range(count)]

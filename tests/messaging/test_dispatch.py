@@ -97,7 +97,7 @@ def test_an_accepted_send_stores_the_wamid_and_deletes_the_outbox_row(
     [message] = queued_messages(channel, ["15550001111"])
 
     with outbound_workers(1, worker_env(simulator_url)) as [worker], dispatch_pump():
-        assert wait_for(lambda: settled([message]), 60), worker.stderr
+        assert wait_for(lambda: settled([message]), 60), worker.log()
 
     message.refresh_from_db()
     assert message.status == MessageStatus.ACCEPTED
@@ -131,9 +131,9 @@ def test_throughput_and_pair_refusals_requeue_without_using_the_retry_budget(
         return int(simulator.sends()["errors"].get(code, 0)) >= 1
 
     with outbound_workers(1, env) as [worker], dispatch_pump():
-        assert wait_for(lambda: refused("131056") and refused("130429"), 120), worker.stderr
+        assert wait_for(lambda: refused("131056") and refused("130429"), 120), worker.log()
         channel_pair_limits_lift(simulator, PHONE_NUMBER_ID)
-        assert wait_for(lambda: settled(messages), 120), worker.stderr
+        assert wait_for(lambda: settled(messages), 120), worker.log()
 
     assert set(statuses(messages).values()) == {MessageStatus.ACCEPTED}
     sends = simulator.sends()
@@ -153,7 +153,7 @@ def test_outside_the_window_a_message_fails_at_once_with_the_window_reason(
     [message] = queued_messages(channel, ["15550003001"])
 
     with outbound_workers(1, worker_env(simulator_url)) as [worker], dispatch_pump():
-        assert wait_for(lambda: settled([message]), 60), worker.stderr
+        assert wait_for(lambda: settled([message]), 60), worker.log()
 
     message.refresh_from_db()
     assert (message.status, message.failure_code) == (MessageStatus.FAILED, 131047)
@@ -176,7 +176,7 @@ def test_an_expired_token_pauses_the_channel_holds_its_sends_and_resume_publishe
                 and OutboxEntry.objects.filter(channel=channel, published_at__isnull=True).count() == 2
             ),
             60,
-        ), worker.stderr
+        ), worker.log()
 
         assert set(statuses(messages).values()) == {MessageStatus.QUEUED}  # held, not failed
         assert SendAttempt.objects.filter(message__in=messages).count() == 1  # the second was never tried
@@ -189,7 +189,7 @@ def test_an_expired_token_pauses_the_channel_holds_its_sends_and_resume_publishe
         channel_set_access_token(channel=Channel.objects.get(pk=channel.pk), access_token=SIM_TOKEN, actor=CLI_ACTOR)
         call_command("channel_resume", "--platform", "whatsapp", "--provider-id", PHONE_NUMBER_ID)
 
-        assert wait_for(lambda: settled(messages), 60), worker.stderr
+        assert wait_for(lambda: settled(messages), 60), worker.log()
 
     assert set(statuses(messages).values()) == {MessageStatus.ACCEPTED}
     assert ChannelAlert.objects.get(channel=channel).resolved_at is not None
@@ -205,9 +205,11 @@ def test_server_errors_are_retried_with_backoff_until_the_send_is_accepted(
     [message] = queued_messages(channel, ["15550005001"])
 
     with outbound_workers(1, worker_env(simulator_url)) as [worker], dispatch_pump():
-        assert wait_for(lambda: SendAttempt.objects.filter(message=message).count() >= 2, 60), worker.stderr
+        # Two attempts answered (not just started: one still in flight would be accepted once the faults clear).
+        transient = SendAttempt.objects.filter(message=message, outcome=AttemptOutcome.TRANSIENT)
+        assert wait_for(lambda: transient.count() >= 2, 60), worker.log()
         faults_clear(simulator)
-        assert wait_for(lambda: settled([message]), 60), worker.stderr
+        assert wait_for(lambda: settled([message]), 60), worker.log()
 
     message.refresh_from_db()
     outcomes = attempt_outcomes(message)
@@ -258,9 +260,9 @@ def test_an_unknown_outcome_waits_and_a_status_webhook_settles_it_without_a_rese
         outbound_workers(1, worker_env(simulator_url, GATEWAY_SEND_TIMEOUT="1"), "ingest") as [worker],
         dispatch_pump(sweeps=False),
     ):
-        assert wait_for(lambda: status_of(message)() == MessageStatus.UNCONFIRMED, 60), worker.stderr
+        assert wait_for(lambda: status_of(message)() == MessageStatus.UNCONFIRMED, 60), worker.log()
         faults_clear(simulator)
-        assert wait_for(lambda: status_of(message)() == MessageStatus.READ, 60), worker.stderr
+        assert wait_for(lambda: status_of(message)() == MessageStatus.READ, 60), worker.log()
 
         assert outbound_sweep(now=timezone.now() + FAR_FUTURE)["requeued"] == 0
         assert outbox_relay(now=timezone.now() + FAR_FUTURE, grace=timedelta(0)) == 0
@@ -279,7 +281,7 @@ def test_an_unknown_outcome_without_any_webhook_is_resent_only_after_the_silence
     env = worker_env(simulator_url, GATEWAY_SEND_TIMEOUT="1", GATEWAY_SEND_UNCONFIRMED_SILENCE="600")
 
     with outbound_workers(1, env) as [worker], dispatch_pump(sweeps=False):
-        assert wait_for(lambda: status_of(message)() == MessageStatus.UNCONFIRMED, 60), worker.stderr
+        assert wait_for(lambda: status_of(message)() == MessageStatus.UNCONFIRMED, 60), worker.log()
         faults_clear(simulator)
 
         assert outbound_sweep(now=timezone.now() + timedelta(seconds=590))["requeued"] == 0  # still silent
@@ -287,7 +289,7 @@ def test_an_unknown_outcome_without_any_webhook_is_resent_only_after_the_silence
         later = timezone.now() + timedelta(seconds=610)
         assert outbound_sweep(now=later)["requeued"] == 1
         assert outbox_relay(now=later, grace=timedelta(0)) == 1
-        assert wait_for(lambda: settled([message]), 60), worker.stderr
+        assert wait_for(lambda: settled([message]), 60), worker.log()
 
     message.refresh_from_db()
     assert message.status == MessageStatus.ACCEPTED
@@ -308,7 +310,7 @@ def test_four_workers_never_send_more_than_the_channel_rate_in_any_second(
     messages = queued_messages(channel, phone_numbers(300, start=10_000))
 
     with outbound_workers(4, worker_env(simulator_url)) as workers, dispatch_pump():
-        assert wait_for(lambda: settled(messages), 180), [w.stderr for w in workers]
+        assert wait_for(lambda: settled(messages), 180), [w.log() for w in workers]
 
     assert set(statuses(messages).values()) == {MessageStatus.ACCEPTED}
     sends = simulator.sends()
@@ -332,7 +334,7 @@ def test_a_channel_at_its_limit_does_not_slow_another_channel(
     other_messages = queued_messages(other, phone_numbers(150, start=40_000))
 
     with outbound_workers(4, worker_env(simulator_url)) as workers, dispatch_pump():
-        assert wait_for(lambda: settled(limited_messages + other_messages), 180), [w.stderr for w in workers]
+        assert wait_for(lambda: settled(limited_messages + other_messages), 180), [w.log() for w in workers]
 
     assert set(statuses(limited_messages + other_messages).values()) == {MessageStatus.ACCEPTED}
     sends = simulator.sends()
@@ -355,7 +357,7 @@ def test_a_worker_killed_mid_send_leaves_the_message_to_the_sweeper_which_resend
     env = worker_env(simulator_url, GATEWAY_SEND_TIMEOUT="60")
 
     with outbound_workers(1, env) as [worker], dispatch_pump(sweeps=False):
-        assert wait_for(lambda: SendAttempt.objects.filter(message=message).exists(), 60), worker.stderr
+        assert wait_for(lambda: SendAttempt.objects.filter(message=message).exists(), 60), worker.log()
         assert wait_for(lambda: simulator.sends()["accepted_total"] == 1, 60)
         worker.kill()
         worker.wait(timeout=30)
@@ -372,7 +374,7 @@ def test_a_worker_killed_mid_send_leaves_the_message_to_the_sweeper_which_resend
 
     with outbound_workers(1, worker_env(simulator_url)) as [worker]:
         assert outbox_relay(now=after_silence, grace=timedelta(0)) == 1
-        assert wait_for(lambda: settled([message]), 60), worker.stderr
+        assert wait_for(lambda: settled([message]), 60), worker.log()
 
     assert status_of(message)() == MessageStatus.ACCEPTED
     assert attempt_outcomes(message) == [AttemptOutcome.UNKNOWN, AttemptOutcome.ACCEPTED]

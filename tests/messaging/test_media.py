@@ -560,7 +560,7 @@ def test_a_webhook_image_is_stored_by_a_real_media_worker(
         )
         assert response.status_code == 200
         is_stored = wait_for(lambda: MediaAttachment.objects.filter(status=MediaStatus.STORED).exists())
-        assert is_stored, worker.stderr
+        assert is_stored, worker.log()
 
     attachment = MediaAttachment.objects.get()
     assert media_attachment_read(attachment=attachment) == PHOTO

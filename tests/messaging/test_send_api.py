@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,7 +21,6 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
-from core.redis import redis_client, redis_configured
 from encryption.models import DataKey, KeyState, Purpose
 from messaging import outbound
 from messaging.models import (
@@ -38,6 +35,7 @@ from messaging.models import (
     OutboxEntry,
 )
 from messaging.services import channel_add, meta_app_register
+from tests.broker import queued_arguments, queued_raw
 
 pytestmark = pytest.mark.django_db
 
@@ -143,16 +141,8 @@ def _is_publish(callback: Callable[[], None]) -> bool:
 
 
 def _published() -> list[list[Any]]:
-    """The argument lists of the tasks on the ``outbound`` broker queue."""
-    if not redis_configured():  # pragma: no cover - the suite runs with Redis; on-commit counts still checked
-        return []
-    published = []
-    for raw in redis_client().lrange("outbound", 0, -1):
-        envelope = json.loads(raw)
-        assert envelope["headers"]["task"] == "outbound.send"
-        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
-        published.append(args)
-    return published
+    """The argument lists of the tasks on the ``outbound`` broker queue (Redis or the embedded broker)."""
+    return queued_arguments("outbound", "outbound.send")
 
 
 def _outbound() -> list[Message]:
@@ -225,7 +215,7 @@ def test_a_text_is_queued_with_its_outbox_row_and_published_on_commit_with_the_i
     assert before <= outbox.available_at <= timezone.now()
     assert outbox.published_at is not None
     assert _published() == [[str(message.pk)]]
-    assert all(SECRET_TEXT.encode() not in raw for raw in redis_client().lrange("outbound", 0, -1))
+    assert all(SECRET_TEXT.encode() not in raw for raw in queued_raw("outbound"))
 
 
 def test_a_send_to_a_new_number_creates_one_contact_whatever_the_number_format(post, world: World):

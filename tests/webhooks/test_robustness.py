@@ -16,9 +16,9 @@ from hypothesis.extra.django import TestCase
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
-from core.redis import redis_client, redis_configured
 from messaging.models import MetaApp
 from messaging.services import channel_add, meta_app_register
+from tests.broker import broker_blobs
 from tests.webhooks.test_processing import FIXTURES
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import delivery_process
@@ -139,14 +139,7 @@ def _every_stored_byte() -> bytes:
         for table in connection.introspection.table_names(cursor):
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
             chunks.extend(_as_bytes(value) for row in cursor.fetchall() for value in row)
-    if redis_configured():
-        client = redis_client()
-        for key in client.scan_iter():
-            chunks.append(bytes(key))
-            if client.type(key) == b"string":
-                chunks.append(_as_bytes(client.get(key) or b""))
-            elif client.type(key) == b"list":
-                chunks.extend(_as_bytes(value) for value in client.lrange(key, 0, -1))
+    chunks.extend(broker_blobs())
     return b"\n".join(chunks)
 
 
