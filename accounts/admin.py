@@ -204,6 +204,8 @@ class ApiKeyIssueForm(forms.Form):
         super().__init__(*args, **kwargs)
         tenant = cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"])
         tenant.queryset = tenants  # only the tenants where the user may manage keys
+        if len(only := list(tenants[:2])) == 1:
+            tenant.initial = only[0]  # a member of one tenant has nothing to choose
 
 
 @admin.register(ApiKey)

@@ -168,3 +168,18 @@ def test_tenant_and_user_created_in_the_admin_are_audited(operator_client: Clien
     assert User.objects.filter(email="new@acme.example").exists()
     assert AuditEvent.objects.filter(action=AuditAction.TENANT_CREATED).count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.USER_CREATED).count() == 1
+
+
+def test_the_key_form_of_a_member_of_one_tenant_has_that_tenant_chosen(
+    owner_a: User, tenant_a: Tenant, tenant_b: Tenant, operator_client: Client
+) -> None:
+    client = Client()
+    client.force_login(owner_a)
+    verify_session(client, totp_device_provision(user=owner_a))
+
+    own = client.get("/admin/accounts/apikey/add/").content.decode()
+    every = operator_client.get("/admin/accounts/apikey/add/").content.decode()
+
+    assert re.search(rf'<option value="{tenant_a.pk}" selected>', own)
+    assert str(tenant_b.pk) not in own
+    assert 'value="" selected>' in every  # an operator chooses
