@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
-from messaging.models import Message
+from messaging.models import Message, MetaApp
 from messaging.services import channel_add, meta_app_register
 from tests.conftest import wait_for, worker_process
 from tests.webhooks.test_processing import FIXTURES
@@ -19,7 +19,8 @@ from webhooks.signature import signature_for
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_signed_post_is_stored_then_processed_by_a_worker_process() -> None:
+def pipeline_app() -> MetaApp:
+    """A tenant's Meta app (secret ``"p" * 32``) with the WhatsApp channel of the fixtures' phone number id."""
     tenant = Tenant.objects.create(name="Pipeline", slug="pipeline")
     app = meta_app_register(tenant=tenant, name="App", app_secret="p" * 32, actor=CLI_ACTOR).meta_app
     channel_add(
@@ -30,6 +31,11 @@ def test_a_signed_post_is_stored_then_processed_by_a_worker_process() -> None:
         access_token="t" * 40,
         actor=CLI_ACTOR,
     )
+    return app
+
+
+def test_a_signed_post_is_stored_then_processed_by_a_worker_process() -> None:
+    app = pipeline_app()
     body = (FIXTURES / "whatsapp_text.json").read_bytes()
 
     with worker_process("ingest") as worker:
@@ -43,7 +49,7 @@ def test_a_signed_post_is_stored_then_processed_by_a_worker_process() -> None:
         assert response.status_code == 200
         assert wait_for(lambda: Delivery.objects.filter(status=DeliveryStatus.PROCESSED).exists()), worker.log()
     message = Message.objects.get()
-    assert (message.tenant, message.message_type, message.direction) == (tenant, "text", "inbound")
+    assert (message.tenant, message.message_type, message.direction) == (app.tenant, "text", "inbound")
 
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
@@ -60,16 +66,7 @@ def _deep_bodies() -> dict[str, bytes]:
 
 
 def test_deeply_nested_signed_bodies_are_unreadable_once_not_retried_and_the_worker_goes_on() -> None:
-    tenant = Tenant.objects.create(name="Pipeline", slug="pipeline")
-    app = meta_app_register(tenant=tenant, name="App", app_secret="p" * 32, actor=CLI_ACTOR).meta_app
-    channel_add(
-        tenant=tenant,
-        meta_app=app,
-        platform="whatsapp",
-        provider_id="106540352242922",
-        access_token="t" * 40,
-        actor=CLI_ACTOR,
-    )
+    app = pipeline_app()
 
     def post(body: bytes) -> int:
         return (
