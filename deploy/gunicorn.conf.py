@@ -6,3 +6,6 @@ token, an ``?access_token=``) and secret headers from every line.
 
 accesslog = "-"
 logger_class = "core.gunicorn_logging.GunicornLogger"
+# gunicorn's control socket (its `gunicornc` interface) defaults to one path in $HOME that every gunicorn of the
+# user shares: two `make run`s, or a test's server beside one, would take it from each other. Nothing here uses it.
+control_socket_disable = True
