@@ -14,7 +14,8 @@ from gateway.env import env_bool, env_int, env_list, env_secret, env_str, new_ro
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] and friends be subscripted at run time
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("GATEWAY_VAR_DIR", str(BASE_DIR / "var")))
+# An empty GATEWAY_VAR_DIR is unset, not the current folder (where it would scatter a database and secrets).
+VAR_DIR = Path(env_str("GATEWAY_VAR_DIR") or BASE_DIR / "var")
 
 GATEWAY_ENV = env_str("GATEWAY_ENV", "development")
 IS_PRODUCTION = GATEWAY_ENV == "production"

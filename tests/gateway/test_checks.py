@@ -300,3 +300,13 @@ def test_generate_secrets_writes_private_files_once(tmp_path: Path) -> None:
     parse_root_keys((tmp_path / "secrets" / "gateway_root_keys").read_text())
     assert second.returncode != 0
     assert "refusing to overwrite" in second.stderr
+
+
+def test_an_empty_var_dir_is_the_default_not_the_current_folder(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GATEWAY_", "DJANGO_"))}
+    env["GATEWAY_VAR_DIR"] = ""
+    env["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+    shown = run_python(env, "-c", "from django.conf import settings; print(settings.VAR_DIR)")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == str(Path(checks.__file__).resolve().parents[1] / "var")
