@@ -388,11 +388,6 @@ def _column(model: type[models.Model], name: str, connection: BaseDatabaseWrappe
     return str(connection.ops.quote_name(str(_field(model, name).column)))
 
 
-def message_lease(*, message_id: uuid.UUID, now: datetime) -> bool:
-    """``messages_lease`` for one message."""
-    return bool(messages_lease(message_ids=[message_id], now=now))
-
-
 def _not_leased(message_ids: set[uuid.UUID], now: datetime) -> Counter[str]:
     """Why there was nothing to do. A held or early message gets its outbox row back into the relay's view."""
     outcomes: Counter[str] = Counter()
@@ -494,17 +489,6 @@ def _graph_request(message: Message) -> tuple[str, dict[str, Any]]:
     return build(message.content, recipient=message.contact.external_id, callback_id=str(message.pk))
 
 
-def attempt_start(message: Message) -> SendAttempt:
-    """The ledger row, committed before the call (the caller is not inside a transaction)."""
-    number = (
-        SendAttempt.objects.filter(message_id=message.pk).order_by("-number").values_list("number", flat=True).first()
-        or 0
-    ) + 1
-    return SendAttempt.objects.create(
-        message_id=message.pk, tenant_id=message.tenant_id, number=number, started_at=timezone.now()
-    )
-
-
 def attempts_start(items: list[Outgoing]) -> None:
     """The ledger rows of a batch in one INSERT, committed before any call (not inside a transaction)."""
     started_at = timezone.now()
@@ -571,12 +555,6 @@ def _call_pool() -> ThreadPoolExecutor:
 def _thread_warm_up(everyone: threading.Barrier) -> None:
     http_client()
     everyone.wait(timeout=30)
-
-
-def graph_call(channel: Channel, path: str, body: dict[str, Any]) -> CallResult:
-    """POST the body with the channel's token. Transport failures are results too, never exceptions."""
-    endpoint = _endpoint(channel)
-    return graph_post(f"{endpoint.base_url}/{path}", body, endpoint.headers)
 
 
 def graph_post(url: str, body: dict[str, Any], headers: dict[str, str]) -> CallResult:
