@@ -63,6 +63,7 @@ from accounts.models import Tenant
 from core.tasks import enqueue_by_name_on_commit
 from encryption.blind_index import blind_index_filter, normalize_e164
 from encryption.errors import DecryptionError
+from messaging.dispatch import SEND_TASK
 from messaging.inbound import ContactWanted, contacts_resolve, conversation_for
 from messaging.lifetimes import lifetimes_for, message_stamp
 from messaging.models import (
@@ -78,11 +79,9 @@ from messaging.models import (
     OutboxEntry,
     Platform,
 )
+from messaging.providers import CONTENT_VERSION
 
 logger = logging.getLogger(__name__)
-
-SEND_TASK = "outbound.send"
-CONTENT_VERSION = 1
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 MESSAGING_WINDOW = timedelta(hours=24)

@@ -65,7 +65,7 @@ def media_sweep_task() -> Counts:
 
 
 @shared_task(
-    name="outbound.send", autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5
+    name=dispatch.SEND_TASK, autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5
 )
 def send_task(message_id: str) -> str:
     """One try at sending a queued message; the lease makes a duplicate publish a no-op."""

@@ -11,6 +11,10 @@ from messaging.providers.meta_messaging.parse import parse_meta_messaging
 from messaging.providers.types import JsonObject, ParsedDelivery, ParseProblem, PayloadError, decode_json
 from messaging.providers.whatsapp.parse import parse_whatsapp
 
+# The version (``"v"``) of the normalised send content in ``Message.content``: messaging.outbound writes it,
+# each adapter's ``graph_request`` reads only this version.
+CONTENT_VERSION = 1
+
 PARSERS: dict[str, Callable[[JsonObject], ParsedDelivery]] = {
     "whatsapp_business_account": parse_whatsapp,
     "page": partial(parse_meta_messaging, platform="messenger"),

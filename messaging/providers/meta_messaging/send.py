@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from messaging.providers import CONTENT_VERSION
+
 PATH_SUFFIX = "messages"
-CONTENT_VERSION = 1
 PLATFORMS = frozenset({"messenger", "instagram"})
 
 

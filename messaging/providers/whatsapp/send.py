@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from messaging.providers import CONTENT_VERSION
+
 PATH_SUFFIX = "messages"
-CONTENT_VERSION = 1
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 SENDABLE_TYPES = frozenset({"text", "template", "interactive", "reaction", *MEDIA_TYPES})
 
