@@ -55,6 +55,7 @@ from messaging.models import (
     content_day_bucket,
     content_is_expired,
 )
+from messaging.providers.whatsapp import MEDIA_TYPES as WHATSAPP_MEDIA_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ FALLBACK_MIME_TYPE = "application/octet-stream"
 MIME_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+(; ?[\w.+-]+=[\w.+-]+)*")
 SHA256_BYTES = 32
 
-WHATSAPP_MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 # Messenger / Instagram attachment types whose payload.url is the file itself (not a link, a template…).
 MESSAGING_MEDIA_TYPES = frozenset({"image", "audio", "video", "file", "story_mention", "share", "reel", "ig_reel"})
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,6 +81,7 @@ from messaging.models import (
     Platform,
 )
 from messaging.providers import CONTENT_VERSION
+from messaging.providers.whatsapp import MEDIA_TYPES as WHATSAPP_MEDIA_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +90,6 @@ MESSAGING_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 SEND_AT_MAX_AHEAD = timedelta(days=30)
 
-WHATSAPP_MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 WHATSAPP_TYPES = ("text", "template", *WHATSAPP_MEDIA_TYPES, "interactive", "reaction", "mark_read")
 MESSAGING_TYPES = ("text", "attachment")
 SEND_TYPES = tuple(dict.fromkeys((*WHATSAPP_TYPES, *MESSAGING_TYPES)))
@@ -572,7 +573,7 @@ def _wa_mark_read(payload: dict[str, Any], _: str) -> dict[str, Any]:
     return {"message_id": payload["message_id"]}  # a gateway id until resolved
 
 
-_WHATSAPP_NORMALISERS = {
+_WHATSAPP_NORMALISERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "text": _wa_text,
     "template": _wa_template,
     **dict.fromkeys(WHATSAPP_MEDIA_TYPES, _wa_media),

@@ -66,9 +66,10 @@ from messaging.providers.types import (
     read_graph_error,
     read_time,
 )
+from messaging.providers.whatsapp import MEDIA_TYPES
 
 OBJECT = "whatsapp_business_account"
-_MEDIA_TYPES: dict[str, MediaType] = {name: name for name in ("image", "video", "audio", "document", "sticker")}
+_MEDIA_TYPES: dict[str, MediaType] = {name: name for name in MEDIA_TYPES}
 
 
 class _Channel(TypedDict):

@@ -7,12 +7,13 @@ it); these functions are pure: no ORM, no HTTP. The dispatcher posts ``body`` to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from messaging.providers import CONTENT_VERSION
+from messaging.providers.whatsapp import MEDIA_TYPES
 
 PATH_SUFFIX = "messages"
-MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 SENDABLE_TYPES = frozenset({"text", "template", "interactive", "reaction", *MEDIA_TYPES})
 
 
@@ -104,7 +105,7 @@ def _reaction(reaction: dict[str, Any]) -> dict[str, Any]:
     return {"message_id": reaction["message_id"], "emoji": reaction["emoji"]}
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "text": _text,
     "template": _template,
     **dict.fromkeys(MEDIA_TYPES, _media),
