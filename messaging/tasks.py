@@ -73,7 +73,11 @@ def send_task(message_id: str) -> str:
 
 
 @shared_task(
-    name="outbound.send_batch", autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5
+    name=dispatch.SEND_BATCH_TASK,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
 )
 def send_batch_task(message_ids: list[str]) -> Counts:
     """One try at sending a batch the relay published (messages of one channel); leases make repeats no-ops."""
