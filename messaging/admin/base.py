@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django import forms
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin
+from accounts.admin_scope import ScopedInline
 from accounts.stepup import step_up_required
 from messaging.services import MessagingError, credential_checked
 
@@ -34,17 +36,16 @@ class ReadOnlyMixin:
         return False
 
 
-class ReadOnlyEncryptedAdmin(EncryptedFieldsAdminMixin[_ModelT]):
+class ReadOnlyEncryptedAdmin(ReadOnlyMixin, EncryptedFieldsAdminMixin[_ModelT]):
     """Rows are written by the pipeline and the provisioning commands, never edited by hand here."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
-        return False
+class ReadOnlyInline(ReadOnlyMixin, ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
+    """A message's rows listed on its page, read-only."""
 
-    def has_delete_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
-        return False
+    extra = 0
+    can_delete = False
+    show_change_link = False
 
 
 def secret_input(label: str, *, required: bool, help_text: str = KEEP_CURRENT) -> forms.CharField:

@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.admin_encrypted import masked_name, masked_value
-from accounts.admin_scope import Area, ScopedInline
-from messaging.admin.base import ReadOnlyMixin
+from accounts.admin_scope import Area
+from messaging.admin.base import ReadOnlyInline
 from messaging.admin.search import BlindIndexSearchAdmin
 from messaging.models import MediaAttachment, Message, SendAttempt, content_is_expired
 
@@ -33,24 +33,18 @@ EXPIRED = "expired (retention)"
 EXPIRED_REFUSAL = "This message's content expired under the tenant's retention policy: it is never revealed."
 
 
-class MediaAttachmentInline(ReadOnlyMixin, ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
+class MediaAttachmentInline(ReadOnlyInline):
     model = MediaAttachment
     fields = MEDIA_FIELDS
     readonly_fields = MEDIA_FIELDS
     ordering = ("position",)
-    extra = 0
-    can_delete = False
-    show_change_link = False
 
 
-class SendAttemptInline(ReadOnlyMixin, ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
+class SendAttemptInline(ReadOnlyInline):
     model = SendAttempt
     fields = ATTEMPT_FIELDS
     readonly_fields = ATTEMPT_FIELDS
     ordering = ("number",)
-    extra = 0
-    can_delete = False
-    show_change_link = False
 
 
 @admin.register(Message)

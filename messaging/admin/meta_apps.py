@@ -7,17 +7,14 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
 from accounts.admin_scope import Area, is_operator
 from accounts.models import Tenant
-from accounts.shown_once import see_other, shown_once_hold, shown_once_take
+from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hold
 from accounts.stepup import step_up_required
 from messaging.admin.base import CredentialsAdmin, credential_field_checked, refusal_as_403, secret_input
 from messaging.models import MetaApp
@@ -149,21 +146,20 @@ class MetaAppAdmin(CredentialsAdmin[MetaApp]):
     def registered_view(self, request: HttpRequest) -> HttpResponse:
         """The app the last registration in this session made, with its generated verify token: once (see
         accounts.shown_once), like the registration command; a reload says it was already shown."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        held = shown_once_take(request, purpose=REGISTERED_APP)
-        app = self.get_queryset(request).filter(pk=held["meta_app"]).first() if held else None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Meta app registered" if app else "Registration already shown",
-            "meta_app": app,
-            "callback_path": reverse("webhooks:meta", args=[app.app_key]) if app else "",
-            "verify_token": held["verify_token"] if held and app else "",
-        }
-        response = TemplateResponse(request, "admin/messaging/metaapp/registered.html", context)
-        add_never_cache_headers(response)
-        return response
+        return shown_once_admin_page(
+            request,
+            self,
+            purpose=REGISTERED_APP,
+            row_key="meta_app",
+            template="admin/messaging/metaapp/registered.html",
+            title="Meta app registered",
+            shown_title="Registration already shown",
+            context=self._registered_context,
+        )
+
+    def _registered_context(self, app: MetaApp | None, held: dict[str, Any]) -> dict[str, Any]:
+        callback_path = reverse("webhooks:meta", args=[app.app_key]) if app else ""
+        return {"meta_app": app, "callback_path": callback_path, "verify_token": held.get("verify_token", "")}
 
     def save_model(self, request: HttpRequest, obj: MetaApp, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)  # the plain fields; the secrets go through the services
