@@ -157,7 +157,7 @@ def test_previous_secret_is_honoured_only_inside_its_window(app_a: MetaApp, monk
     assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200  # a rotation works at once
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
     later = timezone.now() + timedelta(hours=1, seconds=1)
-    monkeypatch.setattr("messaging.models.timezone.now", lambda: later)
+    monkeypatch.setattr("messaging.models.apps_channels.timezone.now", lambda: later)
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 401
     assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200
     assert Delivery.objects.count() == 4
