@@ -17,7 +17,8 @@ from django.utils.cache import add_never_cache_headers
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin
 from accounts.admin_scope import ScopedInline
 from accounts.stepup import step_up_required
-from messaging.services import MessagingError, credential_checked
+from messaging.channels import credential_checked
+from messaging.errors import MessagingError
 
 _ModelT = TypeVar("_ModelT", bound=Model)
 

@@ -22,9 +22,10 @@ from messaging.admin.base import (
     refusal_as_403,
     secret_input,
 )
+from messaging.channels import channel_add, channel_set_access_token
 from messaging.dispatch import channel_resume
+from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, MetaApp, Platform
-from messaging.services import MessagingError, channel_add, channel_set_access_token
 
 ALERT_FIELDS = ("channel", "tenant", "error_code", "error_title", "created_at", "resolved_at")
 

@@ -17,14 +17,9 @@ from accounts.models import Tenant
 from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hold
 from accounts.stepup import step_up_required
 from messaging.admin.base import CredentialsAdmin, credential_field_checked, refusal_as_403, secret_input
+from messaging.channels import RegisteredApp, meta_app_register, meta_app_rotate_secret, meta_app_set_verify_token
+from messaging.errors import MessagingError
 from messaging.models import MetaApp
-from messaging.services import (
-    MessagingError,
-    RegisteredApp,
-    meta_app_register,
-    meta_app_rotate_secret,
-    meta_app_set_verify_token,
-)
 
 DEFAULT_SECRET_OVERLAP_HOURS = 24
 MAX_SECRET_OVERLAP_HOURS = 24 * 14

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
 from core.metrics import metric_value
+from messaging.channels import channel_add, meta_app_register, meta_app_rotate_secret
 from messaging.models import MetaApp
-from messaging.services import channel_add, meta_app_register, meta_app_rotate_secret
 from webhooks.models import Delivery
 from webhooks.signature import signature_for
 
@@ -245,7 +245,7 @@ def test_other_methods_are_refused(app_a: MetaApp) -> None:
 
 
 def test_a_tenant_app_cannot_carry_another_tenants_channel(app_a: MetaApp, tenant_b: Tenant) -> None:
-    from messaging.services import MessagingError
+    from messaging.errors import MessagingError
 
     with pytest.raises(MessagingError, match="belongs to another tenant"):
         channel_add(
