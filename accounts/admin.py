@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
 from accounts.admin_scope import Area, Capability, TenantScopedAdmin, is_operator
@@ -33,7 +32,7 @@ from accounts.services import (
     tenant_create,
     user_create,
 )
-from accounts.shown_once import see_other, shown_once_hold, shown_once_take
+from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hold
 from accounts.stepup import step_up_required, step_up_url
 from audit.admin import AuditEventAdmin
 from audit.models import AuditEvent
@@ -281,20 +280,16 @@ class ApiKeyAdmin(TenantScopedAdmin[ApiKey]):
 
     def issued_view(self, request: HttpRequest) -> HttpResponse:
         """The key the last issue made in this session, once (accounts.shown_once); then that it was shown."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        held = shown_once_take(request, purpose=ISSUED_KEY)
-        api_key = self.get_queryset(request).filter(pk=held["api_key"]).first() if held else None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "API key issued" if api_key else "API key already shown",
-            "api_key": api_key,
-            "plaintext": held["key"] if held and api_key else "",
-        }
-        response = TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
-        add_never_cache_headers(response)
-        return response
+        return shown_once_admin_page(
+            request,
+            self,
+            purpose=ISSUED_KEY,
+            row_key="api_key",
+            template="admin/accounts/apikey/issued.html",
+            title="API key issued",
+            shown_title="API key already shown",
+            context=lambda api_key, held: {"api_key": api_key, "plaintext": held.get("key", "")},
+        )
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return self.has_capability(request, Capability.MANAGE)

@@ -29,17 +29,24 @@ secrets and TOTP seeds the database keeps for good.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 from accounts.models import OneTimeSecret, User
 
 HOLD_SECONDS = 300
 SESSION_KEY = "shown_once"
+
+_RowT = TypeVar("_RowT", bound=Model)
 
 
 def see_other(url: str) -> HttpResponseRedirect:
@@ -76,6 +83,35 @@ def shown_once_take(request: HttpRequest, *, purpose: str) -> dict[str, Any] | N
         return None  # expired, not this user's, or taken by a concurrent request that deleted it first
     payload: dict[str, Any] = held.payload
     return payload
+
+
+def shown_once_admin_page(
+    request: HttpRequest,
+    model_admin: ModelAdmin[_RowT],
+    *,
+    purpose: str,
+    row_key: str,
+    template: str,
+    title: str,
+    shown_title: str,
+    context: Callable[[_RowT | None, dict[str, Any]], dict[str, Any]],
+) -> HttpResponse:
+    """The admin page a ``see_other`` leads to after a ``shown_once_hold`` of ``purpose``: ``context`` gets the
+    row whose id the payload holds under ``row_key`` (among the rows ``model_admin`` shows this user) and the
+    payload, once; a reload gets None and an empty payload, under ``shown_title`` (it was already shown)."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    held = shown_once_take(request, purpose=purpose)
+    row = model_admin.get_queryset(request).filter(pk=held[row_key]).first() if held else None
+    page = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title if row else shown_title,
+        **context(row, held if held and row else {}),
+    }
+    response = TemplateResponse(request, template, page)
+    add_never_cache_headers(response)
+    return response
 
 
 def _user(request: HttpRequest) -> User:

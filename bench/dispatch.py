@@ -326,8 +326,8 @@ def cpu_split(before: CpuSample, after: CpuSample, named: dict[str, list[int]]) 
 def register(channels: int, rate: int, sim: Simulator, sink_url: str, *, statuses: bool) -> list[Channel]:
     from accounts.actors import Actor
     from accounts.services import tenant_create
+    from messaging.channels import channel_add, meta_app_register
     from messaging.models import Channel, Platform
-    from messaging.services import channel_add, meta_app_register
 
     actor = Actor(label="bench")
     tenant = tenant_create(name="Bench dispatch", slug=f"bench-dispatch-{os.getpid()}", actor=actor)

@@ -239,8 +239,8 @@ class Registered:
 def register() -> Registered:
     from accounts.actors import Actor
     from accounts.services import tenant_create
+    from messaging.channels import channel_add, meta_app_register
     from messaging.models import Platform
-    from messaging.services import channel_add, meta_app_register
 
     actor = Actor(label="bench")
     tenant = tenant_create(name="Bench", slug=f"bench-{os.getpid()}", actor=actor)

@@ -19,8 +19,8 @@ from django.db import transaction
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue, api_key_revoke
 from accounts.models import ApiKey, ApiScope, Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, MetaApp, Platform
-from messaging.services import channel_add, meta_app_register
 
 DEMO_APP_NAME = "Demo app (local simulator)"
 DEMO_KEY_NAME = "make run demo"

@@ -29,7 +29,7 @@ from accounts.admin_scope import Area, Capability, TenantScopedAdmin
 from accounts.mfa import has_fresh_step_up
 from accounts.models import Tenant
 from accounts.stepup import step_up_required, step_up_url
-from messaging.admin import ContactAdmin
+from messaging.admin.contacts import ContactAdmin
 from messaging.models import Contact, Conversation
 from policies.erasure import ErasureRefusedError, contact_erase
 from policies.export import SubjectExportUnavailableError, subject_export_open, subject_export_request

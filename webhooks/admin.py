@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from accounts.actors import actor_from_request
 from accounts.admin_scope import Area, Capability
-from messaging.admin import ReadOnlyEncryptedAdmin
+from messaging.admin.base import ReadOnlyEncryptedAdmin
 from messaging.models import QuarantinedItem
 from webhooks.models import Delivery
 from webhooks.quarantine import REPLAYED, STILL_QUARANTINED, QuarantineReplayError, quarantined_item_replay

@@ -19,8 +19,8 @@ from accounts.mfa import backup_codes_issue, totp_device_provision
 from accounts.models import BackupCodeDevice, Membership, Role, Tenant, TotpDevice, User
 from audit.models import AuditChainHead, AuditEvent
 from encryption.models import DataKey, KeyEncryptionKey
+from messaging.channels import meta_app_register
 from messaging.models import ChannelAlert, ChannelEvent, Contact, Message, MetaApp, QuarantinedItem
-from messaging.services import meta_app_register
 from policies.erasure import contact_erase
 from policies.export import subject_export_request
 from policies.holds import legal_hold_place

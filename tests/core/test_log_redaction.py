@@ -22,7 +22,7 @@ from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from core.gunicorn_logging import GunicornLogger
 from core.logging import JsonFormatter, query_string_redact, query_values_redact
-from messaging.services import RegisteredApp, meta_app_register
+from messaging.channels import RegisteredApp, meta_app_register
 from tests.live_gunicorn import live_gunicorn
 
 CHALLENGE = "1158201444"

@@ -27,6 +27,7 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.dispatch import outbound_sweep, outbox_relay
 from messaging.models import (
     AuthorKind,
@@ -41,7 +42,6 @@ from messaging.models import (
     Platform,
 )
 from messaging.outbound import SendRequest, content_normalise
-from messaging.services import channel_add, meta_app_register
 from tests.conftest import ROOT, WorkerProcess, worker_process
 from tests.simulator.conftest import SimulatorClient
 

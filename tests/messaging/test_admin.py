@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, MetaApp
-from messaging.services import channel_add, meta_app_register
 from tests.webhooks.test_processing import FIXTURES
 from webhooks.services import delivery_process
 from webhooks.signature import signature_for

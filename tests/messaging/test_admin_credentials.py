@@ -14,8 +14,8 @@ from django.utils import timezone
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant, TotpDevice, User
 from audit.models import AuditAction, AuditEvent
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, MetaApp
-from messaging.services import channel_add, meta_app_register
 from tests.conftest import verify_session
 from tests.database_text import tables_holding
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, Contact, Conversation, Message
-from messaging.services import channel_add, meta_app_register
 
 pytestmark = pytest.mark.django_db
 PHONE = "16505551234"

@@ -15,6 +15,7 @@ from accounts.apikeys import IssuedKey, api_key_issue
 from accounts.models import ApiScope, Tenant
 from encryption.fields import Sealed
 from encryption.models import DataKey, KeyState, Purpose
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import (
     Channel,
     Contact,
@@ -24,7 +25,6 @@ from messaging.models import (
     MessageStatus,
     StatusEvent,
 )
-from messaging.services import channel_add, meta_app_register
 
 pytestmark = pytest.mark.django_db
 

@@ -22,6 +22,7 @@ from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
 from audit.models import AuditAction, AuditEvent
 from core.http import HttpResponse
+from messaging.channels import channel_add, channel_set_access_token
 from messaging.dispatch import CallResult, call_result, outbound_sweep, outbox_relay
 from messaging.models import (
     AttemptOutcome,
@@ -42,7 +43,6 @@ from messaging.providers.errors import (
     error_policy,
     transport_error_policy,
 )
-from messaging.services import channel_add, channel_set_access_token
 from tests.conftest import wait_for
 from tests.messaging.dispatch_support import (
     SIM_TOKEN,

@@ -24,6 +24,7 @@ from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from core.http import http_client_close
 from core.locks import held_lock
+from messaging.channels import channel_add, meta_app_register
 from messaging.media import (
     MAX_ATTEMPTS,
     MediaRetryError,
@@ -34,7 +35,6 @@ from messaging.media import (
     media_url_allowed,
 )
 from messaging.models import Channel, MediaAttachment, MediaStatus, Message, MessageStatus, MetaApp
-from messaging.services import channel_add, meta_app_register
 from messaging.tasks import media_download_batch_task, media_download_task
 from tests.conftest import wait_for, worker_process
 from tests.local_http import LocalServer, Reply

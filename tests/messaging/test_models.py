@@ -13,8 +13,8 @@ from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.models import DataKey, KeyState, Purpose
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, content_day_bucket
-from messaging.services import channel_add, meta_app_register
 
 pytestmark = pytest.mark.django_db
 WA_ID = "16505551234"

@@ -23,6 +23,7 @@ from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from encryption.models import DataKey, KeyState, Purpose
 from messaging import outbound
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import (
     Channel,
     ChannelStatus,
@@ -34,7 +35,6 @@ from messaging.models import (
     MessageStatus,
     OutboxEntry,
 )
-from messaging.services import channel_add, meta_app_register
 from tests.broker import queued_arguments, queued_raw
 
 pytestmark = pytest.mark.django_db

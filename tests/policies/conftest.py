@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel
-from messaging.services import channel_add, meta_app_register
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import delivery_process
 from webhooks.signature import signature_for

@@ -29,6 +29,7 @@ from encryption.errors import DecryptionError
 from encryption.fields import EncryptedField, Sealed
 from encryption.models import DataKey, KeyState, Purpose
 from encryption.services import canary_opens, keyed_columns
+from messaging.channels import channel_add, meta_app_register
 from messaging.media import BLOB_SLOT
 from messaging.models import (
     Channel,
@@ -41,7 +42,6 @@ from messaging.models import (
     QuarantinedItem,
     StatusEvent,
 )
-from messaging.services import channel_add, meta_app_register
 from policies.erasure import ErasureRefusedError, contact_erase, erasure_receipt_matches
 from policies.export import ARCHIVE_SLOT, subject_export_build, subject_export_request
 from policies.holds import legal_hold_place, legal_hold_release

@@ -19,6 +19,7 @@ from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.models import DataKey, Purpose
 from messaging import lifetimes
+from messaging.channels import meta_app_register
 from messaging.models import (
     Channel,
     MediaAttachment,
@@ -28,7 +29,6 @@ from messaging.models import (
     content_day_bucket,
 )
 from messaging.outbound import SendRequest, message_send
-from messaging.services import meta_app_register
 from messaging.statuses import StatusReport, statuses_apply
 from policies.services import retention_policy_update
 from tests.policies.conftest import (

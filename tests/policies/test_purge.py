@@ -29,6 +29,7 @@ from encryption.errors import DecryptionError
 from encryption.models import DataKey, KeyState, Purpose
 from encryption.services import data_keys_destroy_due
 from gateway.celery import app as celery_app
+from messaging.channels import channel_add, meta_app_register
 from messaging.media import media_storage
 from messaging.models import (
     IDEMPOTENCY_WINDOW,
@@ -47,7 +48,6 @@ from messaging.models import (
     SendAttempt,
     StatusEvent,
 )
-from messaging.services import channel_add, meta_app_register
 from policies.models import LegalHold, PurgeCount, PurgeRun
 from policies.purge import PurgeKind, retention_purge, retention_purge_preview
 from policies.purge import kinds as purge_kinds

@@ -11,8 +11,8 @@ from django.test import Client
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import meta_app_register
 from messaging.models import MetaApp
-from messaging.services import meta_app_register
 from tests.live_gunicorn import LiveGunicorn, live_gunicorn
 from tests.webhooks.test_processing import FIXTURES
 from webhooks.models import Delivery

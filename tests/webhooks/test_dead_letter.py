@@ -19,8 +19,8 @@ from accounts.mfa import totp_device_provision
 from accounts.models import Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
 from core.metrics import metric_value
+from messaging.channels import meta_app_register
 from messaging.models import MetaApp
-from messaging.services import meta_app_register
 from tests.conftest import PASSWORD, verify_session
 from webhooks import services as webhook_services
 from webhooks import tasks as webhook_tasks

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
 from core.metrics import metric_value
+from messaging.channels import channel_add, meta_app_register, meta_app_rotate_secret
 from messaging.models import MetaApp
-from messaging.services import channel_add, meta_app_register, meta_app_rotate_secret
 from webhooks.models import Delivery
 from webhooks.signature import signature_for
 
@@ -157,7 +157,7 @@ def test_previous_secret_is_honoured_only_inside_its_window(app_a: MetaApp, monk
     assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200  # a rotation works at once
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
     later = timezone.now() + timedelta(hours=1, seconds=1)
-    monkeypatch.setattr("messaging.models.timezone.now", lambda: later)
+    monkeypatch.setattr("messaging.models.apps_channels.timezone.now", lambda: later)
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 401
     assert _post(app_a.app_key, body, signature_for("n" * 32, body)) == 200
     assert Delivery.objects.count() == 4
@@ -245,7 +245,7 @@ def test_other_methods_are_refused(app_a: MetaApp) -> None:
 
 
 def test_a_tenant_app_cannot_carry_another_tenants_channel(app_a: MetaApp, tenant_b: Tenant) -> None:
-    from messaging.services import MessagingError
+    from messaging.errors import MessagingError
 
     with pytest.raises(MessagingError, match="belongs to another tenant"):
         channel_add(

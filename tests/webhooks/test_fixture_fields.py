@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import (
     Channel,
     ChannelEvent,
@@ -34,7 +35,6 @@ from messaging.models import (
     QuarantinedItem,
     StatusEvent,
 )
-from messaging.services import channel_add, meta_app_register
 from messaging.statuses import parked_statuses_apply
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import delivery_process

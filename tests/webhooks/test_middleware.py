@@ -10,8 +10,8 @@ from django.test.utils import override_settings
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import meta_app_register
 from messaging.models import MetaApp
-from messaging.services import meta_app_register
 from webhooks.middleware import WebhookEdgeMiddleware
 from webhooks.models import Delivery
 from webhooks.signature import signature_for

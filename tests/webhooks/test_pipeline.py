@@ -9,8 +9,8 @@ from django.test import Client
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Message, MetaApp
-from messaging.services import channel_add, meta_app_register
 from tests.conftest import wait_for, worker_process
 from tests.webhooks.test_processing import FIXTURES
 from webhooks.models import Delivery, DeliveryStatus

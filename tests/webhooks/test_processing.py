@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import (
     Channel,
     ChannelEvent,
@@ -28,7 +29,6 @@ from messaging.models import (
     QuarantinedItem,
     StatusEvent,
 )
-from messaging.services import channel_add, meta_app_register
 from webhooks import services as webhook_services
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import deliveries_requeue_stale, delivery_process

@@ -15,8 +15,8 @@ from django.urls import reverse
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
 from audit.models import AuditAction, AuditEvent
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, Message, MetaApp, QuarantinedItem
-from messaging.services import channel_add, meta_app_register
 from webhooks.management.commands.quarantine_replay import Command as QuarantineReplayCommand
 from webhooks.models import Delivery
 from webhooks.quarantine import (

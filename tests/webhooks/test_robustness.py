@@ -16,8 +16,8 @@ from hypothesis.extra.django import TestCase
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import channel_add, meta_app_register
 from messaging.models import MetaApp
-from messaging.services import channel_add, meta_app_register
 from tests.broker import broker_blobs
 from tests.webhooks.test_processing import FIXTURES
 from webhooks.models import Delivery, DeliveryStatus

@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from messaging.channels import channel_add
+from messaging.errors import MessagingError
 from messaging.models import MetaApp, Platform
-from messaging.services import MessagingError, channel_add
 
 
 class Command(BaseCommand):

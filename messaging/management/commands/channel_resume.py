@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.actors import CLI_ACTOR
 from messaging.dispatch import channel_resume
+from messaging.errors import MessagingError
 from messaging.models import Channel, Platform
-from messaging.services import MessagingError
 
 
 class Command(BaseCommand):

@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
-from messaging.services import MessagingError, meta_app_register
+from messaging.channels import meta_app_register
+from messaging.errors import MessagingError
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""Writes for Meta apps and channels; credential changes are audited (never the credentials themselves)."""
+"""Registering Meta apps and channels and changing their credentials; credential changes are audited (never
+the credentials themselves)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,11 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
+from messaging.errors import MessagingError
 from messaging.models import Channel, MetaApp, Platform
 
 MIN_SECRET_LENGTH = 12
 VERIFY_TOKEN_BYTES = 24
-
-
-class MessagingError(ValueError):
-    """Bad input for a messaging operation, with a message fit to show the person who gave it."""
 
 
 @dataclass(frozen=True)

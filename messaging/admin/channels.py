@@ -1,0 +1,136 @@
+"""Channels in the admin: added and changed through the services (the access token is write-only), their
+events from Meta, and their alerts. Alerts are read-only: codes and titles only (never Meta's free text)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from accounts.actors import actor_from_request
+from accounts.admin_scope import Area, TenantScopedAdmin, is_operator
+from accounts.models import Tenant
+from accounts.stepup import step_up_required
+from messaging.admin.base import (
+    CredentialsAdmin,
+    ReadOnlyMixin,
+    credential_field_checked,
+    refusal_as_403,
+    secret_input,
+)
+from messaging.channels import channel_add, channel_set_access_token
+from messaging.dispatch import channel_resume
+from messaging.errors import MessagingError
+from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, MetaApp, Platform
+
+ALERT_FIELDS = ("channel", "tenant", "error_code", "error_title", "created_at", "resolved_at")
+
+
+class ChannelAddForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.filter(is_active=True))
+    meta_app = forms.ModelChoiceField(
+        queryset=MetaApp.objects.filter(is_active=True), label="Meta app", help_text="The app its webhooks come on."
+    )
+    platform = forms.ChoiceField(choices=Platform.choices)
+    provider_id = forms.CharField(
+        max_length=64, label="Provider id", help_text="phone_number_id, page id or Instagram account id"
+    )
+    display_name = forms.CharField(max_length=200, required=False)
+    access_token = secret_input("Access token", required=True, help_text="The Graph token; it is never shown again.")
+
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], meta_apps: QuerySet[MetaApp], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = tenants
+        cast("forms.ModelChoiceField[MetaApp]", self.fields["meta_app"]).queryset = meta_apps
+
+    def clean_access_token(self) -> str:
+        return credential_field_checked(self.cleaned_data["access_token"], "access token")
+
+
+class ChannelChangeForm(forms.ModelForm):  # type: ignore[type-arg]
+    new_access_token = secret_input("Access token", required=False)
+
+    class Meta:
+        model = Channel
+        fields = ("display_name", "status")
+
+    def clean_new_access_token(self) -> str:
+        return credential_field_checked(self.cleaned_data["new_access_token"], "access token")
+
+
+@admin.register(Channel)
+class ChannelAdmin(CredentialsAdmin[Channel]):
+    scope_area = Area.CHANNELS
+    list_display = ("display_name", "platform", "provider_id", "tenant", "status", "created_at")
+    list_filter = ("platform", "status")
+    search_fields = ("display_name", "provider_id")
+    form = ChannelChangeForm
+    fields = ("tenant", "meta_app", "platform", "provider_id", "display_name", "status", "new_access_token")
+    readonly_fields = ("tenant", "meta_app", "platform", "provider_id")
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return step_up_required(self._add_channel_view)(request)
+
+    def _add_channel_view(self, request: HttpRequest) -> HttpResponse:
+        tenants = self.managed_tenants(request)
+        apps = MetaApp.objects.filter(is_active=True)
+        form = ChannelAddForm(
+            request.POST if request.method == "POST" else None,
+            tenants=tenants,
+            meta_apps=apps if is_operator(request) else apps.filter(tenant__in=tenants),
+        )
+        if form.is_valid():
+            try:
+                channel = channel_add(**form.cleaned_data, actor=actor_from_request(request))
+            except MessagingError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(request, f"Added {channel} to {channel.tenant}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:messaging_channel_change", args=[channel.pk]))
+        return self.form_page(request, form, title="Add a channel", submit_label="Add channel")
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        resuming = change and "status" in form.changed_data and obj.status == ChannelStatus.ACTIVE
+        if resuming:
+            obj.status = ChannelStatus.PAUSED  # the service resumes it: alerts resolved, held messages sent, audited
+        super().save_model(request, obj, form, change)
+        actor = actor_from_request(request)
+        with refusal_as_403():
+            token = form.cleaned_data.get("new_access_token")
+            if token:
+                channel_set_access_token(channel=obj, access_token=token, actor=actor)
+            if resuming:
+                channel_resume(channel=obj, actor=actor)
+
+
+@admin.register(ChannelEvent)
+class ChannelEventAdmin(TenantScopedAdmin[ChannelEvent]):
+    scope_area = Area.CHANNELS
+    list_display = ("field", "channel", "received_at")
+    list_filter = ("field",)
+    readonly_fields = ("tenant", "channel", "field", "payload", "fingerprint", "received_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ChannelEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(ChannelAlert)
+class ChannelAlertAdmin(ReadOnlyMixin, TenantScopedAdmin[ChannelAlert]):
+    """Why a channel stopped sending; resolved when the channel is resumed (``manage.py channel_resume``, or its
+    status set back to active in the channel's admin)."""
+
+    scope_area = Area.CHANNELS
+
+    list_display = ALERT_FIELDS
+    list_filter = ("error_code", ("resolved_at", admin.EmptyFieldListFilter))
+    readonly_fields = ALERT_FIELDS
+    fields = ALERT_FIELDS
