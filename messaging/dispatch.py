@@ -47,14 +47,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from celery import current_app
 from django.conf import settings
-from django.db import connections, models, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import connections, router, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from accounts.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.bulk import ColumnChange, quoted_column, rows_update
 from core.http import HttpError, HttpResponse, http_client, http_post_json
 from core.ratelimit import CHANNEL, RECIPIENT, Grant, SendBudget, send_budget_hold, send_budgets_take
 from core.tasks import Counts
@@ -291,7 +291,7 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
         quote(model._meta.db_table) for model in (Message, Channel, SendAttempt)
     )
     status, pk, next_attempt_at, lease_expires_at, channel, tenant, contact, message_type = (
-        _column(Message, name, connection)
+        quoted_column(Message, name, connection)
         for name in (
             "status",
             "id",
@@ -303,13 +303,13 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
             "message_type",
         )
     )
-    number, attempt_message = (_column(SendAttempt, name, connection) for name in ("number", "message"))
+    number, attempt_message = (quoted_column(SendAttempt, name, connection) for name in ("number", "message"))
     sql = (  # quoted names from the models' metadata; every value is a parameter
         f"UPDATE {message_table} SET {status} = %s, {lease_expires_at} = %s"  # noqa: S608
         f" WHERE {pk} IN ({', '.join(['%s'] * len(message_ids))}) AND {status} = %s"
         f" AND ({next_attempt_at} IS NULL OR {next_attempt_at} <= %s)"
-        f" AND {channel} IN (SELECT {_column(Channel, 'id', connection)} FROM {channel_table}"
-        f" WHERE {_column(Channel, 'status', connection)} = %s)"
+        f" AND {channel} IN (SELECT {quoted_column(Channel, 'id', connection)} FROM {channel_table}"
+        f" WHERE {quoted_column(Channel, 'status', connection)} = %s)"
         f" RETURNING {pk}, (SELECT COALESCE(MAX({number}), 0) FROM {attempt_table}"
         f" WHERE {attempt_table}.{attempt_message} = {message_table}.{pk}), {tenant}, {channel}, {contact},"
         f" {message_type}"
@@ -334,58 +334,6 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
 
 def _uuid(value: object) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _rows_update(
-    model: type[models.Model],
-    pks: Sequence[object],
-    *,
-    per_row: dict[str, Sequence[object]] | None = None,
-    same: dict[str, object] | None = None,
-    extra_sql: str = "",
-    extra_params: Sequence[object] = (),
-) -> int:
-    """One UPDATE for many rows: ``per_row`` columns get each row's own value (``CASE pk WHEN …``), ``same``
-    columns one value; ``extra_sql`` adds SET items (SQL with %s for ``extra_params``). Values are
-    prepared by their fields, as the ORM would (sealed values stay sealed)."""
-    if not pks:
-        return 0
-    connection = connections[router.db_for_write(model)]
-    pk_name = model._meta.pk.name if model._meta.pk is not None else "id"
-    pk_column = _column(model, pk_name, connection)
-    keys = [_field(model, pk_name).get_db_prep_value(value, connection) for value in pks]
-    sets: list[str] = []
-    params: list[Any] = []
-    for name, values in (per_row or {}).items():
-        field = _field(model, name)
-        whens = " ".join(["WHEN %s THEN %s"] * len(keys))
-        sets.append(f"{_column(model, name, connection)} = CASE {pk_column} {whens} END")
-        for key, value in zip(keys, values, strict=True):
-            params += [key, field.get_db_prep_save(value, connection)]
-    for name, value in (same or {}).items():
-        sets.append(f"{_column(model, name, connection)} = %s")
-        params.append(_field(model, name).get_db_prep_save(value, connection))
-    if extra_sql:
-        sets.append(extra_sql)
-        params += list(extra_params)
-    sql = (  # quoted names from the model's metadata; every value is a parameter
-        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {', '.join(sets)}"  # noqa: S608
-        f" WHERE {pk_column} IN ({', '.join(['%s'] * len(keys))})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *keys])
-        return int(cursor.rowcount)
-
-
-def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    field = model._meta.get_field(name)
-    if not isinstance(field, models.Field) or not field.column:
-        raise TypeError(f"{model._meta.label}.{name} is not a concrete column")
-    return field
-
-
-def _column(model: type[models.Model], name: str, connection: BaseDatabaseWrapper) -> str:
-    return str(connection.ops.quote_name(str(_field(model, name).column)))
 
 
 def _not_leased(message_ids: set[uuid.UUID], now: datetime) -> Counter[str]:
@@ -672,17 +620,17 @@ def attempts_finish(items: list[Outgoing]) -> None:
             title = "" if result.policy is None else result.policy.title[:200]
             groups[(result.outcome, result.http_status, result.error_code, title, result.fbtrace_id)].append(item)
     for (outcome, http_status, error_code, title, fbtrace_id), group in groups.items():
-        _rows_update(
+        same = {
+            "outcome": outcome,
+            "http_status": http_status,
+            "error_code": error_code,
+            "error_title": title,
+            "fbtrace_id": fbtrace_id,
+        }
+        rows_update(
             SendAttempt,
-            [item.attempt_id for item in group],
-            per_row={"finished_at": [item.finished_at for item in group]},
-            same={
-                "outcome": outcome,
-                "http_status": http_status,
-                "error_code": error_code,
-                "error_title": title,
-                "fbtrace_id": fbtrace_id,
-            },
+            {item.attempt_id: {"finished_at": ColumnChange.to(item.finished_at)} for item in group},
+            same={name: ColumnChange.to(value) for name, value in same.items()},
         )
 
 
@@ -732,23 +680,28 @@ def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
     sealed = [id_field.pre_save(message, False) for message in with_ids]
     indexes = [index_field.pre_save(message, False) for message in with_ids]
     allowed = predecessors(MessageStatus.ACCEPTED)
-    connection = connections[router.db_for_write(Message)]
-    status = _column(Message, "status", connection)
-    moves = f"{status} = CASE WHEN {status} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {status} END"
+    moves = f"CASE WHEN {{column}} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {{column}} END"
     ids = [message.pk for message, _ in accepted]
     with transaction.atomic():
-        if with_ids:
-            _rows_update(
-                Message,
-                [message.pk for message in with_ids],
-                per_row={"provider_message_id": sealed, "provider_message_index": indexes},
-            )
-        _rows_update(
+        rows_update(
             Message,
-            ids,
-            same={"lease_expires_at": None, "next_attempt_at": None, "updated_at": timezone.now()},
-            extra_sql=moves,
-            extra_params=[*allowed, MessageStatus.ACCEPTED.value],
+            {
+                message.pk: {
+                    "provider_message_id": ColumnChange.to(seal),
+                    "provider_message_index": ColumnChange.to(index),
+                }
+                for message, seal, index in zip(with_ids, sealed, indexes, strict=True)
+            },
+        )
+        rows_update(
+            Message,
+            {message_id: {} for message_id in ids},
+            same={
+                "lease_expires_at": ColumnChange.to(None),
+                "next_attempt_at": ColumnChange.to(None),
+                "updated_at": ColumnChange.to(timezone.now()),
+                "status": ColumnChange(moves, [*allowed, MessageStatus.ACCEPTED.value]),
+            },
         )
         OutboxEntry.objects.filter(message_id__in=ids).delete()
 
