@@ -420,8 +420,8 @@ def message_queue_one(channel: Channel, number: int) -> uuid.UUID:
     from django.utils import timezone
 
     from core.tasks import enqueue_by_name_on_commit
-    from messaging.dispatch import SEND_TASK
     from messaging.models import AuthorKind, Contact, Conversation, Direction, Message, MessageStatus, OutboxEntry
+    from messaging.task_names import SEND_TASK
 
     contact = Contact.objects.create(
         tenant_id=channel.tenant_id, platform=channel.platform, external_id=f"1555{number:07d}"

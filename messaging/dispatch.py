@@ -30,7 +30,6 @@ killed worker) into ``unconfirmed``, and ``unconfirmed`` past the silence back i
 from __future__ import annotations
 
 import email.utils
-import functools
 import itertools
 import logging
 import os
@@ -45,7 +44,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from celery import current_app
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Count, F, Q
@@ -57,7 +55,7 @@ from audit.services import audit_record
 from core.bulk import ColumnChange, quoted_column, rows_update
 from core.http import HttpError, HttpResponse, http_client, http_post_json
 from core.ratelimit import CHANNEL, RECIPIENT, Grant, SendBudget, send_budget_hold, send_budgets_take
-from core.tasks import Counts
+from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.errors import DecryptionError
@@ -79,14 +77,13 @@ from messaging.providers.meta_messaging import send as messaging_send
 from messaging.providers.whatsapp import send as whatsapp_send
 from messaging.services import MessagingError
 from messaging.statuses import parked_statuses_apply, predecessors
+from messaging.task_names import SEND_BATCH_TASK, SEND_TASK
 
 if TYPE_CHECKING:
     from encryption.fields import EncryptedField
 
 logger = logging.getLogger(__name__)
 
-SEND_TASK = "outbound.send"
-SEND_BATCH_TASK = "outbound.send_batch"
 DISPATCHER_ACTOR = Actor(label="dispatcher")
 DISPATCH_BATCH = 32  # messages per task the relay publishes (of one channel)
 # Concurrent Graph calls per worker process, each thread on its own keep-alive connection. At least
@@ -742,7 +739,7 @@ def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt
             return
         _outbox_set(message, available_at=due_at, published_at=now if is_short else None)
         if is_short:
-            transaction.on_commit(functools.partial(_publish, message.pk, countdown=delay_seconds))
+            enqueue_by_name_on_commit(SEND_TASK, message.pk, countdown=delay_seconds)
 
 
 def message_hold(message: Message) -> None:
@@ -816,24 +813,7 @@ def _requeue_batch(messages: Sequence[Message], *, delay_seconds: float) -> None
                 if message.pk not in present:
                     _outbox_set(message, available_at=due_at, published_at=published_at)
         if is_short:
-            transaction.on_commit(functools.partial(_publish_batch, ids, countdown=delay_seconds))
-
-
-def _publish(message_id: uuid.UUID, *, countdown: float = 0.0) -> None:
-    _send_task(SEND_TASK, [str(message_id)], countdown)
-
-
-def _publish_batch(message_ids: Sequence[uuid.UUID], *, countdown: float = 0.0) -> None:
-    _send_task(SEND_BATCH_TASK, [[str(message_id) for message_id in message_ids]], countdown)
-
-
-def _send_task(name: str, args: list[Any], countdown: float) -> None:
-    """Publish after commit; a broker that refuses is logged, not raised: the rows are committed with
-    ``published_at`` set, so the relay publishes them again once REPUBLISH_AFTER has passed."""
-    try:
-        current_app.send_task(name, args=args, countdown=countdown or None)
-    except Exception:
-        logger.warning("publish failed, left to the outbox relay", extra={"task": name}, exc_info=True)
+            enqueue_by_name_on_commit(SEND_BATCH_TASK, ids, countdown=delay_seconds)
 
 
 # --- channels ---------------------------------------------------------------------------------------
@@ -932,7 +912,7 @@ def _relay_batch(
         taken = [(message_id, channel) for message_id, channel in rows if _take_room(room, channel)]
         OutboxEntry.objects.filter(message_id__in=[message_id for message_id, _ in taken]).update(published_at=now)
         for chunk in _batches(taken):
-            transaction.on_commit(functools.partial(_publish_batch, chunk))
+            enqueue_by_name_on_commit(SEND_BATCH_TASK, chunk)
     return len(rows), len(taken), {channel for channel, left in room.items() if left <= 0}
 
 
