@@ -29,7 +29,6 @@ from accounts.models import Tenant
 from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from accounts.stepup import step_up_required
 from encryption.blind_index import blind_index_filter, normalize_e164
-from messaging.dispatch import channel_resume
 from messaging.dispatch_admin import SendAttemptInline
 from messaging.media_admin import MediaAttachmentInline
 from messaging.models import (
@@ -42,6 +41,7 @@ from messaging.models import (
     Platform,
     content_is_expired,
 )
+from messaging.outbound.dispatch.channels import channel_resume
 from messaging.services import (
     MessagingError,
     RegisteredApp,

@@ -1,6 +1,6 @@
 """Sending: check a send request against Meta's rules, then queue it (message + outbox row, one transaction).
 
-The dispatcher (``messaging.dispatch``, task ``outbound.send``) takes it from there. What it reads is
+The dispatcher (``messaging.outbound.dispatch``, task ``outbound.send``) takes it from there. What it reads is
 ``Message.content``: the request, checked and normalised, in the shape below. The Graph bodies are built
 from it by ``messaging.providers.whatsapp.send.graph_request`` and
 ``messaging.providers.meta_messaging.send.graph_request`` (pure functions).
