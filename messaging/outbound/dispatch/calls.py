@@ -3,14 +3,13 @@ what each came to."""
 
 from __future__ import annotations
 
-import email.utils
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from messaging.models import AttemptOutcome, Channel, Message, Platform, SendAtt
 from messaging.outbound.dispatch.relay import DISPATCH_BATCH
 from messaging.providers import errors
 from messaging.providers.errors import ErrorPolicy, OutcomeKind
+from messaging.providers.graph_answer import graph_answer_read
 from messaging.providers.meta_messaging import send as messaging_send
 from messaging.providers.whatsapp import send as whatsapp_send
 
@@ -167,47 +167,13 @@ def graph_post(url: str, body: dict[str, Any], headers: dict[str, str]) -> CallR
 
 def call_result(response: HttpResponse) -> CallResult:
     """Classify a Graph answer by its error code (META-SPEC §8); a 2xx is an acceptance."""
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if response.is_success:
-        return CallResult(None, _provider_message_id(answer), response.status)
-    error = answer.get("error") if isinstance(answer, dict) else None
-    error = error if isinstance(error, dict) else {}
-    code = error.get("code") if isinstance(error.get("code"), int) else None
-    subcode = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
-    trace = error.get("fbtrace_id")
+    answer = graph_answer_read(response)
+    if answer.is_success:
+        return CallResult(None, answer.provider_message_id, answer.http_status)
     return CallResult(
-        errors.error_policy(code=code, subcode=subcode, http_status=response.status),
-        http_status=response.status,
-        error_code=code,
-        fbtrace_id=trace[:64] if isinstance(trace, str) else "",
-        retry_after_seconds=_retry_after(response.headers.get("retry-after", "")),
+        errors.error_policy(code=answer.error_code, subcode=answer.error_subcode, http_status=answer.http_status),
+        http_status=answer.http_status,
+        error_code=answer.error_code,
+        fbtrace_id=answer.fbtrace_id,
+        retry_after_seconds=answer.retry_after_seconds,
     )
-
-
-def _provider_message_id(answer: object) -> str | None:
-    """``messages[0].id`` (WhatsApp) or ``message_id`` (Messenger/Instagram); None for mark-as-read."""
-    if not isinstance(answer, dict):
-        return None
-    messages = answer.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
-        value = messages[0].get("id")
-    else:
-        value = answer.get("message_id")
-    return value if isinstance(value, str) and value else None
-
-
-def _retry_after(value: str) -> float | None:
-    """Seconds, or an HTTP date (RFC 9110 §10.2.3)."""
-    value = value.strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment.astimezone(UTC) - timezone.now()).total_seconds())
