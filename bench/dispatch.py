@@ -248,7 +248,7 @@ class RelayPump:
         from django.db import connection
         from django.utils import timezone
 
-        from messaging.dispatch import outbox_relay
+        from messaging.outbound.dispatch.relay import outbox_relay
 
         try:
             while not self.stopped.wait(RELAY_INTERVAL_SECONDS):
@@ -420,8 +420,8 @@ def message_queue_one(channel: Channel, number: int) -> uuid.UUID:
     from django.utils import timezone
 
     from core.tasks import enqueue_by_name_on_commit
-    from messaging.dispatch import SEND_TASK
     from messaging.models import AuthorKind, Contact, Conversation, Direction, Message, MessageStatus, OutboxEntry
+    from messaging.task_names import SEND_TASK
 
     contact = Contact.objects.create(
         tenant_id=channel.tenant_id, platform=channel.platform, external_id=f"1555{number:07d}"
@@ -537,7 +537,7 @@ def run_throughput(
 ) -> Throughput:
     from django.utils import timezone
 
-    from messaging.dispatch import outbox_relay
+    from messaging.outbound.dispatch.relay import outbox_relay
 
     ids = messages_queue(channels, count, serial=serial)
     sim.webhooks_idle()
@@ -600,8 +600,9 @@ def run_in_process(channels: list[Channel], serial: Iterator[int]) -> list[InPro
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from messaging.dispatch import DISPATCH_BATCH, message_send, messages_send
     from messaging.models import Channel
+    from messaging.outbound.dispatch import message_send, messages_send
+    from messaging.outbound.dispatch.relay import DISPATCH_BATCH
 
     Channel.objects.filter(pk=channels[0].pk).update(max_messages_per_second=1000)  # no binding limit here
     channels = list(Channel.objects.filter(pk=channels[0].pk))
@@ -698,7 +699,8 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
         import django
         from django.conf import settings
 
-        from messaging.dispatch import CALL_THREADS, DISPATCH_BATCH
+        from messaging.outbound.dispatch.calls import CALL_THREADS
+        from messaging.outbound.dispatch.relay import DISPATCH_BATCH
         from simulator.capacity import CHANNEL_ID, TOKEN
 
         sink_url = f"{sink.url}/_sim/sink"

@@ -150,20 +150,24 @@ def batch_publishers_flush() -> None:
 atexit.register(batch_publishers_flush)
 
 
-def enqueue_by_name_on_commit(task_name: str, *args: object, on_published: Callable[[], None] | None = None) -> None:
-    """Publish the task registered as ``task_name`` once the transaction commits, without importing its module.
+def enqueue_by_name_on_commit(
+    task_name: str,
+    *args: object,
+    countdown: float = 0.0,
+    on_published: Callable[[], None] | None = None,
+) -> None:
+    """Publish the task registered as ``task_name`` once the transaction commits, without importing its module,
+    to run no sooner than ``countdown`` seconds after. An argument is an id, a flag or a list of ids (a batch).
 
     Only for tasks backed by an outbox row: the transaction has committed by the time this runs, so a broker
     that cannot be reached is logged, not raised (the request did succeed), and the outbox relay publishes the
     row later. ``on_published`` runs after a successful publish only (e.g. to stamp the outbox row).
     """
-    for value in args:
-        _require_safe_argument(value)
-    arguments = [str(value) if isinstance(value, uuid.UUID) else value for value in args]
+    arguments = [_wire_argument(value) for value in args]
 
     def publish() -> None:
         try:
-            current_app.send_task(task_name, args=arguments)
+            current_app.send_task(task_name, args=arguments, countdown=countdown or None)
         except Exception:  # the broker is down or refused: the relay takes over
             logger.warning("publish failed, left to the outbox relay", extra={"task": task_name}, exc_info=True)
             return
@@ -171,6 +175,14 @@ def enqueue_by_name_on_commit(task_name: str, *args: object, on_published: Calla
             on_published()
 
     transaction.on_commit(publish)
+
+
+def _wire_argument(value: object) -> object:
+    """The value as it goes to the broker: a UUID as text, a list of ids as a list of texts."""
+    if isinstance(value, list | tuple):
+        return [_wire_argument(item) for item in value]
+    _require_safe_argument(value)
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _require_safe_argument(value: object) -> None:

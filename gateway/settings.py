@@ -242,7 +242,7 @@ GATEWAY_MEDIA_ALLOWED_HOSTS = env_list(
     "GATEWAY_MEDIA_ALLOWED_HOSTS", "fbsbx.com,fbcdn.net,cdninstagram.com,facebook.com"
 )
 
-# --- Outbound sends (messaging/dispatch.py) -----------------------------------------------------------
+# --- Outbound sends (messaging/outbound/dispatch/) -----------------------------------------------------------
 # The read timeout of a Graph send: past it the outcome is unknown and the message waits for a status webhook.
 GATEWAY_SEND_TIMEOUT = env_int("GATEWAY_SEND_TIMEOUT", 20, minimum=1, maximum=120)
 # How long a worker holds a message it sends (at least the timeouts plus a margin): a killed worker's

@@ -20,7 +20,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from core.bulk import GuardedChange, guarded_update
+from core.bulk import ColumnChange, rows_update
 from core.db import commit_without_waiting_for_disk, rows_insert
 from encryption.blind_index import blind_index_candidates, blind_index_filter
 from encryption.fields import fresh_scope_keys_create
@@ -314,10 +314,12 @@ def _last_inbound_update(messages: Sequence[Message]) -> None:
         )
     if not newest:
         return
-    changes = [
-        GuardedChange(pk, moment, "{column} IS NULL OR {column} < %s", (moment,)) for pk, moment in newest.items()
-    ]
-    guarded_update(Conversation, "last_inbound_at", changes)
+    guard = "{column} IS NULL OR {column} < %s"
+    changes = {
+        pk: {"last_inbound_at": ColumnChange.to(moment, guard=guard, guard_values=(moment,))}
+        for pk, moment in newest.items()
+    }
+    rows_update(Conversation, changes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,6 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from messaging import dispatch
 from messaging.media import (
     MAX_ATTEMPTS,
     MediaRetryError,
@@ -18,10 +17,22 @@ from messaging.media import (
     media_pending_requeue,
     media_retry_delay,
 )
+from messaging.outbound.dispatch import message_send, messages_send
+from messaging.outbound.dispatch.relay import outbox_relay
+from messaging.outbound.dispatch.sweep import outbound_sweep
+from messaging.task_names import (
+    MEDIA_DOWNLOAD_BATCH_TASK,
+    MEDIA_DOWNLOAD_TASK,
+    MEDIA_SWEEP_TASK,
+    OUTBOUND_RELAY_TASK,
+    OUTBOUND_SWEEP_TASK,
+    SEND_BATCH_TASK,
+    SEND_TASK,
+)
 
 
 @shared_task(
-    name="media.download",
+    name=MEDIA_DOWNLOAD_TASK,
     bind=True,
     max_retries=MAX_ATTEMPTS - 1,
     autoretry_for=(OperationalError,),
@@ -36,7 +47,7 @@ def media_download_task(self: Task[Any, Any], attachment_id: str) -> str:
         raise self.retry(countdown=media_retry_delay(retries=self.request.retries)) from None
 
 
-@shared_task(name="media.download_batch", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(name=MEDIA_DOWNLOAD_BATCH_TASK, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def media_download_batch_task(attachment_ids: list[str]) -> Counts:
     """First attempts of the attachments one fan-out (or a sweep) published together; one that may succeed
     later goes on as its own ``media.download`` with the retries it has left."""
@@ -55,25 +66,23 @@ def media_download_batch_task(attachment_ids: list[str]) -> Counts:
     return dict(outcomes)
 
 
-@shared_task(name="maintenance.media_sweep")
+@shared_task(name=MEDIA_SWEEP_TASK)
 @lock_guarded("media-sweep", ttl_seconds=300)
 def media_sweep_task() -> Counts:
     return {"published": len(media_pending_requeue(now=timezone.now()))}
 
 
-# --- outbound (messaging.dispatch) --------------------------------------------------------------------
+# --- outbound (messaging.outbound.dispatch) -----------------------------------------------------------
 
 
-@shared_task(
-    name=dispatch.SEND_TASK, autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5
-)
+@shared_task(name=SEND_TASK, autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5)
 def send_task(message_id: str) -> str:
     """One try at sending a queued message; the lease makes a duplicate publish a no-op."""
-    return dispatch.message_send(message_id=uuid.UUID(message_id))
+    return message_send(message_id=uuid.UUID(message_id))
 
 
 @shared_task(
-    name=dispatch.SEND_BATCH_TASK,
+    name=SEND_BATCH_TASK,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,
@@ -81,16 +90,16 @@ def send_task(message_id: str) -> str:
 )
 def send_batch_task(message_ids: list[str]) -> Counts:
     """One try at sending a batch the relay published (messages of one channel); leases make repeats no-ops."""
-    return dict(dispatch.messages_send(message_ids=[uuid.UUID(message_id) for message_id in message_ids]))
+    return dict(messages_send(message_ids=[uuid.UUID(message_id) for message_id in message_ids]))
 
 
-@shared_task(name="maintenance.outbound_relay")
+@shared_task(name=OUTBOUND_RELAY_TASK)
 @lock_guarded("outbound-relay", ttl_seconds=60)
 def outbound_relay_task() -> Counts:
-    return {"published": dispatch.outbox_relay(now=timezone.now())}
+    return {"published": outbox_relay(now=timezone.now())}
 
 
-@shared_task(name="maintenance.outbound_sweep")
+@shared_task(name=OUTBOUND_SWEEP_TASK)
 @lock_guarded("outbound-sweep", ttl_seconds=120)
 def outbound_sweep_task() -> Counts:
-    return dispatch.outbound_sweep(now=timezone.now())
+    return outbound_sweep(now=timezone.now())

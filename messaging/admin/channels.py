@@ -23,9 +23,9 @@ from messaging.admin.base import (
     secret_input,
 )
 from messaging.channels import channel_add, channel_set_access_token
-from messaging.dispatch import channel_resume
 from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, MetaApp, Platform
+from messaging.outbound.dispatch.channels import channel_resume
 
 ALERT_FIELDS = ("channel", "tenant", "error_code", "error_title", "created_at", "resolved_at")
 

@@ -21,8 +21,8 @@ from accounts.admin_site import GatewayAdminSite
 from accounts.mfa import totp_device_provision
 from accounts.models import ApiKey, BackupCode, Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
-from messaging.dispatch import channel_pause
 from messaging.models import Channel, ChannelAlert, ChannelStatus, Contact, Message, QuarantinedItem
+from messaging.outbound.dispatch.channels import channel_pause
 from policies.models import LegalHold, RetentionPolicy, SubjectExport
 from policies.validation import POLICY_FIELDS
 from tests.accounts.admin_rows import Rows, operator_rows, staff_create, tenant_rows

@@ -19,6 +19,7 @@ from core.tasks import (
     BATCH_MAX,
     BatchPublisher,
     UnsafeTaskArgumentError,
+    enqueue_by_name_on_commit,
     enqueue_on_commit,
     lock_guarded,
 )
@@ -74,6 +75,29 @@ def test_lock_guarded_runs_never_overlap() -> None:
     assert second == {"skipped": 1}
     assert results == [{"done": 1}]
     assert job() == {"done": 1}  # the lock was released
+
+
+@pytest.mark.django_db
+def test_enqueue_by_name_publishes_a_batch_of_ids_with_its_countdown_on_commit(
+    django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[str, object, object]] = []
+    monkeypatch.setattr(
+        "core.tasks.current_app.send_task",
+        lambda name, *, args, countdown: sent.append((name, args, countdown)),
+    )
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        enqueue_by_name_on_commit("outbound.example", [first, second], countdown=1.5)
+        enqueue_by_name_on_commit("outbound.example", first)
+        assert sent == []
+    for callback in callbacks:
+        callback()
+
+    assert sent == [("outbound.example", [[str(first), str(second)]], 1.5), ("outbound.example", [str(first)], None)]
+    with pytest.raises(UnsafeTaskArgumentError):
+        enqueue_by_name_on_commit("outbound.example", [first, "hello"])
 
 
 def test_periodic_tasks_are_registered_under_stable_names() -> None:

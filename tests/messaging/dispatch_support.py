@@ -28,7 +28,6 @@ from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from messaging.channels import channel_add, meta_app_register
-from messaging.dispatch import outbound_sweep, outbox_relay
 from messaging.models import (
     AuthorKind,
     Channel,
@@ -42,6 +41,8 @@ from messaging.models import (
     Platform,
 )
 from messaging.outbound import SendRequest, content_normalise
+from messaging.outbound.dispatch.relay import outbox_relay
+from messaging.outbound.dispatch.sweep import outbound_sweep
 from tests.conftest import ROOT, WorkerProcess, worker_process
 from tests.simulator.conftest import SimulatorClient
 

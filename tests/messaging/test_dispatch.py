@@ -23,7 +23,6 @@ from accounts.models import Tenant
 from audit.models import AuditAction, AuditEvent
 from core.http import HttpResponse
 from messaging.channels import channel_add, channel_set_access_token
-from messaging.dispatch import CallResult, call_result, outbound_sweep, outbox_relay
 from messaging.models import (
     AttemptOutcome,
     Channel,
@@ -35,6 +34,9 @@ from messaging.models import (
     OutboxEntry,
     SendAttempt,
 )
+from messaging.outbound.dispatch.calls import CallResult, call_result
+from messaging.outbound.dispatch.relay import outbox_relay
+from messaging.outbound.dispatch.sweep import outbound_sweep
 from messaging.providers.errors import (
     ERROR_POLICIES,
     SERVER_ERROR,

@@ -35,6 +35,7 @@ from messaging.models import (
     MessageStatus,
     OutboxEntry,
 )
+from messaging.task_names import SEND_TASK
 from tests.broker import queued_arguments, queued_raw
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +143,7 @@ def _is_publish(callback: Callable[[], None]) -> bool:
 
 def _published() -> list[list[Any]]:
     """The argument lists of the tasks on the ``outbound`` broker queue (Redis or the embedded broker)."""
-    return queued_arguments("outbound", "outbound.send")
+    return queued_arguments("outbound", SEND_TASK)
 
 
 def _outbound() -> list[Message]:

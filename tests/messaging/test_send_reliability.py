@@ -32,7 +32,6 @@ from pytest_django.live_server_helper import LiveServer
 from rest_framework.test import APIClient
 
 from accounts.models import Tenant
-from messaging.dispatch import outbox_relay
 from messaging.models import (
     Channel,
     Contact,
@@ -44,6 +43,7 @@ from messaging.models import (
     SendAttempt,
     StatusEvent,
 )
+from messaging.outbound.dispatch.relay import outbox_relay
 from tests.conftest import wait_for, worker_process
 from tests.messaging.dispatch_support import (
     CONFIRMED_BY_META,

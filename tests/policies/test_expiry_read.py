@@ -19,9 +19,8 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.models import ApiScope, Tenant
 from encryption.fields import ContentExpiredError
-from messaging import dispatch
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus
-from messaging.outbound import SendRequest, message_send
+from messaging.outbound import SendRequest, dispatch, message_send
 from messaging.selectors import content_expired_q, content_live_q, messages_with_live_content
 from policies.services import retention_policy_update
 from tests.policies.conftest import channel_create, deliver, whatsapp_body, whatsapp_status, whatsapp_text

@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.actors import CLI_ACTOR
-from messaging.dispatch import channel_resume
 from messaging.errors import MessagingError
 from messaging.models import Channel, Platform
+from messaging.outbound.dispatch.channels import channel_resume
 
 
 class Command(BaseCommand):

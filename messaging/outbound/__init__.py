@@ -1,6 +1,6 @@
 """Sending: check a send request against Meta's rules, then queue it (message + outbox row, one transaction).
 
-The dispatcher (``messaging.dispatch``, task ``outbound.send``) takes it from there. What it reads is
+The dispatcher (``messaging.outbound.dispatch``, task ``outbound.send``) takes it from there. What it reads is
 ``Message.content``: the request, checked and normalised, in the shape below. The Graph bodies are built
 from it by ``messaging.providers.whatsapp.send.graph_request`` and
 ``messaging.providers.meta_messaging.send.graph_request`` (pure functions).
@@ -64,7 +64,6 @@ from accounts.models import Tenant
 from core.tasks import enqueue_by_name_on_commit
 from encryption.blind_index import blind_index_filter, normalize_e164
 from encryption.errors import DecryptionError
-from messaging.dispatch import SEND_TASK
 from messaging.inbound import ContactWanted, contacts_resolve, conversation_for
 from messaging.lifetimes import lifetimes_for, message_stamp
 from messaging.models import (
@@ -82,6 +81,7 @@ from messaging.models import (
 )
 from messaging.providers import CONTENT_VERSION
 from messaging.providers.whatsapp import MEDIA_TYPES as WHATSAPP_MEDIA_TYPES
+from messaging.task_names import SEND_TASK
 
 logger = logging.getLogger(__name__)
 

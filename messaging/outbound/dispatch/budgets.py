@@ -1,0 +1,124 @@
+"""The send budgets (core.ratelimit): taken per channel before anything is loaded, refused messages queued
+again at their place in the schedule; and the probes (a channel's first send after a quiet spell goes alone)."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from core.ratelimit import CHANNEL, Grant, SendBudget, send_budgets_take
+from messaging.models import Channel, Message, Platform
+from messaging.outbound.dispatch.calls import Outgoing
+from messaging.outbound.dispatch.lease import Leased
+from messaging.outbound.dispatch.transitions import message_requeue, messages_requeue
+
+PROBE_AFTER_SECONDS = 30.0  # a channel with no acceptance in this process for this long: its first send goes alone
+COUNTDOWN_JITTER_SECONDS = 0.3  # the least spread of messages a full second refused over the next ones
+NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})  # not a message to the user: only the channel's budget
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A leased message (only the leased columns and its channel are loaded) and the budget its send takes."""
+
+    message: Message
+    budget: SendBudget
+    last_attempt: int
+
+
+def tickets_for(leased: dict[uuid.UUID, Leased]) -> list[Ticket]:
+    """The leased messages as unloaded shells with their channels (one query), each with its budget."""
+    channels = Channel.objects.in_bulk({row.channel_id for row in leased.values()})
+    tickets = []
+    for message_id, row in leased.items():
+        message = Message(
+            pk=message_id,
+            tenant_id=row.tenant_id,
+            channel=channels[row.channel_id],
+            contact_id=row.contact_id,
+            message_type=row.message_type,
+        )
+        tickets.append(Ticket(message, send_budget_for(message), row.last_attempt))
+    return tickets
+
+
+def send_budget_for(message: Message) -> SendBudget:
+    """The channel's budget, and the recipient's pair rate for WhatsApp messages to a user."""
+    channel = message.channel
+    has_pair_limit = (
+        channel.platform == Platform.WHATSAPP
+        and message.message_type not in NO_PAIR_LIMIT_TYPES
+        and settings.GATEWAY_SEND_PAIR_PERIOD_SECONDS > 0
+    )
+    return SendBudget(
+        channel_key=f"send:channel:{channel.pk}",
+        channel_rate=channel.send_rate,
+        recipient_key=f"send:pair:{channel.pk}:{message.contact_id}" if has_pair_limit else None,
+        pair_period_seconds=float(settings.GATEWAY_SEND_PAIR_PERIOD_SECONDS),
+        pair_burst=settings.GATEWAY_SEND_PAIR_BURST,
+        guard_ms=settings.GATEWAY_SEND_RATE_GUARD_MS,
+    )
+
+
+def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ticket], float]:
+    """Each channel's budgets in one script call, before anything is loaded (core.ratelimit's guard must cover
+    the time from a grant to Meta receiving the request). Refused messages go back to ``queued`` without
+    using their retry budget: one group per channel, at its place in the channel's schedule; a recipient's
+    refusal on its own clock. Returns the granted tickets and the monotonic time before the grants."""
+    taken_at = time.monotonic()
+    by_channel: dict[uuid.UUID, list[Ticket]] = defaultdict(list)
+    for ticket in tickets:
+        by_channel[ticket.message.channel_id].append(ticket)
+    granted: list[Ticket] = []
+    for items in by_channel.values():
+        grants = send_budgets_take([ticket.budget for ticket in items])
+        channel_refused: list[tuple[Ticket, Grant]] = []
+        for ticket, grant in zip(items, grants, strict=True):
+            if grant.is_granted:
+                granted.append(ticket)
+            elif grant.refused_by == CHANNEL:
+                channel_refused.append((ticket, grant))
+            else:
+                message_requeue(ticket.message, delay_seconds=_refusal_delay(grant), counts_as_attempt=False)
+                outcomes[f"throttled_by_{grant.refused_by}"] += 1
+        if channel_refused:
+            delay = _refusal_delay(channel_refused[0][1])
+            messages_requeue([ticket.message for ticket, _ in channel_refused], delay_seconds=delay)
+            outcomes[f"throttled_by_{CHANNEL}"] += len(channel_refused)
+    return granted, taken_at
+
+
+def _refusal_delay(grant: Grant) -> float:
+    if grant.is_scheduled:  # the channel's schedule already spread the backlog at its rate
+        return grant.wait_seconds
+    spread = max(grant.backlog_seconds, COUNTDOWN_JITTER_SECONDS)
+    return grant.wait_seconds + random.uniform(0, spread)  # noqa: S311 - jitter, not security
+
+
+def probes_split(outgoing: list[Outgoing]) -> tuple[list[Outgoing], list[Outgoing]]:
+    """One send per channel that has more than one in the batch and no recent acceptance in this process."""
+    moment = time.monotonic()
+    counts = Counter(item.message.channel_id for item in outgoing)
+    probes: dict[uuid.UUID, Outgoing] = {}
+    for item in outgoing:
+        channel_id = item.message.channel_id
+        recent = moment - _channels_accepted.get(channel_id, -PROBE_AFTER_SECONDS) < PROBE_AFTER_SECONDS
+        if counts[channel_id] > 1 and not recent and channel_id not in probes:
+            probes[channel_id] = item
+    chosen = {id(item) for item in probes.values()}
+    return list(probes.values()), [item for item in outgoing if id(item) not in chosen]
+
+
+_channels_accepted: dict[uuid.UUID, float] = {}  # channel id -> monotonic time of its last acceptance here
+
+
+def acceptances_record(channel_ids: Iterable[uuid.UUID]) -> None:
+    """These channels had a send accepted just now: their next sends need no probe."""
+    seen_at = time.monotonic()
+    _channels_accepted.update(dict.fromkeys(channel_ids, seen_at))

@@ -1,0 +1,87 @@
+"""The top floor: one try at sending a batch of messages, from the lease to the outcomes."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.utils import timezone
+
+from encryption.errors import DecryptionError
+from messaging.models import SendAttempt
+from messaging.outbound.dispatch.budgets import COUNTDOWN_JITTER_SECONDS, budgets_take, probes_split, tickets_for
+from messaging.outbound.dispatch.calls import (
+    Outgoing,
+    attempts_start,
+    call_pool,
+    calls_make,
+    graph_request_for,
+    is_channel_error,
+)
+from messaging.outbound.dispatch.lease import leased_messages_load, messages_lease, not_leased
+from messaging.outbound.dispatch.outcomes import outcomes_apply
+from messaging.outbound.dispatch.transitions import message_fail, message_hold, messages_requeue
+
+GRANT_VALID_MIN_MS = 50  # a call starts within half the rate guard of its grant, or this long (a guard of 0 included)
+
+
+def message_send(*, message_id: uuid.UUID) -> str:
+    """One try at sending one message (the API's publish); returns what happened (for logs and tests)."""
+    outcomes = messages_send(message_ids=[message_id])
+    return next(iter(outcomes), "missing")
+
+
+def messages_send(*, message_ids: Sequence[uuid.UUID]) -> Counter[str]:
+    """One try at sending each of these messages, with a handful of queries for the whole batch (see the module
+    docstring). Errors, throttles and unknown outcomes go through the same per-message paths as ever."""
+    now = timezone.now()
+    ids = list(dict.fromkeys(message_ids))
+    leased = messages_lease(message_ids=ids, now=now)
+    outcomes = not_leased(set(ids) - set(leased), now)
+    if not leased:
+        return outcomes
+    if len(leased) > 1:
+        call_pool()  # made (and warmed up) before any grant is taken
+    granted, grants_taken_at = budgets_take(tickets_for(leased), outcomes)
+    tickets = {ticket.message.pk: ticket for ticket in granted}
+    outgoing: list[Outgoing] = []
+    for message in leased_messages_load(list(tickets)):
+        ticket = tickets[message.pk]
+        try:
+            path, body = graph_request_for(message)
+        except (ValueError, KeyError, TypeError, DecryptionError):  # DecryptionError: content expired or shredded
+            message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
+            outcomes["failed"] += 1
+            continue
+        outgoing.append(Outgoing(message, path, body, ticket.budget, last_attempt=ticket.last_attempt))
+    valid_until = grants_taken_at + max(settings.GATEWAY_SEND_RATE_GUARD_MS / 2, GRANT_VALID_MIN_MS) / 1000
+    probes, rest = probes_split(outgoing)
+    if probes:
+        outcomes.update(_send_round(probes, valid_until=valid_until))
+        paused = {item.message.channel_id for item in probes if is_channel_error(item.result)}
+        for item in [item for item in rest if item.message.channel_id in paused]:
+            message_hold(item.message)  # the channel is paused: no call, nothing counted
+            outcomes["held"] += 1
+        rest = [item for item in rest if item.message.channel_id not in paused]
+    outcomes.update(_send_round(rest, valid_until=valid_until))
+    return +outcomes
+
+
+def _send_round(outgoing: list[Outgoing], *, valid_until: float) -> Counter[str]:
+    """Attempt rows, calls and outcomes for these leased messages, whose budgets were granted."""
+    outcomes: Counter[str] = Counter()
+    if not outgoing:
+        return outcomes
+    attempts_start(outgoing)  # committed before any call: a killed worker leaves them ``pending``
+    calls_make(outgoing, valid_until=valid_until)
+    stale = [item for item in outgoing if item.result is None]
+    if stale:  # no call was made: give the messages back (their grants are lost, which only slows the channel)
+        SendAttempt.objects.filter(pk__in=[item.attempt_id for item in stale]).delete()
+        delay = random.uniform(0, COUNTDOWN_JITTER_SECONDS)  # noqa: S311 - jitter, not security
+        messages_requeue([item.message for item in stale], delay_seconds=delay)
+        outcomes["stale_grant"] += len(stale)
+    outcomes.update(outcomes_apply([item for item in outgoing if item.result is not None]))
+    return outcomes

@@ -1,0 +1,180 @@
+"""The bottom floor: every move of a message's status the dispatcher makes on an answer (accepted, queued
+again, held, unconfirmed, failed) and the outbox row that goes with it. Imports nothing else of the dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.bulk import ColumnChange, rows_update
+from core.tasks import enqueue_by_name_on_commit
+from messaging.models import Message, MessageStatus, OutboxEntry, ParkedStatus
+from messaging.statuses import parked_statuses_apply, predecessors
+from messaging.task_names import SEND_BATCH_TASK, SEND_TASK
+
+if TYPE_CHECKING:
+    from encryption.fields import EncryptedField
+
+
+COUNTDOWN_MAX_SECONDS = 10.0  # a longer wait is left to the relay (rows polled by beat, never long ETAs)
+
+
+def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
+    """Store each provider id (sealed and blind-indexed by the fields themselves, as ``save`` would) even when a
+    status webhook already moved the message further, and move to ``accepted`` the messages nothing moved yet;
+    their outbox rows go. Two statements for the whole batch."""
+    if not accepted:
+        return
+    id_field = cast("EncryptedField", Message._meta.get_field("provider_message_id"))
+    index_field = Message._meta.get_field("provider_message_index")
+    with_ids: list[Message] = []
+    for message, provider_message_id in accepted:
+        if provider_message_id:
+            message.provider_message_id = provider_message_id
+            with_ids.append(message)
+    sealed = [id_field.pre_save(message, False) for message in with_ids]
+    indexes = [index_field.pre_save(message, False) for message in with_ids]
+    allowed = predecessors(MessageStatus.ACCEPTED)
+    moves = f"CASE WHEN {{column}} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {{column}} END"
+    ids = [message.pk for message, _ in accepted]
+    with transaction.atomic():
+        rows_update(
+            Message,
+            {
+                message.pk: {
+                    "provider_message_id": ColumnChange.to(seal),
+                    "provider_message_index": ColumnChange.to(index),
+                }
+                for message, seal, index in zip(with_ids, sealed, indexes, strict=True)
+            },
+        )
+        rows_update(
+            Message,
+            {message_id: {} for message_id in ids},
+            same={
+                "lease_expires_at": ColumnChange.to(None),
+                "next_attempt_at": ColumnChange.to(None),
+                "updated_at": ColumnChange.to(timezone.now()),
+                "status": ColumnChange(moves, [*allowed, MessageStatus.ACCEPTED.value]),
+            },
+        )
+        OutboxEntry.objects.filter(message_id__in=ids).delete()
+
+
+def message_accept(message: Message, *, provider_message_id: str | None) -> None:
+    """``messages_accept`` for one message, then the statuses that raced the answer."""
+    messages_accept([(message, provider_message_id)])
+    parked_statuses_follow([message])
+
+
+def parked_statuses_follow(messages: list[Message]) -> None:
+    """Statuses parked before these provider ids were stored, on the channels that have any parked at all (a
+    status carrying our id in its callback data finds the message without parking, so most have none)."""
+    with_ids = [message for message in messages if message.provider_message_id]
+    channels = set(
+        ParkedStatus.objects.filter(channel_id__in={message.channel_id for message in with_ids})
+        .values_list("channel_id", flat=True)
+        .distinct()
+    )
+    if channels:
+        parked_statuses_apply(messages=[message for message in with_ids if message.channel_id in channels])
+
+
+def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt: bool) -> None:
+    """``sending → queued``, due after the delay. A short delay is published at once with a countdown; a
+    longer one is left to the relay, which publishes the outbox row when it is due."""
+    now = timezone.now()
+    due_at = now + timedelta(seconds=delay_seconds)
+    is_short = delay_seconds <= COUNTDOWN_MAX_SECONDS
+    with transaction.atomic():
+        moved = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED,
+            next_attempt_at=due_at,
+            lease_expires_at=None,
+            attempt_count=F("attempt_count") + int(counts_as_attempt),
+        )
+        if not moved:
+            return
+        _outbox_set(message, available_at=due_at, published_at=now if is_short else None)
+        if is_short:
+            enqueue_by_name_on_commit(SEND_TASK, message.pk, countdown=delay_seconds)
+
+
+def messages_requeue(messages: Sequence[Message], *, delay_seconds: float) -> None:
+    """``message_requeue`` for a group of leased messages with one delay (throttled, or never called: no
+    retry budget used), republished as one batch. A few statements for the group."""
+    if not messages:
+        return
+    now = timezone.now()
+    due_at = now + timedelta(seconds=delay_seconds)
+    is_short = delay_seconds <= COUNTDOWN_MAX_SECONDS
+    ids = [message.pk for message in messages]
+    with transaction.atomic():
+        moved = Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED, next_attempt_at=due_at, lease_expires_at=None
+        )
+        if not moved:
+            return
+        published_at = now if is_short else None
+        updated = OutboxEntry.objects.filter(message_id__in=ids).update(available_at=due_at, published_at=published_at)
+        if updated < len(ids):  # a row gone missing: the relay must still see the message
+            present = set(OutboxEntry.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
+            for message in messages:
+                if message.pk not in present:
+                    _outbox_set(message, available_at=due_at, published_at=published_at)
+        if is_short:
+            enqueue_by_name_on_commit(SEND_BATCH_TASK, ids, countdown=delay_seconds)
+
+
+def message_hold(message: Message) -> None:
+    """Back to ``queued`` on a paused channel: the relay publishes it once the channel is resumed."""
+    with transaction.atomic():
+        moved = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED, next_attempt_at=None, lease_expires_at=None
+        )
+        if moved:
+            _outbox_set(message, available_at=timezone.now(), published_at=None)
+
+
+def message_unconfirm(message: Message) -> None:
+    """The call may have reached Meta: wait for a status webhook; resend only after the silence."""
+    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+        status=MessageStatus.UNCONFIRMED,
+        lease_expires_at=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=settings.GATEWAY_SEND_UNCONFIRMED_SILENCE),
+        attempt_count=F("attempt_count") + 1,
+    )
+
+
+def message_fail(message: Message, *, code: int | None, title: str) -> None:
+    with transaction.atomic():
+        failed = Message.objects.filter(
+            pk=message.pk, status__in=[MessageStatus.SENDING, MessageStatus.UNCONFIRMED, MessageStatus.QUEUED]
+        ).update(
+            status=MessageStatus.FAILED,
+            failure_code=code,
+            failure_title=title[:200],
+            lease_expires_at=None,
+            next_attempt_at=None,
+        )
+        if failed:
+            OutboxEntry.objects.filter(message_id=message.pk).delete()
+
+
+def _outbox_set(message: Message, *, available_at: datetime, published_at: datetime | None) -> None:
+    OutboxEntry.objects.update_or_create(
+        message_id=message.pk,
+        defaults={"available_at": available_at, "published_at": published_at},
+        create_defaults={
+            "tenant_id": message.tenant_id,
+            "channel_id": message.channel_id,
+            "available_at": available_at,
+            "published_at": published_at,
+        },
+    )

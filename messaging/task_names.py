@@ -1,0 +1,13 @@
+"""The names of messaging's tasks, each defined once: for ``messaging.tasks``, which declares the tasks, and for
+the code that publishes them by name (``core.tasks.enqueue_by_name_on_commit``) and that ``messaging.tasks``
+imports, so it cannot import ``messaging.tasks`` itself. The queue a task goes to is its name's first part."""
+
+from __future__ import annotations
+
+SEND_TASK = "outbound.send"
+SEND_BATCH_TASK = "outbound.send_batch"
+OUTBOUND_RELAY_TASK = "maintenance.outbound_relay"
+OUTBOUND_SWEEP_TASK = "maintenance.outbound_sweep"
+MEDIA_DOWNLOAD_TASK = "media.download"
+MEDIA_DOWNLOAD_BATCH_TASK = "media.download_batch"
+MEDIA_SWEEP_TASK = "maintenance.media_sweep"
