@@ -7,8 +7,10 @@ top-level ``object`` through an explicit table.
 from collections.abc import Callable
 from functools import partial
 
+from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.items import ParseProblem
+from messaging.providers.jsonread import JsonObject, PayloadError, decode_json
 from messaging.providers.meta_messaging.parse import parse_meta_messaging
-from messaging.providers.types import JsonObject, ParsedDelivery, ParseProblem, PayloadError, decode_json
 from messaging.providers.whatsapp.parse import parse_whatsapp
 
 # The version (``"v"``) of the normalised send content in ``Message.content``: messaging.outbound writes it,

@@ -12,28 +12,12 @@ from datetime import datetime
 from functools import partial
 from typing import TypedDict
 
-from messaging.providers.types import (
-    Attachment,
-    ChannelEventItem,
-    Collector,
-    DeliveryItem,
+from messaging.providers.delivery import Collector, DeliveryItem, ParsedDelivery
+from messaging.providers.items import ChannelEventItem, MessagingPlatform
+from messaging.providers.jsonread import (
     Json,
     JsonObject,
-    MessagingDelivery,
-    MessagingEdit,
-    MessagingEvent,
-    MessagingMessage,
-    MessagingOtherEvent,
-    MessagingPlatform,
-    MessagingPostback,
-    MessagingReaction,
-    MessagingRead,
-    MessagingReferral,
-    MessagingUnsent,
-    ParsedDelivery,
     PayloadError,
-    ReferralInfo,
-    StoryReference,
     array,
     as_object,
     get,
@@ -43,6 +27,21 @@ from messaging.providers.types import (
     need_id,
     need_time,
     read_time,
+)
+from messaging.providers.meta_messaging.types import (
+    Attachment,
+    MessagingDelivery,
+    MessagingEdit,
+    MessagingEvent,
+    MessagingMessage,
+    MessagingOtherEvent,
+    MessagingPostback,
+    MessagingReaction,
+    MessagingRead,
+    MessagingReferral,
+    MessagingUnsent,
+    ReferralInfo,
+    StoryReference,
 )
 
 OBJECTS: dict[str, MessagingPlatform] = {"page": "messenger", "instagram": "instagram"}

@@ -13,11 +13,28 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypedDict
 
-from messaging.providers.types import (
+from messaging.providers.delivery import Collector, DeliveryItem, ParsedDelivery
+from messaging.providers.items import ChannelEventItem, GraphError, read_graph_error
+from messaging.providers.jsonread import (
+    Json,
+    JsonObject,
+    PayloadError,
+    array,
+    as_object,
+    decode_json,
+    get,
+    get_id,
+    join,
+    need,
+    need_id,
+    need_number,
+    need_time,
+    read_time,
+)
+from messaging.providers.whatsapp import MEDIA_TYPES
+from messaging.providers.whatsapp.types import (
     AdReferral,
     ButtonReplyContent,
-    ChannelEventItem,
-    Collector,
     ContactAddress,
     ContactEmail,
     ContactName,
@@ -26,12 +43,8 @@ from messaging.providers.types import (
     ContactsContent,
     ContactUrl,
     Conversation,
-    DeliveryItem,
     FlowReplyContent,
-    GraphError,
     InboundMessage,
-    Json,
-    JsonObject,
     ListReplyContent,
     LocationContent,
     MediaContent,
@@ -40,8 +53,6 @@ from messaging.providers.types import (
     MessageContext,
     OrderContent,
     OrderItem,
-    ParsedDelivery,
-    PayloadError,
     Pricing,
     ReactionContent,
     ReferredProduct,
@@ -53,20 +64,7 @@ from messaging.providers.types import (
     UnknownContent,
     UnsupportedContent,
     ValueErrorItem,
-    array,
-    as_object,
-    decode_json,
-    get,
-    get_id,
-    join,
-    need,
-    need_id,
-    need_number,
-    need_time,
-    read_graph_error,
-    read_time,
 )
-from messaging.providers.whatsapp import MEDIA_TYPES
 
 OBJECT = "whatsapp_business_account"
 _MEDIA_TYPES: dict[str, MediaType] = {name: name for name in MEDIA_TYPES}
