@@ -17,6 +17,8 @@ from core.models import BaseModel, time_ordered_uuid
 from encryption.blind_index import BlindIndexField
 from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
+from messaging.providers.adapter import Platform as ProviderPlatform
+from messaging.providers.sending import AUTHOR_HUMAN, AUTHOR_SYSTEM
 
 APP_KEY_LENGTH = 24
 APP_KEY_ALPHABET = string.ascii_letters + string.digits
@@ -65,9 +67,9 @@ def secrets_in_force(current: str, previous: str | None, previous_valid_until: d
 
 
 class Platform(models.TextChoices):
-    WHATSAPP = "whatsapp", "WhatsApp"
-    MESSENGER = "messenger", "Messenger"
-    INSTAGRAM = "instagram", "Instagram"
+    WHATSAPP = ProviderPlatform.WHATSAPP.value, "WhatsApp"
+    MESSENGER = ProviderPlatform.MESSENGER.value, "Messenger"
+    INSTAGRAM = ProviderPlatform.INSTAGRAM.value, "Instagram"
 
 
 COEXISTENCE_MPS = 20
@@ -225,8 +227,8 @@ class MessageStatus(models.TextChoices):
 class AuthorKind(models.TextChoices):
     """Who wrote an outbound message: Messenger's HUMAN_AGENT tag is only for replies a person wrote."""
 
-    HUMAN = "human", "Human agent"
-    SYSTEM = "system", "System"
+    HUMAN = AUTHOR_HUMAN, "Human agent"
+    SYSTEM = AUTHOR_SYSTEM, "System"
 
 
 class Message(BaseModel):

@@ -7,7 +7,7 @@ Answers:
 - 404: the channel or contact is not this tenant's (the same answer as an unknown id).
 - 409 ``idempotency_key_reused``: the Idempotency-Key was used with another body.
 - 422 ``validation_failed``: a well-formed request that breaks a rule; ``rule`` is a stable code
-  (``messaging.outbound.SendRule``) and ``field`` names the offending field when there is one.
+  (``messaging.providers.sending.SendRule``) and ``field`` names the offending field when there is one.
 
 Idempotency-Key (Stripe's semantics, per tenant): the same key with the same body (SHA-256 of its canonical
 JSON) answers the first response again (same status and body, with ``Idempotent-Replayed: true``) and queues
@@ -40,18 +40,15 @@ from messaging import outbound
 from messaging.api import MessageListApi
 from messaging.models import AuthorKind, IdempotencyRecord, Message
 from messaging.outbound import (
-    SEND_TYPES,
-    WHATSAPP_TYPES,
     IdempotencyClaim,
     IdempotencyKeyTakenError,
     MessageNotCancellableError,
-    MessageTag,
-    MessagingType,
     SendReferenceNotFoundError,
-    SendRequest,
-    SendRule,
-    SendRuleError,
 )
+from messaging.providers.meta_messaging.send import MessageTag, MessagingType
+from messaging.providers.registry import SEND_TYPES
+from messaging.providers.sending import SendRequest, SendRule, SendRuleError
+from messaging.providers.whatsapp.messages import TYPES as WHATSAPP_TYPES
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255

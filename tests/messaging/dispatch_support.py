@@ -40,7 +40,8 @@ from messaging.models import (
     OutboxEntry,
     Platform,
 )
-from messaging.outbound import SendRequest, content_normalise
+from messaging.providers.registry import content_normalise
+from messaging.providers.sending import SendRequest
 from messaging.services import channel_add, meta_app_register
 from tests.conftest import ROOT, WorkerProcess, worker_process
 from tests.simulator.conftest import SimulatorClient

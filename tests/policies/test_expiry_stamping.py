@@ -27,7 +27,8 @@ from messaging.models import (
     QuarantinedItem,
     content_day_bucket,
 )
-from messaging.outbound import SendRequest, message_send
+from messaging.outbound import message_send
+from messaging.providers.sending import SendRequest
 from messaging.services import meta_app_register
 from messaging.statuses import StatusReport, statuses_apply
 from policies.services import retention_policy_update

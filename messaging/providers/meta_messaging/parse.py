@@ -45,7 +45,7 @@ from messaging.providers.meta_messaging.types import (
 )
 
 OBJECTS: dict[str, MessagingPlatform] = {"page": "messenger", "instagram": "instagram"}
-_OBJECT_NAMES = {platform: name for name, platform in OBJECTS.items()}
+OBJECT_NAMES = {platform: name for name, platform in OBJECTS.items()}
 _ENVELOPE_KEYS = frozenset({"sender", "recipient", "timestamp"})
 
 
@@ -65,7 +65,7 @@ def parse_meta_messaging(document: JsonObject, *, platform: MessagingPlatform) -
     out = Collector()
     for path, entry in out.elements(document, "entry", "", required=True):
         _entry(entry, path, platform, out)
-    return out.result(object_name=_OBJECT_NAMES[platform], platform=platform)
+    return out.result(object_name=OBJECT_NAMES[platform], platform=platform)
 
 
 def _entry(raw: Json, path: str, platform: MessagingPlatform, out: Collector) -> None:
