@@ -21,7 +21,7 @@ from accounts.models import ApiScope, Tenant
 from encryption.fields import ContentExpiredError
 from messaging import dispatch
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus
-from messaging.outbound import message_send
+from messaging.outbound.requests import message_send
 from messaging.providers.sending import SendRequest
 from messaging.selectors import content_expired_q, content_live_q, messages_with_live_content
 from policies.services import retention_policy_update

@@ -27,7 +27,7 @@ from messaging.models import (
     QuarantinedItem,
     content_day_bucket,
 )
-from messaging.outbound import message_send
+from messaging.outbound.requests import message_send
 from messaging.providers.sending import SendRequest
 from messaging.services import meta_app_register
 from messaging.statuses import StatusReport, statuses_apply
