@@ -665,7 +665,7 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     from messaging.inbound import ContactWanted, MessageDraft, contacts_resolve, messages_store
     from messaging.models import Channel, Direction, MessageStatus
     from messaging.providers import parse_webhook
-    from messaging.providers.types import StatusUpdate
+    from messaging.providers.whatsapp.types import StatusUpdate
 
     channel = Channel.objects.select_related("tenant").get(meta_app=app, provider_id=PHONE_NUMBER_ID)
     drafts = [

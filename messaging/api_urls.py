@@ -1,6 +1,7 @@
 from django.urls import path
 
-from messaging import api, media_api, send_api
+from messaging import api, media_api
+from messaging.outbound import api as send_api
 
 urlpatterns = [
     # GET lists (messages:read), POST sends (messages:send).

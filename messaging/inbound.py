@@ -37,21 +37,16 @@ from messaging.models import (
     MetaApp,
     QuarantinedItem,
 )
-from messaging.providers.types import (
-    ChannelEventItem,
-    DeliveryItem,
-    InboundMessage,
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.items import ChannelEventItem, UnknownItem
+from messaging.providers.meta_messaging.types import (
     MessagingDelivery,
     MessagingItem,
     MessagingMessage,
     MessagingRead,
     MessagingUnsent,
-    ParsedDelivery,
-    StatusUpdate,
-    UnknownContent,
-    UnknownItem,
-    ValueErrorItem,
 )
+from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, UnknownContent, ValueErrorItem
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply, statuses_record
 
 # Channel-level news that carries no customer content; anything else unrouted is quarantined encrypted.

@@ -25,7 +25,7 @@ from encryption.errors import DecryptionError
 from messaging.inbound import delivery_items_store
 from messaging.models import QuarantinedItem
 from messaging.providers import parse_webhook
-from messaging.providers.types import DeliveryItem, ParsedDelivery
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from webhooks.models import Delivery
 
 REPLAYED = "replayed"

@@ -21,7 +21,7 @@ from core.tasks import enqueue_batched_on_commit, enqueue_on_commit
 from messaging.inbound import delivery_items_store
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.providers import parse_webhook
-from messaging.providers.types import ParseProblem
+from messaging.providers.items import ParseProblem
 from webhooks.models import Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from accounts.models import Tenant
 from core.models import BaseModel
 from encryption.fields import EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
+from messaging.providers.adapter import Platform as ProviderPlatform
 
 APP_KEY_LENGTH = 24
 APP_KEY_ALPHABET = string.ascii_letters + string.digits
@@ -63,9 +64,9 @@ def secrets_in_force(current: str, previous: str | None, previous_valid_until: d
 
 
 class Platform(models.TextChoices):
-    WHATSAPP = "whatsapp", "WhatsApp"
-    MESSENGER = "messenger", "Messenger"
-    INSTAGRAM = "instagram", "Instagram"
+    WHATSAPP = ProviderPlatform.WHATSAPP.value, "WhatsApp"
+    MESSENGER = ProviderPlatform.MESSENGER.value, "Messenger"
+    INSTAGRAM = ProviderPlatform.INSTAGRAM.value, "Instagram"
 
 
 COEXISTENCE_MPS = 20

@@ -14,6 +14,7 @@ from encryption.models import Purpose
 from messaging.models.apps_channels import Channel
 from messaging.models.contacts import Contact, Conversation
 from messaging.models.content import content_day_bucket, content_is_expired
+from messaging.providers.sending import AUTHOR_HUMAN, AUTHOR_SYSTEM
 
 
 class Direction(models.TextChoices):
@@ -44,8 +45,8 @@ class MessageStatus(models.TextChoices):
 class AuthorKind(models.TextChoices):
     """Who wrote an outbound message: Messenger's HUMAN_AGENT tag is only for replies a person wrote."""
 
-    HUMAN = "human", "Human agent"
-    SYSTEM = "system", "System"
+    HUMAN = AUTHOR_HUMAN, "Human agent"
+    SYSTEM = AUTHOR_SYSTEM, "System"
 
 
 class Message(BaseModel):

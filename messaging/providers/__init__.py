@@ -1,25 +1,13 @@
 """Provider adapters (WhatsApp, Messenger, Instagram): payload shapes and Graph calls, never the ORM.
 
 ``parse_webhook`` is the one entry point for inbound bodies: it never raises, and dispatches on the
-top-level ``object`` through an explicit table.
+top-level ``object`` through the registry (``messaging.providers.registry``).
 """
 
-from collections.abc import Callable
-from functools import partial
-
-from messaging.providers.meta_messaging.parse import parse_meta_messaging
-from messaging.providers.types import JsonObject, ParsedDelivery, ParseProblem, PayloadError, decode_json
-from messaging.providers.whatsapp.parse import parse_whatsapp
-
-# The version (``"v"``) of the normalised send content in ``Message.content``: messaging.outbound writes it,
-# each adapter's ``graph_request`` reads only this version.
-CONTENT_VERSION = 1
-
-PARSERS: dict[str, Callable[[JsonObject], ParsedDelivery]] = {
-    "whatsapp_business_account": parse_whatsapp,
-    "page": partial(parse_meta_messaging, platform="messenger"),
-    "instagram": partial(parse_meta_messaging, platform="instagram"),
-}
+from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.items import ParseProblem
+from messaging.providers.jsonread import PayloadError, decode_json
+from messaging.providers.registry import parser_for
 
 
 def parse_webhook(body: bytes) -> ParsedDelivery:
@@ -31,7 +19,7 @@ def parse_webhook(body: bytes) -> ParsedDelivery:
     if not isinstance(document, dict):
         return _refused("body", "expected a JSON object")
     object_name = document.get("object")
-    parser = PARSERS.get(object_name) if isinstance(object_name, str) else None
+    parser = parser_for(object_name) if isinstance(object_name, str) else None
     if parser is None:
         return _refused("object", f"unknown object {str(object_name)[:80]!r}")
     return parser(document)

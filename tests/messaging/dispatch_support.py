@@ -40,9 +40,10 @@ from messaging.models import (
     OutboxEntry,
     Platform,
 )
-from messaging.outbound import SendRequest, content_normalise
 from messaging.outbound.dispatch.relay import outbox_relay
 from messaging.outbound.dispatch.sweep import outbound_sweep
+from messaging.providers.registry import content_normalise
+from messaging.providers.sending import SendRequest
 from tests.conftest import ROOT, WorkerProcess, worker_process
 from tests.simulator.conftest import SimulatorClient
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from messaging.models import Platform
-from messaging.outbound import SendRequest, SendRule, SendRuleError, content_normalise
 from messaging.providers.meta_messaging.send import graph_request as messaging_request
+from messaging.providers.registry import content_normalise
+from messaging.providers.sending import SendRequest, SendRule, SendRuleError
 from messaging.providers.whatsapp.send import graph_request as whatsapp_request
 
 CALLBACK = "6f1c8a52-3d5e-4b8e-9a57-1f0d7c1e2b3a"

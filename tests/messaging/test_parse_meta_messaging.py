@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from messaging.providers import parse_webhook
-from messaging.providers.types import (
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.items import ChannelEventItem, ParseProblem, UnknownItem
+from messaging.providers.meta_messaging.types import (
     Attachment,
-    ChannelEventItem,
-    DeliveryItem,
     MessagingDelivery,
     MessagingEdit,
     MessagingItem,
@@ -28,11 +28,8 @@ from messaging.providers.types import (
     MessagingRead,
     MessagingReferral,
     MessagingUnsent,
-    ParsedDelivery,
-    ParseProblem,
     ReferralInfo,
     StoryReference,
-    UnknownItem,
 )
 from tests.messaging.test_parse_whatsapp import check_invariants, mutated_fixture
 

@@ -19,17 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messaging.providers import parse_webhook
-from messaging.providers.types import (
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.items import ChannelEventItem, GraphError, ParseProblem, UnknownItem
+from messaging.providers.whatsapp.types import (
     AdReferral,
     ButtonReplyContent,
-    ChannelEventItem,
     ContactName,
     ContactPhone,
     ContactsContent,
     Conversation,
-    DeliveryItem,
     FlowReplyContent,
-    GraphError,
     InboundMessage,
     ListReplyContent,
     LocationContent,
@@ -37,8 +36,6 @@ from messaging.providers.types import (
     MessageContext,
     OrderContent,
     OrderItem,
-    ParsedDelivery,
-    ParseProblem,
     Pricing,
     ReactionContent,
     ReferredProduct,
@@ -47,7 +44,6 @@ from messaging.providers.types import (
     TemplateButtonContent,
     TextContent,
     UnknownContent,
-    UnknownItem,
     UnsupportedContent,
     ValueErrorItem,
 )

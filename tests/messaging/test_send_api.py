@@ -22,7 +22,6 @@ from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from encryption.models import DataKey, KeyState, Purpose
-from messaging import outbound
 from messaging.channels import channel_add, meta_app_register
 from messaging.models import (
     Channel,
@@ -35,6 +34,8 @@ from messaging.models import (
     MessageStatus,
     OutboxEntry,
 )
+from messaging.providers import registry
+from messaging.providers.sending import SendRule
 from messaging.task_names import SEND_TASK
 from tests.broker import queued_arguments, queued_raw
 
@@ -605,7 +606,7 @@ def test_each_rule_answers_422_with_its_code_and_queues_nothing(post, world: Wor
 
 
 def test_every_rule_code_has_a_case():
-    assert {rule for rule, _ in CASES.values()} == set(outbound.SendRule.values)
+    assert {rule for rule, _ in CASES.values()} == set(SendRule.values)
 
 
 def test_an_opted_out_contact_can_still_have_its_message_marked_read_and_templates_need_no_window(post, world: World):
@@ -779,13 +780,13 @@ def test_concurrent_duplicates_with_one_key_make_one_message(world: World, monke
     unique constraint makes the second wait for the first, fail, and replay its answer."""
     client_a, client_b = (_client(world.tenant, ApiScope.MESSAGES_SEND) for _ in range(2))
     barrier = threading.Barrier(2, timeout=30)
-    real_normalise = outbound.content_normalise
+    real_normalise = registry.content_normalise
 
     def normalise_after_both_checked(**kwargs: Any) -> dict[str, Any]:
         barrier.wait()
         return real_normalise(**kwargs)
 
-    monkeypatch.setattr(outbound, "content_normalise", normalise_after_both_checked)
+    monkeypatch.setattr(registry, "content_normalise", normalise_after_both_checked)
     responses: dict[int, Any] = {}
 
     def send(index: int, client: APIClient) -> None:
@@ -873,9 +874,9 @@ def test_the_schema_documents_send_and_cancel(db: None):
     assert sorted(send["responses"]) == ["202", "400", "401", "403", "404", "409", "422"]
     assert sorted(cancel["responses"]) == ["200", "401", "403", "404", "409"]
     assert {parameter["name"] for parameter in send["parameters"]} == {"Idempotency-Key"}
-    assert all(f"`{rule}`" in send["description"] for rule in outbound.SendRule.values)
+    assert all(f"`{rule}`" in send["description"] for rule in SendRule.values)
     rule_schema = schema["components"]["schemas"]["SendRuleError"]["properties"]["rule"]
     rule_enum = schema["components"]["schemas"][rule_schema["$ref"].rsplit("/", 1)[1]]["enum"]
-    assert sorted(rule_enum) == sorted(outbound.SendRule.values)
+    assert sorted(rule_enum) == sorted(SendRule.values)
     request = schema["components"]["schemas"]["SendRequest"]["properties"]
     assert {"channel", "to", "contact_id", "type", "text", "template", "interactive", "send_at", "tag"} <= set(request)

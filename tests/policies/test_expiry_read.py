@@ -20,7 +20,9 @@ from accounts.actors import CLI_ACTOR
 from accounts.models import ApiScope, Tenant
 from encryption.fields import ContentExpiredError
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus
-from messaging.outbound import SendRequest, dispatch, message_send
+from messaging.outbound import dispatch
+from messaging.outbound.requests import message_send
+from messaging.providers.sending import SendRequest
 from messaging.selectors import content_expired_q, content_live_q, messages_with_live_content
 from policies.services import retention_policy_update
 from tests.policies.conftest import channel_create, deliver, whatsapp_body, whatsapp_status, whatsapp_text

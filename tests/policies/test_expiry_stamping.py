@@ -28,7 +28,8 @@ from messaging.models import (
     QuarantinedItem,
     content_day_bucket,
 )
-from messaging.outbound import SendRequest, message_send
+from messaging.outbound.requests import message_send
+from messaging.providers.sending import SendRequest
 from messaging.statuses import StatusReport, statuses_apply
 from policies.services import retention_policy_update
 from tests.policies.conftest import (

@@ -12,28 +12,12 @@ from datetime import datetime
 from functools import partial
 from typing import TypedDict
 
-from messaging.providers.types import (
-    Attachment,
-    ChannelEventItem,
-    Collector,
-    DeliveryItem,
+from messaging.providers.delivery import Collector, DeliveryItem, ParsedDelivery
+from messaging.providers.items import ChannelEventItem, MessagingPlatform
+from messaging.providers.jsonread import (
     Json,
     JsonObject,
-    MessagingDelivery,
-    MessagingEdit,
-    MessagingEvent,
-    MessagingMessage,
-    MessagingOtherEvent,
-    MessagingPlatform,
-    MessagingPostback,
-    MessagingReaction,
-    MessagingRead,
-    MessagingReferral,
-    MessagingUnsent,
-    ParsedDelivery,
     PayloadError,
-    ReferralInfo,
-    StoryReference,
     array,
     as_object,
     get,
@@ -44,9 +28,24 @@ from messaging.providers.types import (
     need_time,
     read_time,
 )
+from messaging.providers.meta_messaging.types import (
+    Attachment,
+    MessagingDelivery,
+    MessagingEdit,
+    MessagingEvent,
+    MessagingMessage,
+    MessagingOtherEvent,
+    MessagingPostback,
+    MessagingReaction,
+    MessagingRead,
+    MessagingReferral,
+    MessagingUnsent,
+    ReferralInfo,
+    StoryReference,
+)
 
 OBJECTS: dict[str, MessagingPlatform] = {"page": "messenger", "instagram": "instagram"}
-_OBJECT_NAMES = {platform: name for name, platform in OBJECTS.items()}
+OBJECT_NAMES = {platform: name for name, platform in OBJECTS.items()}
 _ENVELOPE_KEYS = frozenset({"sender", "recipient", "timestamp"})
 
 
@@ -66,7 +65,7 @@ def parse_meta_messaging(document: JsonObject, *, platform: MessagingPlatform) -
     out = Collector()
     for path, entry in out.elements(document, "entry", "", required=True):
         _entry(entry, path, platform, out)
-    return out.result(object_name=_OBJECT_NAMES[platform], platform=platform)
+    return out.result(object_name=OBJECT_NAMES[platform], platform=platform)
 
 
 def _entry(raw: Json, path: str, platform: MessagingPlatform, out: Collector) -> None:

@@ -1,20 +1,61 @@
-"""Graph request bodies for WhatsApp Cloud API sends (META-SPEC §6), from normalised content.
+"""Sending on the WhatsApp Cloud API (META-SPEC §6): the rules a request must meet, and the Graph request
+built from the normalised content.
 
-The content is what ``messaging.outbound`` stored in ``Message.content`` (its module docstring describes
-it); these functions are pure: no ORM, no HTTP. The dispatcher posts ``body`` to
-``/<version>/<phone_number_id>/<path_suffix>``.
+The content is what ``content_normalise`` returns and ``messaging.outbound`` stores in ``Message.content``
+(``messaging.outbound.requests`` describes it); these functions are pure: no ORM, no HTTP. The dispatcher
+posts ``body`` to ``/<version>/<phone_number_id>/<path_suffix>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from messaging.providers import CONTENT_VERSION
-from messaging.providers.whatsapp import MEDIA_TYPES
+from encryption.blind_index import normalize_e164
+from messaging.providers.sending import CONTENT_VERSION, SendRequest, SendRule, SendRuleError, is_open
+from messaging.providers.whatsapp.messages import BUILDERS, NORMALISERS, TYPES
 
 PATH_SUFFIX = "messages"
-SENDABLE_TYPES = frozenset({"text", "template", "interactive", "reaction", *MEDIA_TYPES})
+WINDOW = timedelta(hours=24)
+# Outside the customer service window: templates only; marking as read is not a message.
+OUTSIDE_WINDOW_TYPES = frozenset({"template", "mark_read"})
+
+
+def content_normalise(request: SendRequest) -> dict[str, Any]:
+    """The normalised content, checked against Meta's limits; message ids the request names are gateway
+    ids here, resolved to Meta's by the caller."""
+    message_type = request.message_type
+    if message_type not in TYPES:
+        raise SendRuleError(SendRule.NOT_SUPPORTED, f"WhatsApp has no {message_type} messages.", field="type")
+    for name, value in (("messaging_type", request.messaging_type), ("tag", request.tag)):
+        if value:
+            raise SendRuleError(SendRule.NOT_SUPPORTED, f"{name} is for Messenger and Instagram.", field=name)
+    body = NORMALISERS[message_type](request.payload, message_type)
+    content: dict[str, Any] = {"v": CONTENT_VERSION, "platform": "whatsapp", "type": message_type}
+    content[message_type] = body
+    return content
+
+
+def recipient_external_id(to: str) -> str:
+    """The wa_id for ``to`` (digits, as webhooks name the person)."""
+    try:
+        return normalize_e164(to).removeprefix("+")
+    except ValueError:
+        raise SendRuleError(
+            SendRule.RECIPIENT_INVALID, "`to` must be a phone number with its country code.", field="to"
+        ) from None
+
+
+def window_check(request: SendRequest, content: dict[str, Any], last_inbound_at: datetime | None, at: datetime) -> None:
+    """The 24-hour customer service window, judged at ``at``."""
+    if request.message_type in OUTSIDE_WINDOW_TYPES:
+        return
+    if not is_open(last_inbound_at, WINDOW, at):
+        raise SendRuleError(
+            SendRule.WHATSAPP_WINDOW_CLOSED,
+            "The 24-hour customer service window is closed (the contact has not written in the last 24 hours): "
+            "send an approved template instead.",
+        )
 
 
 def graph_request(message_content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
@@ -33,12 +74,12 @@ def graph_request(message_content: dict[str, Any], *, recipient: str, callback_i
             "status": "read",
             "message_id": message_content["mark_read"]["message_id"],
         }
-    if message_type not in SENDABLE_TYPES:
+    if message_type not in BUILDERS:
         raise ValueError(f"unknown WhatsApp send type {message_type!r}")
     body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
     body.update(_recipient_fields(recipient))
     body["type"] = message_type
-    body[message_type] = _BUILDERS[message_type](message_content[message_type])
+    body[message_type] = BUILDERS[message_type](message_content[message_type])
     context = message_content.get("context")
     if context is not None:
         body["context"] = {"message_id": context["message_id"]}
@@ -52,63 +93,3 @@ def _recipient_fields(recipient: str) -> dict[str, str]:
     if digits.isdigit():
         return {"to": f"+{digits}"}
     return {"recipient": recipient}
-
-
-def _text(text: dict[str, Any]) -> dict[str, Any]:
-    return {"preview_url": bool(text.get("preview_url", False)), "body": text["body"]}
-
-
-def _template(template: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": template["name"],
-        "language": {"policy": "deterministic", "code": template["language"]},
-    }
-    if template.get("components"):
-        body["components"] = template["components"]
-    return body
-
-
-def _media(media: dict[str, Any]) -> dict[str, Any]:
-    source = {"id": media["id"]} if media.get("id") else {"link": media["link"]}
-    return source | {name: media[name] for name in ("caption", "filename") if media.get(name) is not None}
-
-
-def _interactive(interactive: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": interactive["type"]}
-    header = interactive.get("header")
-    if header is not None:
-        body["header"] = _header(header)
-    body["body"] = {"text": interactive["body"]}
-    if interactive.get("footer") is not None:
-        body["footer"] = {"text": interactive["footer"]}
-    if interactive["type"] == "button":
-        body["action"] = {
-            "buttons": [
-                {"type": "reply", "reply": {"id": button["id"], "title": button["title"]}}
-                for button in interactive["buttons"]
-            ]
-        }
-    else:
-        body["action"] = {"button": interactive["button"], "sections": interactive["sections"]}
-    return body
-
-
-def _header(header: dict[str, Any]) -> dict[str, Any]:
-    kind = header["type"]
-    if kind == "text":
-        return {"type": "text", "text": header["text"]}
-    source = {"id": header["id"]} if header.get("id") else {"link": header["link"]}
-    return {"type": kind, kind: source}
-
-
-def _reaction(reaction: dict[str, Any]) -> dict[str, Any]:
-    return {"message_id": reaction["message_id"], "emoji": reaction["emoji"]}
-
-
-_BUILDERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "text": _text,
-    "template": _template,
-    **dict.fromkeys(MEDIA_TYPES, _media),
-    "interactive": _interactive,
-    "reaction": _reaction,
-}

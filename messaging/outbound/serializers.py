@@ -1,57 +1,19 @@
-"""``POST /api/v1/messages/`` (send) and ``POST /api/v1/messages/<id>/cancel/``, scope ``messages:send``.
-
-Answers:
-- 202: queued (or scheduled); the body names the message, never its content.
-- 400 ``invalid_request``: the body does not match the schema (types, required fields, choices, one-of):
-  ``fields`` holds DRF's errors per field.
-- 404: the channel or contact is not this tenant's (the same answer as an unknown id).
-- 409 ``idempotency_key_reused``: the Idempotency-Key was used with another body.
-- 422 ``validation_failed``: a well-formed request that breaks a rule; ``rule`` is a stable code
-  (``messaging.outbound.SendRule``) and ``field`` names the offending field when there is one.
-
-Idempotency-Key (Stripe's semantics, per tenant): the same key with the same body (SHA-256 of its canonical
-JSON) answers the first response again (same status and body, with ``Idempotent-Replayed: true``) and queues
-nothing; another body answers 409. Only a 202 is recorded: a 400, 404 or 422 wrote nothing, and whether it
-passes can change (a channel resumed, a contact wrote and opened the window), so retrying the same key
-evaluates the request again, as Stripe does for requests that failed validation before doing any work. A record
-is kept ``IDEMPOTENCY_WINDOW`` (24 hours, as Stripe), then the retention purge deletes it.
-"""
+"""The send API's request and answer shapes (``messaging.outbound.api`` describes the answers)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
-from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 
-from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
-from accounts.api_auth import ApiClient, scope_required
-from accounts.models import ApiScope, Tenant
-from messaging import outbound
-from messaging.api import MessageListApi
-from messaging.models import AuthorKind, IdempotencyRecord, Message
-from messaging.outbound import (
-    SEND_TYPES,
-    WHATSAPP_TYPES,
-    IdempotencyClaim,
-    IdempotencyKeyTakenError,
-    MessageNotCancellableError,
-    MessageTag,
-    MessagingType,
-    SendReferenceNotFoundError,
-    SendRequest,
-    SendRule,
-    SendRuleError,
-)
+from messaging.models import AuthorKind
+from messaging.providers.meta_messaging.send import MessageTag, MessagingType
+from messaging.providers.registry import SEND_TYPES
+from messaging.providers.sending import SendRequest, SendRule
+from messaging.providers.whatsapp.messages import TYPES as WHATSAPP_TYPES
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -325,142 +287,3 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "400, 404 and 422 answers are not recorded: retrying the key evaluates the request again. A key is kept 24 "
     "hours after its send, then forgotten.",
 )
-
-
-def _error(http_status: int, error: str, detail: str, **extra: Any) -> Response:
-    return Response({"error": error, "detail": detail, **extra}, status=http_status)
-
-
-def _rule_error(error: SendRuleError) -> Response:
-    return Response(
-        {"error": "validation_failed", "rule": error.rule.value, "detail": error.detail, "field": error.field},
-        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-    )
-
-
-def request_sha256(data: object) -> str:
-    """The body's fingerprint: canonical JSON (sorted keys, no spaces), so key order and spacing do not matter."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _replay(tenant: Tenant, claim: IdempotencyClaim) -> Response | None:
-    record = IdempotencyRecord.objects.filter(tenant=tenant, key=claim.key).first()
-    if record is None:
-        return None
-    if record.request_sha256 != claim.request_sha256:
-        return _error(
-            status.HTTP_409_CONFLICT,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with another request body; use a new key for a new request.",
-        )
-    return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
-
-
-def _tenant(request: Request) -> Tenant:
-    client = request.user
-    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-        raise TypeError("expected an API client")
-    return client.tenant
-
-
-SEND_SCOPE = scope_required(ApiScope.MESSAGES_SEND)
-READ_SCOPE = scope_required(ApiScope.MESSAGES_READ)
-
-
-class MessageCollectionApi(MessageListApi):
-    """``/messages/``: GET lists (``messaging.api.MessageListApi``, ``messages:read``), POST sends
-    (``messages:send``)."""
-
-    def get_permissions(self) -> list[BasePermission]:
-        scope = SEND_SCOPE if self.request.method == "POST" else READ_SCOPE
-        return [IsAuthenticated(), scope()]
-
-    @extend_schema(
-        operation_id="messages_send",
-        description="Queue one message (requires `messages:send`). WhatsApp: text, template, media by uploaded id "
-        "or https link, interactive buttons and lists, reactions, mark-as-read, replies (`context`). Messenger and "
-        "Instagram: text with quick replies, attachments, `messaging_type` and tags. Optional `send_at` schedules "
-        "it. The 202 means queued, not sent: follow the message's status.\n\n"
-        "Shape errors answer 400; well-formed requests that break a rule answer 422 with one of these `rule` "
-        f"codes:\n\n{RULES_DOCUMENTED}",
-        request=SendRequestSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={
-            202: SendReceiptSerializer,
-            400: OpenApiResponse(InvalidRequestSerializer, description="Malformed body or Idempotency-Key."),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(ErrorSerializer, description="No such channel or contact in this tenant."),
-            409: OpenApiResponse(CodedErrorSerializer, description="`idempotency_key_reused`."),
-            422: OpenApiResponse(RuleErrorSerializer, description="A send rule is broken; see `rule`."),
-        },
-    )
-    def post(self, request: Request) -> Response:
-        tenant = _tenant(request)
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        claim = None
-        if key is not None:
-            if not key or len(key) > IDEMPOTENCY_KEY_MAX:
-                return _error(
-                    status.HTTP_400_BAD_REQUEST,
-                    "invalid_request",
-                    f"{IDEMPOTENCY_HEADER} must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
-                    fields={},
-                )
-            claim = IdempotencyClaim(key=key, request_sha256=request_sha256(request.data))
-            replayed = _replay(tenant, claim)
-            if replayed is not None:
-                return replayed
-        serializer = SendRequestSerializer(data=request.data)
-        if not serializer.is_valid():
-            return _error(
-                status.HTTP_400_BAD_REQUEST,
-                "invalid_request",
-                "The request body does not match the schema.",
-                fields=serializer.errors,
-            )
-        try:
-            message = outbound.message_send(tenant=tenant, request=serializer.send_request(), idempotency=claim)
-        except SendReferenceNotFoundError:
-            raise NotFound from None
-        except SendRuleError as error:
-            return _rule_error(error)
-        except IdempotencyKeyTakenError:
-            assert claim is not None  # noqa: S101 - only raised with a claim
-            replayed = _replay(tenant, claim)
-            if replayed is None:  # pragma: no cover - the winner committed before we could fail on its key
-                raise
-            return replayed
-        return Response(outbound.send_receipt(message), status=status.HTTP_202_ACCEPTED)
-
-
-class MessageCancelApi(APIView):
-    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_SEND)]
-
-    @extend_schema(
-        operation_id="messages_cancel",
-        description="Cancel a queued message, scheduled or not (requires `messages:send`). A message a worker has "
-        "started sending, or that Meta has, cannot be cancelled.",
-        request=None,
-        responses={
-            200: SendReceiptSerializer,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(ErrorSerializer, description="No such message in this tenant."),
-            409: OpenApiResponse(CodedErrorSerializer, description="`not_cancellable`: the message is not queued."),
-        },
-    )
-    def post(self, request: Request, message_id: uuid.UUID) -> Response:
-        try:
-            message = outbound.message_cancel(tenant=_tenant(request), message_id=message_id)
-        except Message.DoesNotExist:
-            raise NotFound from None
-        except MessageNotCancellableError as error:
-            return _error(
-                status.HTTP_409_CONFLICT,
-                "not_cancellable",
-                f"The message is {error.status}; only queued messages can be cancelled.",
-                status=error.status,
-            )
-        return Response(outbound.send_receipt(message))

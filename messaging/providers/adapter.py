@@ -1,0 +1,80 @@
+"""The contract every platform adapter meets, and the platforms there are.
+
+An adapter knows one platform's payload shapes and rules, never the ORM or tenant policy. The registry
+(``messaging.providers.registry``) holds one adapter per platform; callers never branch on the platform.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.jsonread import JsonObject
+from messaging.providers.sending import SendRequest
+
+
+class Platform(StrEnum):
+    """The platforms the gateway speaks to (``messaging.models.Platform`` stores these values)."""
+
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+
+
+class Adapter(Protocol):
+    """One platform, seen from the gateway.
+
+    Inbound: ``parse`` turns a webhook body (its top-level ``object`` is ``webhook_object``) into typed
+    items; the neutral events storage writes are drafted from them (``providers/<platform>/events.py``).
+
+    Outbound: a send request is normalised and checked (``content_normalise``, ``recipient_external_id``,
+    ``window_check``) before anything is written; the stored content becomes the Graph request
+    (``graph_request``) when dispatched; the Graph answer (message ids, errors and whether a retry can
+    help) is read by the platform's answer reader, and media by its media sources
+    (``providers/<platform>/media.py``).
+
+    Limits (sizes, counts) and windows are the platform's own and are checked here, so that a send is
+    refused at once rather than failed by Meta later.
+    """
+
+    @property
+    def platform(self) -> Platform:
+        """The platform this adapter speaks for."""
+        ...
+
+    @property
+    def webhook_object(self) -> str:
+        """The top-level ``object`` of the platform's webhook bodies."""
+        ...
+
+    @property
+    def send_types(self) -> tuple[str, ...]:
+        """The message types a send request may name, in documentation order."""
+        ...
+
+    def parse(self, document: JsonObject) -> ParsedDelivery:
+        """Typed items in document order for a decoded body; never raises, broken parts become problems."""
+        ...
+
+    def recipient_external_id(self, to: str) -> str:
+        """The contact's platform id for a send's ``to``; raises ``SendRuleError`` (recipient_invalid)."""
+        ...
+
+    def content_normalise(self, request: SendRequest) -> dict[str, Any]:
+        """The request as ``Message.content`` (version ``CONTENT_VERSION``), checked against the platform's
+        types and limits; raises ``SendRuleError``. Message ids it names are still gateway ids."""
+        ...
+
+    def window_check(
+        self, *, request: SendRequest, content: dict[str, Any], last_inbound_at: datetime | None, at: datetime
+    ) -> None:
+        """Raise ``SendRuleError`` if the platform's messaging window (judged at ``at``, from the contact's
+        last message) does not allow this send."""
+        ...
+
+    def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
+        """(path suffix, JSON body) of the Graph call for stored content; ``callback_id`` (our message id)
+        comes back in the platform's statuses or echoes. Raises ``ValueError`` for content it does not know."""
+        ...

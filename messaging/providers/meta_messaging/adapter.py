@@ -1,0 +1,46 @@
+"""The Messenger and Instagram adapter: one class, parametrised by the platform, for the shared
+``entry[].messaging[]`` envelope and Send API (the contract of ``messaging.providers.adapter.Adapter``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from messaging.providers.adapter import Platform
+from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.items import MessagingPlatform
+from messaging.providers.jsonread import JsonObject
+from messaging.providers.meta_messaging import parse, send
+from messaging.providers.sending import SendRequest
+
+
+class MetaMessagingAdapter:
+    send_types = send.TYPES
+
+    def __init__(self, platform: MessagingPlatform) -> None:
+        self._platform: MessagingPlatform = platform
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self._platform)
+
+    @property
+    def webhook_object(self) -> str:
+        return parse.OBJECT_NAMES[self._platform]
+
+    def parse(self, document: JsonObject) -> ParsedDelivery:
+        return parse.parse_meta_messaging(document, platform=self._platform)
+
+    def recipient_external_id(self, to: str) -> str:
+        return send.recipient_external_id(to)
+
+    def content_normalise(self, request: SendRequest) -> dict[str, Any]:
+        return send.content_normalise(request, self._platform)
+
+    def window_check(
+        self, *, request: SendRequest, content: dict[str, Any], last_inbound_at: datetime | None, at: datetime
+    ) -> None:
+        send.window_check(request, content, last_inbound_at, at)
+
+    def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
+        return send.graph_request(content, recipient=recipient, callback_id=callback_id)

@@ -1,0 +1,36 @@
+"""The WhatsApp Cloud API adapter: the contract of ``messaging.providers.adapter.Adapter``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from messaging.providers.adapter import Platform
+from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.jsonread import JsonObject
+from messaging.providers.sending import SendRequest
+from messaging.providers.whatsapp import parse, send
+from messaging.providers.whatsapp.messages import TYPES
+
+
+class WhatsAppAdapter:
+    platform = Platform.WHATSAPP
+    webhook_object = parse.OBJECT
+    send_types = TYPES
+
+    def parse(self, document: JsonObject) -> ParsedDelivery:
+        return parse.parse_whatsapp(document)
+
+    def recipient_external_id(self, to: str) -> str:
+        return send.recipient_external_id(to)
+
+    def content_normalise(self, request: SendRequest) -> dict[str, Any]:
+        return send.content_normalise(request)
+
+    def window_check(
+        self, *, request: SendRequest, content: dict[str, Any], last_inbound_at: datetime | None, at: datetime
+    ) -> None:
+        send.window_check(request, content, last_inbound_at, at)
+
+    def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
+        return send.graph_request(content, recipient=recipient, callback_id=callback_id)
