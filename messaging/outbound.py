@@ -64,8 +64,8 @@ from accounts.models import Tenant
 from core.tasks import enqueue_by_name_on_commit
 from encryption.blind_index import blind_index_filter, normalize_e164
 from encryption.errors import DecryptionError
+from messaging.contacts import ContactWanted, contacts_resolve, conversation_for
 from messaging.dispatch import SEND_TASK
-from messaging.inbound import ContactWanted, contacts_resolve, conversation_for
 from messaging.lifetimes import lifetimes_for, message_stamp
 from messaging.models import (
     AuthorKind,
