@@ -37,38 +37,19 @@ from messaging.models import (
     MetaApp,
     QuarantinedItem,
 )
-from messaging.providers.types import (
-    ChannelEventItem,
-    DeliveryItem,
-    InboundMessage,
-    MessagingDelivery,
-    MessagingItem,
-    MessagingMessage,
-    MessagingRead,
-    MessagingUnsent,
-    ParsedDelivery,
-    StatusUpdate,
-    UnknownContent,
-    UnknownItem,
-    ValueErrorItem,
+from messaging.providers.events import (
+    ChannelNotice,
+    MessageEvent,
+    NeutralEvent,
+    ReceiptEvent,
+    StatusEvent,
+    UnhandledEvent,
+    UnreadableEvent,
+    UnroutableEvent,
 )
+from messaging.providers.item_events import delivery_events
+from messaging.providers.types import ParsedDelivery
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply, statuses_record
-
-# Channel-level news that carries no customer content; anything else unrouted is quarantined encrypted.
-CHANNEL_EVENT_FIELDS = frozenset(
-    {
-        "message_template_status_update",
-        "message_template_quality_update",
-        "template_category_update",
-        "phone_number_quality_update",
-        "phone_number_name_update",
-        "account_update",
-        "account_alerts",
-        "account_review_update",
-        "business_capability_update",
-        "security",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,8 +77,8 @@ class _Sorted:
 
     drafts: list[MessageDraft]
     statuses: list[StatusReport]
-    unsent: list[MessagingUnsent]
-    one_by_one: list[tuple[Channel, DeliveryItem]]
+    unsent: list[tuple[Channel, str]]
+    one_by_one: list[tuple[Channel, ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent]]
 
 
 def delivery_items_store(
@@ -115,15 +96,16 @@ def delivery_items_store(
     outermost transaction its commit does not wait for the disk.
     """
     outcomes: Counter[str] = Counter()
-    channels = _channels_of(meta_app, parsed.items)
+    events = delivery_events(parsed)
+    channels = _channels_of(meta_app, events)
     batch = _Sorted(drafts=[], statuses=[], unsent=[], one_by_one=[])
-    for item in parsed.items:
-        channel = None if isinstance(item, UnknownItem) else channels.get((item.platform, item.routing_id or ""))
-        if channel is None:
-            reason = "unreadable" if isinstance(item, UnknownItem) else "no_channel"
-            outcomes[_quarantine(meta_app, delivery_id, item, reason, received_at)] += 1
+    for event in events:
+        channel = None if isinstance(event, UnreadableEvent) else channels.get((event.platform, event.routing_id or ""))
+        if isinstance(event, UnreadableEvent) or channel is None:
+            reason = "unreadable" if isinstance(event, UnreadableEvent) else "no_channel"
+            outcomes[_quarantine(meta_app, delivery_id, event, reason, received_at)] += 1
         else:
-            _sort(batch, channel, item, received_at)
+            _sort(batch, channel, event, received_at)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
     # for the rest of the delivery; a contact left without messages by a failure below is harmless.
     contacts = contacts_resolve([draft.person for draft in batch.drafts])
@@ -132,7 +114,7 @@ def delivery_items_store(
         if relaxed:
             commit_without_waiting_for_disk()
         outcomes += messages_store(batch.drafts, contacts=contacts, received_at=received_at)
-        _unsent_blank(channels, batch.unsent)
+        _unsent_blank(batch.unsent)
         outcomes += statuses_apply(batch.statuses)
         for channel, item in batch.one_by_one:
             outcomes[_one_store(channel, item, received_at, meta_app, delivery_id)] += 1
@@ -141,109 +123,57 @@ def delivery_items_store(
     return +outcomes
 
 
-def _channels_of(meta_app: MetaApp, items: Sequence[DeliveryItem]) -> dict[tuple[str, str], Channel]:
-    """The channels this app reaches that the items name: one query per delivery."""
-    routing_ids = {item.routing_id for item in items if not isinstance(item, UnknownItem) and item.routing_id}
+def _channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tuple[str, str], Channel]:
+    """The channels this app reaches that the events name: one query per delivery."""
+    routing_ids = {event.routing_id for event in events if not isinstance(event, UnreadableEvent) and event.routing_id}
     if not routing_ids:
         return {}
     channels = Channel.objects.filter(meta_app=meta_app, provider_id__in=routing_ids).select_related("tenant")
     return {(channel.platform, channel.provider_id): channel for channel in channels}
 
 
-def _sort(batch: _Sorted, channel: Channel, item: DeliveryItem, received_at: datetime) -> None:
-    if isinstance(item, InboundMessage):
-        draft = _whatsapp_draft(channel, item)
-        if draft is not None:
-            batch.drafts.append(draft)
-            return
-    elif isinstance(item, StatusUpdate):
-        batch.statuses.append(_status_report(channel, item, received_at))
-        return
-    elif isinstance(item, MessagingItem) and not isinstance(item, MessagingDelivery | MessagingRead):
-        draft = _messaging_draft(channel, item)
-        if draft is not None:
-            batch.drafts.append(draft)
-            if isinstance(item, MessagingUnsent):
-                batch.unsent.append(item)
-            return
-    batch.one_by_one.append((channel, item))
+def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: datetime) -> None:
+    if isinstance(event, MessageEvent):
+        batch.drafts.append(_message_draft(channel, event))
+        if event.takes_back is not None:
+            batch.unsent.append((channel, event.takes_back))
+    elif isinstance(event, StatusEvent):
+        batch.statuses.append(_status_report(channel, event, received_at))
+    elif not isinstance(event, UnreadableEvent):
+        batch.one_by_one.append((channel, event))
 
 
-def _whatsapp_draft(channel: Channel, item: InboundMessage) -> MessageDraft | None:
-    sender = item.wa_id or item.user_id
-    if sender is None:
-        return None
+def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
+    person = event.person
     return MessageDraft(
         person=ContactWanted(
             channel=channel,
-            external_id=sender,
-            profile={"name": item.profile_name} if item.profile_name else None,
-            business_user_id=item.user_id if item.wa_id else None,
+            external_id=person.external_id,
+            profile={"name": person.profile_name} if person.profile_name else None,
+            business_user_id=person.business_user_id,
         ),
-        direction=Direction.INBOUND,
-        message_type=item.type,
-        status=MessageStatus.RECEIVED,
-        provider_message_id=item.id,
-        provider_timestamp=item.timestamp,
-        content=item.raw,
-        is_flagged=isinstance(item.content, UnknownContent),
+        direction=Direction.OUTBOUND if event.is_echo else Direction.INBOUND,
+        message_type=event.message_type,
+        status=MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED,
+        provider_message_id=event.provider_message_id,
+        provider_timestamp=event.provider_timestamp,
+        content=event.content,
+        is_flagged=event.is_flagged,
+        is_sent_elsewhere=event.is_echo,
     )
 
 
-def _messaging_draft(channel: Channel, item: MessagingItem) -> MessageDraft | None:
-    """Messages, postbacks, reactions, edits, unsends and referrals from Messenger and Instagram.
-
-    Echoes are the business's own messages sent outside the gateway: stored as outbound, never as inbound.
-    """
-    if item.user_id is None:
-        return None
-    kind = str(getattr(item, "kind", "event")).removeprefix("meta.")
-    is_echo = isinstance(item, MessagingMessage) and item.is_echo
-    return MessageDraft(
-        person=ContactWanted(channel=channel, external_id=item.user_id),
-        direction=Direction.OUTBOUND if is_echo else Direction.INBOUND,
-        message_type=kind,
-        status=MessageStatus.SENT if is_echo else MessageStatus.RECEIVED,
-        provider_message_id=_event_id(item, kind),
-        provider_timestamp=item.timestamp,
-        content=item.raw,
-        is_sent_elsewhere=is_echo,
-    )
-
-
-def _event_id(item: MessagingItem, kind: str) -> str:
-    """A message's own mid; for an event about a message (reaction, edit, unsend) the mid plus a fingerprint
-    of the event, so a second reaction or edit is stored too while a redelivery still matches."""
-    mid = getattr(item, "mid", None)
-    if kind == "message" and mid:
-        return str(mid)
-    canonical = json.dumps(item.raw, sort_keys=True, separators=(",", ":")).encode()
-    fingerprint = hashlib.sha256(canonical).hexdigest()[:32]
-    return f"{kind}:{mid}:{fingerprint}" if mid else f"{kind}:{fingerprint}"
-
-
-def _status_report(channel: Channel, item: StatusUpdate, received_at: datetime) -> StatusReport:
+def _status_report(channel: Channel, event: StatusEvent, received_at: datetime) -> StatusReport:
     return StatusReport(
         channel=channel,
-        provider_message_id=item.message_id,
-        status=item.status,
-        provider_timestamp=item.timestamp,
+        provider_message_id=event.provider_message_id,
+        status=event.status,
+        provider_timestamp=event.provider_timestamp,
         received_at=received_at,
-        errors=[vars_of(error) for error in item.errors],
-        pricing=vars_of_pricing(item),
-        callback_data=item.biz_opaque_callback_data or "",
+        errors=list(event.errors),
+        pricing=event.pricing,
+        callback_data=event.callback_data,
     )
-
-
-def vars_of(error: object) -> dict[str, object]:
-    return {key: getattr(error, key) for key in ("code", "title", "message", "details", "href")}
-
-
-def vars_of_pricing(item: StatusUpdate) -> dict[str, object] | None:
-    pricing = item.pricing
-    if pricing is None:
-        return None
-    return {key: getattr(pricing, key) for key in ("billable", "pricing_model", "type", "category")}
 
 
 # --- messages in bulk ---------------------------------------------------------------------------------
@@ -317,11 +247,10 @@ def _last_inbound_update(messages: Sequence[Message]) -> None:
     guarded_update(Conversation, "last_inbound_at", changes)
 
 
-def _unsent_blank(channels: dict[tuple[str, str], Channel], unsent: Sequence[MessagingUnsent]) -> None:
+def _unsent_blank(unsent: Sequence[tuple[Channel, str]]) -> None:
     """A person who unsends a message takes it back: keep the row and the event, drop its content and media."""
-    for item in unsent:
-        channel = channels[(item.platform, item.routing_id)]
-        query = blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=item.mid)
+    for channel, mid in unsent:
+        query = blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
         originals = Message.objects.filter(query, channel=channel, direction=Direction.INBOUND)
         media_attachments_discard(message_ids=list(originals.values_list("pk", flat=True)))
         originals.update(content=None)
@@ -331,38 +260,35 @@ def _unsent_blank(channels: dict[tuple[str, str], Channel], unsent: Sequence[Mes
 
 
 def _one_store(
-    channel: Channel, item: DeliveryItem, received_at: datetime, meta_app: MetaApp, delivery_id: uuid.UUID
+    channel: Channel,
+    event: ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent,
+    received_at: datetime,
+    meta_app: MetaApp,
+    delivery_id: uuid.UUID,
 ) -> str:
-    if isinstance(item, ValueErrorItem):
-        return _channel_event(channel, "errors", vars_of(item.error), received_at)
-    if isinstance(item, ChannelEventItem) and item.field in CHANNEL_EVENT_FIELDS:
-        return _channel_event(channel, item.field, item.value, received_at)
-    if isinstance(item, MessagingDelivery | MessagingRead):
-        return _messaging_receipt(channel, item)
-    if isinstance(item, InboundMessage | MessagingItem):
+    if isinstance(event, ChannelNotice):
+        return _channel_event(channel, event.field, event.payload, received_at)
+    if isinstance(event, ReceiptEvent):
+        return _receipt(channel, event)
+    if isinstance(event, UnroutableEvent):
         return "unroutable"  # no sender to file it under
-    reason = f"unhandled_field:{item.field}"[:64] if isinstance(item, ChannelEventItem) else "unhandled"
-    return _quarantine(meta_app, delivery_id, item, reason, received_at)
-
-
-def _raw_of(item: DeliveryItem) -> object:
-    return item.value if isinstance(item, ChannelEventItem) else getattr(item, "raw", None)
+    return _quarantine(meta_app, delivery_id, event, event.reason, received_at)
 
 
 def _quarantine(
-    meta_app: MetaApp, delivery_id: uuid.UUID, item: DeliveryItem, reason: str, received_at: datetime
+    meta_app: MetaApp, delivery_id: uuid.UUID, event: NeutralEvent, reason: str, received_at: datetime
 ) -> str:
     _, created = QuarantinedItem.objects.get_or_create(
         delivery_id=delivery_id,
-        item_path=item.path[:128],
+        item_path=event.path[:128],
         defaults={
             "meta_app": meta_app,
             "tenant_id": meta_app.tenant_id,
             "received_at": received_at,
-            "platform": item.platform,
-            "routing_id": (item.routing_id or "")[:64],
+            "platform": event.platform,
+            "routing_id": (event.routing_id or "")[:64],
             "reason": reason,
-            "payload": {"item": _raw_of(item)},  # wrapped: a JSON null item is still a value, never NULL
+            "payload": {"item": event.raw},  # wrapped: a JSON null item is still a value, never NULL
             "expires_at": raw_expires_at(
                 received_at=received_at, lifetimes=lifetimes_for(tenant_id=meta_app.tenant_id)
             ),
@@ -382,25 +308,23 @@ def _channel_event(channel: Channel, field: str, payload: dict[str, object], rec
     return "channel_event" if created else "duplicate"
 
 
-def _messaging_receipt(channel: Channel, item: MessagingDelivery | MessagingRead) -> str:
+def _receipt(channel: Channel, event: ReceiptEvent) -> str:
     """Messenger/Instagram delivery and read receipts move the business's outbound messages forward."""
-    status = MessageStatus.DELIVERED if isinstance(item, MessagingDelivery) else MessageStatus.READ
-    mids = list(item.mids) if isinstance(item, MessagingDelivery) else ([item.mid] if item.mid else [])
-    targets = list(_outbound_by_mid(channel, mids))
-    if item.watermark is not None and item.user_id:
-        conversation = _conversation_of_user(channel, item.user_id)
+    targets = list(_outbound_by_mid(channel, event.message_ids))
+    if event.watermark is not None and event.user_id:
+        conversation = _conversation_of_user(channel, event.user_id)
         if conversation is not None:
             targets += list(
                 Message.objects.filter(
-                    conversation=conversation, direction=Direction.OUTBOUND, provider_timestamp__lte=item.watermark
+                    conversation=conversation, direction=Direction.OUTBOUND, provider_timestamp__lte=event.watermark
                 ).only("pk", "status", "tenant_id")
             )
     report = StatusReport(
         channel=channel,
         provider_message_id="",
-        status=status,
-        provider_timestamp=item.timestamp,
-        received_at=item.timestamp,
+        status=event.status,
+        provider_timestamp=event.timestamp,
+        received_at=event.timestamp,
     )
     statuses_record([(message, report) for message in {message.pk: message for message in targets}.values()])
     return "receipt"
