@@ -663,7 +663,7 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     from django.utils import timezone
 
     from messaging.contacts import ContactWanted, contacts_resolve
-    from messaging.inbound import MessageDraft, messages_store
+    from messaging.inbound.store import MessageDraft, messages_store
     from messaging.models import Channel, Direction, MessageStatus
     from messaging.providers import parse_webhook
     from messaging.providers.types import StatusUpdate

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from messaging import api, media_api, send_api
+from messaging import api, send_api
+from messaging.inbound import media_api
 
 urlpatterns = [
     # GET lists (messages:read), POST sends (messages:send).

@@ -61,6 +61,7 @@ from core.tasks import Counts
 from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.errors import DecryptionError
+from messaging.inbound.statuses import parked_statuses_apply, predecessors
 from messaging.models import (
     AttemptOutcome,
     Channel,
@@ -78,7 +79,6 @@ from messaging.providers.errors import ErrorPolicy, OutcomeKind, Scope
 from messaging.providers.meta_messaging import send as messaging_send
 from messaging.providers.whatsapp import send as whatsapp_send
 from messaging.services import MessagingError
-from messaging.statuses import parked_statuses_apply, predecessors
 
 if TYPE_CHECKING:
     from encryption.fields import EncryptedField

@@ -18,8 +18,8 @@ from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
+from messaging.inbound.statuses import STATUS_RANK
 from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
-from messaging.statuses import STATUS_RANK
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,18 @@ from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
 from messaging import dispatch
-from messaging.media import (
+from messaging.inbound.media import (
+    DOWNLOAD_BATCH_TASK,
+    DOWNLOAD_TASK,
     MAX_ATTEMPTS,
-    MediaRetryError,
-    media_attachment_download,
     media_attempts_made,
     media_pending_requeue,
-    media_retry_delay,
 )
+from messaging.inbound.media_fetch import MediaRetryError, media_attachment_download, media_retry_delay
 
 
 @shared_task(
-    name="media.download",
+    name=DOWNLOAD_TASK,
     bind=True,
     max_retries=MAX_ATTEMPTS - 1,
     autoretry_for=(OperationalError,),
@@ -36,7 +36,7 @@ def media_download_task(self: Task[Any, Any], attachment_id: str) -> str:
         raise self.retry(countdown=media_retry_delay(retries=self.request.retries)) from None
 
 
-@shared_task(name="media.download_batch", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(name=DOWNLOAD_BATCH_TASK, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def media_download_batch_task(attachment_ids: list[str]) -> Counts:
     """First attempts of the attachments one fan-out (or a sweep) published together; one that may succeed
     later goes on as its own ``media.download`` with the retries it has left."""

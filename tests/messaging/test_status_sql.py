@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from messaging.statuses import EARLIEST
+from messaging.inbound.statuses import EARLIEST
 
 
 def test_the_earliest_moment_expression_keeps_the_earlier_time_and_fills_an_empty_one_on_sqlite() -> None:

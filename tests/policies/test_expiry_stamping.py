@@ -19,6 +19,7 @@ from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.models import DataKey, Purpose
 from messaging import lifetimes
+from messaging.inbound.statuses import StatusReport, statuses_apply
 from messaging.models import (
     Channel,
     MediaAttachment,
@@ -29,7 +30,6 @@ from messaging.models import (
 )
 from messaging.outbound import SendRequest, message_send
 from messaging.services import meta_app_register
-from messaging.statuses import StatusReport, statuses_apply
 from policies.services import retention_policy_update
 from tests.policies.conftest import (
     APP_SECRET,

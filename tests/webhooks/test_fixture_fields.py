@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
+from messaging.inbound.statuses import parked_statuses_apply
 from messaging.models import (
     Channel,
     ChannelEvent,
@@ -35,7 +36,6 @@ from messaging.models import (
     StatusEvent,
 )
 from messaging.services import channel_add, meta_app_register
-from messaging.statuses import parked_statuses_apply
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import delivery_process
 from webhooks.signature import signature_for

@@ -169,7 +169,7 @@ def test_statuses_for_unknown_messages_are_parked_then_move_forward_only(app_a: 
 
 @pytest.mark.django_db
 def test_failed_is_terminal_but_may_follow_sent(app_a: MetaApp) -> None:
-    from messaging.statuses import may_advance
+    from messaging.inbound.statuses import may_advance
 
     assert may_advance("sent", "failed") and may_advance("queued", "failed")
     assert not may_advance("failed", "read") and not may_advance("read", "failed")

@@ -9,8 +9,6 @@ receipts) go one by one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,38 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 
 from core.bulk import GuardedChange, guarded_update
 from core.db import commit_without_waiting_for_disk, rows_insert
 from encryption.blind_index import blind_index_filter
 from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
-from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp, raw_expires_at
-from messaging.media import media_attachments_discard, media_attachments_plan_many
-from messaging.models import (
-    Channel,
-    ChannelEvent,
-    Contact,
-    Conversation,
-    Direction,
-    Message,
-    MessageStatus,
-    MetaApp,
-    QuarantinedItem,
-)
-from messaging.providers.events import (
-    ChannelNotice,
-    MessageEvent,
-    NeutralEvent,
-    ReceiptEvent,
-    StatusEvent,
-    UnhandledEvent,
-    UnreadableEvent,
-    UnroutableEvent,
-)
+from messaging.inbound.media import media_attachments_plan_many
+from messaging.inbound.media_storage import media_attachments_discard
+from messaging.inbound.notices import OneByOne, one_store, quarantine
+from messaging.inbound.statuses import StatusReport, parked_statuses_apply, statuses_apply
+from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
+from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
+from messaging.providers.events import MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
 from messaging.providers.item_events import delivery_events
 from messaging.providers.types import ParsedDelivery
-from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply, statuses_record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,7 +58,7 @@ class _Sorted:
     drafts: list[MessageDraft]
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
-    one_by_one: list[tuple[Channel, ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent]]
+    one_by_one: list[tuple[Channel, OneByOne]]
 
 
 def delivery_items_store(
@@ -103,7 +83,7 @@ def delivery_items_store(
         channel = None if isinstance(event, UnreadableEvent) else channels.get((event.platform, event.routing_id or ""))
         if isinstance(event, UnreadableEvent) or channel is None:
             reason = "unreadable" if isinstance(event, UnreadableEvent) else "no_channel"
-            outcomes[_quarantine(meta_app, delivery_id, event, reason, received_at)] += 1
+            outcomes[quarantine(meta_app, delivery_id, event, reason, received_at)] += 1
         else:
             _sort(batch, channel, event, received_at)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
@@ -117,7 +97,7 @@ def delivery_items_store(
         _unsent_blank(batch.unsent)
         outcomes += statuses_apply(batch.statuses)
         for channel, item in batch.one_by_one:
-            outcomes[_one_store(channel, item, received_at, meta_app, delivery_id)] += 1
+            outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
         if then is not None:
             then()
     return +outcomes
@@ -254,90 +234,3 @@ def _unsent_blank(unsent: Sequence[tuple[Channel, str]]) -> None:
         originals = Message.objects.filter(query, channel=channel, direction=Direction.INBOUND)
         media_attachments_discard(message_ids=list(originals.values_list("pk", flat=True)))
         originals.update(content=None)
-
-
-# --- one by one: channel news, receipts, quarantine ---------------------------------------------------
-
-
-def _one_store(
-    channel: Channel,
-    event: ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent,
-    received_at: datetime,
-    meta_app: MetaApp,
-    delivery_id: uuid.UUID,
-) -> str:
-    if isinstance(event, ChannelNotice):
-        return _channel_event(channel, event.field, event.payload, received_at)
-    if isinstance(event, ReceiptEvent):
-        return _receipt(channel, event)
-    if isinstance(event, UnroutableEvent):
-        return "unroutable"  # no sender to file it under
-    return _quarantine(meta_app, delivery_id, event, event.reason, received_at)
-
-
-def _quarantine(
-    meta_app: MetaApp, delivery_id: uuid.UUID, event: NeutralEvent, reason: str, received_at: datetime
-) -> str:
-    _, created = QuarantinedItem.objects.get_or_create(
-        delivery_id=delivery_id,
-        item_path=event.path[:128],
-        defaults={
-            "meta_app": meta_app,
-            "tenant_id": meta_app.tenant_id,
-            "received_at": received_at,
-            "platform": event.platform,
-            "routing_id": (event.routing_id or "")[:64],
-            "reason": reason,
-            "payload": {"item": event.raw},  # wrapped: a JSON null item is still a value, never NULL
-            "expires_at": raw_expires_at(
-                received_at=received_at, lifetimes=lifetimes_for(tenant_id=meta_app.tenant_id)
-            ),
-        },
-    )
-    return "quarantined" if created else "duplicate"
-
-
-def _channel_event(channel: Channel, field: str, payload: dict[str, object], received_at: datetime) -> str:
-    """Channel-level news carries no customer content, so a plain hash of it identifies a redelivery."""
-    canonical = json.dumps([field, payload], sort_keys=True, separators=(",", ":"), default=str).encode()
-    _, created = ChannelEvent.objects.get_or_create(
-        channel=channel,
-        fingerprint=hashlib.sha256(canonical).hexdigest(),
-        defaults={"tenant": channel.tenant, "field": field, "payload": payload, "received_at": received_at},
-    )
-    return "channel_event" if created else "duplicate"
-
-
-def _receipt(channel: Channel, event: ReceiptEvent) -> str:
-    """Messenger/Instagram delivery and read receipts move the business's outbound messages forward."""
-    targets = list(_outbound_by_mid(channel, event.message_ids))
-    if event.watermark is not None and event.user_id:
-        conversation = _conversation_of_user(channel, event.user_id)
-        if conversation is not None:
-            targets += list(
-                Message.objects.filter(
-                    conversation=conversation, direction=Direction.OUTBOUND, provider_timestamp__lte=event.watermark
-                ).only("pk", "status", "tenant_id")
-            )
-    report = StatusReport(
-        channel=channel,
-        provider_message_id="",
-        status=event.status,
-        provider_timestamp=event.timestamp,
-        received_at=event.timestamp,
-    )
-    statuses_record([(message, report) for message in {message.pk: message for message in targets}.values()])
-    return "receipt"
-
-
-def _outbound_by_mid(channel: Channel, mids: Sequence[str]) -> list[Message]:
-    matches = Q(pk__in=[])
-    for mid in mids:
-        matches |= blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
-    return list(Message.objects.filter(matches, channel=channel).only("pk", "status", "tenant_id")) if mids else []
-
-
-def _conversation_of_user(channel: Channel, user_id: str) -> Conversation | None:
-    query = blind_index_filter(Contact, "external_id_index", tenant_id=channel.tenant_id, value=user_id)
-    contact = Contact.objects.filter(query, tenant=channel.tenant, platform=channel.platform).first()
-    return Conversation.objects.filter(channel=channel, contact=contact).first() if contact else None
