@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +17,9 @@ from django.db import DatabaseError, transaction
 from core.db import rows_insert
 from core.tasks import enqueue_batched_on_commit
 from messaging.lifetimes import lifetimes_for, media_expires_at
-from messaging.models import MediaAttachment, MediaStatus, Message, Platform, content_is_expired
-from messaging.providers.whatsapp import MEDIA_TYPES as WHATSAPP_MEDIA_TYPES
+from messaging.models import MediaAttachment, MediaStatus, Message, content_is_expired
+from messaging.providers.item_events import stored_media_sources
+from messaging.providers.media import MediaSource
 
 logger = logging.getLogger(__name__)
 
@@ -28,58 +28,6 @@ DOWNLOAD_BATCH_TASK = "media.download_batch"
 MAX_ATTEMPTS = 5
 SWEEP_AFTER = timedelta(minutes=30)  # longer than the whole retry schedule (5 attempts, backoff capped at 600 s)
 SWEEP_BATCH = 1000
-
-# Messenger / Instagram attachment types whose payload.url is the file itself (not a link, a template…).
-MESSAGING_MEDIA_TYPES = frozenset({"image", "audio", "video", "file", "story_mention", "share", "reel", "ig_reel"})
-
-
-@dataclass(frozen=True)
-class MediaSource:
-    kind: str
-    reference: str  # a WhatsApp media id, or a CDN URL
-    mime_type: str
-    expected_sha256: str | None
-
-
-def media_sources(*, platform: str, content: object) -> list[MediaSource]:
-    """The media a raw inbound item refers to, in order; anything unexpected is skipped, never raised."""
-    if not isinstance(content, dict):
-        return []
-    if platform == Platform.WHATSAPP:
-        return _whatsapp_sources(content)
-    return _messaging_sources(content)
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _whatsapp_sources(content: dict[str, Any]) -> list[MediaSource]:
-    kind = _text(content.get("type"))
-    media = content.get(kind) if kind in WHATSAPP_MEDIA_TYPES else None
-    if not isinstance(media, dict) or not _text(media.get("id")):
-        return []
-    sha256 = _text(media.get("sha256")) or None
-    return [MediaSource(kind, media["id"], _text(media.get("mime_type")), sha256)]
-
-
-def _messaging_sources(content: dict[str, Any]) -> list[MediaSource]:
-    message = content.get("message")
-    if not isinstance(message, dict):
-        return []
-    sources = []
-    attachments = message.get("attachments")
-    for attachment in attachments if isinstance(attachments, list) else []:
-        kind = _text(attachment.get("type")) if isinstance(attachment, dict) else ""
-        payload = attachment.get("payload") if kind in MESSAGING_MEDIA_TYPES else None
-        url = _text(payload.get("url")) if isinstance(payload, dict) else ""
-        if url:
-            sources.append(MediaSource(kind, url, "", None))
-    reply_to = message.get("reply_to")
-    story = reply_to.get("story") if isinstance(reply_to, dict) else None
-    if isinstance(story, dict) and _text(story.get("url")):
-        sources.append(MediaSource("story_reply", story["url"], "", None))
-    return sources
 
 
 def media_attachments_plan(*, message: Message) -> int:
@@ -98,7 +46,9 @@ def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
         _attachment_row(message, position, source)
         for message in messages
         if not content_is_expired(message)  # stored late (a replay): its content is not to be served, nor fetched
-        for position, source in enumerate(media_sources(platform=message.channel.platform, content=message.content))
+        for position, source in enumerate(
+            stored_media_sources(platform=message.channel.platform, content=message.content)
+        )
     ]
     if not rows:
         return 0

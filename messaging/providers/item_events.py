@@ -1,19 +1,26 @@
-"""Every parsed item as a neutral event: which adapter drafts which item type, and the items both share."""
+"""Every parsed item as a neutral event (which adapter drafts which item type, and the items both share), and
+which adapter reads a stored message's media."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from messaging.providers.events import ChannelNotice, NeutralEvent, UnhandledEvent, UnreadableEvent
+from messaging.providers.media import MediaSource
 from messaging.providers.meta_messaging import events as meta_messaging_events
+from messaging.providers.meta_messaging import media as meta_messaging_media
 from messaging.providers.types import (
     ChannelEventItem,
     DeliveryItem,
     InboundMessage,
+    JsonObject,
     ParsedDelivery,
     StatusUpdate,
     UnknownItem,
     ValueErrorItem,
 )
 from messaging.providers.whatsapp import events as whatsapp_events
+from messaging.providers.whatsapp import media as whatsapp_media
 
 # Channel-level news that carries no customer content; any other change is quarantined encrypted.
 CHANNEL_EVENT_FIELDS = frozenset(
@@ -61,3 +68,18 @@ def _change_event(item: ChannelEventItem) -> ChannelNotice | UnhandledEvent:
     return UnhandledEvent(
         platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.value, reason=reason
     )
+
+
+MEDIA_SOURCE_READERS: dict[str, Callable[[JsonObject], tuple[MediaSource, ...]]] = {
+    "whatsapp": whatsapp_media.media_sources,
+    "messenger": meta_messaging_media.media_sources,
+    "instagram": meta_messaging_media.media_sources,
+}
+
+
+def stored_media_sources(*, platform: str, content: object) -> tuple[MediaSource, ...]:
+    """The media a stored inbound item refers to, in order; anything unexpected is skipped, never raised."""
+    reader = MEDIA_SOURCE_READERS.get(platform)
+    if reader is None or not isinstance(content, dict):
+        return ()
+    return reader(content)
