@@ -662,7 +662,8 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
 
     from django.utils import timezone
 
-    from messaging.inbound import ContactWanted, MessageDraft, contacts_resolve, messages_store
+    from messaging.contacts import ContactWanted, contacts_resolve
+    from messaging.inbound.store import MessageDraft, messages_store
     from messaging.models import Channel, Direction, MessageStatus
     from messaging.providers import parse_webhook
     from messaging.providers.whatsapp.types import StatusUpdate

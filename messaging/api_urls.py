@@ -1,6 +1,7 @@
 from django.urls import path
 
-from messaging import api, media_api
+from messaging import api
+from messaging.inbound import media_api
 from messaging.outbound import api as send_api
 
 urlpatterns = [

@@ -9,14 +9,12 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from messaging.media import (
+from messaging.inbound.media import (
     MAX_ATTEMPTS,
-    MediaRetryError,
-    media_attachment_download,
     media_attempts_made,
     media_pending_requeue,
-    media_retry_delay,
 )
+from messaging.inbound.media_fetch import MediaRetryError, media_attachment_download, media_retry_delay
 from messaging.outbound.dispatch import message_send, messages_send
 from messaging.outbound.dispatch.relay import outbox_relay
 from messaging.outbound.dispatch.sweep import outbound_sweep

@@ -42,7 +42,12 @@ from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError
 from encryption.models import Purpose
-from messaging.media import FALLBACK_MIME_TYPE, media_attachment_is_expired, media_attachment_read, media_storage
+from messaging.inbound.media_storage import (
+    FALLBACK_MIME_TYPE,
+    media_attachment_is_expired,
+    media_attachment_read,
+    media_storage,
+)
 from messaging.models import (
     Contact,
     Conversation,

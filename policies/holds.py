@@ -43,7 +43,7 @@ from encryption.errors import DecryptionError, KeyOperationError
 from encryption.fields import EncryptedField, Sealed
 from encryption.models import OPERATOR, DataKey, KeyState, Purpose
 from encryption.services import KeyedColumn, data_key_schedule_destroy, keyed_columns
-from messaging.media import BLOB_SLOT, media_storage
+from messaging.inbound.media_storage import BLOB_SLOT, media_storage
 from messaging.models import (
     HOLD_SCOPE_PREFIX,
     Contact,

@@ -61,7 +61,7 @@ from accounts.models import Tenant
 from core.tasks import enqueue_by_name_on_commit
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
-from messaging.inbound import ContactWanted, contacts_resolve, conversation_for
+from messaging.contacts import ContactWanted, contacts_resolve, conversation_for
 from messaging.lifetimes import lifetimes_for, message_stamp
 from messaging.models import (
     Channel,

@@ -21,7 +21,7 @@ from django.apps import apps
 from django.db import OperationalError, connection, models, transaction
 from django.db.models import Q, QuerySet
 
-from messaging.media import media_storage
+from messaging.inbound.media_storage import media_storage
 from messaging.models import (
     IDEMPOTENCY_WINDOW,
     PARKED_STATUS_WINDOW,

@@ -25,15 +25,9 @@ from accounts.models import ApiScope, Tenant
 from core.http import http_client_close
 from core.locks import held_lock
 from messaging.channels import channel_add, meta_app_register
-from messaging.media import (
-    MAX_ATTEMPTS,
-    MediaRetryError,
-    media_attachment_download,
-    media_attachment_read,
-    media_attachments_plan,
-    media_pending_requeue,
-    media_url_allowed,
-)
+from messaging.inbound.media import MAX_ATTEMPTS, media_attachments_plan, media_pending_requeue
+from messaging.inbound.media_fetch import MediaRetryError, media_attachment_download, media_url_allowed
+from messaging.inbound.media_storage import media_attachment_read
 from messaging.models import Channel, MediaAttachment, MediaStatus, Message, MessageStatus, MetaApp
 from messaging.tasks import media_download_batch_task, media_download_task
 from tests.conftest import wait_for, worker_process

@@ -17,7 +17,8 @@ from pytest_django.fixtures import Settings
 
 from accounts.models import Tenant, TotpDevice, User
 from encryption.fields import EncryptedField, Sealed
-from messaging.media import Fetched, _store, media_storage
+from messaging.inbound.media_fetch import Fetched, _store
+from messaging.inbound.media_storage import media_storage
 from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, content_day_bucket
 from tests.conftest import verify_session
 

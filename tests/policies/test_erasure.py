@@ -30,7 +30,7 @@ from encryption.fields import EncryptedField, Sealed
 from encryption.models import DataKey, KeyState, Purpose
 from encryption.services import canary_opens, keyed_columns
 from messaging.channels import channel_add, meta_app_register
-from messaging.media import BLOB_SLOT
+from messaging.inbound.media_storage import BLOB_SLOT
 from messaging.models import (
     Channel,
     Contact,

@@ -17,7 +17,8 @@ from audit.models import AuditAction, AuditEvent
 from encryption import keyring
 from encryption.models import DataKey, KeyState, Purpose
 from encryption.services import canary_opens, data_key_destroy_refusals, data_keys_destroy_due
-from messaging.media import Fetched, _store, media_attachment_read, media_storage
+from messaging.inbound.media_fetch import Fetched, _store
+from messaging.inbound.media_storage import media_attachment_read, media_storage
 from messaging.models import Channel, MediaAttachment, Message, hold_scope
 from policies.holds import (
     LegalHoldError,

@@ -30,7 +30,7 @@ from encryption.models import DataKey, KeyState, Purpose
 from encryption.services import data_keys_destroy_due
 from gateway.celery import app as celery_app
 from messaging.channels import channel_add, meta_app_register
-from messaging.media import media_storage
+from messaging.inbound.media_storage import media_storage
 from messaging.models import (
     IDEMPOTENCY_WINDOW,
     PARKED_STATUS_WINDOW,

@@ -23,7 +23,12 @@ from accounts.api import FORBIDDEN, UNAUTHORIZED
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope
 from encryption.errors import DecryptionError
-from messaging.media import FALLBACK_MIME_TYPE, media_attachment_get, media_attachment_is_expired, media_attachment_read
+from messaging.inbound.media_storage import (
+    FALLBACK_MIME_TYPE,
+    media_attachment_get,
+    media_attachment_is_expired,
+    media_attachment_read,
+)
 from messaging.models import MediaAttachment, MediaStatus
 
 MediaErrorSerializer = inline_serializer(

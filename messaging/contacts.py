@@ -1,0 +1,136 @@
+"""The contact and conversation directory both directions share: the person a message is with, found by
+blind index or created once (with their own subject key), and the conversation of a channel with them.
+
+Lookups run in bulk (one query per tenant and platform); concurrent workers agree through unique
+constraints, the loser of a race reading the winner's row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from core.db import rows_insert
+from encryption.blind_index import blind_index_candidates, blind_index_filter
+from encryption.fields import fresh_scope_keys_create
+from messaging.models import Channel, Contact, Conversation
+
+ContactKey = tuple[uuid.UUID, str, str]  # tenant, platform, external id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactWanted:
+    """A person an item is with, as the item names them."""
+
+    channel: Channel
+    external_id: str
+    profile: dict[str, object] | None = None
+    business_user_id: str | None = None
+
+    @property
+    def key(self) -> ContactKey:
+        return (self.channel.tenant_id, self.channel.platform, self.external_id)
+
+    def row(self) -> Contact:
+        return Contact(
+            tenant_id=self.channel.tenant_id,
+            platform=self.channel.platform,
+            external_id=self.external_id,
+            business_user_id=self.business_user_id,
+            profile=self.profile,
+        )
+
+
+def contacts_resolve(wanted: Sequence[ContactWanted]) -> dict[ContactKey, Contact]:
+    """(tenant, platform, external id) → contact: one query per tenant and platform, creating the missing ones."""
+    groups: dict[tuple[uuid.UUID, str], dict[str, ContactWanted]] = defaultdict(dict)
+    for person in wanted:
+        groups[(person.channel.tenant_id, person.channel.platform)].setdefault(person.external_id, person)
+    found: dict[ContactKey, Contact] = {}
+    for (tenant_id, platform), by_id in groups.items():
+        candidates = {
+            candidate: external_id
+            for external_id in by_id
+            for candidate in blind_index_candidates(
+                Contact, "external_id_index", tenant_id=tenant_id, value=external_id
+            )
+        }
+        rows = Contact.objects.filter(tenant_id=tenant_id, platform=platform, external_id_index__in=list(candidates))
+        for row in rows.defer("external_id", "profile"):
+            found[(tenant_id, platform, candidates[bytes(row.external_id_index)])] = row
+        missing = [person for external_id, person in by_id.items() if (tenant_id, platform, external_id) not in found]
+        found.update(_contacts_create(missing))
+        _business_user_ids_fill([(found[(tenant_id, platform, key)], person) for key, person in by_id.items()])
+    return found
+
+
+def _contacts_create(missing: Sequence[ContactWanted]) -> dict[ContactKey, Contact]:
+    """Create the missing contacts with their subject keys in bulk; a concurrent worker's row wins a race."""
+    if not missing:
+        return {}
+    rows = [person.row() for person in missing]
+    fresh_scope_keys_create(rows, "external_id")
+    created = rows_insert(rows)
+    result: dict[ContactKey, Contact] = {}
+    for person, row in zip(missing, rows, strict=True):
+        result[person.key] = row if row.pk in created else contact_for(person)  # lost a race: the other worker's row
+    return result
+
+
+def _business_user_ids_fill(pairs: Sequence[tuple[Contact, ContactWanted]]) -> None:
+    """A contact first known by phone number learns its business-scoped user id (BSUID) when Meta sends it."""
+    for contact, person in pairs:
+        if person.business_user_id and contact.business_user_id is None:
+            contact.business_user_id = person.business_user_id
+            contact.save(update_fields=["business_user_id", "business_user_id_index"])
+
+
+def contact_for(person: ContactWanted) -> Contact:
+    """The tenant's contact for this platform id, created once even under concurrent workers."""
+    channel = person.channel
+    query = blind_index_filter(Contact, "external_id_index", tenant_id=channel.tenant_id, value=person.external_id)
+    existing: Contact | None = Contact.objects.filter(query, tenant=channel.tenant, platform=channel.platform).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            contact = person.row()
+            contact.save(force_insert=True)
+            return contact
+    except IntegrityError:  # another worker created it first; its index key may be new to us too
+        query = blind_index_filter(Contact, "external_id_index", tenant_id=channel.tenant_id, value=person.external_id)
+        found: Contact = Contact.objects.get(query, tenant=channel.tenant, platform=channel.platform)
+        return found
+
+
+def conversations_resolve(pairs: set[tuple[Channel, Contact]]) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    """(channel, contact) → conversation, creating the missing ones in one statement."""
+    wanted = {(channel.pk, contact.pk): (channel, contact) for channel, contact in pairs}
+    found = _conversations_existing(wanted)
+    missing = [
+        Conversation(tenant_id=channel.tenant_id, channel=channel, contact=contact)
+        for key, (channel, contact) in wanted.items()
+        if key not in found
+    ]
+    created = rows_insert(missing)
+    found.update({(row.channel_id, row.contact_id): row for row in missing if row.pk in created})
+    if len(found) < len(wanted):  # another worker created some first
+        found = _conversations_existing(wanted)
+    return found
+
+
+def _conversations_existing(
+    wanted: dict[tuple[uuid.UUID, uuid.UUID], tuple[Channel, Contact]],
+) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    rows = Conversation.objects.filter(
+        channel_id__in={channel_id for channel_id, _ in wanted}, contact_id__in={contact_id for _, contact_id in wanted}
+    )
+    return {(row.channel_id, row.contact_id): row for row in rows if (row.channel_id, row.contact_id) in wanted}
+
+
+def conversation_for(*, channel: Channel, contact: Contact) -> Conversation:
+    return conversations_resolve({(channel, contact)})[(channel.pk, contact.pk)]

@@ -1,0 +1,1 @@
+"""Storing neutral inbound events: messages, statuses, receipts, channel news, quarantine and media."""

@@ -1,0 +1,105 @@
+"""Inbound media, planned: the attachments a just-stored message refers to, created pending, their downloads
+queued on commit (``media.download_batch`` by name: the task module imports the download, not this one).
+The downloads themselves are in ``media_fetch``; reading stored files in ``media_storage``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Task, current_app
+from django.db import DatabaseError, transaction
+
+from core.db import rows_insert
+from core.tasks import enqueue_batched_on_commit
+from messaging.lifetimes import lifetimes_for, media_expires_at
+from messaging.models import MediaAttachment, MediaStatus, Message, content_is_expired
+from messaging.providers.item_events import stored_media_sources
+from messaging.providers.media import MediaSource
+from messaging.task_names import MEDIA_DOWNLOAD_BATCH_TASK
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+SWEEP_AFTER = timedelta(minutes=30)  # longer than the whole retry schedule (5 attempts, backoff capped at 600 s)
+SWEEP_BATCH = 1000
+
+
+def media_attachments_plan(*, message: Message) -> int:
+    """Create the pending attachments of a just-stored message and queue their downloads on commit."""
+    return media_attachments_plan_many(messages=[message])
+
+
+def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
+    """The same for a batch of just-stored messages (echoes included: the business's own media sent from
+    elsewhere has no other copy here, and its CDN URLs expire too). Returns how many were created.
+
+    Runs inside the messages' insert and must never cost them: the content is read tolerantly, and a
+    database error rolls back this savepoint only and is logged with ids.
+    """
+    rows = [
+        _attachment_row(message, position, source)
+        for message in messages
+        if not content_is_expired(message)  # stored late (a replay): its content is not to be served, nor fetched
+        for position, source in enumerate(
+            stored_media_sources(platform=message.channel.platform, content=message.content)
+        )
+    ]
+    if not rows:
+        return 0
+    try:
+        with transaction.atomic():
+            inserted = rows_insert(rows)
+    except DatabaseError:
+        logger.exception("media attachments not planned", extra={"message_ids": [str(m.pk) for m in messages]})
+        return 0
+    for row in rows:  # in the messages' order
+        if row.pk in inserted:
+            enqueue_batched_on_commit(_download_batch_task(), row.pk)
+    return len(inserted)
+
+
+def media_attempts_made(*, attachment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The attempts each still pending attachment has had (the others are left out)."""
+    pending = MediaAttachment.objects.filter(pk__in=attachment_ids, status=MediaStatus.PENDING)
+    return dict(pending.values_list("pk", "attempts"))
+
+
+def media_pending_requeue(*, now: datetime) -> list[uuid.UUID]:
+    """Publish again the attachments still pending long after every retry would have run: their publish was
+    lost (a process died holding the ids). A repeat is harmless: a download is locked and conditional."""
+    stale = list(
+        MediaAttachment.objects.filter(
+            status=MediaStatus.PENDING, created_at__lt=now - SWEEP_AFTER, attempts__lt=MAX_ATTEMPTS
+        ).values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for attachment_id in stale:
+        enqueue_batched_on_commit(_download_batch_task(), attachment_id)
+    return stale
+
+
+def _attachment_row(message: Message, position: int, source: MediaSource) -> MediaAttachment:
+    lifetimes = lifetimes_for(tenant_id=message.tenant_id, channel_id=message.channel_id)
+    return MediaAttachment(
+        tenant_id=message.tenant_id,
+        message=message,
+        position=position,
+        received_at=message.received_at,
+        kind=source.kind[:32],
+        mime_type=source.mime_type[:128],
+        source_reference=source.reference,
+        expected_sha256=source.expected_sha256,
+        expires_at=media_expires_at(
+            received_at=message.received_at, content_expires=message.content_expires_at, lifetimes=lifetimes
+        ),
+        content_key_day=message.content_key_day,
+    )
+
+
+def _download_batch_task() -> Task[Any, Any]:
+    """The registered batch download task, found by its name so this module need not import the task module."""
+    return current_app.tasks[MEDIA_DOWNLOAD_BATCH_TASK]

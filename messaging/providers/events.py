@@ -1,0 +1,101 @@
+"""Neutral events: what storage sees of a parsed webhook item, whatever platform it came from.
+
+Each adapter turns its typed items into these (``providers/<platform>/events.py``); storage files them by
+kind and never looks at a platform's own types. Statuses and directions are the plain strings Meta and
+storage share (``delivered``, ``read``…); ``raw`` is what a quarantine row keeps of the item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from messaging.providers.jsonread import Json, JsonObject
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Where an item came from: its platform, its place in the body and the id it is routed by."""
+
+    platform: str
+    path: str
+    routing_id: str | None
+    raw: Json
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Person:
+    """The person a message is with, as the item names them."""
+
+    external_id: str
+    profile_name: str | None = None
+    business_user_id: str | None = None  # WhatsApp's business-scoped user id, sent beside a phone number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEvent(Event):
+    """A message received, or one the business sent from elsewhere (``is_echo``); also an event about a
+    message (reaction, edit, postback, referral, unsend) stored as a message of its own type.
+    ``takes_back`` names the message a person unsent."""
+
+    person: Person
+    message_type: str
+    provider_message_id: str
+    provider_timestamp: datetime
+    content: Json
+    is_flagged: bool = False
+    is_echo: bool = False
+    takes_back: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusEvent(Event):
+    """A status of one of the business's messages, with Meta's errors and pricing as plain objects."""
+
+    provider_message_id: str
+    status: str
+    provider_timestamp: datetime
+    errors: tuple[JsonObject, ...] = ()
+    pricing: JsonObject | None = None
+    callback_data: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptEvent(Event):
+    """The business's messages ``delivered`` or ``read``: those named, and those up to the ``watermark``."""
+
+    status: str
+    message_ids: tuple[str, ...]
+    watermark: datetime | None
+    user_id: str | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelNotice(Event):
+    """Channel or account news that carries no customer content (template updates, quality, errors…)."""
+
+    field: str
+    payload: JsonObject
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnroutableEvent(Event):
+    """A message event that names no person to file it under."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnhandledEvent(Event):
+    """Something readable that storage has no place for: quarantined with ``reason``."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnreadableEvent(Event):
+    """An item that did not parse: quarantined whatever it routes to."""
+
+
+NeutralEvent = (
+    MessageEvent | StatusEvent | ReceiptEvent | ChannelNotice | UnroutableEvent | UnhandledEvent | UnreadableEvent
+)

@@ -1,0 +1,79 @@
+"""Every parsed item as a neutral event (which adapter drafts which item type, and the items both share), and
+which adapter reads a stored message's media."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.events import ChannelNotice, NeutralEvent, UnhandledEvent, UnreadableEvent
+from messaging.providers.items import ChannelEventItem, UnknownItem
+from messaging.providers.jsonread import JsonObject
+from messaging.providers.media import MediaSource
+from messaging.providers.meta_messaging import events as meta_messaging_events
+from messaging.providers.meta_messaging import media as meta_messaging_media
+from messaging.providers.whatsapp import events as whatsapp_events
+from messaging.providers.whatsapp import media as whatsapp_media
+from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
+
+# Channel-level news that carries no customer content; any other change is quarantined encrypted.
+CHANNEL_EVENT_FIELDS = frozenset(
+    {
+        "message_template_status_update",
+        "message_template_quality_update",
+        "template_category_update",
+        "phone_number_quality_update",
+        "phone_number_name_update",
+        "account_update",
+        "account_alerts",
+        "account_review_update",
+        "business_capability_update",
+        "security",
+    }
+)
+
+
+def delivery_events(parsed: ParsedDelivery) -> list[NeutralEvent]:
+    """The delivery's items as neutral events, in document order."""
+    return [item_event(item) for item in parsed.items]
+
+
+def item_event(item: DeliveryItem) -> NeutralEvent:
+    if isinstance(item, UnknownItem):
+        return UnreadableEvent(platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.raw)
+    if isinstance(item, ChannelEventItem):
+        return _change_event(item)
+    if isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem):
+        return whatsapp_events.item_event(item)
+    return meta_messaging_events.item_event(item)
+
+
+def _change_event(item: ChannelEventItem) -> ChannelNotice | UnhandledEvent:
+    if item.field in CHANNEL_EVENT_FIELDS:
+        return ChannelNotice(
+            platform=item.platform,
+            path=item.path,
+            routing_id=item.routing_id,
+            raw=item.value,
+            field=item.field,
+            payload=item.value,
+        )
+    reason = f"unhandled_field:{item.field}"[:64]
+    return UnhandledEvent(
+        platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.value, reason=reason
+    )
+
+
+MEDIA_SOURCE_READERS: dict[str, Callable[[JsonObject], tuple[MediaSource, ...]]] = {
+    "whatsapp": whatsapp_media.media_sources,
+    "messenger": meta_messaging_media.media_sources,
+    "instagram": meta_messaging_media.media_sources,
+}
+
+
+def stored_media_sources(*, platform: str, content: object) -> tuple[MediaSource, ...]:
+    """The media a stored inbound item refers to, in order; anything unexpected is skipped, never raised."""
+    reader = MEDIA_SOURCE_READERS.get(platform)
+    if reader is None or not isinstance(content, dict):
+        return ()
+    return reader(content)

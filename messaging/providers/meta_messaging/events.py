@@ -1,0 +1,72 @@
+"""Messenger and Instagram items as neutral events (messaging.providers.events)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from messaging.providers.events import MessageEvent, Person, ReceiptEvent, UnroutableEvent
+from messaging.providers.meta_messaging.types import (
+    MessagingDelivery,
+    MessagingEvent,
+    MessagingItem,
+    MessagingMessage,
+    MessagingRead,
+    MessagingUnsent,
+)
+
+
+def item_event(item: MessagingEvent) -> MessageEvent | UnroutableEvent | ReceiptEvent:
+    if isinstance(item, MessagingDelivery | MessagingRead):
+        return receipt_event(item)
+    return message_event(item)
+
+
+def message_event(item: MessagingItem) -> MessageEvent | UnroutableEvent:
+    """Messages, postbacks, reactions, edits, unsends and referrals, each stored as a message of its kind.
+
+    Echoes are the business's own messages sent outside the gateway: stored as outbound, never as inbound.
+    """
+    if item.user_id is None:
+        return UnroutableEvent(platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.raw)
+    kind = str(getattr(item, "kind", "event")).removeprefix("meta.")
+    return MessageEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        person=Person(external_id=item.user_id),
+        message_type=kind,
+        provider_message_id=_event_id(item, kind),
+        provider_timestamp=item.timestamp,
+        content=item.raw,
+        is_echo=isinstance(item, MessagingMessage) and item.is_echo,
+        takes_back=item.mid if isinstance(item, MessagingUnsent) else None,
+    )
+
+
+def _event_id(item: MessagingItem, kind: str) -> str:
+    """A message's own mid; for an event about a message (reaction, edit, unsend) the mid plus a fingerprint
+    of the event, so a second reaction or edit is stored too while a redelivery still matches."""
+    mid = getattr(item, "mid", None)
+    if kind == "message" and mid:
+        return str(mid)
+    canonical = json.dumps(item.raw, sort_keys=True, separators=(",", ":")).encode()
+    fingerprint = hashlib.sha256(canonical).hexdigest()[:32]
+    return f"{kind}:{mid}:{fingerprint}" if mid else f"{kind}:{fingerprint}"
+
+
+def receipt_event(item: MessagingDelivery | MessagingRead) -> ReceiptEvent:
+    """Delivery and read receipts name the business's messages, or a watermark, or both."""
+    is_delivery = isinstance(item, MessagingDelivery)
+    return ReceiptEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        status="delivered" if is_delivery else "read",
+        message_ids=item.mids if isinstance(item, MessagingDelivery) else ((item.mid,) if item.mid else ()),
+        watermark=item.watermark,
+        user_id=item.user_id,
+        timestamp=item.timestamp,
+    )

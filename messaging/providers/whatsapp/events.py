@@ -1,0 +1,79 @@
+"""WhatsApp items as neutral events (messaging.providers.events)."""
+
+from __future__ import annotations
+
+from messaging.providers.events import ChannelNotice, MessageEvent, Person, StatusEvent, UnroutableEvent
+from messaging.providers.items import GraphError
+from messaging.providers.jsonread import JsonObject
+from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, UnknownContent, ValueErrorItem
+
+WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem
+
+
+def item_event(item: WhatsAppEventItem) -> MessageEvent | UnroutableEvent | StatusEvent | ChannelNotice:
+    if isinstance(item, InboundMessage):
+        return message_event(item)
+    if isinstance(item, StatusUpdate):
+        return status_event(item)
+    return value_error_event(item)
+
+
+def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
+    """A user known only by their business-scoped id is filed under it; one with a phone number learns it."""
+    sender = item.wa_id or item.user_id
+    if sender is None:
+        return UnroutableEvent(platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.raw)
+    return MessageEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        person=Person(
+            external_id=sender,
+            profile_name=item.profile_name,
+            business_user_id=item.user_id if item.wa_id else None,
+        ),
+        message_type=item.type,
+        provider_message_id=item.id,
+        provider_timestamp=item.timestamp,
+        content=item.raw,
+        is_flagged=isinstance(item.content, UnknownContent),
+    )
+
+
+def status_event(item: StatusUpdate) -> StatusEvent:
+    return StatusEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        provider_message_id=item.message_id,
+        status=item.status,
+        provider_timestamp=item.timestamp,
+        errors=tuple(error_fields(error) for error in item.errors),
+        pricing=pricing_fields(item),
+        callback_data=item.biz_opaque_callback_data or "",
+    )
+
+
+def value_error_event(item: ValueErrorItem) -> ChannelNotice:
+    """An out-of-band error for the phone number is channel news under the ``errors`` field."""
+    return ChannelNotice(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        field="errors",
+        payload=error_fields(item.error),
+    )
+
+
+def error_fields(error: GraphError) -> JsonObject:
+    return {key: getattr(error, key) for key in ("code", "title", "message", "details", "href")}
+
+
+def pricing_fields(item: StatusUpdate) -> JsonObject | None:
+    pricing = item.pricing
+    if pricing is None:
+        return None
+    return {key: getattr(pricing, key) for key in ("billable", "pricing_model", "type", "category")}
