@@ -17,7 +17,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -38,8 +38,9 @@ from encryption.blobs import blob_seal
 from encryption.errors import DecryptionError
 from encryption.models import Purpose
 from messaging.inbound.media_storage import BLOB_SLOT, FALLBACK_MIME_TYPE, media_attachment_is_expired, media_storage
-from messaging.models import Channel, MediaAttachment, MediaStatus, Platform, content_day_bucket
-from messaging.providers.whatsapp.media import graph_media
+from messaging.models import Channel, MediaAttachment, MediaStatus, content_day_bucket
+from messaging.providers.media import graph_media
+from messaging.providers.registry import adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -127,21 +128,21 @@ def _failure_record(attachment: MediaAttachment, failure: MediaFetchError, *, is
 
 def _fetch(attachment: MediaAttachment) -> Fetched:
     channel = attachment.message.channel
-    if channel.platform == Platform.WHATSAPP:
-        return _whatsapp_fetch(attachment, channel)
+    lookup_path = adapter_for(channel.platform).media_lookup_path(attachment.source_reference)
+    if lookup_path is not None:
+        return _graph_fetch(attachment, channel, lookup_path)
     response = _guarded_get(attachment.source_reference, headers={}, max_bytes=settings.GATEWAY_MEDIA_MAX_BYTES)
     _require_success(response, stage="download")
     return Fetched(response.body, _mime_type(response.headers.get("content-type", "")))
 
 
-def _whatsapp_fetch(attachment: MediaAttachment, channel: Channel) -> Fetched:
+def _graph_fetch(attachment: MediaAttachment, channel: Channel, lookup_path: str) -> Fetched:
     """Graph ``GET /<version>/<media id>`` for a fresh URL, then that URL with the same bearer (META-SPEC §10)."""
     try:
         bearer = {"Authorization": f"Bearer {channel.access_token}"}
     except DecryptionError:
         raise MediaFetchError("token_unavailable") from None
-    media_id = quote(attachment.source_reference, safe="")
-    graph_url = f"{settings.GATEWAY_GRAPH_BASE_URL}/{settings.GATEWAY_GRAPH_API_VERSION}/{media_id}"
+    graph_url = f"{settings.GATEWAY_GRAPH_BASE_URL}/{settings.GATEWAY_GRAPH_API_VERSION}/{lookup_path}"
     answer = _guarded_get(graph_url, headers=bearer, max_bytes=GRAPH_ANSWER_MAX_BYTES)
     _require_success(answer, stage="graph")
     try:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.media import MediaSource
 from messaging.providers.sending import SendRequest
 
 
@@ -77,4 +78,18 @@ class Adapter(Protocol):
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
         """(path suffix, JSON body) of the Graph call for stored content; ``callback_id`` (our message id)
         comes back in the platform's statuses or echoes. Raises ``ValueError`` for content it does not know."""
+        ...
+
+    def is_pair_limited(self, message_type: str) -> bool:
+        """Whether a send of this type also counts against the recipient's own rate (WhatsApp's pair rate
+        for messages to a user), besides the channel's."""
+        ...
+
+    def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
+        """The files a stored inbound item (``Message.content``) refers to, in order; never raises."""
+        ...
+
+    def media_lookup_path(self, reference: str) -> str | None:
+        """The Graph path that resolves a media reference to a download URL before each attempt (a WhatsApp
+        media id), or None when the reference is the file's own URL, fetched without credentials."""
         ...

@@ -3,17 +3,14 @@ which adapter reads a stored message's media."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from messaging.providers.adapter import Platform
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.events import ChannelNotice, NeutralEvent, UnhandledEvent, UnreadableEvent
 from messaging.providers.items import ChannelEventItem, UnknownItem
-from messaging.providers.jsonread import JsonObject
 from messaging.providers.media import MediaSource
 from messaging.providers.meta_messaging import events as meta_messaging_events
-from messaging.providers.meta_messaging import media as meta_messaging_media
+from messaging.providers.registry import ADAPTERS
 from messaging.providers.whatsapp import events as whatsapp_events
-from messaging.providers.whatsapp import media as whatsapp_media
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
 # Channel-level news that carries no customer content; any other change is quarantined encrypted.
@@ -64,16 +61,8 @@ def _change_event(item: ChannelEventItem) -> ChannelNotice | UnhandledEvent:
     )
 
 
-MEDIA_SOURCE_READERS: dict[str, Callable[[JsonObject], tuple[MediaSource, ...]]] = {
-    "whatsapp": whatsapp_media.media_sources,
-    "messenger": meta_messaging_media.media_sources,
-    "instagram": meta_messaging_media.media_sources,
-}
-
-
 def stored_media_sources(*, platform: str, content: object) -> tuple[MediaSource, ...]:
     """The media a stored inbound item refers to, in order; anything unexpected is skipped, never raised."""
-    reader = MEDIA_SOURCE_READERS.get(platform)
-    if reader is None or not isinstance(content, dict):
+    if platform not in ADAPTERS or not isinstance(content, dict):
         return ()
-    return reader(content)
+    return ADAPTERS[Platform(platform)].media_sources(content)

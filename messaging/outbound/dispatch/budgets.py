@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.ratelimit import CHANNEL, Grant, SendBudget, send_budgets_take
-from messaging.models import Channel, Message, Platform
+from messaging.models import Channel, Message
 from messaging.outbound.dispatch.calls import Outgoing
 from messaging.outbound.dispatch.lease import Leased
 from messaging.outbound.dispatch.transitions import message_requeue, messages_requeue
+from messaging.providers.registry import adapter_for
 
 PROBE_AFTER_SECONDS = 30.0  # a channel with no acceptance in this process for this long: its first send goes alone
 COUNTDOWN_JITTER_SECONDS = 0.3  # the least spread of messages a full second refused over the next ones
-NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})  # not a message to the user: only the channel's budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +49,10 @@ def tickets_for(leased: dict[uuid.UUID, Leased]) -> list[Ticket]:
 
 
 def send_budget_for(message: Message) -> SendBudget:
-    """The channel's budget, and the recipient's pair rate for WhatsApp messages to a user."""
+    """The channel's budget, and the recipient's pair rate where the platform limits it (WhatsApp, to a user)."""
     channel = message.channel
     has_pair_limit = (
-        channel.platform == Platform.WHATSAPP
-        and message.message_type not in NO_PAIR_LIMIT_TYPES
+        adapter_for(channel.platform).is_pair_limited(message.message_type)
         and settings.GATEWAY_SEND_PAIR_PERIOD_SECONDS > 0
     )
     return SendBudget(

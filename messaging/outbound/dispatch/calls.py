@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,26 +16,17 @@ from django.utils import timezone
 
 from core.http import HttpError, HttpResponse, http_client, http_post_json
 from core.ratelimit import SendBudget
-from messaging.models import AttemptOutcome, Channel, Message, Platform, SendAttempt
+from messaging.models import AttemptOutcome, Channel, Message, SendAttempt
 from messaging.outbound.dispatch.relay import DISPATCH_BATCH
 from messaging.providers import errors
 from messaging.providers.errors import ErrorPolicy, OutcomeKind
 from messaging.providers.graph_answer import graph_answer_read
-from messaging.providers.meta_messaging import send as messaging_send
-from messaging.providers.whatsapp import send as whatsapp_send
+from messaging.providers.registry import adapter_for
 
 # Concurrent Graph calls per worker process, each thread on its own keep-alive connection. At least
 # DISPATCH_BATCH: every call of a batch starts at once, well within the rate guard of its grant, however slow
 # Meta answers (a call that cannot start within the guard is not made).
 CALL_THREADS = DISPATCH_BATCH
-
-
-GraphRequest = Callable[..., tuple[str, dict[str, Any]]]
-GRAPH_REQUESTS: dict[str, GraphRequest] = {
-    Platform.WHATSAPP: whatsapp_send.graph_request,
-    Platform.MESSENGER: messaging_send.graph_request,
-    Platform.INSTAGRAM: messaging_send.graph_request,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +75,8 @@ def is_channel_error(result: CallResult | None) -> bool:
 def graph_request_for(message: Message) -> tuple[str, dict[str, Any]]:
     if not isinstance(message.content, dict):
         raise TypeError("no content")
-    build = GRAPH_REQUESTS[message.channel.platform]
-    return build(message.content, recipient=message.contact.external_id, callback_id=str(message.pk))
+    adapter = adapter_for(message.channel.platform)
+    return adapter.graph_request(message.content, recipient=message.contact.external_id, callback_id=str(message.pk))
 
 
 def attempts_start(items: list[Outgoing]) -> None:

@@ -10,7 +10,8 @@ from messaging.providers.adapter import Platform
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import JsonObject
-from messaging.providers.meta_messaging import parse, send
+from messaging.providers.media import MediaSource
+from messaging.providers.meta_messaging import media, parse, send
 from messaging.providers.sending import SendRequest
 
 
@@ -44,3 +45,12 @@ class MetaMessagingAdapter:
 
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
         return send.graph_request(content, recipient=recipient, callback_id=callback_id)
+
+    def is_pair_limited(self, message_type: str) -> bool:
+        return False
+
+    def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
+        return media.media_sources(content)
+
+    def media_lookup_path(self, reference: str) -> str | None:
+        return None

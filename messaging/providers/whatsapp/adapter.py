@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from messaging.providers.adapter import Platform
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.media import MediaSource
 from messaging.providers.sending import SendRequest
-from messaging.providers.whatsapp import parse, send
+from messaging.providers.whatsapp import media, parse, send
 from messaging.providers.whatsapp.messages import TYPES
+
+# Not a message to the user: only the channel's budget applies.
+NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})
 
 
 class WhatsAppAdapter:
@@ -34,3 +39,12 @@ class WhatsAppAdapter:
 
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
         return send.graph_request(content, recipient=recipient, callback_id=callback_id)
+
+    def is_pair_limited(self, message_type: str) -> bool:
+        return message_type not in NO_PAIR_LIMIT_TYPES
+
+    def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
+        return media.media_sources(content)
+
+    def media_lookup_path(self, reference: str) -> str | None:
+        return quote(reference, safe="")
