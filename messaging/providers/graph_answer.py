@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import email.utils
 from dataclasses import dataclass
-from datetime import UTC
-
-from django.utils import timezone
+from datetime import UTC, datetime
 
 from core.http import HttpResponse
 
@@ -70,4 +68,4 @@ def _retry_after(value: str) -> float | None:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (moment.astimezone(UTC) - timezone.now()).total_seconds())
+    return max(0.0, (moment.astimezone(UTC) - datetime.now(UTC)).total_seconds())
