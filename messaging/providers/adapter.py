@@ -10,7 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.events import NeutralEvent
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.media import MediaSource
 from messaging.providers.sending import SendRequest
@@ -57,6 +58,11 @@ class Adapter(Protocol):
 
     def parse(self, document: JsonObject) -> ParsedDelivery:
         """Typed items in document order for a decoded body; never raises, broken parts become problems."""
+        ...
+
+    def item_event(self, item: DeliveryItem) -> NeutralEvent:
+        """One of its own parsed items as the neutral event storage writes; raises ``TypeError`` for an item
+        of another platform."""
         ...
 
     def recipient_external_id(self, to: str) -> str:

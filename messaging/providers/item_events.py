@@ -8,10 +8,7 @@ from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.events import ChannelNotice, NeutralEvent, UnhandledEvent, UnreadableEvent
 from messaging.providers.items import ChannelEventItem, UnknownItem
 from messaging.providers.media import MediaSource
-from messaging.providers.meta_messaging import events as meta_messaging_events
 from messaging.providers.registry import ADAPTERS
-from messaging.providers.whatsapp import events as whatsapp_events
-from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
 # Channel-level news that carries no customer content; any other change is quarantined encrypted.
 CHANNEL_EVENT_FIELDS = frozenset(
@@ -40,9 +37,7 @@ def item_event(item: DeliveryItem) -> NeutralEvent:
         return UnreadableEvent(platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.raw)
     if isinstance(item, ChannelEventItem):
         return _change_event(item)
-    if isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem):
-        return whatsapp_events.item_event(item)
-    return meta_messaging_events.item_event(item)
+    return ADAPTERS[Platform(item.platform)].item_event(item)
 
 
 def _change_event(item: ChannelEventItem) -> ChannelNotice | UnhandledEvent:

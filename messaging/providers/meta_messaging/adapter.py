@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from messaging.providers.adapter import Platform
-from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.events import NeutralEvent
 from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.media import MediaSource
-from messaging.providers.meta_messaging import media, parse, send
+from messaging.providers.meta_messaging import events, media, parse, send
+from messaging.providers.meta_messaging.types import MESSAGING_EVENT_TYPES
 from messaging.providers.sending import SendRequest
 
 
@@ -31,6 +33,11 @@ class MetaMessagingAdapter:
 
     def parse(self, document: JsonObject) -> ParsedDelivery:
         return parse.parse_meta_messaging(document, platform=self._platform)
+
+    def item_event(self, item: DeliveryItem) -> NeutralEvent:
+        if not isinstance(item, MESSAGING_EVENT_TYPES):
+            raise TypeError(f"not a Messenger or Instagram item: {type(item).__name__}")
+        return events.item_event(item)
 
     def recipient_external_id(self, to: str) -> str:
         return send.recipient_external_id(to)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, get_args
 
 from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import Json, JsonObject
@@ -179,3 +179,4 @@ MessagingEvent: TypeAlias = (
     | MessagingReaction
     | MessagingOtherEvent
 )
+MESSAGING_EVENT_TYPES = get_args(MessagingEvent)

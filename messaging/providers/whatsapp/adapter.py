@@ -7,12 +7,14 @@ from typing import Any
 from urllib.parse import quote
 
 from messaging.providers.adapter import Platform
-from messaging.providers.delivery import ParsedDelivery
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.events import NeutralEvent
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.media import MediaSource
 from messaging.providers.sending import SendRequest
-from messaging.providers.whatsapp import media, parse, send
+from messaging.providers.whatsapp import events, media, parse, send
 from messaging.providers.whatsapp.messages import TYPES
+from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
 # Not a message to the user: only the channel's budget applies.
 NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})
@@ -25,6 +27,11 @@ class WhatsAppAdapter:
 
     def parse(self, document: JsonObject) -> ParsedDelivery:
         return parse.parse_whatsapp(document)
+
+    def item_event(self, item: DeliveryItem) -> NeutralEvent:
+        if not isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem):
+            raise TypeError(f"not a WhatsApp item: {type(item).__name__}")
+        return events.item_event(item)
 
     def recipient_external_id(self, to: str) -> str:
         return send.recipient_external_id(to)
