@@ -620,7 +620,7 @@ class FanOut:
 
 def run_fanout(app_id: uuid.UUID, batches: int) -> FanOut:
     from messaging.models import MetaApp
-    from messaging.providers import parse_webhook
+    from messaging.providers.registry import parse_webhook
     from webhooks.services import delivery_process, delivery_record
     from webhooks.signature import signature_for
 
@@ -665,7 +665,7 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     from messaging.contacts import ContactWanted, contacts_resolve
     from messaging.inbound.store import MessageDraft, messages_store
     from messaging.models import Channel, Direction, MessageStatus
-    from messaging.providers import parse_webhook
+    from messaging.providers.registry import parse_webhook
     from messaging.providers.whatsapp.types import StatusUpdate
 
     channel = Channel.objects.select_related("tenant").get(meta_app=app, provider_id=PHONE_NUMBER_ID)

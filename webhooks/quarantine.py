@@ -24,8 +24,8 @@ from core.metrics import metric_increment
 from encryption.errors import DecryptionError
 from messaging.inbound.store import delivery_items_store
 from messaging.models import QuarantinedItem
-from messaging.providers import parse_webhook
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.registry import parse_webhook
 from webhooks.models import Delivery
 
 REPLAYED = "replayed"

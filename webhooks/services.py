@@ -20,8 +20,8 @@ from core.metrics import metric_increment
 from core.tasks import enqueue_batched_on_commit, enqueue_on_commit
 from messaging.inbound.store import delivery_items_store
 from messaging.lifetimes import lifetimes_for, raw_expires_at
-from messaging.providers import parse_webhook
 from messaging.providers.items import ParseProblem
+from messaging.providers.registry import parse_webhook
 from webhooks.models import Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)

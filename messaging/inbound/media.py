@@ -18,8 +18,8 @@ from core.db import rows_insert
 from core.tasks import enqueue_batched_on_commit
 from messaging.lifetimes import lifetimes_for, media_expires_at
 from messaging.models import MediaAttachment, MediaStatus, Message, content_is_expired
-from messaging.providers.item_events import stored_media_sources
-from messaging.providers.media import MediaSource
+from messaging.providers.events import MediaSource
+from messaging.providers.registry import stored_media_sources
 from messaging.task_names import MEDIA_DOWNLOAD_BATCH_TASK
 
 logger = logging.getLogger(__name__)

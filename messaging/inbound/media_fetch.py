@@ -39,7 +39,7 @@ from encryption.errors import DecryptionError
 from encryption.models import Purpose
 from messaging.inbound.media_storage import BLOB_SLOT, FALLBACK_MIME_TYPE, media_attachment_is_expired, media_storage
 from messaging.models import Channel, MediaAttachment, MediaStatus, content_day_bucket
-from messaging.providers.media import graph_media
+from messaging.providers.events import graph_media
 from messaging.providers.registry import adapter_for
 
 logger = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.events import MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
-from messaging.providers.item_events import delivery_events
+from messaging.providers.registry import delivery_events
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
 

@@ -11,9 +11,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
-from messaging.providers.events import NeutralEvent
+from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.jsonread import JsonObject
-from messaging.providers.media import MediaSource
 from messaging.providers.sending import SendRequest
 
 

@@ -1,4 +1,5 @@
-"""Which adapter speaks for a platform, and which parser reads a webhook ``object``: one explicit table."""
+"""The way into the providers: which adapter speaks for a platform, which parser reads a webhook ``object``
+(``parse_webhook``), and every parsed item as the neutral event storage writes (``delivery_events``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from messaging.providers.adapter import Adapter, Platform
-from messaging.providers.delivery import ParsedDelivery
-from messaging.providers.jsonread import JsonObject
+from messaging.providers.delivery import DeliveryItem, ParsedDelivery
+from messaging.providers.events import ChannelNotice, MediaSource, NeutralEvent, UnhandledEvent, UnreadableEvent
+from messaging.providers.items import ChannelEventItem, ParseProblem, UnknownItem
+from messaging.providers.jsonread import JsonObject, PayloadError, decode_json
 from messaging.providers.meta_messaging.adapter import MetaMessagingAdapter
 from messaging.providers.sending import SendRequest
 from messaging.providers.whatsapp.adapter import WhatsAppAdapter
@@ -37,3 +40,75 @@ def parser_for(object_name: str) -> Callable[[JsonObject], ParsedDelivery] | Non
 def content_normalise(*, platform: str, request: SendRequest) -> dict[str, Any]:
     """The send request as ``Message.content``, by the platform's rules (``Adapter.content_normalise``)."""
     return adapter_for(platform).content_normalise(request)
+
+
+# Channel-level news that carries no customer content; any other change is quarantined encrypted.
+CHANNEL_EVENT_FIELDS = frozenset(
+    {
+        "message_template_status_update",
+        "message_template_quality_update",
+        "template_category_update",
+        "phone_number_quality_update",
+        "phone_number_name_update",
+        "account_update",
+        "account_alerts",
+        "account_review_update",
+        "business_capability_update",
+        "security",
+    }
+)
+
+
+def delivery_events(parsed: ParsedDelivery) -> list[NeutralEvent]:
+    """The delivery's items as neutral events, in document order."""
+    return [item_event(item) for item in parsed.items]
+
+
+def item_event(item: DeliveryItem) -> NeutralEvent:
+    if isinstance(item, UnknownItem):
+        return UnreadableEvent(platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.raw)
+    if isinstance(item, ChannelEventItem):
+        return _change_event(item)
+    return ADAPTERS[Platform(item.platform)].item_event(item)
+
+
+def _change_event(item: ChannelEventItem) -> ChannelNotice | UnhandledEvent:
+    if item.field in CHANNEL_EVENT_FIELDS:
+        return ChannelNotice(
+            platform=item.platform,
+            path=item.path,
+            routing_id=item.routing_id,
+            raw=item.value,
+            field=item.field,
+            payload=item.value,
+        )
+    reason = f"unhandled_field:{item.field}"[:64]
+    return UnhandledEvent(
+        platform=item.platform, path=item.path, routing_id=item.routing_id, raw=item.value, reason=reason
+    )
+
+
+def stored_media_sources(*, platform: str, content: object) -> tuple[MediaSource, ...]:
+    """The media a stored inbound item refers to, in order; anything unexpected is skipped, never raised."""
+    if platform not in ADAPTERS or not isinstance(content, dict):
+        return ()
+    return ADAPTERS[Platform(platform)].media_sources(content)
+
+
+def parse_webhook(body: bytes) -> ParsedDelivery:
+    """Typed items in document order; bad input yields problems, not exceptions."""
+    try:
+        document = decode_json(body)
+    except PayloadError as error:
+        return _refused(error.path, error.reason)
+    if not isinstance(document, dict):
+        return _refused("body", "expected a JSON object")
+    object_name = document.get("object")
+    parser = parser_for(object_name) if isinstance(object_name, str) else None
+    if parser is None:
+        return _refused("object", f"unknown object {str(object_name)[:80]!r}")
+    return parser(document)
+
+
+def _refused(path: str, reason: str) -> ParsedDelivery:
+    return ParsedDelivery(problems=(ParseProblem(path=path, reason=reason),))

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from messaging.providers import parse_webhook
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.items import ChannelEventItem, ParseProblem, UnknownItem
 from messaging.providers.meta_messaging.types import (
@@ -31,6 +30,7 @@ from messaging.providers.meta_messaging.types import (
     ReferralInfo,
     StoryReference,
 )
+from messaging.providers.registry import parse_webhook
 from tests.messaging.test_parse_whatsapp import check_invariants, mutated_fixture
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "meta"

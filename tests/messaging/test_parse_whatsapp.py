@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from messaging.providers import parse_webhook
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.items import ChannelEventItem, GraphError, ParseProblem, UnknownItem
+from messaging.providers.registry import parse_webhook
 from messaging.providers.whatsapp.types import (
     AdReferral,
     ButtonReplyContent,

@@ -8,11 +8,10 @@ from typing import Any
 
 from messaging.providers.adapter import Platform
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
-from messaging.providers.events import NeutralEvent
+from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import JsonObject
-from messaging.providers.media import MediaSource
-from messaging.providers.meta_messaging import events, media, parse, send
+from messaging.providers.meta_messaging import events, parse, send
 from messaging.providers.meta_messaging.types import MESSAGING_EVENT_TYPES
 from messaging.providers.sending import SendRequest
 
@@ -57,7 +56,7 @@ class MetaMessagingAdapter:
         return False
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
-        return media.media_sources(content)
+        return events.media_sources(content)
 
     def media_lookup_path(self, reference: str) -> str | None:
         return None

@@ -8,11 +8,10 @@ from urllib.parse import quote
 
 from messaging.providers.adapter import Platform
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
-from messaging.providers.events import NeutralEvent
+from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.jsonread import JsonObject
-from messaging.providers.media import MediaSource
 from messaging.providers.sending import SendRequest
-from messaging.providers.whatsapp import events, media, parse, send
+from messaging.providers.whatsapp import events, parse, send
 from messaging.providers.whatsapp.messages import TYPES
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
@@ -51,7 +50,7 @@ class WhatsAppAdapter:
         return message_type not in NO_PAIR_LIMIT_TYPES
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
-        return media.media_sources(content)
+        return events.media_sources(content)
 
     def media_lookup_path(self, reference: str) -> str | None:
         return quote(reference, safe="")

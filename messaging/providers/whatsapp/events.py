@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from messaging.providers.events import ChannelNotice, MessageEvent, Person, StatusEvent, UnroutableEvent
+from messaging.providers.events import (
+    ChannelNotice,
+    MediaSource,
+    MessageEvent,
+    Person,
+    StatusEvent,
+    UnroutableEvent,
+    text_or_empty,
+)
 from messaging.providers.items import GraphError
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.whatsapp import MEDIA_TYPES
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, UnknownContent, ValueErrorItem
 
 WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem
@@ -77,3 +86,13 @@ def pricing_fields(item: StatusUpdate) -> JsonObject | None:
     if pricing is None:
         return None
     return {key: getattr(pricing, key) for key in ("billable", "pricing_model", "type", "category")}
+
+
+def media_sources(content: JsonObject) -> tuple[MediaSource, ...]:
+    """An ``image`` … ``sticker`` message's file, by its media id (resolved through Graph at each attempt)."""
+    kind = text_or_empty(content.get("type"))
+    media = content.get(kind) if kind in MEDIA_TYPES else None
+    if not isinstance(media, dict) or not text_or_empty(media.get("id")):
+        return ()
+    sha256 = text_or_empty(media.get("sha256")) or None
+    return (MediaSource(kind, media["id"], text_or_empty(media.get("mime_type")), sha256),)
