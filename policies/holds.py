@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from django.apps import apps
 from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.db.models import Q
@@ -37,6 +36,7 @@ from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.locks import held_lock
+from core.raw_ledgers import raw_ledgers
 from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError, KeyOperationError
@@ -523,7 +523,9 @@ def _content_held_under(key: DataKey, tenant_id: uuid.UUID, now: datetime) -> bo
 def _raw_held_under(key: DataKey, tenant_id: uuid.UUID, now: datetime) -> str | None:
     """Raw bodies are not re-keyed: a tenant-wide hold keeps its tenant's raw day keys until it is released."""
     held = held_tenant_filter(now=now)
-    for model, name in ((apps.get_model("webhooks", "Delivery"), "body"), (QuarantinedItem, "payload")):
+    columns = [(ledger.model, ledger.body_field) for ledger in raw_ledgers()]
+    columns.append((QuarantinedItem, "payload"))
+    for model, name in columns:
         if _column(model, name).rows_under([key.pk]).filter(held, tenant_id=tenant_id).exists():
             return "raw deliveries of a tenant under a tenant-wide legal hold are sealed under it"
     return None

@@ -127,7 +127,7 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
         (PurgeKind.CONTENT, kinds.content_due(now=now)),
         (PurgeKind.MEDIA, kinds.media_going(now=now)),
         (PurgeKind.METADATA, kinds.metadata_due(now=now)),
-        (PurgeKind.RAW_DELIVERY, kinds.raw_deliveries_due(now=now)),
+        *((PurgeKind.RAW_DELIVERY, due) for due in kinds.raw_deliveries_due(now=now)),
         (PurgeKind.QUARANTINE, kinds.quarantine_due(now=now)),
         (PurgeKind.IDEMPOTENCY, kinds.idempotency_due(now=now)),
         (PurgeKind.PARKED_STATUS, kinds.parked_statuses_due(now=now)),
