@@ -57,6 +57,7 @@ from messaging.models import (
 )
 from policies.models import LegalHold
 from policies.purge.kinds import files_delete, timeouts_set
+from policies.purge.passes import PURGE_TASK
 from policies.selectors import active_holds, held_message_filter, held_tenant_filter
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ LOCK_SECONDS = 300
 # Published by name once the hold's change commits; a publish lost to a broker outage is not lost work: the
 # periodic job (legal_holds_maintain) re-keys every hold marked rekey_pending, and the purge runs every minute.
 REKEY_TASK = "maintenance.legal_hold_rekey"
-PURGE_TASK = "maintenance.policies_purge"
 LATE_WINDOW = timedelta(days=2)  # a tenant-wide hold looks this far back every minute for content that came late
 FULL_SWEEP_EVERY = timedelta(hours=1)  # ...and through all of the tenant's messages this often
 CASE_REFERENCE_MAX = 200

@@ -11,3 +11,5 @@ class WebhooksConfig(AppConfig):
         from webhooks.models import delivery_ledger
 
         raw_ledger_register(delivery_ledger())
+        # The processing tasks, which the services publish by name (Celery autodiscovers them in workers only).
+        from webhooks import tasks  # noqa: F401

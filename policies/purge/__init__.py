@@ -5,6 +5,7 @@ from policies.purge.kinds import BATCH_SIZE, PurgeKind
 from policies.purge.passes import (
     DEFAULT_DUTY,
     DEFAULT_WAL_MB_PER_SECOND,
+    PURGE_TASK,
     PurgeOutcome,
     retention_purge,
     retention_purge_preview,
@@ -14,6 +15,7 @@ __all__ = [
     "BATCH_SIZE",
     "DEFAULT_DUTY",
     "DEFAULT_WAL_MB_PER_SECOND",
+    "PURGE_TASK",
     "PurgeKind",
     "PurgeOutcome",
     "retention_purge",
