@@ -23,7 +23,7 @@ from messaging import dispatch
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus
 from messaging.outbound import SendRequest, message_send
 from messaging.selectors import content_expired_q, content_live_q, messages_with_live_content
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
 from tests.policies.conftest import channel_create, deliver, whatsapp_body, whatsapp_status, whatsapp_text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("installation_limits")]

@@ -30,7 +30,7 @@ from messaging.models import (
 from messaging.outbound import SendRequest, message_send
 from messaging.services import meta_app_register
 from messaging.statuses import StatusReport, statuses_apply
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
 from tests.policies.conftest import (
     APP_SECRET,
     channel_create,

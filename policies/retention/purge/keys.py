@@ -18,7 +18,7 @@ from core.raw_ledgers import raw_ledgers
 from encryption.errors import KeyOperationError
 from encryption.models import OPERATOR, DataKey, KeyState, Purpose
 from encryption.services import KeyedColumn, data_key_destroy_refusals, data_key_schedule_destroy
-from policies.purge.kinds import PurgeKind, Tally
+from policies.retention.purge.kinds import PurgeKind, Tally
 
 DAY_PURPOSES = (Purpose.CONTENT, Purpose.RAW)
 DAY_SCOPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

@@ -21,9 +21,9 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from policies.models import PurgeCount, PurgeRun
-from policies.purge import kinds
-from policies.purge.keys import day_keys_schedule_destroy
-from policies.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, Tally
+from policies.retention.purge import kinds
+from policies.retention.purge.keys import day_keys_schedule_destroy
+from policies.retention.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, Tally
 
 logger = logging.getLogger(__name__)
 

@@ -52,10 +52,10 @@ from messaging.models import (
     ParkedStatus,
     QuarantinedItem,
 )
-from policies.export import subject_exports_discard
 from policies.models import ErasureTombstone
-from policies.purge.kinds import files_delete, timeouts_set
-from policies.selectors import contact_holds
+from policies.retention.purge.kinds import files_delete, timeouts_set
+from policies.subjects.export import subject_exports_discard
+from policies.subjects.holds import contact_holds
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from messaging.models import (
     ParkedStatus,
     QuarantinedItem,
 )
-from policies.selectors import held_message_filter, held_tenant_filter
+from policies.retention.selectors import held_message_filter, held_tenant_filter
 
 logger = logging.getLogger(__name__)
 
