@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,52 +14,15 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import login as otp_login
-from django_otp.oath import TOTP
 from django_otp.util import random_hex
 
+from accounts.backup_codes import BACKUP_CODE_LENGTH, backup_code_hash, looks_like_backup_code
 from accounts.models import BackupCode, BackupCodeDevice, TotpDevice, User
 
 BACKUP_CODE_COUNT = 10
 BACKUP_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
-BACKUP_CODE_LENGTH = 12
-BACKUP_CODE_ITERATIONS = 60_000
 SESSION_VERIFIED_AT = "otp_verified_at"
 TOTP_KEY_BYTES = 20
-
-
-def totp_verify(device: TotpDevice, token: str) -> bool:
-    """Accept a code once (``t`` must exceed ``last_t``); callers hold the row lock."""
-    if not (token.isdigit() and len(token) == device.digits):
-        return False
-    totp = TOTP(bytes.fromhex(device.key), device.step, 0, device.digits, device.drift)
-    totp.time = time.time()
-    if not totp.verify(int(token), device.tolerance, device.last_t + 1):
-        return False
-    device.last_t = totp.t()
-    device.save(update_fields=["last_t"])
-    return True
-
-
-def backup_code_verify(device: BackupCodeDevice, token: str) -> bool:
-    """Match a code against the unused hashes and spend it with a conditional update (single use)."""
-    candidate = _backup_code_hash(device.salt, normalize_backup_code(token))
-    for code in device.codes.filter(used_at__isnull=True):
-        if hmac.compare_digest(code.code_hash, candidate):
-            return BackupCode.objects.filter(pk=code.pk, used_at__isnull=True).update(used_at=timezone.now()) == 1
-    return False
-
-
-def normalize_backup_code(token: str) -> str:
-    return "".join(character for character in token.lower() if character.isalnum())
-
-
-def looks_like_backup_code(token: str) -> bool:
-    return len(normalize_backup_code(token)) == BACKUP_CODE_LENGTH
-
-
-def _backup_code_hash(salt: str, code: str) -> str:
-    digest = hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), BACKUP_CODE_ITERATIONS)
-    return digest.hex()
 
 
 def backup_codes_issue(*, user: User) -> list[str]:
@@ -75,7 +35,7 @@ def backup_codes_issue(*, user: User) -> list[str]:
         BackupCodeDevice.objects.filter(user=user).delete()
         device = BackupCodeDevice.objects.create(user=user, name="Backup codes", salt=secrets.token_hex(16))
         BackupCode.objects.bulk_create(
-            BackupCode(device=device, code_hash=_backup_code_hash(device.salt, code)) for code in codes
+            BackupCode(device=device, code_hash=backup_code_hash(device.salt, code)) for code in codes
         )
     return [f"{code[:4]}-{code[4:8]}-{code[8:]}" for code in codes]
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hmac
+import time
 import uuid
 from typing import Any, ClassVar
 
@@ -8,7 +10,9 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 from django_otp.models import Device, DeviceManager
+from django_otp.oath import TOTP
 
+from accounts.backup_codes import backup_code_hash, normalize_backup_code
 from core.models import BaseModel
 from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedQuerySet, EncryptedTextField
 from encryption.models import Purpose
@@ -116,9 +120,17 @@ class TotpDevice(Device):
         base_manager_name = "objects"
 
     def verify_token(self, token: Any) -> bool:
-        from accounts.mfa import totp_verify
-
-        return totp_verify(self, str(token))
+        """Accept a code once (``t`` must exceed ``last_t``); callers hold the row lock."""
+        token = str(token)
+        if not (token.isdigit() and len(token) == self.digits):
+            return False
+        totp = TOTP(bytes.fromhex(self.key), self.step, 0, self.digits, self.drift)
+        totp.time = time.time()
+        if not totp.verify(int(token), self.tolerance, self.last_t + 1):
+            return False
+        self.last_t = totp.t()
+        self.save(update_fields=["last_t"])
+        return True
 
 
 class BackupCodeDevice(Device):
@@ -130,9 +142,12 @@ class BackupCodeDevice(Device):
         verbose_name = "backup code set"
 
     def verify_token(self, token: Any) -> bool:
-        from accounts.mfa import backup_code_verify
-
-        return backup_code_verify(self, str(token))
+        """Match a code against the unused hashes and spend it with a conditional update (single use)."""
+        candidate = backup_code_hash(self.salt, normalize_backup_code(str(token)))
+        for code in self.codes.filter(used_at__isnull=True):
+            if hmac.compare_digest(code.code_hash, candidate):
+                return BackupCode.objects.filter(pk=code.pk, used_at__isnull=True).update(used_at=timezone.now()) == 1
+        return False
 
 
 class BackupCode(models.Model):

@@ -26,7 +26,6 @@ from accounts.mfa import (
     totp_device_start,
     totp_provisioning_uri,
     totp_secret_base32,
-    totp_verify,
 )
 from accounts.middleware import SESSION_STARTED_AT
 from accounts.models import TotpDevice, User
@@ -202,7 +201,7 @@ def backup_codes_view(request: HttpRequest) -> HttpResponse:
 def _confirm_device(device_id: int, token: str) -> bool:
     with transaction.atomic():
         device = TotpDevice.objects.select_for_update().get(pk=device_id)
-        if not totp_verify(device, token.strip().replace(" ", "")):
+        if not device.verify_token(token.strip().replace(" ", "")):
             return False
         device.confirmed = True
         device.save(update_fields=["confirmed"])

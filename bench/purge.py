@@ -321,7 +321,7 @@ def run(arguments: argparse.Namespace, environment: ingest.Environment, started:
     print(f"Database: {ingest.describe_database()} (migrated in {migrated:.1f} s)")
     broker = f"Redis, queue {environment.queue} (deleted at the end)" if environment.redis_url else "filesystem"
     print(f"Broker: {broker}; no worker runs, deliveries accumulate")
-    from policies.purge import BATCH_SIZE, DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND
+    from policies.retention.purge import BATCH_SIZE, DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND
 
     duty, batch = arguments.duty or DEFAULT_DUTY, arguments.batch_size or BATCH_SIZE
     wal_rate = DEFAULT_WAL_MB_PER_SECOND if arguments.wal_rate is None else arguments.wal_rate

@@ -6,6 +6,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("account/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
-    path("api/v1/", include("policies.api_urls")),
-    path("api/v1/", include("policies.subject_urls")),
+    path("api/v1/", include("policies.retention.urls")),
+    path("api/v1/", include("policies.subjects.urls")),
 ]

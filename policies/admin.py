@@ -15,8 +15,13 @@ from accounts.actors import actor_from_request
 from accounts.admin_scope import Area, ScopedInline, TenantScopedAdmin
 from accounts.stepup import step_up_required
 from policies.models import PurgeCount, PurgeRun, RetentionPolicy
-from policies.services import retention_policy_override_delete, retention_policy_update
-from policies.validation import POLICY_FIELDS, PolicyValues, RetentionPolicyInvalidError, policy_values_validate
+from policies.retention.services import retention_policy_override_delete, retention_policy_update
+from policies.retention.validation import (
+    POLICY_FIELDS,
+    PolicyValues,
+    RetentionPolicyInvalidError,
+    policy_values_validate,
+)
 
 
 class RetentionPolicyForm(forms.ModelForm):  # type: ignore[type-arg]

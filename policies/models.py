@@ -69,7 +69,7 @@ class LegalHold(BaseModel):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="legal_holds")
     # No database constraint: a released hold keeps naming a contact (or conversation) erased since, like the
-    # erasure tombstone does; an active hold refuses the erasure (policies.erasure).
+    # erasure tombstone does; an active hold refuses the erasure (policies.subjects.erasure).
     contact = models.ForeignKey(
         Contact, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
     )

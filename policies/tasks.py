@@ -4,13 +4,13 @@ from celery import shared_task
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from policies.purge import DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND, retention_purge
+from policies.retention.purge import DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND, PURGE_TASK, retention_purge
 
 PURGE_MAX_SECONDS = 240.0  # a pass stops here (marked incomplete); the next one, a minute later, goes on
 PURGE_LOCK_SECONDS = 300  # longer than a pass may run, so two passes never overlap
 
 
-@shared_task(name="maintenance.policies_purge")
+@shared_task(name=PURGE_TASK)
 @lock_guarded("policies-purge", ttl_seconds=PURGE_LOCK_SECONDS)
 def policies_purge_task() -> Counts:
     """Every minute (beat): expired data goes in short batches, then past day keys are scheduled for destruction."""

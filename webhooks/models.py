@@ -7,8 +7,10 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from core.models import BaseModel, time_ordered_uuid
+from core.raw_ledgers import RawLedger
 from encryption.fields import EncryptedBytesField, EncryptedManager
 from encryption.models import Purpose
 from messaging.models import MetaApp
@@ -52,3 +54,14 @@ class Delivery(BaseModel):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+def delivery_ledger() -> RawLedger:
+    """The ledger as retention, erasure and legal holds see it: only processed (or failed for good) deliveries
+    are purged or erased; the day key of one still to be processed stays."""
+    return RawLedger(
+        model=Delivery,
+        body_field="body",
+        settled=Q(status__in=(DeliveryStatus.PROCESSED, DeliveryStatus.FAILED)),
+        pending=Q(status=DeliveryStatus.RECEIVED),
+    )

@@ -6,7 +6,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
+from celery import Task, current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -26,6 +28,9 @@ from webhooks.models import Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
+PROCESS_DELIVERY_TASK = "ingest.process_delivery"
+PROCESS_DELIVERIES_TASK = "ingest.process_deliveries"
+
 
 def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body: bytes, signature: str) -> Delivery:
     """Store the raw body, encrypted under the app owner's raw-delivery key, then enqueue its processing.
@@ -34,8 +39,6 @@ def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body
     gets its 200. If the publish is lost, the sweeper finds the delivery still ``received``. Its expiry comes
     from the owner's policy, cached in process (no query per request). The INSERT is idempotent by its id, so a
     connection found dead is simply replaced and the INSERT made again (instead of a health check per request)."""
-    from webhooks.tasks import process_deliveries_task
-
     received_at = timezone.now()
     delivery = Delivery(
         meta_app_id=meta_app_id,
@@ -47,8 +50,14 @@ def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body
         expires_at=raw_expires_at(received_at=received_at, lifetimes=lifetimes_for(tenant_id=tenant_id)),
     )
     write_without_health_check(functools.partial(row_insert, delivery))
-    enqueue_batched_on_commit(process_deliveries_task, delivery.pk)
+    enqueue_batched_on_commit(_task(PROCESS_DELIVERIES_TASK), delivery.pk)
     return delivery
+
+
+def _task(name: str) -> Task[Any, Any]:
+    """A processing task by its name: ``webhooks.tasks`` runs these services and registers the tasks (imported by
+    ``WebhooksConfig.ready``), so the services publish them without importing it back."""
+    return current_app.tasks[name]
 
 
 def delivery_process(*, delivery_id: uuid.UUID) -> Counter[str]:
@@ -88,15 +97,13 @@ def _unreadable(delivery_id: uuid.UUID, problem: ParseProblem) -> None:
 
 def deliveries_requeue_stale(*, older_than: timedelta) -> int:
     """Publish again every delivery stored but still unprocessed after ``older_than`` (a lost broker message)."""
-    from webhooks.tasks import process_delivery_task
-
     cutoff = timezone.now() - older_than
     stale = Delivery.objects.filter(
         status=DeliveryStatus.RECEIVED, received_at__lt=cutoff, attempts__lt=settings.GATEWAY_DELIVERY_MAX_ATTEMPTS
     ).order_by("received_at")
     ids = list(stale.values_list("pk", flat=True)[:1000])
     for delivery_id in ids:
-        enqueue_on_commit(process_delivery_task, delivery_id)
+        enqueue_on_commit(_task(PROCESS_DELIVERY_TASK), delivery_id)
     return len(ids)
 
 
@@ -153,8 +160,6 @@ def deliveries_requeue_failed(*, delivery_ids: Iterable[uuid.UUID], actor: Actor
 
     Deliveries that are not ``failed`` are left alone. Returns how many were requeued.
     """
-    from webhooks.tasks import process_delivery_task
-
     with transaction.atomic():
         failed = list(
             Delivery.objects.select_for_update()
@@ -175,5 +180,5 @@ def deliveries_requeue_failed(*, delivery_ids: Iterable[uuid.UUID], actor: Actor
                 target_id=str(delivery_id),
                 details={"previous_attempts": attempts},
             )
-            enqueue_on_commit(process_delivery_task, delivery_id)
+            enqueue_on_commit(_task(PROCESS_DELIVERY_TASK), delivery_id)
     return len(failed)

@@ -12,6 +12,8 @@ from django.db import OperationalError
 
 from core.tasks import Counts, lock_guarded
 from webhooks.services import (
+    PROCESS_DELIVERIES_TASK,
+    PROCESS_DELIVERY_TASK,
     deliveries_fail_exhausted,
     deliveries_requeue_stale,
     delivery_attempt_start,
@@ -26,7 +28,7 @@ STALE_AFTER = timedelta(minutes=2)
 
 @shared_task(
     bind=True,
-    name="ingest.process_delivery",
+    name=PROCESS_DELIVERY_TASK,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,
@@ -41,7 +43,7 @@ def process_delivery_task(self: Task[Any, Any], delivery_id: str) -> Counts:
 
 @shared_task(
     bind=True,
-    name="ingest.process_deliveries",
+    name=PROCESS_DELIVERIES_TASK,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,

@@ -25,7 +25,7 @@ def hold_scope(hold_id: object) -> str:
 def content_day_bucket(row: Message | ParkedStatus | MediaAttachment) -> str:
     """The day after the one by which this content must be gone at the latest: received + the maximum content
     lifetime of the policy in force when it was written (``content_key_day``), else of the installation.
-    Content under a legal hold (``hold_id``) is sealed under the hold's key instead (policies.holds)."""
+    Content under a legal hold (``hold_id``) is sealed under the hold's key instead (policies.subjects.holds)."""
     hold_id = getattr(row, "hold_id", None)
     if hold_id is not None:
         return hold_scope(hold_id)

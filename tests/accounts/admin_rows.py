@@ -21,11 +21,11 @@ from audit.models import AuditChainHead, AuditEvent
 from encryption.models import DataKey, KeyEncryptionKey
 from messaging.channels import meta_app_register
 from messaging.models import ChannelAlert, ChannelEvent, Contact, Message, MetaApp, QuarantinedItem
-from policies.erasure import contact_erase
-from policies.export import subject_export_request
-from policies.holds import legal_hold_place
 from policies.models import PurgeCount, PurgeRun
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
+from policies.subjects.erasure import contact_erase
+from policies.subjects.export import subject_export_request
+from policies.subjects.holds import legal_hold_place
 from tests.conftest import PASSWORD
 from tests.policies.conftest import APP_SECRET, channel_create, deliver, whatsapp_text
 from tests.testapp.models import Note

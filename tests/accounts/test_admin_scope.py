@@ -24,7 +24,7 @@ from audit.models import AuditAction, AuditEvent
 from messaging.models import Channel, ChannelAlert, ChannelStatus, Contact, Message, QuarantinedItem
 from messaging.outbound.dispatch.channels import channel_pause
 from policies.models import LegalHold, RetentionPolicy, SubjectExport
-from policies.validation import POLICY_FIELDS
+from policies.retention.validation import POLICY_FIELDS
 from tests.accounts.admin_rows import Rows, operator_rows, staff_create, tenant_rows
 from tests.conftest import PASSWORD, verify_session
 from tests.testapp.models import Note

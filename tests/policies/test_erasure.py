@@ -42,10 +42,10 @@ from messaging.models import (
     QuarantinedItem,
     StatusEvent,
 )
-from policies.erasure import ErasureRefusedError, contact_erase, erasure_receipt_matches
-from policies.export import ARCHIVE_SLOT, subject_export_build, subject_export_request
-from policies.holds import legal_hold_place, legal_hold_release
 from policies.models import ErasureTombstone, LegalHold, SubjectExport
+from policies.subjects.erasure import ErasureRefusedError, contact_erase, erasure_receipt_matches
+from policies.subjects.export import ARCHIVE_SLOT, subject_export_build, subject_export_request
+from policies.subjects.holds import legal_hold_place, legal_hold_release
 from tests.policies.conftest import APP_SECRET, deliver, whatsapp_body, whatsapp_text
 from tests.policies.subject_support import (
     PHOTO,
@@ -360,7 +360,7 @@ def test_the_erase_command_asks_for_yes_and_prints_the_tombstone(subject: Subjec
 def test_a_run_stopped_half_way_is_finished_by_running_it_again(
     subject: Subject, channel_a: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from policies import erasure
+    from policies.subjects import erasure
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("worker killed")

@@ -24,7 +24,7 @@ from messaging.outbound import dispatch
 from messaging.outbound.requests import message_send
 from messaging.providers.sending import SendRequest
 from messaging.selectors import content_expired_q, content_live_q, messages_with_live_content
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
 from tests.policies.conftest import channel_create, deliver, whatsapp_body, whatsapp_status, whatsapp_text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("installation_limits")]

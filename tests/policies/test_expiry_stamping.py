@@ -31,7 +31,7 @@ from messaging.models import (
 from messaging.outbound.requests import message_send
 from messaging.providers.sending import SendRequest
 from messaging.statuses import StatusReport, statuses_apply
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
 from tests.policies.conftest import (
     APP_SECRET,
     channel_create,

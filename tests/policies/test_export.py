@@ -24,8 +24,9 @@ from audit.models import AuditAction, AuditEvent
 from encryption.envelope import key_id_of
 from encryption.models import DataKey, Purpose
 from messaging.models import Channel, StatusEvent
-from policies.erasure import contact_erase
-from policies.export import (
+from policies.models import ExportStatus, SubjectExport
+from policies.subjects.erasure import contact_erase
+from policies.subjects.export import (
     EXPORT_LIFETIME,
     REPUBLISH_AFTER,
     subject_export_build,
@@ -33,8 +34,7 @@ from policies.export import (
     subject_exports_expire,
     subject_exports_republish,
 )
-from policies.models import ExportStatus, SubjectExport
-from policies.subject_tasks import subject_exports_expire_task
+from policies.subjects.tasks import subject_exports_expire_task
 from tests.policies.subject_support import (
     PHOTO,
     BrokerStandIn,

@@ -20,16 +20,11 @@ from encryption.services import canary_opens, data_key_destroy_refusals, data_ke
 from messaging.inbound.media_fetch import Fetched, _store
 from messaging.inbound.media_storage import media_attachment_read, media_storage
 from messaging.models import Channel, MediaAttachment, Message, hold_scope
-from policies.holds import (
-    LegalHoldError,
-    legal_hold_place,
-    legal_hold_rekey,
-    legal_hold_release,
-    legal_holds_maintain,
-)
 from policies.models import LegalHold
-from policies.purge import retention_purge
-from policies.subject_tasks import legal_holds_maintain_task
+from policies.retention.purge import retention_purge
+from policies.subjects.hold_rekey import legal_hold_rekey, legal_holds_maintain
+from policies.subjects.holds import LegalHoldError, legal_hold_place, legal_hold_release
+from policies.subjects.tasks import legal_holds_maintain_task
 from tests.policies.conftest import deliver, whatsapp_text
 from tests.policies.subject_support import (
     PHOTO,

@@ -13,7 +13,7 @@ from accounts.models import Tenant, TotpDevice, User
 from audit.models import AuditAction, AuditEvent
 from messaging.models import Channel
 from policies.models import PurgeCount, PurgeRun, RetentionPolicy
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
 from tests.conftest import verify_session
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("installation_limits")]

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.models import ApiScope, Tenant
 from messaging.models import Channel
-from policies.services import retention_policy_update
+from policies.retention.services import retention_policy_update
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("installation_limits")]
 URL = "/api/v1/policies/"

@@ -15,9 +15,9 @@ from audit.models import AuditAction, AuditEvent
 from messaging.lifetimes import lifetimes_for
 from messaging.models import Channel
 from policies.models import RetentionPolicy
-from policies.selectors import PolicySource, retention_policy_in_force
-from policies.services import retention_policy_override_delete, retention_policy_update
-from policies.validation import PolicyValues, RetentionPolicyInvalidError, policy_defaults
+from policies.retention.selectors import PolicySource, retention_policy_in_force
+from policies.retention.services import retention_policy_override_delete, retention_policy_update
+from policies.retention.validation import PolicyValues, RetentionPolicyInvalidError, policy_defaults
 from tests.policies.conftest import channel_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("installation_limits")]

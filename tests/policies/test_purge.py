@@ -49,10 +49,10 @@ from messaging.models import (
     StatusEvent,
 )
 from policies.models import LegalHold, PurgeCount, PurgeRun
-from policies.purge import PurgeKind, retention_purge, retention_purge_preview
-from policies.purge import kinds as purge_kinds
-from policies.purge import passes as purge_passes
-from policies.purge.passes import MAX_PAUSE_SECONDS
+from policies.retention.purge import PurgeKind, retention_purge, retention_purge_preview
+from policies.retention.purge import kinds as purge_kinds
+from policies.retention.purge import passes as purge_passes
+from policies.retention.purge.passes import MAX_PAUSE_SECONDS
 from policies.tasks import policies_purge_task
 from webhooks.models import Delivery, DeliveryStatus
 
@@ -828,7 +828,7 @@ def test_a_batch_that_would_wait_on_a_lock_gives_up_and_the_run_is_incomplete(
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("lock_timeout is PostgreSQL's")
-    monkeypatch.setattr("policies.purge.kinds.LOCK_TIMEOUT", "50ms")
+    monkeypatch.setattr("policies.retention.purge.kinds.LOCK_TIMEOUT", "50ms")
     world = world_create(tenant_a, "106540352242922")
     message = message_create(world, now=now, age_days=31)
     attachment = attachment_create(message, expires_at=now + timedelta(days=30))  # goes with its message

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from messaging.models import Message
 from policies.models import PurgeCount
-from policies.purge import retention_purge
+from policies.retention.purge import retention_purge
 from tests.policies.test_purge import SECRET, World, message_create, world_create
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import delivery_process

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from accounts.models import Tenant
-from policies.purge import (
+from policies.retention.purge import (
     BATCH_SIZE,
     DEFAULT_DUTY,
     DEFAULT_WAL_MB_PER_SECOND,
@@ -23,7 +23,7 @@ from policies.purge import (
     retention_purge,
     retention_purge_preview,
 )
-from policies.subject_commands import erase_run, export_run, subject_parsers_add
+from policies.subjects.commands import erase_run, export_run, subject_parsers_add
 
 MAX_BATCH_SIZE = 10_000
 

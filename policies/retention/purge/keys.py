@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 
 from django.db.models import QuerySet
 
+from core.raw_ledgers import raw_ledgers
 from encryption.errors import KeyOperationError
 from encryption.models import OPERATOR, DataKey, KeyState, Purpose
 from encryption.services import KeyedColumn, data_key_destroy_refusals, data_key_schedule_destroy
-from policies.purge.kinds import PurgeKind, Tally, delivery_model
+from policies.retention.purge.kinds import PurgeKind, Tally
 
 DAY_PURPOSES = (Purpose.CONTENT, Purpose.RAW)
 DAY_SCOPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-UNSETTLED_DELIVERY_STATE = "received"  # webhooks.DeliveryStatus.RECEIVED: not processed yet
 
 
 def day_keys_past(*, now: datetime) -> QuerySet[DataKey]:
@@ -64,6 +64,8 @@ def _judge(key: DataKey, *, dry_run: bool) -> PurgeKind:
 
 
 def _unprocessed_deliveries_under(key: DataKey) -> bool:
-    model = delivery_model()
-    body = KeyedColumn(model, model._meta.get_field("body"))  # type: ignore[arg-type]
-    return body.rows_under([key.pk]).filter(status=UNSETTLED_DELIVERY_STATE).exists()
+    for ledger in raw_ledgers():
+        body = KeyedColumn(ledger.model, ledger.model._meta.get_field(ledger.body_field))  # type: ignore[arg-type]
+        if body.rows_under([key.pk]).filter(ledger.pending).exists():
+            return True
+    return False

@@ -21,11 +21,13 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from policies.models import PurgeCount, PurgeRun
-from policies.purge import kinds
-from policies.purge.keys import day_keys_schedule_destroy
-from policies.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, Tally
+from policies.retention.purge import kinds
+from policies.retention.purge.keys import day_keys_schedule_destroy
+from policies.retention.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, Tally
 
 logger = logging.getLogger(__name__)
+
+PURGE_TASK = "maintenance.policies_purge"  # runs ``retention_purge`` (policies.tasks); a released hold publishes it
 
 Progress = Callable[[str, int], None]  # (kind, rows of that kind so far in this pass)
 DEFAULT_DUTY = 0.5  # the beat's pass and the command work half the time: ingest keeps the cores it needs
@@ -127,7 +129,7 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
         (PurgeKind.CONTENT, kinds.content_due(now=now)),
         (PurgeKind.MEDIA, kinds.media_going(now=now)),
         (PurgeKind.METADATA, kinds.metadata_due(now=now)),
-        (PurgeKind.RAW_DELIVERY, kinds.raw_deliveries_due(now=now)),
+        *((PurgeKind.RAW_DELIVERY, due) for due in kinds.raw_deliveries_due(now=now)),
         (PurgeKind.QUARANTINE, kinds.quarantine_due(now=now)),
         (PurgeKind.IDEMPOTENCY, kinds.idempotency_due(now=now)),
         (PurgeKind.PARKED_STATUS, kinds.parked_statuses_due(now=now)),

@@ -1,12 +1,13 @@
 """Subject export: everything the gateway holds about one contact, as an encrypted archive behind an expiring,
 single-tenant, audited download link.
 
-The archive is a zip: ``contact.json`` (identifiers and profile), ``conversations.json``, ``messages.json`` (every
-message with its status history and its attachments) and ``media/<attachment id><ext>`` (the files, opened).
-Content past its retention (read-time rules: expired and not held, or purged) is listed as expired and never
-opened. The zip is sealed with ``encryption.blobs`` under the tenant's content key of the day after the link
-expires, so the key backstop shreds a copy that outlived its file; the file itself is deleted when the link
-expires (``subject_exports_expire``, periodic) or when the contact is erased.
+The archive (built by ``export_archive``) is a zip: ``contact.json`` (identifiers and profile),
+``conversations.json``, ``messages.json`` (every message with its status history and its attachments) and
+``media/<attachment id><ext>`` (the files, opened). Content past its retention (read-time rules: expired and not
+held, or purged) is listed as expired and never opened. The zip is sealed with ``encryption.blobs`` under the
+tenant's content key of the day after the link expires, so the key backstop shreds a copy that outlived its file;
+the file itself is deleted when the link expires (``subject_exports_expire``, periodic) or when the contact is
+erased.
 
 The link carries a random token of which only the SHA-256 is stored: a link is shown once, when it is issued.
 Each read of a ready export's status issues a fresh link, and the previous one stops working.
@@ -16,22 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import mimetypes
 import secrets
-import shutil
-import tempfile
 import uuid
-import zipfile
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import Any
 
 from django.core.files.base import ContentFile
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import OperationalError, transaction
-from django.db.models import Prefetch
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -42,44 +36,21 @@ from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError
 from encryption.models import Purpose
-from messaging.inbound.media_storage import (
-    FALLBACK_MIME_TYPE,
-    media_attachment_is_expired,
-    media_attachment_read,
-    media_storage,
-)
-from messaging.models import (
-    Contact,
-    Conversation,
-    MediaAttachment,
-    MediaStatus,
-    Message,
-    StatusEvent,
-    content_is_expired,
-)
-from messaging.selectors import contact_open
+from messaging.inbound.media_storage import media_storage
+from messaging.models import Contact
 from policies.models import ExportStatus, SubjectExport
-from policies.purge.kinds import files_delete
+from policies.retention.purge.kinds import files_delete
+from policies.subjects.export_archive import export_archive
 
 logger = logging.getLogger(__name__)
 
 EXPORT_LIFETIME = timedelta(days=7)
 ARCHIVE_SLOT = "archive"  # not a column: the sealed archive cannot stand in for a column value
-ARCHIVE_FORMAT = "gateway-subject-export/1"
 TOKEN_BYTES = 32
-MESSAGE_CHUNK = 200
-SPOOL_BYTES = 16 * 1024 * 1024
 EXPIRE_BATCH = 200
 BUILD_TASK = "maintenance.subject_export_build"
 # An export still pending this long after it was asked for lost its publish (a broker outage): it is published again.
 REPUBLISH_AFTER = timedelta(minutes=10)
-README = (
-    "Everything this gateway holds about one contact, as of exported_at (contact.json).\n"
-    "contact.json: identifiers and profile. conversations.json: the threads with the business's channels.\n"
-    "messages.json: every message, oldest first, with its status history and attachments; content that has\n"
-    "expired under the retention policy is listed with content_expired: true and no content.\n"
-    "media/: the attachments' files, named by attachment id.\n"
-)
 
 
 class SubjectExportUnavailableError(Exception):
@@ -153,7 +124,7 @@ def subject_export_build(*, export_id: uuid.UUID, now: datetime | None = None) -
     if contact is None:
         return _failed(export, "contact_not_found")
     try:
-        archive, counts = _archive(contact, now=now)
+        archive, counts = export_archive(contact, now=now)
     except OperationalError:  # the database was busy or away: the task retries
         raise
     except Exception:
@@ -195,147 +166,6 @@ def _failed(export: SubjectExport, code: str) -> str:
 def _archive_scope(export: SubjectExport) -> str:
     """The content day bucket of the day after the link expires: that day's key is destroyed once it passed."""
     return (export.expires_at.astimezone(UTC).date() + timedelta(days=1)).isoformat()
-
-
-def _archive(contact: Contact, *, now: datetime) -> tuple[bytes, dict[str, int]]:
-    counts: Counter[str] = Counter()
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as buffer:
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("README.txt", README)
-            _json_write(archive, "contact.json", _contact_document(contact, now=now))
-            conversations = (
-                Conversation.objects.filter(contact=contact).select_related("channel").order_by("created_at")
-            )
-            _json_write(archive, "conversations.json", [_conversation_document(row) for row in conversations])
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as messages:
-                _messages_write(contact, archive, messages, counts)
-                messages.seek(0)
-                with archive.open("messages.json", "w") as out:
-                    shutil.copyfileobj(messages, out)
-        buffer.seek(0)
-        return buffer.read(), dict(counts)
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, indent=1).encode()
-
-
-def _json_write(archive: zipfile.ZipFile, name: str, value: object) -> None:
-    archive.writestr(name, _json(value))
-
-
-def _contact_document(contact: Contact, *, now: datetime) -> dict[str, Any]:
-    opened = contact_open(contact=contact)
-    return {
-        "format": ARCHIVE_FORMAT,
-        "exported_at": now,
-        "id": contact.pk,
-        "platform": contact.platform,
-        "external_id": opened.external_id,
-        "business_user_id": opened.business_user_id,
-        "profile": opened.profile,
-        "is_opted_out": contact.is_opted_out,
-        "created_at": contact.created_at,
-        "unavailable": opened.is_content_unavailable,
-    }
-
-
-def _conversation_document(conversation: Conversation) -> dict[str, Any]:
-    channel = conversation.channel
-    return {
-        "id": conversation.pk,
-        "channel": {
-            "id": channel.pk,
-            "platform": channel.platform,
-            "provider_id": channel.provider_id,
-            "display_name": channel.display_name,
-        },
-        "created_at": conversation.created_at,
-        "last_inbound_at": conversation.last_inbound_at,
-    }
-
-
-def _messages_write(contact: Contact, archive: zipfile.ZipFile, out: IO[bytes], counts: Counter[str]) -> None:
-    """``messages.json`` into ``out`` (a JSON array, one message at a time), each file straight into the zip."""
-    statuses = StatusEvent.objects.order_by("provider_timestamp", "id")
-    attachments = MediaAttachment.objects.order_by("position")
-    messages = (
-        Message.objects.filter(tenant_id=contact.tenant_id, contact_id=contact.pk)
-        .order_by("provider_timestamp", "id")
-        .prefetch_related(Prefetch("status_events", queryset=statuses), Prefetch("attachments", queryset=attachments))
-    )
-    out.write(b"[")
-    for index, message in enumerate(messages.iterator(chunk_size=MESSAGE_CHUNK)):
-        document = _message_document(message, counts)
-        document["attachments"] = [_attachment_write(row, archive, counts) for row in message.attachments.all()]
-        out.write((b",\n" if index else b"\n") + _json(document))
-        counts["messages"] += 1
-    out.write(b"\n]\n")
-
-
-def _opened(message: Message, name: str) -> tuple[Any, bool]:
-    try:
-        return getattr(message, name), True
-    except DecryptionError:  # its key is gone, or (ContentExpiredError) its retention ran out
-        return None, False
-
-
-def _message_document(message: Message, counts: Counter[str]) -> dict[str, Any]:
-    expired = content_is_expired(message)
-    content, is_open = (None, True) if expired else _opened(message, "content")
-    provider_message_id, _ = _opened(message, "provider_message_id")
-    counts["expired"] += expired
-    return {
-        "id": message.pk,
-        "conversation": message.conversation_id,
-        "channel": message.channel_id,
-        "direction": message.direction,
-        "type": message.message_type,
-        "status": message.status,
-        "provider_message_id": provider_message_id,
-        "provider_timestamp": message.provider_timestamp,
-        "received_at": message.received_at,
-        "delivered_at": message.delivered_at,
-        "read_at": message.read_at,
-        "content": content,
-        "content_expired": expired,
-        "content_unavailable": not is_open,
-        "statuses": [
-            {
-                "status": row.status,
-                "provider_timestamp": row.provider_timestamp,
-                "errors": row.errors,
-                "pricing": row.pricing,
-            }
-            for row in message.status_events.all()
-        ],
-    }
-
-
-def _attachment_write(attachment: MediaAttachment, archive: zipfile.ZipFile, counts: Counter[str]) -> dict[str, Any]:
-    expired = media_attachment_is_expired(attachment)
-    document: dict[str, Any] = {
-        "id": attachment.pk,
-        "kind": attachment.kind,
-        "mime_type": attachment.mime_type,
-        "size": attachment.size,
-        "status": attachment.status,
-        "expired": expired,
-        "file": None,
-    }
-    counts["attachments"] += 1
-    if expired or attachment.status != MediaStatus.STORED:
-        return document
-    try:
-        data = media_attachment_read(attachment=attachment)
-    except (DecryptionError, OSError):
-        document["unavailable"] = True
-        return document
-    mime_type = (attachment.mime_type or FALLBACK_MIME_TYPE).split(";")[0].strip()
-    document["file"] = f"media/{attachment.pk}{mimetypes.guess_extension(mime_type) or '.bin'}"
-    archive.writestr(document["file"], data)
-    counts["files"] += 1
-    return document
 
 
 # --- links and downloads -----------------------------------------------------------------------------------

@@ -1,21 +1,6 @@
-"""Legal holds: placing and releasing them, and re-keying the content they cover.
-
-A hold covers a whole tenant, one contact or one conversation. While it is in force the purge skips what it
-covers (``policies.selectors.held_message_filter``), and every content value of the messages and media it covers
-(``Message.content`` and ``provider_message_id``, ``MediaAttachment.source_reference`` and ``expected_sha256``, and
-the sealed media file) is sealed again under a key of the hold: purpose ``content``, scope ``hold:<hold id>``
-(``messaging.models.content_day_bucket`` answers that scope for a row whose ``hold_id`` is set). The day keys can
-then be destroyed on schedule; the destroy gate below vetoes a day key only while covered content is still
-sealed under it (re-keying pending).
-
-Releasing a hold (or its end passing) seals its content back under its day key, or under another hold in force
-that covers it; once nothing is sealed under the hold's key any more, that key is scheduled for destruction and
-the purge is asked to run (content that expired meanwhile goes at once).
-
-Re-keying runs in short batches, each its own transaction, and is resumable: every batch selects what is still
-left. A run stops after ``RUN_SECONDS`` and the periodic job goes on a minute later; ``rekey_pending`` stays
-true until a run found nothing left.
-"""
+"""Re-keying what a legal hold covers: into the hold's key while it is in force, back to the day keys (or another
+hold in force) once it is released or ended; then the released hold's keys are scheduled for destruction and the
+purge is asked to run. Short batches, each its own transaction, resumable (``policies.subjects.holds`` explains)."""
 
 from __future__ import annotations
 
@@ -24,189 +9,54 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.models import Tenant
 from audit.models import AuditAction
-from audit.services import audit_record
 from core.locks import held_lock
 from core.tasks import Counts, enqueue_by_name_on_commit
 from encryption.blobs import blob_open, blob_seal
 from encryption.errors import DecryptionError, KeyOperationError
 from encryption.fields import EncryptedField, Sealed
-from encryption.models import OPERATOR, DataKey, KeyState, Purpose
-from encryption.services import KeyedColumn, data_key_schedule_destroy, keyed_columns
+from encryption.models import DataKey, KeyState, Purpose
+from encryption.services import data_key_schedule_destroy, keyed_columns
 from messaging.inbound.media_storage import BLOB_SLOT, media_storage
 from messaging.models import (
     HOLD_SCOPE_PREFIX,
-    Contact,
-    Conversation,
     MediaAttachment,
     MediaStatus,
     Message,
-    QuarantinedItem,
     content_day_bucket,
     hold_scope,
 )
 from policies.models import LegalHold
-from policies.purge.kinds import files_delete, timeouts_set
-from policies.selectors import active_holds, held_message_filter, held_tenant_filter
+from policies.retention.purge.kinds import files_delete, timeouts_set
+from policies.retention.purge.passes import PURGE_TASK
+from policies.retention.selectors import active_holds
+from policies.subjects.holds import (
+    ENDED_ACTOR,
+    LegalHoldError,
+    hold_audit,
+    hold_covers,
+    hold_scope_filter,
+    hold_scope_label,
+    legal_hold_release,
+)
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 RUN_SECONDS = 120.0  # well below the task time limit: the periodic job goes on where a run stopped
 LOCK_SECONDS = 300
-# Published by name once the hold's change commits; a publish lost to a broker outage is not lost work: the
-# periodic job (legal_holds_maintain) re-keys every hold marked rekey_pending, and the purge runs every minute.
-REKEY_TASK = "maintenance.legal_hold_rekey"
-PURGE_TASK = "maintenance.policies_purge"
 LATE_WINDOW = timedelta(days=2)  # a tenant-wide hold looks this far back every minute for content that came late
 FULL_SWEEP_EVERY = timedelta(hours=1)  # ...and through all of the tenant's messages this often
-CASE_REFERENCE_MAX = 200
-REASON_MAX = 2000
-ENDED_ACTOR = Actor(label="system: hold ended")
 MESSAGE_FIELDS = ("content", "provider_message_id")
 ATTACHMENT_FIELDS = ("source_reference", "expected_sha256")
-
-
-class LegalHoldError(ValueError):
-    """A hold that cannot be placed or released as asked; the message says why."""
-
-
-def hold_scope_label(hold: LegalHold) -> str:
-    if hold.contact_id is not None:
-        return "contact"
-    return "conversation" if hold.conversation_id is not None else "tenant"
-
-
-def hold_covers(hold: LegalHold, message: Message) -> bool:
-    """Whether ``hold`` (in force) covers ``message``: the tenant, its contact or its conversation."""
-    if hold.tenant_id != message.tenant_id:
-        return False
-    if hold.contact_id is not None:
-        return hold.contact_id == message.contact_id
-    return hold.conversation_id is None or hold.conversation_id == message.conversation_id
-
-
-def hold_scope_filter(hold: LegalHold) -> Q:
-    """Messages in this one hold's scope (``held_message_filter`` answers "covered by any hold in force")."""
-    scope = Q(tenant_id=hold.tenant_id)
-    if hold.contact_id is not None:
-        scope &= Q(contact_id=hold.contact_id)
-    if hold.conversation_id is not None:
-        scope &= Q(conversation_id=hold.conversation_id)
-    return scope
-
-
-# --- placing and releasing ----------------------------------------------------------------------------------
-
-
-def legal_hold_place(
-    *,
-    tenant: Tenant,
-    case_reference: str,
-    reason: str,
-    actor: Actor,
-    contact: Contact | None = None,
-    conversation: Conversation | None = None,
-    ends_at: datetime | None = None,
-    now: datetime | None = None,
-) -> LegalHold:
-    """Place a hold (the admin asks for a fresh step-up first); re-keying starts once it is committed."""
-    now = now or timezone.now()
-    case_reference, reason = case_reference.strip(), reason.strip()
-    _hold_check(
-        tenant=tenant,
-        contact=contact,
-        conversation=conversation,
-        case_reference=case_reference,
-        reason=reason,
-        ends_at=ends_at,
-        now=now,
-    )
-    with transaction.atomic():
-        hold = LegalHold.objects.create(
-            tenant=tenant,
-            contact=contact,
-            conversation=conversation,
-            case_reference=case_reference,
-            reason=reason,
-            ends_at=ends_at,
-            placed_by=actor.label[:200],
-            rekey_pending=True,
-        )
-        _audit(AuditAction.LEGAL_HOLD_PLACED, hold, actor, ends_at=ends_at.isoformat() if ends_at else None)
-        enqueue_by_name_on_commit(REKEY_TASK, hold.pk)
-    return hold
-
-
-def _hold_check(
-    *,
-    tenant: Tenant,
-    contact: Contact | None,
-    conversation: Conversation | None,
-    case_reference: str,
-    reason: str,
-    ends_at: datetime | None,
-    now: datetime,
-) -> None:
-    if contact is not None and conversation is not None:
-        raise LegalHoldError("A hold covers the whole tenant, one contact or one conversation: not both.")
-    if contact is not None and contact.tenant_id != tenant.pk:
-        raise LegalHoldError("This contact belongs to another tenant.")
-    if conversation is not None and conversation.tenant_id != tenant.pk:
-        raise LegalHoldError("This conversation belongs to another tenant.")
-    if not case_reference or len(case_reference) > CASE_REFERENCE_MAX:
-        raise LegalHoldError(f"The case reference is required, at most {CASE_REFERENCE_MAX} characters.")
-    if not reason or len(reason) > REASON_MAX:
-        raise LegalHoldError(f"The reason is required, at most {REASON_MAX} characters.")
-    if ends_at is not None and ends_at <= now:
-        raise LegalHoldError("The end must be in the future (or empty: the hold lasts until it is released).")
-
-
-def legal_hold_release(*, hold: LegalHold, actor: Actor, now: datetime | None = None) -> LegalHold:
-    """Release a hold: its content goes back to its day keys (re-keyed in the background), then to normal expiry."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        released = LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
-            released_at=now, released_by=actor.label[:200], rekey_pending=True, updated_at=now
-        )
-        if not released:
-            raise LegalHoldError("This hold was already released.")
-        hold.refresh_from_db()
-        _audit(AuditAction.LEGAL_HOLD_RELEASED, hold, actor, ended=actor is ENDED_ACTOR)
-        enqueue_by_name_on_commit(REKEY_TASK, hold.pk)
-    return hold
-
-
-def _audit(action: str, hold: LegalHold, actor: Actor, **details: str | int | bool | None) -> None:
-    """Ids and the scope only: the case reference and the reason are free text, kept on the hold row."""
-    audit_record(
-        action=action,
-        tenant_id=hold.tenant_id,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        ip=actor.ip,
-        target_type="legal_hold",
-        target_id=str(hold.pk),
-        details={
-            "scope": hold_scope_label(hold),
-            "contact_id": str(hold.contact_id) if hold.contact_id else None,
-            "conversation_id": str(hold.conversation_id) if hold.conversation_id else None,
-            **details,
-        },
-    )
-
-
-# --- re-keying ----------------------------------------------------------------------------------------------
 
 
 def legal_hold_rekey(*, hold_id: uuid.UUID, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> Counts:
@@ -262,7 +112,7 @@ def _rekey_finished(hold: LegalHold, *, in_force: bool, counts: Counter[str]) ->
         return
     hold.rekey_pending = False
     details = {name: counts[name] for name in ("messages", "attachments", "files", "unreadable")}
-    _audit(
+    hold_audit(
         AuditAction.LEGAL_HOLD_REKEYED, hold, Actor(label="system"), direction="in" if in_force else "out", **details
     )
     if not in_force:
@@ -488,54 +338,3 @@ def _hold_id_of(scope: str) -> uuid.UUID | None:
 def _purge_trigger() -> None:
     """Content that expired while held goes now rather than at the next beat."""
     enqueue_by_name_on_commit(PURGE_TASK)
-
-
-# --- the destroy gate --------------------------------------------------------------------------------------
-
-
-def hold_destroy_gate(key: DataKey) -> str | None:
-    """Registered in ``PoliciesConfig.ready``: vetoes destroying a content (or raw) day key while content that a
-    hold in force covers is still sealed under it, i.e. its re-keying is pending. No side effects."""
-    if key.owner == OPERATOR or key.purpose not in (Purpose.CONTENT, Purpose.RAW) or not _is_day(key.scope):
-        return None
-    tenant_id = uuid.UUID(key.owner)
-    now = timezone.now()
-    if not LegalHold.objects.filter(active_holds(now=now), tenant_id=tenant_id).exists():
-        return None
-    if key.purpose == Purpose.RAW:
-        return _raw_held_under(key, tenant_id, now)
-    if _content_held_under(key, tenant_id, now):
-        return "content that a legal hold covers is still sealed under it (re-keying under the hold is pending)"
-    return None
-
-
-def _content_held_under(key: DataKey, tenant_id: uuid.UUID, now: datetime) -> bool:
-    for model, names, prefix in ((Message, MESSAGE_FIELDS, ""), (MediaAttachment, ATTACHMENT_FIELDS, "message__")):
-        held = held_message_filter(now=now, prefix=prefix)
-        for name in names:
-            rows = _column(model, name).rows_under([key.pk]).filter(held, tenant_id=tenant_id, hold_id__isnull=True)
-            if rows.exists():
-                return True
-    files = MediaAttachment.objects.filter(tenant_id=tenant_id, storage_name__startswith=f"{tenant_id}/{key.scope}/")
-    return files.filter(held_message_filter(now=now, prefix="message__")).exists()
-
-
-def _raw_held_under(key: DataKey, tenant_id: uuid.UUID, now: datetime) -> str | None:
-    """Raw bodies are not re-keyed: a tenant-wide hold keeps its tenant's raw day keys until it is released."""
-    held = held_tenant_filter(now=now)
-    for model, name in ((apps.get_model("webhooks", "Delivery"), "body"), (QuarantinedItem, "payload")):
-        if _column(model, name).rows_under([key.pk]).filter(held, tenant_id=tenant_id).exists():
-            return "raw deliveries of a tenant under a tenant-wide legal hold are sealed under it"
-    return None
-
-
-def _column(model: type[models.Model], name: str) -> KeyedColumn:
-    return KeyedColumn(model, model._meta.get_field(name))  # type: ignore[arg-type]
-
-
-def _is_day(scope: str) -> bool:
-    try:
-        date.fromisoformat(scope)
-    except ValueError:
-        return False
-    return True

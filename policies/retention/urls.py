@@ -1,6 +1,6 @@
 from django.urls import path
 
-from policies import api
+from policies.retention import api
 
 urlpatterns = [
     path("policies/", api.PolicyDetailApi.as_view(), name="api-policy-detail"),

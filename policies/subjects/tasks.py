@@ -10,8 +10,9 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from policies.export import BUILD_TASK, subject_export_build, subject_exports_expire, subject_exports_republish
-from policies.holds import REKEY_TASK, legal_hold_rekey, legal_holds_maintain
+from policies.subjects.export import BUILD_TASK, subject_export_build, subject_exports_expire, subject_exports_republish
+from policies.subjects.hold_rekey import legal_hold_rekey, legal_holds_maintain
+from policies.subjects.holds import REKEY_TASK
 
 
 @shared_task(

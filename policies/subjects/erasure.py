@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -38,6 +37,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.raw_ledgers import raw_ledgers
 from encryption.errors import DecryptionError
 from encryption.fields import EncryptedField, Sealed
 from encryption.models import DataKey, KeyState, Purpose
@@ -52,10 +52,10 @@ from messaging.models import (
     ParkedStatus,
     QuarantinedItem,
 )
-from policies.export import subject_exports_discard
 from policies.models import ErasureTombstone
-from policies.purge.kinds import SETTLED_DELIVERY_STATES, files_delete, timeouts_set
-from policies.selectors import contact_holds
+from policies.retention.purge.kinds import files_delete, timeouts_set
+from policies.subjects.export import subject_exports_discard
+from policies.subjects.holds import contact_holds
 
 logger = logging.getLogger(__name__)
 
@@ -196,13 +196,14 @@ def _raw_items_delete(contact: Contact, counts: Counter[str], report: Progress) 
     channel_needles = [
         json.dumps(provider_id).encode() for provider_id in channels.values_list("provider_id", flat=True)
     ]
-    settled = apps.get_model("webhooks", "Delivery")._default_manager.filter(status__in=SETTLED_DELIVERY_STATES)
-    own = settled.filter(tenant_id=tenant_id)
-    counts["raw_deliveries"] += _mentioning_delete(own, "body", needles, report=report, kind="raw_deliveries")
-    shared = settled.filter(tenant_id__isnull=True, meta_app_id__in=shared_apps)
-    counts["raw_deliveries"] += _mentioning_delete(
-        shared, "body", needles, also=channel_needles, report=report, kind="raw_deliveries"
-    )
+    for ledger in raw_ledgers():
+        settled, body = ledger.settled_rows(), ledger.body_field
+        own = settled.filter(tenant_id=tenant_id)
+        counts["raw_deliveries"] += _mentioning_delete(own, body, needles, report=report, kind="raw_deliveries")
+        shared = settled.filter(tenant_id__isnull=True, meta_app_id__in=shared_apps)
+        counts["raw_deliveries"] += _mentioning_delete(
+            shared, body, needles, also=channel_needles, report=report, kind="raw_deliveries"
+        )
     items = QuarantinedItem.objects.filter(tenant_id=tenant_id)
     counts["quarantined_items"] += _mentioning_delete(
         items, "payload", needles, report=report, kind="quarantined_items"

@@ -19,14 +19,14 @@ from django.db import OperationalError
 
 from accounts.actors import CLI_ACTOR
 from messaging.models import Contact
-from policies.erasure import ErasureRefusedError, contact_erase
-from policies.export import (
+from policies.models import SubjectExport
+from policies.subjects.erasure import ErasureRefusedError, contact_erase
+from policies.subjects.export import (
     SubjectExportUnavailableError,
     subject_export_build,
     subject_export_open,
     subject_export_request,
 )
-from policies.models import SubjectExport
 
 
 def contact_argument(value: str) -> uuid.UUID:

@@ -17,8 +17,8 @@ from audit.services import DetailValue, audit_record
 from messaging.lifetimes import lifetimes_cache_clear
 from messaging.models import Channel
 from policies.models import RetentionPolicy
-from policies.selectors import retention_policy_in_force
-from policies.validation import (
+from policies.retention.selectors import retention_policy_in_force
+from policies.retention.validation import (
     POLICY_FIELDS,
     PolicyValues,
     RetentionPolicyInvalidError,

@@ -31,10 +31,16 @@ from accounts.models import Tenant
 from accounts.stepup import step_up_required, step_up_url
 from messaging.admin.contacts import ContactAdmin
 from messaging.models import Contact, Conversation
-from policies.erasure import ErasureRefusedError, contact_erase
-from policies.export import SubjectExportUnavailableError, subject_export_open, subject_export_request
-from policies.holds import CASE_REFERENCE_MAX, LegalHoldError, hold_scope_label, legal_hold_place, legal_hold_release
 from policies.models import ErasureTombstone, ExportStatus, LegalHold, SubjectExport
+from policies.subjects.erasure import ErasureRefusedError, contact_erase
+from policies.subjects.export import SubjectExportUnavailableError, subject_export_open, subject_export_request
+from policies.subjects.holds import (
+    CASE_REFERENCE_MAX,
+    LegalHoldError,
+    hold_scope_label,
+    legal_hold_place,
+    legal_hold_release,
+)
 
 FORM_TEMPLATE = "admin/policies/form.html"
 ERASE_TEMPLATE = "admin/policies/erase_confirm.html"

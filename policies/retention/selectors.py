@@ -11,9 +11,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Tenant
 from messaging.lifetimes import Lifetimes
-from messaging.models import Conversation
 from policies.models import LegalHold, RetentionPolicy
-from policies.validation import PolicyValues, policy_defaults
+from policies.retention.validation import PolicyValues, policy_defaults
 
 
 def active_holds(*, now: datetime) -> Q:
@@ -39,15 +38,6 @@ def held_tenant_filter(*, now: datetime, tenant_field: str = "tenant_id") -> Q:
         active_holds(now=now), contact__isnull=True, conversation__isnull=True, tenant_id=OuterRef(tenant_field)
     )
     return Q(Exists(holds))
-
-
-def contact_holds(*, tenant_id: uuid.UUID, contact_id: uuid.UUID, now: datetime) -> QuerySet[LegalHold]:
-    """Holds in force that cover a contact as a whole (its erasure): the tenant's, the contact's, or one on any of
-    its conversations (a contact with no message yet is covered too, unlike ``held_message_filter``)."""
-    conversations = Conversation.objects.filter(tenant_id=tenant_id, contact_id=contact_id).values("pk")
-    scope = Q(contact__isnull=True, conversation__isnull=True) | Q(contact_id=contact_id)
-    scope |= Q(conversation_id__in=conversations)
-    return LegalHold.objects.filter(active_holds(now=now), scope, tenant_id=tenant_id).order_by("created_at")
 
 
 # --- retention policies in force ---------------------------------------------------------------------------

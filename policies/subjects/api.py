@@ -29,15 +29,15 @@ from accounts.models import ApiScope, Tenant
 from core.clientip import client_ip
 from messaging.models import Contact
 from messaging.selectors import contact_get
-from policies.erasure import ErasureRefusedError, contact_erase
-from policies.export import (
+from policies.models import ExportStatus, SubjectExport
+from policies.subjects.erasure import ErasureRefusedError, contact_erase
+from policies.subjects.export import (
     SubjectExportUnavailableError,
     subject_export_download,
     subject_export_get,
     subject_export_link_issue,
     subject_export_request,
 )
-from policies.models import ExportStatus, SubjectExport
 
 CHUNK_BYTES = 256 * 1024
 UNAVAILABLE_STATUS = {"not_ready": 409, "failed": 409, "invalid_token": 403, "expired": 410, "unavailable": 410}

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from accounts.api import FORBIDDEN, UNAUTHORIZED
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope
-from policies.selectors import PolicySource, retention_policy_in_force, retention_policy_overrides
-from policies.validation import PolicyValues
+from policies.retention.selectors import PolicySource, retention_policy_in_force, retention_policy_overrides
+from policies.retention.validation import PolicyValues
 
 
 class PolicyValuesOutputSerializer(serializers.Serializer[Any]):

@@ -17,10 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from django.apps import apps
-from django.db import OperationalError, connection, models, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 
+from core.raw_ledgers import raw_ledgers
 from messaging.inbound.media_storage import media_storage
 from messaging.models import (
     IDEMPOTENCY_WINDOW,
@@ -31,7 +31,7 @@ from messaging.models import (
     ParkedStatus,
     QuarantinedItem,
 )
-from policies.selectors import held_message_filter, held_tenant_filter
+from policies.retention.selectors import held_message_filter, held_tenant_filter
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,12 @@ BATCH_SIZE = 200
 LOCK_TIMEOUT = "2s"  # the purge gives up a batch rather than wait longer on anyone's lock
 STATEMENT_TIMEOUT = "60s"
 LOCK_WAIT_SQLSTATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled (statement_timeout)
-SETTLED_DELIVERY_STATES = ("processed", "failed")  # webhooks.DeliveryStatus: never purge one still to process
 
 
 class PurgeKind(StrEnum):
     CONTENT = "content"  # message content blanked (the row stays)
     MEDIA = "media"  # media files and their rows
-    RAW_DELIVERY = "raw_delivery"  # raw webhook bodies (webhooks.Delivery rows)
+    RAW_DELIVERY = "raw_delivery"  # raw webhook bodies (the registered raw ledgers' rows)
     QUARANTINE = "quarantine"  # quarantined webhook items
     IDEMPOTENCY = "idempotency"  # send Idempotency-Key records past their window
     PARKED_STATUS = "parked_status"  # statuses whose message never appeared
@@ -91,15 +90,13 @@ def media_going(*, now: datetime) -> QuerySet[MediaAttachment]:
     return MediaAttachment.objects.filter(own | with_content | with_row)
 
 
-def delivery_model() -> type[models.Model]:
-    """webhooks.Delivery, looked up by name: policies does not import webhooks (import contracts)."""
-    return apps.get_model("webhooks", "Delivery")
-
-
-def raw_deliveries_due(*, now: datetime) -> QuerySet[Any]:
-    """Raw deliveries past their lifetime that were processed (or failed for good), not under a tenant hold."""
-    due = delivery_model()._default_manager.filter(expires_at__lte=now, status__in=SETTLED_DELIVERY_STATES)
-    return due.filter(~held_tenant_filter(now=now))
+def raw_deliveries_due(*, now: datetime) -> list[QuerySet[Any]]:
+    """Per registered raw ledger: rows past their lifetime that were processed (or failed for good), not under
+    a tenant hold."""
+    return [
+        ledger.settled_rows().filter(expires_at__lte=now).filter(~held_tenant_filter(now=now))
+        for ledger in raw_ledgers()
+    ]
 
 
 def quarantine_due(*, now: datetime) -> QuerySet[QuarantinedItem]:
@@ -151,7 +148,10 @@ def metadata_batch(now: datetime, batch_size: int) -> Tally:
 
 
 def raw_delivery_batch(now: datetime, batch_size: int) -> Tally:
-    return _rows_delete(raw_deliveries_due(now=now), "expires_at", batch_size, PurgeKind.RAW_DELIVERY)
+    tally = Tally()
+    for due in raw_deliveries_due(now=now):
+        tally.update(_rows_delete(due, "expires_at", batch_size, PurgeKind.RAW_DELIVERY))
+    return tally
 
 
 def quarantine_batch(now: datetime, batch_size: int) -> Tally:
