@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 SIM_TOKEN = "bench-dispatch-token-0123456789"
 PROVIDER_BASE = 106_540_352_300_000  # provider ids of the bench's channels: PROVIDER_BASE + index
 POLL_SECONDS = 0.2
+BULK_BATCH = 1000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters in one statement
 
 
 def register(channels: int, rate: int, sim: Simulator, sink_url: str, *, statuses: bool) -> list[Channel]:
@@ -76,24 +77,27 @@ def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]
     ]
     fresh_scope_keys_create(new_contacts, "external_id")  # one insert for their subject keys
     with transaction.atomic():
-        contacts = Contact.objects.bulk_create(new_contacts)
+        contacts = Contact.objects.bulk_create(new_contacts, batch_size=BULK_BATCH)
         conversations = Conversation.objects.bulk_create(
             [
                 Conversation(tenant_id=channel.tenant_id, channel=channel, contact=contact)
                 for channel, contact in zip(owners, contacts, strict=True)
-            ]
+            ],
+            batch_size=BULK_BATCH,
         )
         messages = Message.objects.bulk_create(
             [
                 queued_message(channel, contact, conversation, number, now)
                 for channel, contact, conversation, number in zip(owners, contacts, conversations, numbers, strict=True)
-            ]
+            ],
+            batch_size=BULK_BATCH,
         )
         OutboxEntry.objects.bulk_create(
             [
                 OutboxEntry(message=message, tenant_id=message.tenant_id, channel=message.channel, available_at=now)
                 for message in messages
-            ]
+            ],
+            batch_size=BULK_BATCH,
         )
     return [message.pk for message in messages]
 
