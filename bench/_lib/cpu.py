@@ -80,17 +80,12 @@ def cpu_snapshot(server: Server) -> CpuSnapshot:
             " AND pid <> pg_backend_pid()"
         )
         backends = [int(pid) for (pid,) in cursor.fetchall()]
-    stats = {pid: stat for pid in [*proc_pids(), *backends] if (stat := _proc_stat(pid))}
+    stats = {pid: entry[1] for pid in [*proc_pids(), *backends] if (entry := proc_entry(pid))}
     return CpuSnapshot(
         server={pid: cpu_seconds(stat) for pid, stat in stats.items() if int(stat[3]) == server.pid},
         database={pid: cpu_seconds(stats[pid]) for pid in backends if pid in stats},
         client=time.process_time(),
     )
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    entry = proc_entry(pid)
-    return entry[1] if entry else None
 
 
 # --- named groups of processes, PostgreSQL, Redis and the rest of the machine (bench/dispatch.py) --------------
