@@ -1,0 +1,147 @@
+"""The measured phases of bench/dispatch.py: the simulator's baseline, the queued backlog, the paced writes and
+the in-process cost per send."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from _lib.cpu import CpuSample, cpu_split
+
+from _dispatch.messages import Timings, message_queue_one, messages_queue, timings, wait_settled
+from _dispatch.processes import Simulator, relay_pump
+
+if TYPE_CHECKING:
+    from messaging.models import Channel
+
+BASELINE_THREADS = 8
+SETTLE_TIMEOUT_SECONDS = 180.0
+IN_PROCESS_SINGLE = 60
+IN_PROCESS_BATCHED = 320
+
+
+def measure_baseline(sim: Simulator, seconds: float) -> float:
+    from simulator.capacity import measure
+
+    result = measure(sim.url, threads=BASELINE_THREADS, seconds=seconds)
+    sim.webhooks_idle()  # its statuses are posted before the next phase starts
+    return result.per_second
+
+
+@dataclass
+class Throughput:
+    queued: int
+    seconds: float
+    counts: Counter[str]
+    timing: Timings
+    per_second_max: dict[str, int]
+    sim_accepted: int
+    duplicates: int
+    errors: dict[str, int]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the run, by process group
+    machine_busy: float = float("nan")  # CPU seconds of the whole machine during the run
+
+    @property
+    def rate(self) -> float:
+        return len(self.timing.accepted_at) / self.seconds if self.seconds else 0.0
+
+
+def run_throughput(
+    channels: list[Channel], sim: Simulator, count: int, serial: Iterator[int], pids: dict[str, list[int]]
+) -> Throughput:
+    from django.utils import timezone
+
+    from messaging.outbound.dispatch.relay import outbox_relay
+
+    ids = messages_queue(channels, count, serial=serial)
+    sim.webhooks_idle()
+    sim.request("DELETE", "/_sim/sends")  # the warm-up's counts out of the histogram
+    with relay_pump():
+        before = CpuSample.take()
+        published_at = timezone.now()
+        outbox_relay(now=published_at, grace=timedelta(0))
+        counts = wait_settled(ids, SETTLE_TIMEOUT_SECONDS)
+        after = CpuSample.take()
+    timing = timings(ids, queued_at=published_at)
+    last = max(timing.accepted_at, default=published_at)
+    sends = sim.request("GET", "/_sim/sends?ids=false")
+    return Throughput(
+        queued=count,
+        seconds=(last - published_at).total_seconds(),
+        counts=counts,
+        timing=timing,
+        per_second_max={key: int(value) for key, value in sends["max_per_second"].items()},
+        sim_accepted=int(sends["accepted_total"]),
+        duplicates=len(sends["duplicates"]),
+        errors={str(key): int(value) for key, value in sends["errors"].items()},
+        cpu=cpu_split(before, after, pids),
+        machine_busy=after.busy - before.busy,
+    )
+
+
+def run_paced(channels: list[Channel], rate: float, seconds: float, serial: Iterator[int]) -> tuple[Timings, float]:
+    """Messages written one at a time at ``rate`` per second, channels taking turns; returns their timings and
+    the rate actually written."""
+    ids: list[uuid.UUID] = []
+    total = max(1, int(rate * seconds))
+    started = time.perf_counter()
+    with relay_pump():
+        for index in range(total):
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            ids.append(message_queue_one(channels[index % len(channels)], next(serial)))
+        written = time.perf_counter() - started
+        wait_settled(ids, SETTLE_TIMEOUT_SECONDS)
+    return timings(ids, queued_at=None), total / written
+
+
+@dataclass
+class InProcess:
+    label: str
+    sends: int
+    seconds: float
+    queries: int
+    outcomes: Counter[str]
+
+    @property
+    def per_send_ms(self) -> float:
+        return self.seconds / self.sends * 1e3 if self.sends else float("nan")
+
+
+def run_in_process(channels: list[Channel], serial: Iterator[int]) -> list[InProcess]:
+    """Both paths in this process (workers stopped), messages of one channel, queries counted."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.models import Channel
+    from messaging.outbound.dispatch import message_send, messages_send
+    from messaging.outbound.dispatch.relay import DISPATCH_BATCH
+
+    Channel.objects.filter(pk=channels[0].pk).update(max_messages_per_second=1000)  # no binding limit here
+    channels = list(Channel.objects.filter(pk=channels[0].pk))
+    results = []
+    for label, count, size in (
+        ("one message per task (outbound.send)", IN_PROCESS_SINGLE, 1),
+        (f"{DISPATCH_BATCH} per task (outbound.send_batch)", IN_PROCESS_BATCHED, DISPATCH_BATCH),
+    ):
+        warm = messages_queue(channels[:1], size, serial=serial)
+        messages_send(message_ids=warm)  # connections, key caches, call threads
+        ids = messages_queue(channels[:1], count, serial=serial)
+        outcomes: Counter[str] = Counter()
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            for start in range(0, count, size):
+                chunk = ids[start : start + size]
+                if size == 1:
+                    outcomes[message_send(message_id=chunk[0])] += 1
+                else:
+                    outcomes.update(messages_send(message_ids=chunk))
+            elapsed = time.perf_counter() - started
+        results.append(InProcess(label, count, elapsed, len(queries.captured_queries), outcomes))
+    return results

@@ -1,0 +1,1 @@
+"""The pieces of bench/ingest.py: its HTTP phases and the fan-out."""
