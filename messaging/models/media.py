@@ -21,7 +21,7 @@ class MediaStatus(models.TextChoices):
 
 
 class MediaAttachment(BaseModel):
-    """A media file of a message, fetched by the ``media`` queue and kept sealed (messaging.media).
+    """A media file of a message, fetched by the ``media`` queue and kept sealed (messaging.inbound.media_fetch).
 
     The source (a WhatsApp media id or a CDN URL) and the hash Meta announced are content: sealed under the
     message's day key, like the bytes themselves. ``received_at`` is the message's, so the key is the same.

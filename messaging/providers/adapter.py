@@ -28,13 +28,14 @@ class Adapter(Protocol):
     """One platform, seen from the gateway.
 
     Inbound: ``parse`` turns a webhook body (its top-level ``object`` is ``webhook_object``) into typed
-    items; the neutral events storage writes are drafted from them (``providers/<platform>/events.py``).
+    items; ``item_event`` drafts each of them as the neutral event storage writes
+    (``providers/<platform>/events.py``); ``media_sources`` and ``media_lookup_path`` say which files a
+    stored message refers to and how to fetch them.
 
     Outbound: a send request is normalised and checked (``content_normalise``, ``recipient_external_id``,
     ``window_check``) before anything is written; the stored content becomes the Graph request
-    (``graph_request``) when dispatched; the Graph answer (message ids, errors and whether a retry can
-    help) is read by the platform's answer reader, and media by its media sources
-    (``providers/<platform>/media.py``).
+    (``graph_request``) when dispatched, and ``is_pair_limited`` says whether it also takes the recipient's
+    rate. Graph's answer to a send has the same shape on every platform (``providers/graph_answer.py``).
 
     Limits (sizes, counts) and windows are the platform's own and are checked here, so that a send is
     refused at once rather than failed by Meta later.
