@@ -31,6 +31,12 @@ class UnsafeTaskArgumentError(TypeError):
     """Task arguments must be ids and flags: bodies, tokens and secrets never go to the broker."""
 
 
+def registered_task(name: str) -> Task[Any, Any]:
+    """A task by its name, for a module that publishes a task whose module imports it: the app's ``ready``
+    imports the task module in every process, so the name is registered before anything publishes."""
+    return current_app.tasks[name]
+
+
 def enqueue_on_commit(task: Task[Any, Any], *args: object, **kwargs: object) -> None:
     """Publish ``task`` once the current transaction commits (at once outside a transaction)."""
     for value in (*args, *kwargs.values()):

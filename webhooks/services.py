@@ -6,9 +6,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
-from celery import Task, current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -19,7 +17,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from core.db import row_insert, write_without_health_check
 from core.metrics import metric_increment
-from core.tasks import enqueue_batched_on_commit, enqueue_on_commit
+from core.tasks import enqueue_batched_on_commit, enqueue_on_commit, registered_task
 from messaging.inbound.store import delivery_items_store
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.providers.items import ParseProblem
@@ -50,14 +48,8 @@ def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body
         expires_at=raw_expires_at(received_at=received_at, lifetimes=lifetimes_for(tenant_id=tenant_id)),
     )
     write_without_health_check(functools.partial(row_insert, delivery))
-    enqueue_batched_on_commit(_task(PROCESS_DELIVERIES_TASK), delivery.pk)
+    enqueue_batched_on_commit(registered_task(PROCESS_DELIVERIES_TASK), delivery.pk)
     return delivery
-
-
-def _task(name: str) -> Task[Any, Any]:
-    """A processing task by its name: ``webhooks.tasks`` runs these services and registers the tasks (imported by
-    ``WebhooksConfig.ready``), so the services publish them without importing it back."""
-    return current_app.tasks[name]
 
 
 def delivery_process(*, delivery_id: uuid.UUID) -> Counter[str]:
@@ -103,7 +95,7 @@ def deliveries_requeue_stale(*, older_than: timedelta) -> int:
     ).order_by("received_at")
     ids = list(stale.values_list("pk", flat=True)[:1000])
     for delivery_id in ids:
-        enqueue_on_commit(_task(PROCESS_DELIVERY_TASK), delivery_id)
+        enqueue_on_commit(registered_task(PROCESS_DELIVERY_TASK), delivery_id)
     return len(ids)
 
 
@@ -180,5 +172,5 @@ def deliveries_requeue_failed(*, delivery_ids: Iterable[uuid.UUID], actor: Actor
                 target_id=str(delivery_id),
                 details={"previous_attempts": attempts},
             )
-            enqueue_on_commit(_task(PROCESS_DELIVERY_TASK), delivery_id)
+            enqueue_on_commit(registered_task(PROCESS_DELIVERY_TASK), delivery_id)
     return len(failed)

@@ -9,13 +9,11 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from celery import Task, current_app
 from django.db import DatabaseError, transaction
 
 from core.db import rows_insert
-from core.tasks import enqueue_batched_on_commit
+from core.tasks import enqueue_batched_on_commit, registered_task
 from messaging.lifetimes import lifetimes_for, media_expires_at
 from messaging.models import MediaAttachment, MediaStatus, Message, content_is_expired
 from messaging.providers.events import MediaSource
@@ -59,7 +57,7 @@ def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
         return 0
     for row in rows:  # in the messages' order
         if row.pk in inserted:
-            enqueue_batched_on_commit(_download_batch_task(), row.pk)
+            enqueue_batched_on_commit(registered_task(MEDIA_DOWNLOAD_BATCH_TASK), row.pk)
     return len(inserted)
 
 
@@ -78,7 +76,7 @@ def media_pending_requeue(*, now: datetime) -> list[uuid.UUID]:
         ).values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     for attachment_id in stale:
-        enqueue_batched_on_commit(_download_batch_task(), attachment_id)
+        enqueue_batched_on_commit(registered_task(MEDIA_DOWNLOAD_BATCH_TASK), attachment_id)
     return stale
 
 
@@ -98,8 +96,3 @@ def _attachment_row(message: Message, position: int, source: MediaSource) -> Med
         ),
         content_key_day=message.content_key_day,
     )
-
-
-def _download_batch_task() -> Task[Any, Any]:
-    """The registered batch download task, found by its name so this module need not import the task module."""
-    return current_app.tasks[MEDIA_DOWNLOAD_BATCH_TASK]
