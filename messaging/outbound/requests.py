@@ -74,6 +74,7 @@ from messaging.models import (
     MessageStatus,
     OutboxEntry,
 )
+from messaging.outbound.dispatch.transitions import message_cancel_if_queued
 from messaging.providers import registry
 from messaging.providers.sending import SendRequest, SendRule, SendRuleError
 from messaging.task_names import SEND_TASK
@@ -168,17 +169,11 @@ def message_cancel(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
 
     Raises ``Message.DoesNotExist`` for another tenant's or unknown id, ``MessageNotCancellableError`` otherwise.
     """
-    now = timezone.now()
-    with transaction.atomic():
-        cancelled = Message.objects.filter(
-            pk=message_id, tenant=tenant, direction=Direction.OUTBOUND, status=MessageStatus.QUEUED
-        ).update(status=MessageStatus.CANCELLED, next_attempt_at=None, updated_at=now)
-        if not cancelled:
-            status = Message.objects.filter(pk=message_id, tenant=tenant).values_list("status", flat=True).first()
-            if status is None:
-                raise Message.DoesNotExist
-            raise MessageNotCancellableError(status)
-        OutboxEntry.objects.filter(message_id=message_id).delete()
+    if not message_cancel_if_queued(tenant_id=tenant.pk, message_id=message_id, now=timezone.now()):
+        status = Message.objects.filter(pk=message_id, tenant=tenant).values_list("status", flat=True).first()
+        if status is None:
+            raise Message.DoesNotExist
+        raise MessageNotCancellableError(status)
     logger.info("message cancelled", extra={"message_id": str(message_id)})
     return Message.objects.get(pk=message_id)
 

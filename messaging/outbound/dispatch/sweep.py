@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
 
 from core.tasks import Counts
 from messaging.models import AttemptOutcome, Message, MessageStatus, OutboxEntry, SendAttempt
+from messaging.outbound.dispatch.transitions import leases_expired_unconfirm, silences_settle
 
 SWEEP_BATCH = 1000
 
@@ -23,12 +22,7 @@ def outbound_sweep(*, now: datetime) -> Counts:
             :SWEEP_BATCH
         ]
     )
-    unconfirmed = Message.objects.filter(pk__in=stuck, status=MessageStatus.SENDING, lease_expires_at__lt=now).update(
-        status=MessageStatus.UNCONFIRMED,
-        lease_expires_at=None,
-        next_attempt_at=now + timedelta(seconds=settings.GATEWAY_SEND_UNCONFIRMED_SILENCE),
-        attempt_count=F("attempt_count") + 1,
-    )
+    unconfirmed = leases_expired_unconfirm(stuck, now=now)
     SendAttempt.objects.filter(message_id__in=stuck, outcome=AttemptOutcome.PENDING).update(
         outcome=AttemptOutcome.UNKNOWN, finished_at=now
     )
@@ -37,22 +31,7 @@ def outbound_sweep(*, now: datetime) -> Counts:
             "pk", "attempt_count"
         )[:SWEEP_BATCH]
     )
-    limit = settings.GATEWAY_SEND_MAX_TRANSIENT_ATTEMPTS
-    spent = [pk for pk, count in silent if count >= limit]
-    retry = [pk for pk, count in silent if count < limit]
-    with transaction.atomic():
-        failed = Message.objects.filter(pk__in=spent, status=MessageStatus.UNCONFIRMED).update(
-            status=MessageStatus.FAILED,
-            failure_title=f"No answer from Meta after {limit} attempts",
-            next_attempt_at=None,
-        )
-        OutboxEntry.objects.filter(message_id__in=spent, message__status=MessageStatus.FAILED).delete()
-        requeued = Message.objects.filter(
-            pk__in=retry, status=MessageStatus.UNCONFIRMED, next_attempt_at__lte=now
-        ).update(status=MessageStatus.QUEUED, next_attempt_at=None)
-        OutboxEntry.objects.filter(message_id__in=retry, message__status=MessageStatus.QUEUED).update(
-            available_at=now, published_at=None
-        )
+    requeued, failed = silences_settle(silent, now=now)
     return {"unconfirmed": unconfirmed, "requeued": requeued, "failed": failed, **_settled_leftovers_clear(now)}
 
 

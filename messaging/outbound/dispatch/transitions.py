@@ -3,6 +3,7 @@ again, held, unconfirmed, failed) and the outbox row that goes with it. Imports 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from core.bulk import ColumnChange, rows_update
 from core.tasks import enqueue_by_name_on_commit
-from messaging.models import Message, MessageStatus, OutboxEntry, ParkedStatus
+from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedStatus
 from messaging.statuses import parked_statuses_apply, predecessors
 from messaging.task_names import SEND_BATCH_TASK, SEND_TASK
 
@@ -165,6 +166,51 @@ def message_fail(message: Message, *, code: int | None, title: str) -> None:
         )
         if failed:
             OutboxEntry.objects.filter(message_id=message.pk).delete()
+
+
+def leases_expired_unconfirm(message_ids: Sequence[uuid.UUID], *, now: datetime) -> int:
+    """``sending`` past its lease → ``unconfirmed`` (a worker died mid-send, Meta's answer unknown): sent again
+    after the silence unless a status webhook settles it first. Conditional on the status and the lease."""
+    return Message.objects.filter(pk__in=message_ids, status=MessageStatus.SENDING, lease_expires_at__lt=now).update(
+        status=MessageStatus.UNCONFIRMED,
+        lease_expires_at=None,
+        next_attempt_at=now + timedelta(seconds=settings.GATEWAY_SEND_UNCONFIRMED_SILENCE),
+        attempt_count=F("attempt_count") + 1,
+    )
+
+
+def silences_settle(silent: Sequence[tuple[uuid.UUID, int]], *, now: datetime) -> tuple[int, int]:
+    """``unconfirmed`` messages whose silence lasted (pk, attempts made): ``queued`` again with their outbox row
+    due now, or ``failed`` once the retry budget is spent. Returns (requeued, failed)."""
+    limit = settings.GATEWAY_SEND_MAX_TRANSIENT_ATTEMPTS
+    spent = [pk for pk, count in silent if count >= limit]
+    retry = [pk for pk, count in silent if count < limit]
+    with transaction.atomic():
+        failed = Message.objects.filter(pk__in=spent, status=MessageStatus.UNCONFIRMED).update(
+            status=MessageStatus.FAILED,
+            failure_title=f"No answer from Meta after {limit} attempts",
+            next_attempt_at=None,
+        )
+        OutboxEntry.objects.filter(message_id__in=spent, message__status=MessageStatus.FAILED).delete()
+        requeued = Message.objects.filter(
+            pk__in=retry, status=MessageStatus.UNCONFIRMED, next_attempt_at__lte=now
+        ).update(status=MessageStatus.QUEUED, next_attempt_at=None)
+        OutboxEntry.objects.filter(message_id__in=retry, message__status=MessageStatus.QUEUED).update(
+            available_at=now, published_at=None
+        )
+    return requeued, failed
+
+
+def message_cancel_if_queued(*, tenant_id: uuid.UUID, message_id: uuid.UUID, now: datetime) -> bool:
+    """``queued`` → ``cancelled`` (scheduled ones too) with its outbox row gone, by a conditional update: a
+    message a worker leased is no longer queued. False when it was not the tenant's queued outbound message."""
+    with transaction.atomic():
+        cancelled = Message.objects.filter(
+            pk=message_id, tenant_id=tenant_id, direction=Direction.OUTBOUND, status=MessageStatus.QUEUED
+        ).update(status=MessageStatus.CANCELLED, next_attempt_at=None, updated_at=now)
+        if cancelled:
+            OutboxEntry.objects.filter(message_id=message_id).delete()
+    return bool(cancelled)
 
 
 def _outbox_set(message: Message, *, available_at: datetime, published_at: datetime | None) -> None:
