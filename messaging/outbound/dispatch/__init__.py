@@ -33,7 +33,8 @@ Its floors, each importing only the ones below it (an import-linter contract in 
 * ``budgets`` (send budgets, refusals, probes) and ``channels`` (pause on a channel-level error, resume);
 * ``calls`` (attempt rows, call threads, Graph calls) and ``lease`` (``queued → sending``, what was not won);
 * ``relay`` (beat: outbox rows published as batches of one channel);
-* ``transitions``: every status move on an answer and the outbox row that goes with it; nothing below it.
+* ``transitions``: every status move (on an answer, by the sweeper, on cancel) and the outbox row that goes
+  with it, the lease's ``queued → sending`` aside; nothing below it.
 """
 
 from messaging.outbound.dispatch.send import message_send, messages_send
