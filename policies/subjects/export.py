@@ -128,6 +128,8 @@ def subject_export_build(*, export_id: uuid.UUID, now: datetime | None = None) -
     except OperationalError:  # the database was busy or away: the task retries
         raise
     except Exception:
+        # Not swallowed: logged with its traceback, then the export ends FAILED (audited, shown to the tenant).
+        # Left pending, the republish job would rebuild it every few minutes, failing the same way forever.
         logger.exception("an export archive could not be built", extra={"export_id": str(export.pk)})
         return _failed(export, "build_failed")
     sealed = blob_seal(

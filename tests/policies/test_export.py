@@ -193,6 +193,26 @@ def test_an_export_of_a_contact_erased_meanwhile_fails_cleanly(customer: Custome
     assert SubjectExport.objects.get(pk=export.pk).status == ExportStatus.EXPIRED
 
 
+def test_an_archive_that_cannot_be_built_fails_the_export_loudly_and_is_not_republished(
+    customer: Customer, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object, **__: object) -> tuple[bytes, dict[str, int]]:
+        raise RuntimeError("archive writer broke")
+
+    export = subject_export_request(tenant=tenant_a, contact=customer.contact, actor=CLI_ACTOR, enqueue=False)
+    monkeypatch.setattr("policies.subjects.export.export_archive", broken)
+
+    assert subject_export_build(export_id=export.pk) == "failed"
+
+    failed = SubjectExport.objects.get(pk=export.pk)
+    assert (failed.status, failed.error_code) == (ExportStatus.FAILED, "build_failed")
+    assert AuditEvent.objects.filter(action=AuditAction.SUBJECT_EXPORT_FAILED, target_id=str(export.pk)).exists()
+    logged = [record for record in caplog.records if record.getMessage() == "an export archive could not be built"]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # with its traceback
+    later = timezone.now() + REPUBLISH_AFTER * 2
+    assert subject_exports_republish(now=later) == {"republished": 0}
+
+
 def test_the_admin_exports_and_downloads_after_a_fresh_step_up(
     customer: Customer, operator: User, operator_device: TotpDevice
 ) -> None:
