@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "messaging",
     "webhooks",
     "policies",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -298,7 +299,7 @@ SPECTACULAR_SETTINGS = {
 # No loss: late acks, requeue when a worker dies, one message prefetched at a time, no results
 # stored (they could carry data), and a hard time limit well below the visibility timeout so that a
 # running task is never handed to a second worker.
-CELERY_QUEUE_NAMES = ("ingest", "outbound", "media", "maintenance")
+CELERY_QUEUE_NAMES = ("ingest", "outbound", "media", "events", "maintenance")
 CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {f"{name}.*": {"queue": name} for name in CELERY_QUEUE_NAMES}

@@ -1,0 +1,56 @@
+"""Tenants with a WhatsApp channel each and an endpoint factory, for the event stream's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from accounts.actors import Actor
+from accounts.models import Tenant
+from events.models import Endpoint, PayloadMode
+from messaging.business_events import EventType
+from messaging.channels import channel_add, meta_app_register
+from messaging.models import Channel, Platform
+
+TEST_ACTOR = Actor(label="test")
+EndpointFactory = Callable[..., Endpoint]
+
+
+def channel_for(tenant: Tenant, provider_id: str) -> Channel:
+    app = meta_app_register(tenant=tenant, name=f"app {provider_id}", app_secret="s" * 32, actor=TEST_ACTOR).meta_app
+    return channel_add(
+        tenant=tenant,
+        meta_app=app,
+        platform=Platform.WHATSAPP,
+        provider_id=provider_id,
+        access_token="t" * 40,
+        actor=TEST_ACTOR,
+    )
+
+
+@pytest.fixture
+def channel_a(tenant_a: Tenant) -> Channel:
+    return channel_for(tenant_a, "1001")
+
+
+@pytest.fixture
+def channel_b(tenant_b: Tenant) -> Channel:
+    return channel_for(tenant_b, "2002")
+
+
+@pytest.fixture
+def endpoint_make() -> EndpointFactory:
+    def make(tenant: Tenant, *, types: list[str] | None = None, **fields: object) -> Endpoint:
+        endpoint = Endpoint(
+            tenant=tenant,
+            url=str(fields.pop("url", "http://127.0.0.1:9/hook")),
+            event_types=types if types is not None else [EventType.MESSAGE_RECEIVED.value],
+            payload_mode=fields.pop("payload_mode", PayloadMode.THIN),
+            secret=str(fields.pop("secret", "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+            **fields,
+        )
+        endpoint.save()
+        return endpoint
+
+    return make
