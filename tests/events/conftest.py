@@ -46,7 +46,7 @@ def endpoint_make() -> EndpointFactory:
             tenant=tenant,
             url=str(fields.pop("url", "http://127.0.0.1:9/hook")),
             event_types=types if types is not None else [EventType.MESSAGE_RECEIVED.value],
-            payload_mode=fields.pop("payload_mode", PayloadMode.THIN),
+            payload_mode=str(fields.pop("payload_mode", PayloadMode.THIN)),
             secret=str(fields.pop("secret", "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
             **fields,
         )
