@@ -107,15 +107,16 @@ def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message
                 Message, "provider_message_index", tenant_id=tenant.pk, value=filters.provider_message_id
             )
         )
-    return _with_statuses(messages)
+    return messages_with_statuses(messages)
 
 
 def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
     """Raises Message.DoesNotExist for a missing id and for another tenant's id alike."""
-    return _with_statuses(Message.objects.filter(tenant=tenant)).get(pk=message_id)
+    return messages_with_statuses(Message.objects.filter(tenant=tenant)).get(pk=message_id)
 
 
-def _with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
+def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """The messages with their status events (in lifecycle order) and attachments prefetched."""
     # Meta's timestamps are whole seconds: within one, the lifecycle order decides (sent before delivered).
     rank = Case(
         *(When(status=status, then=Value(position)) for status, position in STATUS_RANK.items()),

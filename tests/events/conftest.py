@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Tenant
 from events.models import Endpoint, PayloadMode
 from messaging.business_events import EventType
 from messaging.channels import channel_add, meta_app_register
-from messaging.models import Channel, Platform
+from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, Platform
 
 TEST_ACTOR = Actor(label="test")
 EndpointFactory = Callable[..., Endpoint]
@@ -27,6 +28,29 @@ def channel_for(tenant: Tenant, provider_id: str) -> Channel:
         access_token="t" * 40,
         actor=TEST_ACTOR,
     )
+
+
+def message_make(channel: Channel, *, wa_id: str = "15550001111", body: str = "hello", **fields: object) -> Message:
+    """An inbound text message from ``wa_id`` (a new contact) on ``channel``, in a new conversation."""
+    contact = Contact.objects.create(tenant=channel.tenant, platform=channel.platform, external_id=wa_id)
+    conversation = Conversation.objects.create(tenant=channel.tenant, channel=channel, contact=contact)
+    now = timezone.now()
+    message = Message(
+        tenant=channel.tenant,
+        channel=channel,
+        conversation=conversation,
+        contact=contact,
+        direction=Direction.INBOUND,
+        message_type="text",
+        status=MessageStatus.RECEIVED,
+        received_at=now,
+        provider_timestamp=now,
+        provider_message_id=f"wamid.{now.timestamp()}",
+        content={"body": body},
+        **fields,
+    )
+    message.save()
+    return message
 
 
 @pytest.fixture
