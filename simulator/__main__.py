@@ -16,6 +16,7 @@ from aiohttp import web
 
 from simulator.app import build_app
 from simulator.control import SENDER, STATE, ControlError, config_apply
+from simulator.receiver import EventReceiver, ReceiverError
 from simulator.state import SimulatorState
 from simulator.webhooks import WebhookSettings
 
@@ -75,6 +76,16 @@ def webhook_settings(config: dict[str, Any], options: argparse.Namespace) -> Web
     return settings
 
 
+def event_receiver(config: dict[str, Any]) -> EventReceiver:
+    """The demo's event receiver, with the secrets of ``event_receiver.secrets`` (none: every delivery is refused)."""
+    section = config.get("event_receiver", {})
+    if not isinstance(section, dict):
+        raise ControlError("event_receiver must be a JSON object")
+    receiver = EventReceiver()
+    receiver.configure(section.get("secrets", []))
+    return receiver
+
+
 async def stats_log(app: web.Application) -> None:
     """One line a minute, so a long benchmark shows it is alive and how much it did."""
     previous = 0
@@ -127,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         is_sliding = options.sliding_window or config.get("throughput_window") == "sliding"
         state = SimulatorState(is_sliding_window=is_sliding, public_url=public_url)
         config_apply(state, config)
-        app = build_app(state=state, webhook_settings=webhook_settings(config, options))
-    except (OSError, ValueError, ControlError) as error:
+        app = build_app(
+            state=state, webhook_settings=webhook_settings(config, options), event_receiver=event_receiver(config)
+        )
+    except (OSError, ValueError, ControlError, ReceiverError) as error:
         print(f"simulator: bad configuration: {error}", file=sys.stderr)  # noqa: T201
         return 2
     asyncio.run(serve(app, host=options.host, port=options.port))

@@ -15,9 +15,10 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import control, graph
+from simulator import control, graph, receiver
 from simulator.control import SENDER, STATE
 from simulator.graph import GraphError
+from simulator.receiver import EventReceiver
 from simulator.state import MEDIA_URL_SECONDS, WHATSAPP, Channel, Fault, FaultPlan, Media, SimulatorState
 from simulator.webhooks import SentMessage, WebhookSender, WebhookSettings
 
@@ -267,13 +268,16 @@ async def on_cleanup(app: web.Application) -> None:
     await app[SENDER].stop()
 
 
-def build_app(*, state: SimulatorState, webhook_settings: WebhookSettings) -> web.Application:
+def build_app(
+    *, state: SimulatorState, webhook_settings: WebhookSettings, event_receiver: EventReceiver | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MEDIA_MAX_BYTES + 1024 * 1024)
     app[STATE] = state
     app[SENDER] = WebhookSender(webhook_settings)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     control.routes_add(app)
+    receiver.routes_add(app, event_receiver or EventReceiver())
     app.router.add_get(MEDIA_PATH, media_download)
     app.router.add_get("/_cdn/{media_id}", cdn_download)
     app.router.add_post("/{version}/{node}/messages", messages_post)
