@@ -262,6 +262,8 @@ GATEWAY_SEND_PAIR_BURST = env_int("GATEWAY_SEND_PAIR_BURST", 3, minimum=1, maxim
 # A send granted this close to the end of a second also counts against the next one (core/ratelimit.py):
 # the longest expected time from the grant to Meta receiving the request (network, a busy worker's CPU).
 GATEWAY_SEND_RATE_GUARD_MS = env_int("GATEWAY_SEND_RATE_GUARD_MS", 250, minimum=0, maximum=999)
+# conversation.window_closing is recorded this many minutes before a conversation's reply window closes.
+GATEWAY_WINDOW_CLOSING_NOTICE_MINUTES = env_int("GATEWAY_WINDOW_CLOSING_NOTICE_MINUTES", 60, minimum=1, maximum=1380)
 
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
@@ -330,6 +332,7 @@ CELERY_BEAT_SCHEDULE = {
     "media-sweep": {"task": "maintenance.media_sweep", "schedule": 300.0},
     "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},
     "outbound-sweep": {"task": "maintenance.outbound_sweep", "schedule": 10.0},
+    "conversation-windows-closing": {"task": "maintenance.conversation_windows_closing", "schedule": 60.0},
 }
 if REDIS_URL:
     CELERY_BROKER_URL: str | None = REDIS_URL

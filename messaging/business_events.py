@@ -19,10 +19,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
+if TYPE_CHECKING:
+    from messaging.models import Message
+
 Fact = str | int | float | bool | None
+ERROR_TITLE_LENGTH = 200  # as Message.failure_title keeps it
+# The columns an event about a message reads: a row loaded with ``.only()`` for one needs these.
+MESSAGE_EVENT_FIELDS = ("pk", "tenant_id", "channel_id", "conversation_id", "contact_id")
 
 
 class EventType(StrEnum):
@@ -89,3 +96,48 @@ def message_event_type(*, message_type: str, is_sent_elsewhere: bool) -> EventTy
     if is_sent_elsewhere:
         return EventType.MESSAGE_ECHO
     return _MESSAGE_TYPE_EVENTS.get(message_type, EventType.MESSAGE_RECEIVED)
+
+
+def message_business_event(
+    event_type: EventType, message: Message, *, occurred_at: datetime, facts: Mapping[str, Fact]
+) -> BusinessEvent:
+    """An event about ``message``, naming it, its conversation, contact and channel (``MESSAGE_EVENT_FIELDS``:
+    deferred on a row loaded with ``.only()``, each would cost a query)."""
+    return BusinessEvent(
+        type=event_type,
+        tenant_id=message.tenant_id,
+        occurred_at=occurred_at,
+        channel_id=message.channel_id,
+        conversation_id=message.conversation_id,
+        contact_id=message.contact_id,
+        message_id=message.pk,
+        facts=facts,
+    )
+
+
+def message_status_event(
+    message: Message,
+    *,
+    status: str,
+    occurred_at: datetime,
+    error_code: int | None = None,
+    error_title: str | None = None,
+) -> BusinessEvent:
+    """``message.status``: the status, and Meta's error code and title when it failed (None otherwise)."""
+    facts: dict[str, Fact] = {
+        "status": status,
+        "error_code": error_code,
+        "error_title": error_title[:ERROR_TITLE_LENGTH] if error_title else None,
+    }
+    return message_business_event(EventType.MESSAGE_STATUS, message, occurred_at=occurred_at, facts=facts)
+
+
+def first_error(errors: Sequence[Mapping[str, object]]) -> tuple[int | None, str | None]:
+    """Meta's first error of a status as (code, title); never its free-text message or details."""
+    if not errors:
+        return None, None
+    code, title = errors[0].get("code"), errors[0].get("title")
+    return (
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        title if isinstance(title, str) and title else None,
+    )

@@ -20,6 +20,13 @@ from django.db.models import F, OuterRef, Subquery
 from core.bulk import ColumnChange, rows_update
 from core.db import rows_insert, rows_insert_keyed
 from encryption.blind_index import blind_index_candidates
+from messaging.business_events import (
+    MESSAGE_EVENT_FIELDS,
+    BusinessEvent,
+    business_events_record,
+    first_error,
+    message_status_event,
+)
 from messaging.lifetimes import content_expiry_candidates, lifetimes_for
 from messaging.models import Channel, MediaAttachment, Message, MessageStatus, ParkedStatus, StatusEvent
 
@@ -34,6 +41,8 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.PLAYED: 6,
 }
 TERMINAL = frozenset({MessageStatus.FAILED, MessageStatus.CANCELLED})
+# The columns of a message ``statuses_record`` reads: its status, and what its business events name.
+STATUS_MESSAGE_FIELDS = ("status", *MESSAGE_EVENT_FIELDS)
 # When the recipient got the message, and read (or played) it: provider times, the earliest one wins.
 MOMENT_COLUMNS: dict[str, str] = {
     MessageStatus.DELIVERED: "delivered_at",
@@ -87,7 +96,8 @@ def statuses_apply(reports: Sequence[StatusReport]) -> Counter[str]:
 
 
 def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[str]:
-    """Insert the status events that are new, then move each message to the furthest status allowed."""
+    """Insert the status events that are new, then move each message to the furthest status allowed; each new
+    one is a ``message.status`` business event. The messages need ``STATUS_MESSAGE_FIELDS`` loaded."""
     if not pairs:
         return Counter()
     events: dict[tuple[uuid.UUID, str], StatusEvent] = {}
@@ -106,7 +116,28 @@ def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[st
     recorded = rows_insert_keyed([events[key] for key in sorted(events)], key=("message_id", "status"))
     fresh = [(message, report) for message, report in pairs if (message.pk, report.status) in recorded]
     _advance({message.pk: message.status for message, _ in pairs}, pairs, fresh)
+    business_events_record(_status_events(fresh))
     return Counter({"status": len(recorded), "duplicate": len(pairs) - len(recorded)})
+
+
+def _status_events(fresh: Iterable[tuple[Message, StatusReport]]) -> list[BusinessEvent]:
+    """One ``message.status`` per status event recorded now, also one that does not move its message (a
+    ``delivered`` after ``read``): it is still news to a consumer following every status, which judges the
+    order by the events' times. Redeliveries record nothing, so they say nothing."""
+    events: dict[tuple[uuid.UUID, str], BusinessEvent] = {}
+    for message, report in fresh:
+        code, title = first_error(report.errors)
+        events.setdefault(
+            (message.pk, report.status),
+            message_status_event(
+                message,
+                status=report.status,
+                occurred_at=report.provider_timestamp,
+                error_code=code,
+                error_title=title,
+            ),
+        )
+    return list(events.values())
 
 
 def _advance(
@@ -185,13 +216,13 @@ def _messages_on_channel(reports: list[StatusReport], positions: list[int]) -> d
     channel = reports[0].channel
     candidates = _index_candidates(Message, channel, [report.provider_message_id for report in reports])
     rows = Message.objects.filter(channel=channel, provider_message_index__in=list(candidates)).only(
-        "pk", "status", "provider_message_index", "tenant_id"
+        *STATUS_MESSAGE_FIELDS, "provider_message_index"
     )
     by_value = {candidates[bytes(row.provider_message_index)]: row for row in rows}
     callback_ids = {report.callback_data for report in reports if _is_uuid(report.callback_data)}
     by_callback = {
         str(row.pk): row
-        for row in Message.objects.filter(channel=channel, pk__in=callback_ids).only("pk", "status", "tenant_id")
+        for row in Message.objects.filter(channel=channel, pk__in=callback_ids).only(*STATUS_MESSAGE_FIELDS)
     }
     found: dict[int, Message] = {}
     for position, report in zip(positions, reports, strict=True):

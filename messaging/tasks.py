@@ -26,7 +26,9 @@ from messaging.task_names import (
     OUTBOUND_SWEEP_TASK,
     SEND_BATCH_TASK,
     SEND_TASK,
+    WINDOWS_CLOSING_TASK,
 )
+from messaging.windows import conversation_windows_closing
 
 
 @shared_task(
@@ -101,3 +103,10 @@ def outbound_relay_task() -> Counts:
 @lock_guarded("outbound-sweep", ttl_seconds=120)
 def outbound_sweep_task() -> Counts:
     return outbound_sweep(now=timezone.now())
+
+
+@shared_task(name=WINDOWS_CLOSING_TASK)
+@lock_guarded("conversation-windows-closing", ttl_seconds=120)
+def conversation_windows_closing_task() -> Counts:
+    """``conversation.window_closing`` for the reply windows closing within the notice, once each."""
+    return conversation_windows_closing(now=timezone.now())

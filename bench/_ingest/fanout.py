@@ -145,6 +145,7 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     send, so each status is recorded against its message as in production, not parked. Untimed."""
     from datetime import timedelta
 
+    from django.db import transaction
     from django.utils import timezone
 
     from messaging.contacts import ContactWanted, contacts_resolve
@@ -170,7 +171,9 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     ]
     for start in range(0, len(drafts), SEED_CHUNK):
         chunk = drafts[start : start + SEED_CHUNK]
-        messages_store(chunk, contacts=contacts_resolve([draft.person for draft in chunk]), received_at=timezone.now())
+        contacts = contacts_resolve([draft.person for draft in chunk])
+        with transaction.atomic():  # as a delivery is stored: its business events go in the same transaction
+            messages_store(chunk, contacts=contacts, received_at=timezone.now())
     return len(drafts)
 
 

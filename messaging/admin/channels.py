@@ -25,8 +25,9 @@ from messaging.admin.base import (
 from messaging.channels import channel_add, channel_set_access_token
 from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, MetaApp, Platform
-from messaging.outbound.dispatch.channels import channel_resume
+from messaging.outbound.dispatch.channels import channel_pause, channel_resume
 
+ADMIN_PAUSE_REASON = "Paused in the admin"
 ALERT_FIELDS = ("channel", "tenant", "error_code", "error_title", "created_at", "resolved_at")
 
 
@@ -96,17 +97,21 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         return self.form_page(request, form, title="Add a channel", submit_label="Add channel")
 
     def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
-        resuming = change and "status" in form.changed_data and obj.status == ChannelStatus.ACTIVE
-        if resuming:
-            obj.status = ChannelStatus.PAUSED  # the service resumes it: alerts resolved, held messages sent, audited
+        # A change of status goes through the services: pausing alerts and is audited, resuming resolves the
+        # alerts and sends the held messages, and each is a business event.
+        new_status = obj.status if change and "status" in form.changed_data else None
+        if new_status is not None:
+            obj.status = ChannelStatus.PAUSED if new_status == ChannelStatus.ACTIVE else ChannelStatus.ACTIVE
         super().save_model(request, obj, form, change)
         actor = actor_from_request(request)
         with refusal_as_403():
             token = form.cleaned_data.get("new_access_token")
             if token:
                 channel_set_access_token(channel=obj, access_token=token, actor=actor)
-            if resuming:
+            if new_status == ChannelStatus.ACTIVE:
                 channel_resume(channel=obj, actor=actor)
+            elif new_status == ChannelStatus.PAUSED:
+                channel_pause(channel=obj, code=None, title=ADMIN_PAUSE_REASON, actor=actor)
 
 
 @admin.register(ChannelEvent)

@@ -15,7 +15,7 @@ from encryption.blind_index import blind_index_filter
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.models import Channel, ChannelEvent, Contact, Conversation, Direction, Message, MetaApp, QuarantinedItem
 from messaging.providers.events import ChannelNotice, NeutralEvent, ReceiptEvent, UnhandledEvent, UnroutableEvent
-from messaging.statuses import StatusReport, statuses_record
+from messaging.statuses import STATUS_MESSAGE_FIELDS, StatusReport, statuses_record
 
 OneByOne = ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent
 
@@ -78,7 +78,7 @@ def _receipt(channel: Channel, event: ReceiptEvent) -> str:
             targets += list(
                 Message.objects.filter(
                     conversation=conversation, direction=Direction.OUTBOUND, provider_timestamp__lte=event.watermark
-                ).only("pk", "status", "tenant_id")
+                ).only(*STATUS_MESSAGE_FIELDS)
             )
     report = StatusReport(
         channel=channel,
@@ -95,7 +95,7 @@ def _outbound_by_mid(channel: Channel, mids: Sequence[str]) -> list[Message]:
     matches = Q(pk__in=[])
     for mid in mids:
         matches |= blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
-    return list(Message.objects.filter(matches, channel=channel).only("pk", "status", "tenant_id")) if mids else []
+    return list(Message.objects.filter(matches, channel=channel).only(*STATUS_MESSAGE_FIELDS)) if mids else []
 
 
 def _conversation_of_user(channel: Channel, user_id: str) -> Conversation | None:

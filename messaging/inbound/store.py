@@ -20,6 +20,12 @@ from django.db import transaction
 from core.bulk import ColumnChange, rows_update
 from core.db import commit_without_waiting_for_disk, rows_insert
 from encryption.blind_index import blind_index_filter
+from messaging.business_events import (
+    BusinessEvent,
+    business_events_record,
+    message_business_event,
+    message_event_type,
+)
 from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
@@ -179,6 +185,7 @@ def messages_store(
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
     media_attachments_plan_many(messages=inserted)
+    business_events_record([_message_stored_event(row) for row in inserted])
     outcomes: Counter[str] = Counter(duplicate=len(rows) - len(inserted))
     for row in inserted:
         outcomes["echo" if row.is_sent_elsewhere else "stored"] += 1
@@ -209,6 +216,16 @@ def _message_row(
         is_flagged=draft.is_flagged,
         is_sent_elsewhere=draft.is_sent_elsewhere,
         **stamp.as_fields(),
+    )
+
+
+def _message_stored_event(message: Message) -> BusinessEvent:
+    """``message.received``, ``.echo``, ``.reaction`` or ``.edited`` for a row this delivery inserted."""
+    return message_business_event(
+        message_event_type(message_type=message.message_type, is_sent_elsewhere=message.is_sent_elsewhere),
+        message,
+        occurred_at=message.provider_timestamp,
+        facts={"direction": message.direction, "type": message.message_type, "platform": message.channel.platform},
     )
 
 

@@ -54,11 +54,16 @@ class Conversation(BaseModel):
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     last_inbound_at = models.DateTimeField(null=True, blank=True)
+    window_closing_noticed_for = models.DateTimeField(
+        null=True, blank=True, help_text="The last_inbound_at whose window's closing was announced (once per window)."
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["channel", "contact"], name="conversation_unique_channel_contact"),
         ]
+        # The windows closing soon are found by range every minute.
+        indexes = [models.Index(fields=["last_inbound_at"], name="conversation_last_inbound")]
 
     def __str__(self) -> str:
         return f"conversation {self.pk}"

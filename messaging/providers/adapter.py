@@ -6,7 +6,7 @@ An adapter knows one platform's payload shapes and rules, never the ORM or tenan
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -72,6 +72,13 @@ class Adapter(Protocol):
     def content_normalise(self, request: SendRequest) -> dict[str, Any]:
         """The request as ``Message.content`` (version ``CONTENT_VERSION``), checked against the platform's
         types and limits; raises ``SendRuleError``. Message ids it names are still gateway ids."""
+        ...
+
+    @property
+    def reply_window(self) -> timedelta | None:
+        """How long after the contact's last message the business may write freely (WhatsApp's customer
+        service window; Messenger's and Instagram's standard messaging window), or None for no such window.
+        ``window_check`` applies it; the window's closing is announced to the business."""
         ...
 
     def window_check(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from messaging.providers.adapter import Adapter, Platform
@@ -30,6 +31,11 @@ SEND_TYPES = tuple(dict.fromkeys(name for adapter in ADAPTERS.values() for name 
 def adapter_for(platform: str) -> Adapter:
     """The adapter of a stored platform value; an unknown one raises ``ValueError``."""
     return ADAPTERS[Platform(platform)]
+
+
+def reply_windows() -> dict[Platform, timedelta]:
+    """Each platform's reply window (``Adapter.reply_window``), for the platforms that have one."""
+    return {platform: adapter.reply_window for platform, adapter in ADAPTERS.items() if adapter.reply_window}
 
 
 def parser_for(object_name: str) -> Callable[[JsonObject], ParsedDelivery] | None:

@@ -12,7 +12,7 @@ of its conversations. Otherwise, in short batches (each its own transaction, wit
    are scheduled for destruction (destroyed at once when the key cache window allows, else by the
    ``maintenance.keys_destroy_due`` beat within a minute); an ``ErasureTombstone`` (no personal data) and the
    erasure receipt in the audit log (counts, key ids and fingerprints; the tombstone holds the receipt's
-   SHA-256).
+   SHA-256); and the ``contact.erased`` business event (ids only).
 
 A run that stops half-way is finished by running it again. A later webhook from the same person creates a
 fresh contact: the contact's blind index is free again.
@@ -42,6 +42,7 @@ from encryption.errors import DecryptionError
 from encryption.fields import EncryptedField, Sealed
 from encryption.models import DataKey, KeyState, Purpose
 from encryption.services import data_key_destroy_now, data_key_schedule_destroy
+from messaging.business_events import BusinessEvent, EventType, business_events_record
 from messaging.models import (
     Channel,
     Contact,
@@ -275,7 +276,9 @@ def _finish(tenant: Tenant, contact: Contact, actor: Actor, counts: Counter[str]
         _refuse_if_held(locked, actor, now, record=False)
         names = _leftovers_delete(locked, counts)
         counts["files"] += len(names)
-        counts["conversations"] += Conversation.objects.filter(contact_id=locked.pk).delete()[0]
+        conversations = Conversation.objects.filter(contact_id=locked.pk)
+        business_events_record(_erased_events(locked, list(conversations.values_list("channel_id", flat=True)), now))
+        counts["conversations"] += conversations.delete()[0]
         Contact.objects.filter(pk=locked.pk).delete()
         counts["contacts"] += 1
         keys = _subject_keys_destroy(tenant, locked.pk, actor)
@@ -303,6 +306,23 @@ def _finish(tenant: Tenant, contact: Contact, actor: Actor, counts: Counter[str]
         )
         transaction.on_commit(functools.partial(files_delete, names))
     return tombstone
+
+
+def _erased_events(contact: Contact, channel_ids: list[uuid.UUID], now: datetime) -> list[BusinessEvent]:
+    """``contact.erased`` once per channel it wrote on (an endpoint of one channel learns of it too), or once
+    without a channel; ids only. Its earlier events keep their ids and facts, which hold nothing of the person:
+    a delivery reads content from the message rows, deleted here."""
+    channels: list[uuid.UUID | None] = [*sorted(set(channel_ids), key=str)] or [None]
+    return [
+        BusinessEvent(
+            type=EventType.CONTACT_ERASED,
+            tenant_id=contact.tenant_id,
+            occurred_at=now,
+            channel_id=channel_id,
+            contact_id=contact.pk,
+        )
+        for channel_id in channels
+    ]
 
 
 def _leftovers_delete(contact: Contact, counts: Counter[str]) -> list[str]:

@@ -18,12 +18,15 @@ TEST_ACTOR = Actor(label="test")
 EndpointFactory = Callable[..., Endpoint]
 
 
-def channel_for(tenant: Tenant, provider_id: str) -> Channel:
-    app = meta_app_register(tenant=tenant, name=f"app {provider_id}", app_secret="s" * 32, actor=TEST_ACTOR).meta_app
+APP_SECRET = "s" * 32
+
+
+def channel_for(tenant: Tenant, provider_id: str, *, platform: str = Platform.WHATSAPP) -> Channel:
+    app = meta_app_register(tenant=tenant, name=f"app {provider_id}", app_secret=APP_SECRET, actor=TEST_ACTOR).meta_app
     return channel_add(
         tenant=tenant,
         meta_app=app,
-        platform=Platform.WHATSAPP,
+        platform=platform,
         provider_id=provider_id,
         access_token="t" * 40,
         actor=TEST_ACTOR,
@@ -78,3 +81,9 @@ def endpoint_make() -> EndpointFactory:
         return endpoint
 
     return make
+
+
+# The simulator (Meta's stand-in, a real subprocess), for the dispatcher's events.
+from tests.simulator.conftest import simulator, simulator_url  # noqa: E402
+
+__all__ = ["simulator", "simulator_url"]

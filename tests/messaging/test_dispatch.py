@@ -22,6 +22,7 @@ from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
 from audit.models import AuditAction, AuditEvent
 from core.http import HttpResponse
+from events.models import Event
 from messaging.channels import channel_add, channel_set_access_token
 from messaging.models import (
     AttemptOutcome,
@@ -196,6 +197,13 @@ def test_an_expired_token_pauses_the_channel_holds_its_sends_and_resume_publishe
     assert set(statuses(messages).values()) == {MessageStatus.ACCEPTED}
     assert ChannelAlert.objects.get(channel=channel).resolved_at is not None
     assert AuditEvent.objects.filter(action=AuditAction.CHANNEL_RESUMED).exists()
+    business_events = list(Event.objects.filter(channel_id=channel.pk).order_by("created_at"))
+    assert [(event.type, event.facts.get("error_code")) for event in business_events] == [
+        ("channel.paused", 190),
+        ("channel.resumed", None),
+        ("message.status", None),
+        ("message.status", None),
+    ]
     assert simulator.sends()["by_id"] == {str(message.pk): 1 for message in messages}
 
 

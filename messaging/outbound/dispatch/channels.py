@@ -1,4 +1,5 @@
-"""Pausing a channel on a channel-level error, and resuming it (its held messages published again)."""
+"""Pausing a channel on a channel-level error (or in the admin), and resuming it (its held messages published
+again); each is a business event, recorded in the transaction of the change."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from messaging.business_events import BusinessEvent, EventType, Fact, business_events_record
 from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelStatus
 from messaging.outbound.dispatch.relay import outbox_relay
@@ -21,25 +23,32 @@ logger = logging.getLogger(__name__)
 DISPATCHER_ACTOR = Actor(label="dispatcher")
 
 
-def channel_pause(*, channel: Channel, code: int | None, title: str) -> bool:
-    """Stop sending on the channel (190, 368, 131031…): an alert for the admin, an audit event. Once only."""
+def channel_pause(*, channel: Channel, code: int | None, title: str, actor: Actor = DISPATCHER_ACTOR) -> bool:
+    """Stop sending on the channel (190, 368, 131031…, or an admin's choice): an alert for the admin, an audit
+    event and a ``channel.paused`` business event. Once only."""
+    reason = title[:200]
     with transaction.atomic():
         paused = Channel.objects.filter(pk=channel.pk, status=ChannelStatus.ACTIVE).update(
-            status=ChannelStatus.PAUSED, paused_reason=title[:200]
+            status=ChannelStatus.PAUSED, paused_reason=reason
         )
         if not paused:
             return False
         ChannelAlert.objects.create(
-            tenant_id=channel.tenant_id, channel_id=channel.pk, error_code=code or 0, error_title=title[:200]
+            tenant_id=channel.tenant_id, channel_id=channel.pk, error_code=code or 0, error_title=reason
         )
         audit_record(
             action=AuditAction.CHANNEL_PAUSED,
             tenant_id=channel.tenant_id,
-            actor_label=DISPATCHER_ACTOR.label,
+            actor_id=actor.user_id,
+            actor_label=actor.label,
+            ip=actor.ip,
             target_type="channel",
             target_id=str(channel.pk),
             details={"error_code": code or 0},
         )
+        facts: dict[str, Fact] = {"reason": reason, "error_code": code}
+        business_events_record([_channel_event(EventType.CHANNEL_PAUSED, channel, facts)])
+    channel.status, channel.paused_reason = ChannelStatus.PAUSED, reason
     logger.warning("channel paused", extra={"channel_id": str(channel.pk), "error_code": code})
     return True
 
@@ -66,5 +75,12 @@ def channel_resume(*, channel: Channel, actor: Actor) -> int:
             target_id=str(channel.pk),
             details={"published": published},
         )
+        business_events_record([_channel_event(EventType.CHANNEL_RESUMED, channel, {})])
     channel.status, channel.paused_reason = ChannelStatus.ACTIVE, ""
     return published
+
+
+def _channel_event(event_type: EventType, channel: Channel, facts: dict[str, Fact]) -> BusinessEvent:
+    return BusinessEvent(
+        type=event_type, tenant_id=channel.tenant_id, channel_id=channel.pk, occurred_at=timezone.now(), facts=facts
+    )

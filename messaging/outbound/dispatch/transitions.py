@@ -1,5 +1,6 @@
 """The bottom floor: every move of a message's status the dispatcher makes on an answer (accepted, queued
-again, held, unconfirmed, failed) and the outbox row that goes with it. Imports nothing else of the dispatcher."""
+again, held, unconfirmed, failed) and the outbox row that goes with it; a move to ``accepted`` or ``failed`` is a
+``message.status`` business event, recorded in the same transaction. Imports nothing else of the dispatcher."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from core.bulk import ColumnChange, rows_update
 from core.tasks import enqueue_by_name_on_commit
+from messaging.business_events import MESSAGE_EVENT_FIELDS, business_events_record, message_status_event
 from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedStatus
 from messaging.statuses import parked_statuses_apply, predecessors
 from messaging.task_names import SEND_BATCH_TASK, SEND_TASK
@@ -28,8 +30,9 @@ COUNTDOWN_MAX_SECONDS = 10.0  # a longer wait is left to the relay (rows polled 
 
 def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
     """Store each provider id (sealed and blind-indexed by the fields themselves, as ``save`` would) even when a
-    status webhook already moved the message further, and move to ``accepted`` the messages nothing moved yet;
-    their outbox rows go. Two statements for the whole batch."""
+    status webhook already moved the message further, and move to ``accepted`` the messages nothing moved yet
+    (locked first, so the ``message.status`` events name exactly those); their outbox rows go. A handful of
+    statements for the whole batch."""
     if not accepted:
         return
     id_field = cast("EncryptedField", Message._meta.get_field("provider_message_id"))
@@ -44,7 +47,14 @@ def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
     allowed = predecessors(MessageStatus.ACCEPTED)
     moves = f"CASE WHEN {{column}} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {{column}} END"
     ids = [message.pk for message, _ in accepted]
+    now = timezone.now()
     with transaction.atomic():
+        moving = set(
+            Message.objects.filter(pk__in=ids, status__in=allowed)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
         rows_update(
             Message,
             {
@@ -61,11 +71,18 @@ def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
             same={
                 "lease_expires_at": ColumnChange.to(None),
                 "next_attempt_at": ColumnChange.to(None),
-                "updated_at": ColumnChange.to(timezone.now()),
+                "updated_at": ColumnChange.to(now),
                 "status": ColumnChange(moves, [*allowed, MessageStatus.ACCEPTED.value]),
             },
         )
         OutboxEntry.objects.filter(message_id__in=ids).delete()
+        business_events_record(
+            [
+                message_status_event(message, status=MessageStatus.ACCEPTED, occurred_at=now)
+                for message, _ in accepted
+                if message.pk in moving
+            ]
+        )
 
 
 def message_accept(message: Message, *, provider_message_id: str | None) -> None:
@@ -84,7 +101,8 @@ def parked_statuses_follow(messages: list[Message]) -> None:
         .distinct()
     )
     if channels:
-        parked_statuses_apply(messages=[message for message in with_ids if message.channel_id in channels])
+        with transaction.atomic():
+            parked_statuses_apply(messages=[message for message in with_ids if message.channel_id in channels])
 
 
 def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt: bool) -> None:
@@ -166,6 +184,17 @@ def message_fail(message: Message, *, code: int | None, title: str) -> None:
         )
         if failed:
             OutboxEntry.objects.filter(message_id=message.pk).delete()
+            business_events_record(
+                [
+                    message_status_event(
+                        message,
+                        status=MessageStatus.FAILED,
+                        occurred_at=timezone.now(),
+                        error_code=code,
+                        error_title=title,
+                    )
+                ]
+            )
 
 
 def leases_expired_unconfirm(message_ids: Sequence[uuid.UUID], *, now: datetime) -> int:
@@ -181,17 +210,29 @@ def leases_expired_unconfirm(message_ids: Sequence[uuid.UUID], *, now: datetime)
 
 def silences_settle(silent: Sequence[tuple[uuid.UUID, int]], *, now: datetime) -> tuple[int, int]:
     """``unconfirmed`` messages whose silence lasted (pk, attempts made): ``queued`` again with their outbox row
-    due now, or ``failed`` once the retry budget is spent. Returns (requeued, failed)."""
+    due now, or ``failed`` once the retry budget is spent (locked first, so the ``message.status`` events name
+    exactly those). Returns (requeued, failed)."""
     limit = settings.GATEWAY_SEND_MAX_TRANSIENT_ATTEMPTS
     spent = [pk for pk, count in silent if count >= limit]
     retry = [pk for pk, count in silent if count < limit]
+    title = f"No answer from Meta after {limit} attempts"
     with transaction.atomic():
-        failed = Message.objects.filter(pk__in=spent, status=MessageStatus.UNCONFIRMED).update(
-            status=MessageStatus.FAILED,
-            failure_title=f"No answer from Meta after {limit} attempts",
-            next_attempt_at=None,
+        failing = list(
+            Message.objects.filter(pk__in=spent, status=MessageStatus.UNCONFIRMED)
+            .order_by("pk")
+            .select_for_update()
+            .only(*MESSAGE_EVENT_FIELDS)
+        )
+        failed = Message.objects.filter(pk__in=[message.pk for message in failing]).update(
+            status=MessageStatus.FAILED, failure_title=title, next_attempt_at=None
         )
         OutboxEntry.objects.filter(message_id__in=spent, message__status=MessageStatus.FAILED).delete()
+        business_events_record(
+            [
+                message_status_event(message, status=MessageStatus.FAILED, occurred_at=now, error_title=title)
+                for message in failing
+            ]
+        )
         requeued = Message.objects.filter(
             pk__in=retry, status=MessageStatus.UNCONFIRMED, next_attempt_at__lte=now
         ).update(status=MessageStatus.QUEUED, next_attempt_at=None)

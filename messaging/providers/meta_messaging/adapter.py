@@ -18,6 +18,7 @@ from messaging.providers.sending import SendRequest
 
 class MetaMessagingAdapter:
     send_types = send.TYPES
+    reply_window = send.WINDOW  # RESPONSE and UPDATE; past it only a tag (HUMAN_AGENT for a week)
 
     def __init__(self, platform: MessagingPlatform) -> None:
         self._platform: MessagingPlatform = platform

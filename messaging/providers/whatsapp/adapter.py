@@ -23,6 +23,7 @@ class WhatsAppAdapter:
     platform = Platform.WHATSAPP
     webhook_object = parse.OBJECT
     send_types = TYPES
+    reply_window = send.WINDOW
 
     def parse(self, document: JsonObject) -> ParsedDelivery:
         return parse.parse_whatsapp(document)
