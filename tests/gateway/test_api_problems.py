@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client
 from django.urls import include, path
 from pytest_django.fixtures import Settings
@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from core.api_edge import API_MAX_URI_BYTES
+from core.redis import RedisUnavailableError
 from messaging.models import Message
 from tests.problems import PROBLEM_CONTENT_TYPE, problem
 
@@ -23,8 +24,21 @@ def _crash(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret internals: postgres://user:password@db/gateway")
 
 
-# This module is also the URLconf of the crash test: the project's, plus an API view that fails.
-urlpatterns = [path("api/v1/crash/", _crash), path("", include("gateway.urls"))]
+def _redis_down(request: HttpRequest) -> HttpResponse:
+    raise RedisUnavailableError
+
+
+def _json_refusal(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"detail": "A refusal of a view's own.", "code": "own_code"}, status=409)
+
+
+# This module is also the URLconf of some tests: the project's, plus API views that fail and refuse.
+urlpatterns = [
+    path("api/v1/crash/", _crash),
+    path("api/v1/json-refusal/", _json_refusal),
+    path("api/v1/redis-down/", _redis_down),
+    path("", include("gateway.urls")),
+]
 
 
 @pytest.fixture
@@ -96,6 +110,25 @@ def test_a_crash_in_an_api_view_is_a_500_problem_that_tells_nothing_of_it(db: No
     expected = problem(500, "server_error", "The server could not complete the request; it has been logged.")
     assert _problem_of(response) == expected
     assert b"secret" not in response.content and b"password" not in response.content
+
+
+def test_redis_out_of_reach_outside_drf_is_a_503_problem_with_retry_after(db: None, settings: Settings):
+    settings.ROOT_URLCONF = __name__
+
+    response = Client().get("/api/v1/redis-down/")
+
+    assert (response.status_code, response["Retry-After"]) == (503, "30")
+    expected = problem(503, "service_unavailable", "The service is temporarily unavailable. Try again shortly.")
+    assert _problem_of(response) == expected
+
+
+def test_a_json_error_body_is_never_replaced(db: None, settings: Settings):
+    settings.ROOT_URLCONF = __name__
+
+    response = Client().get("/api/v1/json-refusal/")
+
+    assert (response.status_code, response["Content-Type"]) == (409, "application/json")
+    assert response.json() == {"detail": "A refusal of a view's own.", "code": "own_code"}
 
 
 def test_a_body_that_is_not_json_is_a_400_problem(client_a: APIClient):
