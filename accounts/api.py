@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -20,6 +20,8 @@ from rest_framework.views import APIView
 from accounts.api_auth import ApiClient, ApiKeyAuthentication, scope_required
 from accounts.apikeys import api_key_get_for_tenant, api_key_list
 from accounts.models import ApiKey, ApiScope
+from core import api_schema
+from core.api_schema import ProblemSerializer, problem, problem_responses
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
@@ -36,12 +38,11 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignor
         }
 
 
-class ErrorSerializer(serializers.Serializer[Any]):
-    detail = serializers.CharField()
-
-
-UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="Missing, malformed, expired or revoked API key.")
-FORBIDDEN = OpenApiResponse(ErrorSerializer, description="The API key lacks the required scope.")
+# The one error shape under the names the views used before core.api_schema.problem_responses.
+ErrorSerializer = ProblemSerializer
+UNAUTHORIZED = problem(api_schema.UNAUTHORIZED)
+FORBIDDEN = problem(api_schema.FORBIDDEN)
+NO_SUCH_KEY = "No such key in this tenant (`not_found`)."
 
 
 class TenantOutputSerializer(serializers.Serializer[Any]):
@@ -74,7 +75,7 @@ class TenantDetailApi(APIView):
     @extend_schema(
         operation_id="tenant_retrieve",
         description="The tenant the API key belongs to.",
-        responses={200: TenantOutputSerializer, 401: UNAUTHORIZED},
+        responses={200: TenantOutputSerializer, **problem_responses(is_scoped=False)},
     )
     def get(self, request: Request) -> Response:
         tenant = _client(request).tenant
@@ -87,7 +88,7 @@ class ApiKeyListApi(APIView):
     @extend_schema(
         operation_id="api_keys_list",
         description="Metadata of the tenant's API keys (requires `keys:read`). Secrets are never returned.",
-        responses={200: ApiKeyOutputSerializer(many=True), 401: UNAUTHORIZED, 403: FORBIDDEN},
+        responses={200: ApiKeyOutputSerializer(many=True), **problem_responses()},
     )
     def get(self, request: Request) -> Response:
         api_keys = api_key_list(tenant=_client(request).tenant)
@@ -100,12 +101,7 @@ class ApiKeyDetailApi(APIView):
     @extend_schema(
         operation_id="api_keys_retrieve",
         description="Metadata of one of the tenant's API keys (requires `keys:read`).",
-        responses={
-            200: ApiKeyOutputSerializer,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(ErrorSerializer, description="No such key in this tenant."),
-        },
+        responses={200: ApiKeyOutputSerializer, **problem_responses({404: NO_SUCH_KEY})},
     )
     def get(self, request: Request, api_key_id: uuid.UUID) -> Response:
         try:

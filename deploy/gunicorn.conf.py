@@ -9,3 +9,6 @@ logger_class = "core.gunicorn_logging.GunicornLogger"
 # gunicorn's control socket (its `gunicornc` interface) defaults to one path in $HOME that every gunicorn of the
 # user shares: two `make run`s, or a test's server beside one, would take it from each other. Nothing here uses it.
 control_socket_disable = True
+# gunicorn's longest request line (its maximum; 4094 by default), above the API's own URI limit
+# (core.api_edge.API_MAX_URI_BYTES), so that an API client gets the API's 414 problem document, not gunicorn's page.
+limit_request_line = 8190

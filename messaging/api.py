@@ -26,9 +26,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope, Tenant
+from core.api_schema import BAD_CURSOR, invalid_request, problem, problem_responses
 from messaging import selectors
 from messaging.models import (
     Channel,
@@ -42,7 +42,7 @@ from messaging.models import (
     Platform,
 )
 
-BAD_FILTER = OpenApiResponse(description="A filter value is malformed; the body names each offending parameter.")
+BAD_FILTER = invalid_request("A filter value is malformed (`invalid_request`); `errors` names each parameter.")
 RowT = TypeVar("RowT", bound=Model)
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The opaque cursor from `next` or `previous`."),
@@ -51,7 +51,7 @@ PAGE_PARAMETERS = [
 
 
 def _not_found(what: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=f"No such {what} in this tenant.")
+    return problem(f"No such {what} in this tenant (`not_found`).")
 
 
 def _page_of(name: str, serializer: serializers.BaseSerializer[Any]) -> serializers.Serializer[Any]:
@@ -199,9 +199,7 @@ class MessageListApi(APIView):
         parameters=[MessageFilterSerializer, *PAGE_PARAMETERS],
         responses={
             200: _page_of("MessagePage", MessageOutputSerializer(many=True)),
-            400: BAD_FILTER,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
+            **problem_responses({400: BAD_FILTER, 404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -221,9 +219,7 @@ class MessageDetailApi(APIView):
         description="One of the tenant's messages with its status history (requires `messages:read`).",
         responses={
             200: MessageOutputSerializer,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: _not_found("message"),
+            **problem_responses({404: _not_found("message")}),
         },
     )
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
@@ -265,9 +261,7 @@ class ContactListApi(APIView):
         parameters=[ContactFilterSerializer, *PAGE_PARAMETERS],
         responses={
             200: _page_of("ContactPage", ContactOutputSerializer(many=True)),
-            400: BAD_FILTER,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
+            **problem_responses({400: BAD_FILTER, 404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -286,7 +280,7 @@ class ContactDetailApi(APIView):
     @extend_schema(
         operation_id="contacts_retrieve",
         description="One of the tenant's contacts (requires `contacts:read`).",
-        responses={200: ContactOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: _not_found("contact")},
+        responses={200: ContactOutputSerializer, **problem_responses({404: _not_found("contact")})},
     )
     def get(self, request: Request, contact_id: uuid.UUID) -> Response:
         try:
@@ -315,8 +309,7 @@ class ConversationListApi(APIView):
         parameters=PAGE_PARAMETERS,
         responses={
             200: _page_of("ConversationPage", ConversationOutputSerializer(many=True)),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
+            **problem_responses({404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -335,9 +328,7 @@ class ConversationDetailApi(APIView):
         description="One of the tenant's conversations (requires `messages:read`).",
         responses={
             200: ConversationOutputSerializer,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: _not_found("conversation"),
+            **problem_responses({404: _not_found("conversation")}),
         },
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
@@ -371,8 +362,7 @@ class ChannelListApi(APIView):
         parameters=PAGE_PARAMETERS,
         responses={
             200: _page_of("ChannelPage", ChannelOutputSerializer(many=True)),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
+            **problem_responses({404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -387,7 +377,7 @@ class ChannelDetailApi(APIView):
     @extend_schema(
         operation_id="channels_retrieve",
         description="One of the tenant's channels (requires `messages:read`). The access token is never returned.",
-        responses={200: ChannelOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: _not_found("channel")},
+        responses={200: ChannelOutputSerializer, **problem_responses({404: _not_found("channel")})},
     )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         try:

@@ -11,17 +11,17 @@ import uuid
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import FORBIDDEN, UNAUTHORIZED
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope
+from core.api_errors import problem_response
+from core.api_schema import problem_responses
 from encryption.errors import DecryptionError
 from messaging.inbound.media_storage import (
     FALLBACK_MIME_TYPE,
@@ -31,15 +31,12 @@ from messaging.inbound.media_storage import (
 )
 from messaging.models import MediaAttachment, MediaStatus
 
-MediaErrorSerializer = inline_serializer(
-    name="MediaError", fields={"detail": serializers.CharField(), "code": serializers.CharField()}
-)
 NOT_READY = {
     MediaStatus.PENDING: ("media_pending", "The media is still being downloaded; try again shortly."),
     MediaStatus.FAILED: ("media_failed", "The media could not be downloaded from Meta; it will not be."),
 }
 
-EXPIRED = {"detail": "The media expired under the retention policy and is no longer served.", "code": "media_expired"}
+EXPIRED_DETAIL = "The media expired under the retention policy and is no longer served."
 
 
 class MediaDownloadApi(APIView):
@@ -50,22 +47,16 @@ class MediaDownloadApi(APIView):
         description="The bytes of one media attachment of a message (requires `messages:read`), as a download "
         "with the stored MIME type. The message's `attachments` list names each attachment and its status.",
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(
-                MediaErrorSerializer,
-                description="No such message or attachment in this tenant, or its content is no longer available "
-                "(`code`: `media_unavailable`).",
-            ),
-            409: OpenApiResponse(
-                MediaErrorSerializer,
-                description="Not stored: `code` is `media_pending` (retry later) or `media_failed`.",
-            ),
-            410: OpenApiResponse(
-                MediaErrorSerializer,
-                description="Past its retention (`code`: `media_expired`): the file, or its message's content, "
-                "expired under the tenant's retention policy and is never served again.",
+            # Any type: the stored MIME type, from Meta or a CDN.
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            **problem_responses(
+                {
+                    404: "No such message or attachment in this tenant (`not_found`), or its content is no longer "
+                    "available (`media_unavailable`).",
+                    409: "Not stored: `code` is `media_pending` (retry later) or `media_failed`.",
+                    410: "Past its retention (`media_expired`): the file, or its message's content, expired under "
+                    "the tenant's retention policy and is never served again.",
+                }
             ),
         },
     )
@@ -80,14 +71,14 @@ class MediaDownloadApi(APIView):
         except MediaAttachment.DoesNotExist:
             raise NotFound from None
         if media_attachment_is_expired(attachment):
-            return Response(EXPIRED, status=410)
+            return problem_response(410, "media_expired", EXPIRED_DETAIL)
         if attachment.status in NOT_READY:
             code, detail = NOT_READY[MediaStatus(attachment.status)]
-            return Response({"detail": detail, "code": code}, status=409)
+            return problem_response(409, code, detail)
         try:
             data = media_attachment_read(attachment=attachment)
         except (DecryptionError, FileNotFoundError):
-            return Response({"detail": "The media is no longer available.", "code": "media_unavailable"}, status=404)
+            return problem_response(404, "media_unavailable", "The media is no longer available.")
         return _download(attachment, data)
 
 

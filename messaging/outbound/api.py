@@ -3,11 +3,13 @@
 Answers:
 - 202: queued (or scheduled); the body names the message, never its content.
 - 400 ``invalid_request``: the body does not match the schema (types, required fields, choices, one-of):
-  ``fields`` holds DRF's errors per field.
+  ``errors`` lists each field's errors.
 - 404: the channel or contact is not this tenant's (the same answer as an unknown id).
 - 409 ``idempotency_key_reused``: the Idempotency-Key was used with another body.
 - 422 ``validation_failed``: a well-formed request that breaks a rule; ``rule`` is a stable code
   (``messaging.providers.sending.SendRule``) and ``field`` names the offending field when there is one.
+
+Every error is a problem document (core.api_errors); ``code`` is the code named above.
 
 Idempotency-Key (Stripe's semantics, per tenant): the same key with the same body (SHA-256 of its canonical
 JSON) answers the first response again (same status and body, with ``Idempotent-Replayed: true``) and queues
@@ -22,9 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -32,9 +33,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope, Tenant
+from core.api_errors import INVALID_REQUEST, problem_response
+from core.api_schema import invalid_request, problem, problem_responses
 from messaging.api import MessageListApi
 from messaging.models import IdempotencyRecord, Message
 from messaging.outbound.requests import (
@@ -52,23 +54,21 @@ from messaging.outbound.serializers import (
     IDEMPOTENCY_PARAMETER,
     REPLAYED_HEADER,
     RULES_DOCUMENTED,
-    CodedErrorSerializer,
-    InvalidRequestSerializer,
-    RuleErrorSerializer,
+    SendConflictSerializer,
     SendReceiptSerializer,
     SendRequestSerializer,
+    SendRuleErrorSerializer,
 )
 from messaging.providers.sending import SendRuleError
 
 
-def _error(http_status: int, error: str, detail: str, **extra: Any) -> Response:
-    return Response({"error": error, "detail": detail, **extra}, status=http_status)
-
-
 def _rule_error(error: SendRuleError) -> Response:
-    return Response(
-        {"error": "validation_failed", "rule": error.rule.value, "detail": error.detail, "field": error.field},
-        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+    return problem_response(
+        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        error.detail,
+        rule=error.rule.value,
+        field=error.field,
     )
 
 
@@ -83,7 +83,7 @@ def _replay(tenant: Tenant, claim: IdempotencyClaim) -> Response | None:
     if record is None:
         return None
     if record.request_sha256 != claim.request_sha256:
-        return _error(
+        return problem_response(
             status.HTTP_409_CONFLICT,
             "idempotency_key_reused",
             "This Idempotency-Key was used with another request body; use a new key for a new request.",
@@ -122,12 +122,18 @@ class MessageCollectionApi(MessageListApi):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             202: SendReceiptSerializer,
-            400: OpenApiResponse(InvalidRequestSerializer, description="Malformed body or Idempotency-Key."),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(ErrorSerializer, description="No such channel or contact in this tenant."),
-            409: OpenApiResponse(CodedErrorSerializer, description="`idempotency_key_reused`."),
-            422: OpenApiResponse(RuleErrorSerializer, description="A send rule is broken; see `rule`."),
+            **problem_responses(
+                {
+                    400: invalid_request("Malformed body or Idempotency-Key (`invalid_request`)."),
+                    404: "No such channel or contact in this tenant (`not_found`).",
+                    409: problem(
+                        "The Idempotency-Key was used with another body (`idempotency_key_reused`).",
+                        SendConflictSerializer,
+                    ),
+                    422: problem("A send rule is broken (`validation_failed`); see `rule`.", SendRuleErrorSerializer),
+                },
+                has_body=True,
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -136,24 +142,18 @@ class MessageCollectionApi(MessageListApi):
         claim = None
         if key is not None:
             if not key or len(key) > IDEMPOTENCY_KEY_MAX:
-                return _error(
+                return problem_response(
                     status.HTTP_400_BAD_REQUEST,
-                    "invalid_request",
+                    INVALID_REQUEST,
                     f"{IDEMPOTENCY_HEADER} must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
-                    fields={},
+                    errors=[],
                 )
             claim = IdempotencyClaim(key=key, request_sha256=request_sha256(request.data))
             replayed = _replay(tenant, claim)
             if replayed is not None:
                 return replayed
         serializer = SendRequestSerializer(data=request.data)
-        if not serializer.is_valid():
-            return _error(
-                status.HTTP_400_BAD_REQUEST,
-                "invalid_request",
-                "The request body does not match the schema.",
-                fields=serializer.errors,
-            )
+        serializer.is_valid(raise_exception=True)
         try:
             message = message_send(tenant=tenant, request=serializer.send_request(), idempotency=claim)
         except SendReferenceNotFoundError:
@@ -179,10 +179,12 @@ class MessageCancelApi(APIView):
         request=None,
         responses={
             200: SendReceiptSerializer,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(ErrorSerializer, description="No such message in this tenant."),
-            409: OpenApiResponse(CodedErrorSerializer, description="`not_cancellable`: the message is not queued."),
+            **problem_responses(
+                {
+                    404: "No such message in this tenant (`not_found`).",
+                    409: problem("The message is not queued (`not_cancellable`).", SendConflictSerializer),
+                }
+            ),
         },
     )
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
@@ -191,10 +193,10 @@ class MessageCancelApi(APIView):
         except Message.DoesNotExist:
             raise NotFound from None
         except MessageNotCancellableError as error:
-            return _error(
+            return problem_response(
                 status.HTTP_409_CONFLICT,
                 "not_cancellable",
                 f"The message is {error.status}; only queued messages can be cancelled.",
-                status=error.status,
+                message_status=error.status,
             )
         return Response(send_receipt(message))

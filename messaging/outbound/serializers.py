@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
+from core.api_schema import ProblemSerializer
 from messaging.models import AuthorKind
 from messaging.providers.meta_messaging.send import MessageTag, MessagingType
 from messaging.providers.registry import SEND_TYPES
@@ -252,31 +253,21 @@ SendReceiptSerializer = inline_serializer(
     },
 )
 RULES_DOCUMENTED = "\n".join(f"- `{rule.value}`: {rule.label}" for rule in SendRule)
-RuleErrorSerializer = inline_serializer(
-    name="SendRuleError",
-    fields={
-        "error": serializers.CharField(help_text="Always `validation_failed`."),
-        "rule": serializers.ChoiceField(choices=SendRule.values),
-        "detail": serializers.CharField(),
-        "field": serializers.CharField(allow_null=True),
-    },
-)
-InvalidRequestSerializer = inline_serializer(
-    name="SendInvalidRequest",
-    fields={
-        "error": serializers.CharField(help_text="Always `invalid_request`."),
-        "detail": serializers.CharField(),
-        "fields": serializers.DictField(help_text="DRF's error list per field (nested for nested objects)."),
-    },
-)
-CodedErrorSerializer = inline_serializer(
-    name="SendConflict",
-    fields={
-        "error": serializers.CharField(help_text="`idempotency_key_reused` or `not_cancellable`."),
-        "detail": serializers.CharField(),
-        "status": serializers.CharField(required=False, help_text="not_cancellable: the message's status now."),
-    },
-)
+
+
+class SendRuleErrorSerializer(ProblemSerializer):
+    """A 422: ``code`` is ``validation_failed``; ``rule`` says which rule, ``field`` where (when it is one field)."""
+
+    rule = serializers.ChoiceField(choices=SendRule.values)
+    field = serializers.CharField(allow_null=True, help_text="The offending field's dotted path, if one.")
+
+
+class SendConflictSerializer(ProblemSerializer):
+    """A 409: ``code`` is ``idempotency_key_reused`` or ``not_cancellable``."""
+
+    message_status = serializers.CharField(required=False, help_text="not_cancellable: the message's status now.")
+
+
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,

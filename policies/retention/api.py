@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import FORBIDDEN, UNAUTHORIZED
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope
+from core.api_schema import problem_responses
 from policies.retention.selectors import PolicySource, retention_policy_in_force, retention_policy_overrides
 from policies.retention.validation import PolicyValues
 
@@ -61,7 +61,7 @@ class PolicyDetailApi(APIView):
         description="The retention policy in force for the tenant and its per-channel overrides (requires "
         "`policies:read`). Expiry is stamped on each message, file and raw delivery when it is written, from "
         "the policy in force then. Changes are made by an operator in the admin.",
-        responses={200: PoliciesOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN},
+        responses={200: PoliciesOutputSerializer, **problem_responses()},
     )
     def get(self, request: Request) -> Response:
         client = request.user

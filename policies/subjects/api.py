@@ -14,7 +14,7 @@ from django.db import OperationalError
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
@@ -23,9 +23,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import Actor
-from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope, Tenant
+from core.api_errors import problem_response
+from core.api_schema import invalid_request, problem_responses
 from core.clientip import client_ip
 from messaging.models import Contact
 from messaging.selectors import contact_get
@@ -41,10 +42,7 @@ from policies.subjects.export import (
 
 CHUNK_BYTES = 256 * 1024
 UNAVAILABLE_STATUS = {"not_ready": 409, "failed": 409, "invalid_token": 403, "expired": 410, "unavailable": 410}
-ProblemSerializer = inline_serializer(
-    name="SubjectRightsProblem", fields={"detail": serializers.CharField(), "code": serializers.CharField()}
-)
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such contact or export in this tenant.")
+NOT_FOUND = {404: "No such contact or export in this tenant (`not_found`)."}
 
 
 def _client(request: Request) -> ApiClient:
@@ -67,7 +65,7 @@ def _contact(tenant: Tenant, contact_id: uuid.UUID) -> Contact:
 
 
 def _problem(error: SubjectExportUnavailableError) -> Response:
-    return Response({"detail": error.detail, "code": error.code}, status=UNAVAILABLE_STATUS[error.code])
+    return problem_response(UNAVAILABLE_STATUS[error.code], error.code, error.detail)
 
 
 # --- export ------------------------------------------------------------------------------------------------
@@ -103,7 +101,7 @@ class SubjectExportCreateApi(APIView):
         "messages with statuses, media files, as a zip built in the background. Read the export for its status "
         "and, once ready, a download link. Expired content is listed as expired, not exported.",
         request=None,
-        responses={202: SubjectExportOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={202: SubjectExportOutputSerializer, **problem_responses(NOT_FOUND)},
     )
     def post(self, request: Request, contact_id: uuid.UUID) -> Response:
         tenant = _client(request).tenant
@@ -117,7 +115,7 @@ class SubjectExportDetailApi(APIView):
     @extend_schema(
         operation_id="contacts_export_retrieve",
         description="One export of a contact (requires `contacts:read`); once ready, with a fresh download link.",
-        responses={200: SubjectExportOutputSerializer, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: SubjectExportOutputSerializer, **problem_responses(NOT_FOUND)},
     )
     def get(self, request: Request, contact_id: uuid.UUID, export_id: uuid.UUID) -> Response:
         export = _export(request, export_id)
@@ -151,12 +149,15 @@ class SubjectExportDownloadApi(APIView):
         parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True, description="From the link.")],
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive."),
-            400: OpenApiResponse(description="No token."),
-            401: UNAUTHORIZED,
-            403: OpenApiResponse(ProblemSerializer, description="The key lacks the scope, or the token is not valid."),
-            404: NOT_FOUND,
-            409: OpenApiResponse(ProblemSerializer, description="Not ready yet (`not_ready`) or `failed`."),
-            410: OpenApiResponse(ProblemSerializer, description="The export has `expired` (or is `unavailable`)."),
+            **problem_responses(
+                {
+                    **NOT_FOUND,
+                    400: invalid_request("No token, or a malformed one (`invalid_request`)."),
+                    403: "The key lacks the scope (`insufficient_scope`), or the token is not valid (`invalid_token`).",
+                    409: "Not ready yet (`not_ready`) or `failed`.",
+                    410: "The export has `expired` (or is `unavailable`).",
+                }
+            ),
         },
     )
     def get(self, request: Request, export_id: uuid.UUID) -> StreamingHttpResponse | Response:
@@ -202,11 +203,14 @@ class ContactEraseApi(APIView):
         request=None,
         responses={
             200: ErasureOutputSerializer,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: OpenApiResponse(ProblemSerializer, description="A legal hold covers the contact (`legal_hold`)."),
-            503: OpenApiResponse(ProblemSerializer, description="Busy (`busy`): send the same request again."),
+            **problem_responses(
+                {
+                    **NOT_FOUND,
+                    409: "A legal hold covers the contact (`legal_hold`).",
+                    503: "Busy (`busy`): send the same request again; or a service is out of reach "
+                    "(`service_unavailable`).",
+                }
+            ),
         },
     )
     def post(self, request: Request, contact_id: uuid.UUID) -> Response:
@@ -215,10 +219,10 @@ class ContactEraseApi(APIView):
         try:
             tombstone = contact_erase(tenant=tenant, contact=contact, actor=_actor(request))
         except ErasureRefusedError as refusal:
-            return Response({"detail": refusal.detail, "code": "legal_hold"}, status=409)
+            return problem_response(409, "legal_hold", refusal.detail)
         except Contact.DoesNotExist:
             raise NotFound from None
         except OperationalError:  # a lock it would not wait for: what is done stays done, a retry finishes it
             detail = "The erasure gave way to other work; send the same request again to finish it."
-            return Response({"detail": detail, "code": "busy"}, status=503)
+            return problem_response(503, "busy", detail)
         return Response(ErasureOutputSerializer(tombstone).data)

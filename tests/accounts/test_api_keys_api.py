@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 
 from accounts.apikeys import BASE62_ALPHABET, IssuedKey, api_key_issue, api_key_parse, api_key_revoke
 from accounts.models import ApiKey, ApiScope, Tenant
+from tests.problems import NOT_FOUND, PROBLEM_CONTENT_TYPE, problem
 
-INVALID_KEY = {"detail": "Invalid API key."}
+INVALID_KEY = problem(401, "authentication_failed", "Invalid API key.")
 
 
 @pytest.fixture
@@ -66,7 +67,8 @@ def test_request_without_credentials_answers_401_with_a_bearer_challenge(reader_
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response["Content-Type"] == PROBLEM_CONTENT_TYPE
+    assert response.json() == problem(401, "not_authenticated", "Authentication credentials were not provided.")
 
 
 def test_tampered_checksum_answers_401_without_database_queries(
@@ -149,8 +151,7 @@ def test_key_without_the_scope_answers_403_insufficient_scope(sender_a: IssuedKe
     response = _client(sender_a.plaintext).get("/api/v1/api-keys/")
 
     assert response.status_code == 403
-    assert response.json() == {"detail": "This API key does not have the keys:read scope."}
-    assert response.data["detail"].code == "insufficient_scope"
+    assert response.json() == problem(403, "insufficient_scope", "This API key does not have the keys:read scope.")
     detail = _client(sender_a.plaintext).get(f"/api/v1/api-keys/{sender_a.api_key.pk}/")
     assert detail.status_code == 403
 
@@ -225,7 +226,7 @@ def test_another_tenants_api_key_id_answers_404_like_a_missing_id(reader_a: Issu
 
     assert other_tenant.status_code == missing.status_code == 404
     assert other_tenant.content == missing.content
-    assert other_tenant.json() == {"detail": "Not found."}
+    assert other_tenant.json() == NOT_FOUND
     assert _client(reader_b.plaintext).get(f"/api/v1/api-keys/{reader_b.api_key.pk}/").status_code == 200
 
 

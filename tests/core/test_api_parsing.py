@@ -14,6 +14,7 @@ from core.api_errors import api_exception_handler
 from core.api_parsers import BoundedJSONParser
 from core.jsondepth import JSON_MAX_DEPTH, JsonTooDeepError, json_decode_bounded
 from core.redis import RedisUnavailableError
+from tests.problems import problem
 
 
 def nested(depth: int) -> str:
@@ -56,7 +57,6 @@ def test_redis_out_of_reach_in_an_api_view_is_a_503_in_the_api_shape_with_retry_
     assert response is not None
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
-    assert response.data == {
-        "error": "service_unavailable",
-        "detail": "The service is temporarily unavailable. Try again shortly.",
-    }
+    assert response.data == problem(
+        503, "service_unavailable", "The service is temporarily unavailable. Try again shortly."
+    )

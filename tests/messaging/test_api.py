@@ -25,6 +25,7 @@ from messaging.models import (
     MessageStatus,
     StatusEvent,
 )
+from tests.problems import NOT_FOUND, invalid_request, problem
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,6 @@ WA_TWO = "16505550002"
 SHARED_WAMID = "wamid.SHARED-BY-BOTH-TENANTS"
 TOKEN_A = "EAAG" + "a" * 60
 TOKEN_B = "EAAG" + "b" * 60
-NOT_FOUND = {"detail": "Not found."}
 PRICING = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
 
 
@@ -331,13 +331,13 @@ def test_the_external_id_filter_finds_each_tenants_own_contact(client_a, client_
 
 
 @pytest.mark.parametrize(
-    ("params", "body"),
+    ("params", "body", "code"),
     [
-        ({"channel": "not-a-uuid"}, {"channel": ["Must be a valid UUID."]}),
-        ({"contact": "123"}, {"contact": ["Must be a valid UUID."]}),
-        ({"conversation": "0000-zz"}, {"conversation": ["Must be a valid UUID."]}),
-        ({"direction": "sideways"}, {"direction": ['"sideways" is not a valid choice.']}),
-        ({"status": "lost"}, {"status": ['"lost" is not a valid choice.']}),
+        ({"channel": "not-a-uuid"}, {"channel": ["Must be a valid UUID."]}, "invalid"),
+        ({"contact": "123"}, {"contact": ["Must be a valid UUID."]}, "invalid"),
+        ({"conversation": "0000-zz"}, {"conversation": ["Must be a valid UUID."]}, "invalid"),
+        ({"direction": "sideways"}, {"direction": ['"sideways" is not a valid choice.']}, "invalid_choice"),
+        ({"status": "lost"}, {"status": ['"lost" is not a valid choice.']}, "invalid_choice"),
         (
             {"since": "yesterday"},
             {
@@ -346,6 +346,7 @@ def test_the_external_id_filter_finds_each_tenants_own_contact(client_a, client_
                     "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
                 ]
             },
+            "invalid",
         ),
         (
             {"until": "2026-13-01T00:00:00Z"},
@@ -355,18 +356,20 @@ def test_the_external_id_filter_finds_each_tenants_own_contact(client_a, client_
                     "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
                 ]
             },
+            "invalid",
         ),
         (
             {"since": "2026-01-11T00:00:00Z", "until": "2026-01-10T00:00:00Z"},
             {"until": ["Must not be earlier than since."]},
+            "invalid",
         ),
     ],
 )
-def test_bad_message_filters_answer_400_naming_the_parameter(client_a, params, body):
+def test_bad_message_filters_answer_400_naming_the_parameter(client_a, params, body, code):
     response = client_a.get("/api/v1/messages/", params)
 
     assert response.status_code == 400
-    assert response.json() == body
+    assert response.json() == invalid_request(*((field, code, detail) for field, [detail] in body.items()))
 
 
 # --- Pagination ----------------------------------------------------------------------------------
@@ -409,7 +412,7 @@ def test_no_key_answers_401_on_lists_and_details(world_a: World, route: str):
     for url in [f"/api/v1/{route}/", f"/api/v1/{route}/{uuid.uuid4()}/"]:
         response = APIClient().get(url)
         assert response.status_code == 401
-        assert response.json() == {"detail": "Authentication credentials were not provided."}
+        assert response.json() == problem(401, "not_authenticated", "Authentication credentials were not provided.")
 
 
 @pytest.mark.parametrize(
@@ -423,7 +426,7 @@ def test_no_key_answers_401_on_lists_and_details(world_a: World, route: str):
 )
 def test_a_key_without_the_scope_answers_403(world_a: World, world_b: World, route, scope, missing):
     client = _client(api_key_issue(tenant=world_a.tenant, name="narrow", scopes=[scope, ApiScope.KEYS_READ]))
-    expected = {"detail": f"This API key does not have the {missing} scope."}
+    expected = problem(403, "insufficient_scope", f"This API key does not have the {missing} scope.")
 
     for url in [f"/api/v1/{route}/", f"/api/v1/{route}/{uuid.uuid4()}/"]:
         response = client.get(url)

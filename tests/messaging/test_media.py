@@ -32,6 +32,7 @@ from messaging.models import Channel, MediaAttachment, MediaStatus, Message, Mes
 from messaging.tasks import media_download_batch_task, media_download_task
 from tests.conftest import wait_for, worker_process
 from tests.local_http import LocalServer, Reply
+from tests.problems import NOT_FOUND
 from webhooks.models import Delivery
 from webhooks.services import delivery_process
 from webhooks.signature import signature_for
@@ -499,7 +500,7 @@ def test_the_api_serves_stored_bytes_to_the_tenant_only(
     ]
 
     other = _api(tenant_b).get(_media_url(attachment))
-    assert (other.status_code, other.json()) == (404, {"detail": "Not found."})
+    assert (other.status_code, other.json()) == (404, NOT_FOUND)
     wrong_message = client_a.get(f"/api/v1/messages/{attachment.pk}/media/{attachment.pk}/")
     assert wrong_message.status_code == 404
 

@@ -38,6 +38,7 @@ from messaging.providers import registry
 from messaging.providers.sending import SendRule
 from messaging.task_names import SEND_TASK
 from tests.broker import queued_arguments, queued_raw
+from tests.problems import problem
 
 pytestmark = pytest.mark.django_db
 
@@ -599,7 +600,7 @@ def test_each_rule_answers_422_with_its_code_and_queues_nothing(post, world: Wor
     response = post(body, key=f"key-{case}")
 
     assert response.status_code == 422, response.json()
-    assert response.json()["error"] == "validation_failed"
+    assert response.json()["code"] == "validation_failed"
     assert response.json()["rule"] == rule
     assert response.json()["detail"]
     _assert_nothing_queued(response, before)
@@ -626,8 +627,8 @@ def test_an_opted_out_contact_can_still_have_its_message_marked_read_and_templat
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"contact_id": "00000000-0000-0000-0000-000000000001"}, "non_field_errors"),  # to and contact_id
-        ({"to": None}, "non_field_errors"),  # neither
+        ({"contact_id": "00000000-0000-0000-0000-000000000001"}, None),  # to and contact_id: the whole body
+        ({"to": None}, None),  # neither
         ({"type": "location"}, "type"),
         ({"text": None}, "text"),
         ({"image": {"id": "1"}}, "image"),
@@ -638,7 +639,7 @@ def test_an_opted_out_contact_can_still_have_its_message_marked_read_and_templat
     ],
 )
 def test_shape_errors_answer_400_with_field_errors_and_queue_nothing(
-    post, world: World, change: dict[str, Any], field: str
+    post, world: World, change: dict[str, Any], field: str | None
 ):
     body = _without_nulls(_wa_text(world) | change)
     before = _before()
@@ -646,8 +647,8 @@ def test_shape_errors_answer_400_with_field_errors_and_queue_nothing(
     response = post(body)
 
     assert response.status_code == 400, response.json()
-    assert response.json()["error"] == "invalid_request"
-    assert field in response.json()["fields"]
+    assert response.json()["code"] == "invalid_request"
+    assert field in {error["field"] and error["field"].split(".")[0] for error in response.json()["errors"]}
     _assert_nothing_queued(response, before)
 
 
@@ -679,11 +680,9 @@ def test_deeply_nested_json_is_a_400_in_the_usual_shape_and_queues_nothing(
     response.published_callbacks = sum(_is_publish(callback) for callback in callbacks)  # type: ignore[attr-defined]
 
     assert response.status_code == 400
-    assert response.json() == {
-        "error": "invalid_request",
-        "detail": "JSON parse error - nested deeper than 64 levels",
-        "fields": {},
-    }
+    assert response.json() == problem(
+        400, "invalid_request", "JSON parse error - nested deeper than 64 levels", errors=[]
+    )
     _assert_nothing_queued(response, before)
 
 
@@ -740,7 +739,7 @@ def test_the_same_key_with_another_body_is_a_409(post, world: World):
     conflict = post(_wa_text(world, "second"), key="order-43")
 
     assert conflict.status_code == 409
-    assert conflict.json()["error"] == "idempotency_key_reused"
+    assert conflict.json()["code"] == "idempotency_key_reused"
     assert len(_outbound()) == 1
 
 
@@ -836,7 +835,7 @@ def test_cancel_of_a_message_no_longer_queued_is_a_409(post, sender, world: Worl
     response = _cancel(sender, message_id)
 
     assert response.status_code == 409
-    assert (response.json()["error"], response.json()["status"]) == ("not_cancellable", "sending")
+    assert (response.json()["code"], response.json()["message_status"]) == ("not_cancellable", "sending")
     assert Message.objects.get(pk=message_id).status == MessageStatus.SENDING
     assert OutboxEntry.objects.filter(message_id=message_id).exists()
     assert _cancel(sender, world.wa.inbound.pk).status_code == 409
@@ -846,7 +845,7 @@ def test_cancel_twice_is_a_409_the_second_time(post, sender, world: World):
     message_id = post(_wa_text(world)).json()["id"]
 
     assert _cancel(sender, message_id).status_code == 200
-    assert _cancel(sender, message_id).json()["status"] == "cancelled"
+    assert _cancel(sender, message_id).json()["message_status"] == "cancelled"
     assert _cancel(sender, message_id).status_code == 409
 
 
@@ -871,8 +870,8 @@ def test_the_schema_documents_send_and_cancel(db: None):
     cancel = schema["paths"]["/api/v1/messages/{message_id}/cancel/"]["post"]
     assert schema["paths"]["/api/v1/messages/"]["get"]["operationId"] == "messages_list"
     assert (send["operationId"], cancel["operationId"]) == ("messages_send", "messages_cancel")
-    assert sorted(send["responses"]) == ["202", "400", "401", "403", "404", "409", "422"]
-    assert sorted(cancel["responses"]) == ["200", "401", "403", "404", "409"]
+    assert sorted(send["responses"]) == ["202", "400", "401", "403", "404", "409", "413", "414", "415", "422", "503"]
+    assert sorted(cancel["responses"]) == ["200", "401", "403", "404", "409", "414", "503"]
     assert {parameter["name"] for parameter in send["parameters"]} == {"Idempotency-Key"}
     assert all(f"`{rule}`" in send["description"] for rule in SendRule.values)
     rule_schema = schema["components"]["schemas"]["SendRuleError"]["properties"]["rule"]
