@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.locks import held_lock
+from core.task_names import THROTTLE_PRUNE_TASK
 from core.throttle import throttle_prune
 
 logger = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ def lock_guarded(lock_name: str, *, ttl_seconds: int = 600) -> Callable[[CountsF
     return decorate
 
 
-@shared_task(name="maintenance.throttle_prune")
+@shared_task(name=THROTTLE_PRUNE_TASK)
 @lock_guarded("throttle-prune")
 def throttle_prune_task() -> Counts:
     return {"deleted": throttle_prune(now=timezone.now())}

@@ -7,7 +7,6 @@ the index under every readable key of the tenant (more than one only during a ro
 
 from __future__ import annotations
 
-import re
 import struct
 import uuid
 from collections.abc import Callable
@@ -16,27 +15,13 @@ from typing import Any
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from core.phones import normalize_e164
 from encryption import keyring
 from encryption.errors import EncryptedFieldMisuseError
 
 DIGEST_BYTES = 16
 INDEX_BYTES = 4 + DIGEST_BYTES
-E164_DIGITS = re.compile(r"^\d{8,15}$")
-PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
-
 Normalizer = Callable[[str], str]
-
-
-def normalize_e164(value: str) -> str:
-    """``+1 (650) 555-1234`` / ``0016505551234`` / ``16505551234`` (a wa_id) → ``+16505551234``."""
-    compact = PHONE_PUNCTUATION.sub("", value.strip())
-    if compact.startswith("+"):
-        compact = compact[1:]
-    elif compact.startswith("00"):
-        compact = compact[2:]
-    if not E164_DIGITS.match(compact) or compact.startswith("0"):
-        raise ValueError("not a phone number in international form (8 to 15 digits with a country code)")
-    return f"+{compact}"
 
 
 def normalize_opaque(value: str) -> str:

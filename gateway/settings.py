@@ -9,7 +9,14 @@ import dj_database_url
 import django_stubs_ext
 from kombu import Queue
 
+from audit import task_names as audit_task_names
+from core import task_names as core_task_names
+from core.periodic import beat_schedule
+from encryption import task_names as encryption_task_names
 from gateway.env import env_bool, env_int, env_list, env_secret, env_str, new_root_key_entry
+from messaging import task_names as messaging_task_names
+from policies import task_names as policies_task_names
+from webhooks import task_names as webhooks_task_names
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] and friends be subscripted at run time
 
@@ -321,20 +328,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE = {
-    "audit-verify-chains": {"task": "maintenance.audit_verify_chains", "schedule": 3600.0},
-    "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
-    "keys-destroy-due": {"task": "maintenance.keys_destroy_due", "schedule": 60.0},
-    "policies-purge": {"task": "maintenance.policies_purge", "schedule": 60.0},
-    "legal-holds-maintain": {"task": "maintenance.legal_holds_maintain", "schedule": 60.0},
-    "subject-exports-expire": {"task": "maintenance.subject_exports_expire", "schedule": 600.0},
-    "subject-exports-republish": {"task": "maintenance.subject_exports_republish", "schedule": 300.0},
-    "deliveries-sweep": {"task": "maintenance.deliveries_sweep", "schedule": 60.0},
-    "media-sweep": {"task": "maintenance.media_sweep", "schedule": 300.0},
-    "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},
-    "outbound-sweep": {"task": "maintenance.outbound_sweep", "schedule": 10.0},
-    "conversation-windows-closing": {"task": "maintenance.conversation_windows_closing", "schedule": 60.0},
-}
+# Each app declares its periodic tasks beside their names (``PERIODIC``, Django-free): one place for each name.
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    audit_task_names.PERIODIC,
+    core_task_names.PERIODIC,
+    encryption_task_names.PERIODIC,
+    policies_task_names.PERIODIC,
+    webhooks_task_names.PERIODIC,
+    messaging_task_names.PERIODIC,
+)
 if REDIS_URL:
     CELERY_BROKER_URL: str | None = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}

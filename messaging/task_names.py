@@ -4,6 +4,8 @@ imports, so it cannot import ``messaging.tasks`` itself. The queue a task goes t
 
 from __future__ import annotations
 
+from core.periodic import Periodic
+
 SEND_TASK = "outbound.send"
 SEND_BATCH_TASK = "outbound.send_batch"
 OUTBOUND_RELAY_TASK = "maintenance.outbound_relay"
@@ -12,3 +14,11 @@ MEDIA_DOWNLOAD_TASK = "media.download"
 MEDIA_DOWNLOAD_BATCH_TASK = "media.download_batch"
 MEDIA_SWEEP_TASK = "maintenance.media_sweep"
 WINDOWS_CLOSING_TASK = "maintenance.conversation_windows_closing"
+
+# Beat's part (core.periodic): the settings read it before any app is loaded, so this module imports no Django.
+PERIODIC = (
+    Periodic("media-sweep", MEDIA_SWEEP_TASK, 300.0),
+    Periodic("outbound-relay", OUTBOUND_RELAY_TASK, 2.0),
+    Periodic("outbound-sweep", OUTBOUND_SWEEP_TASK, 10.0),
+    Periodic("conversation-windows-closing", WINDOWS_CLOSING_TASK, 60.0),
+)

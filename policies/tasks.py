@@ -4,7 +4,8 @@ from celery import shared_task
 from django.utils import timezone
 
 from core.tasks import Counts, lock_guarded
-from policies.retention.purge import DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND, PURGE_TASK, retention_purge
+from policies.retention.purge import DEFAULT_DUTY, DEFAULT_WAL_MB_PER_SECOND, retention_purge
+from policies.task_names import PURGE_TASK
 
 PURGE_MAX_SECONDS = 240.0  # a pass stops here (marked incomplete); the next one, a minute later, goes on
 PURGE_LOCK_SECONDS = 300  # longer than a pass may run, so two passes never overlap

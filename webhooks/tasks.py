@@ -20,6 +20,7 @@ from webhooks.services import (
     delivery_fail,
     delivery_process,
 )
+from webhooks.task_names import DELIVERIES_SWEEP_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def _attempt_failed(delivery_id: uuid.UUID, attempts: int, error: Exception) -> 
     return {"attempt_failed": 1}
 
 
-@shared_task(name="maintenance.deliveries_sweep")
+@shared_task(name=DELIVERIES_SWEEP_TASK)
 @lock_guarded("deliveries-sweep")
 def deliveries_sweep_task() -> Counts:
     return {

@@ -10,7 +10,8 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import Tenant
-from encryption.blind_index import blind_index_filter, normalize_e164
+from core.phones import normalize_e164
+from encryption.blind_index import blind_index_filter
 from messaging.admin.base import ReadOnlyEncryptedAdmin
 
 _ModelT = TypeVar("_ModelT", bound=Model)

@@ -28,24 +28,25 @@ SWEEP_BATCH = 1000
 
 
 def media_attachments_plan(*, message: Message) -> int:
-    """Create the pending attachments of a just-stored message and queue their downloads on commit."""
-    return media_attachments_plan_many(messages=[message])
+    """Plan the attachments of a message already stored (again: planned once, unique on message and
+    position), its files read from the stored content by the parser its webhook went through."""
+    sources = stored_media_sources(platform=message.channel.platform, content=message.content)
+    return media_attachments_plan_many(planned=[(message, sources)])
 
 
-def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
-    """The same for a batch of just-stored messages (echoes included: the business's own media sent from
-    elsewhere has no other copy here, and its CDN URLs expire too). Returns how many were created.
+def media_attachments_plan_many(*, planned: Sequence[tuple[Message, Sequence[MediaSource]]]) -> int:
+    """Create the pending attachments of just-stored messages, each with the files its event named, and
+    queue their downloads on commit (echoes included: the business's own media sent from elsewhere has no
+    other copy here, and its CDN URLs expire too). Returns how many were created.
 
-    Runs inside the messages' insert and must never cost them: the content is read tolerantly, and a
-    database error rolls back this savepoint only and is logged with ids.
+    Runs inside the messages' insert and must never cost them: a database error rolls back this savepoint
+    only and is logged with ids.
     """
     rows = [
         _attachment_row(message, position, source)
-        for message in messages
+        for message, sources in planned
         if not content_is_expired(message)  # stored late (a replay): its content is not to be served, nor fetched
-        for position, source in enumerate(
-            stored_media_sources(platform=message.channel.platform, content=message.content)
-        )
+        for position, source in enumerate(sources)
     ]
     if not rows:
         return 0
@@ -53,7 +54,8 @@ def media_attachments_plan_many(*, messages: Sequence[Message]) -> int:
         with transaction.atomic():
             inserted = rows_insert(rows)
     except DatabaseError:
-        logger.exception("media attachments not planned", extra={"message_ids": [str(m.pk) for m in messages]})
+        message_ids = [str(message.pk) for message, _ in planned]
+        logger.exception("media attachments not planned", extra={"message_ids": message_ids})
         return 0
     for row in rows:  # in the messages' order
         if row.pk in inserted:

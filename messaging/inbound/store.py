@@ -33,14 +33,14 @@ from messaging.inbound.notices import OneByOne, one_store, quarantine
 from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
-from messaging.providers.events import MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
+from messaging.providers.events import MediaSource, MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
 from messaging.providers.registry import delivery_events
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageDraft:
-    """A message about to be stored, with the person it is with."""
+    """A message about to be stored, with the person it is with and the files it refers to."""
 
     person: ContactWanted
     direction: str
@@ -51,6 +51,7 @@ class MessageDraft:
     content: object
     is_flagged: bool = False
     is_sent_elsewhere: bool = False
+    media: tuple[MediaSource, ...] = ()
 
     @property
     def channel(self) -> Channel:
@@ -146,6 +147,7 @@ def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
         content=event.content,
         is_flagged=event.is_flagged,
         is_sent_elsewhere=event.is_echo,
+        media=event.media,
     )
 
 
@@ -168,8 +170,9 @@ def _status_report(channel: Channel, event: StatusEvent, received_at: datetime) 
 def messages_store(
     drafts: Sequence[MessageDraft], *, contacts: dict[ContactKey, Contact], received_at: datetime
 ) -> Counter[str]:
-    """Insert the drafts not stored yet (by channel and provider id) in one statement; count the rest.
-    ``contacts`` comes from ``contacts_resolve`` over the same drafts."""
+    """Insert the drafts not stored yet (by channel and provider id) in one statement, and plan the media of
+    those inserted from their drafts; count the rest. ``contacts`` comes from ``contacts_resolve`` over the
+    same drafts."""
     if not drafts:
         return Counter()
     conversations = conversations_resolve({(draft.channel, contacts[draft.person.key]) for draft in drafts})
@@ -181,10 +184,11 @@ def messages_store(
     }
     rows = [_message_row(draft, contacts, conversations, received_at, stamps[draft.channel.pk]) for draft in drafts]
     stored = rows_insert(rows)
-    inserted = [row for row in rows if row.pk in stored]
+    planned = [(row, draft.media) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
+    inserted = [row for row, _ in planned]
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
-    media_attachments_plan_many(messages=inserted)
+    media_attachments_plan_many(planned=planned)
     business_events_record([_message_stored_event(row) for row in inserted])
     outcomes: Counter[str] = Counter(duplicate=len(rows) - len(inserted))
     for row in inserted:

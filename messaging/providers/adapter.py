@@ -29,8 +29,9 @@ class Adapter(Protocol):
 
     Inbound: ``parse`` turns a webhook body (its top-level ``object`` is ``webhook_object``) into typed
     items; ``item_event`` drafts each of them as the neutral event storage writes
-    (``providers/<platform>/events.py``); ``media_sources`` and ``media_lookup_path`` say which files a
-    stored message refers to and how to fetch them.
+    (``providers/<platform>/events.py``), with the files its typed content refers to; ``media_sources``
+    reads those files again from a stored message (through the same parser) and ``media_lookup_path`` says
+    how to fetch them.
 
     Outbound: a send request is normalised and checked (``content_normalise``, ``recipient_external_id``,
     ``window_check``) before anything is written; the stored content becomes the Graph request
@@ -99,7 +100,8 @@ class Adapter(Protocol):
         ...
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
-        """The files a stored inbound item (``Message.content``) refers to, in order; never raises."""
+        """The files a stored inbound item (``Message.content``) refers to, in order, read by the parser its
+        webhook went through (the same files its event carried); never raises."""
         ...
 
     def media_lookup_path(self, reference: str) -> str | None:

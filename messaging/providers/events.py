@@ -13,6 +13,16 @@ from datetime import datetime
 from messaging.providers.jsonread import Json, JsonObject
 
 
+@dataclass(frozen=True)
+class MediaSource:
+    """A file a message refers to; ``mime_type`` is empty and ``expected_sha256`` None when not announced."""
+
+    kind: str
+    reference: str  # a WhatsApp media id, or a CDN URL
+    mime_type: str
+    expected_sha256: str | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """Where an item came from: its platform, its place in the body and the id it is routed by."""
@@ -36,7 +46,8 @@ class Person:
 class MessageEvent(Event):
     """A message received, or one the business sent from elsewhere (``is_echo``); also an event about a
     message (reaction, edit, postback, referral, unsend) stored as a message of its own type.
-    ``takes_back`` names the message a person unsent."""
+    ``takes_back`` names the message a person unsent; ``media`` are the files it refers to, in order, read
+    from its typed content (storage plans their downloads from these, never from the raw content)."""
 
     person: Person
     message_type: str
@@ -46,6 +57,7 @@ class MessageEvent(Event):
     is_flagged: bool = False
     is_echo: bool = False
     takes_back: str | None = None
+    media: tuple[MediaSource, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,14 +111,6 @@ class UnreadableEvent(Event):
 NeutralEvent = (
     MessageEvent | StatusEvent | ReceiptEvent | ChannelNotice | UnroutableEvent | UnhandledEvent | UnreadableEvent
 )
-
-
-@dataclass(frozen=True)
-class MediaSource:
-    kind: str
-    reference: str  # a WhatsApp media id, or a CDN URL
-    mime_type: str
-    expected_sha256: str | None
 
 
 def text_or_empty(value: object) -> str:

@@ -36,7 +36,6 @@ from messaging.models import (
 )
 from policies.models import LegalHold
 from policies.retention.purge.kinds import files_delete, timeouts_set
-from policies.retention.purge.passes import PURGE_TASK
 from policies.retention.selectors import active_holds
 from policies.subjects.holds import (
     ENDED_ACTOR,
@@ -47,6 +46,7 @@ from policies.subjects.holds import (
     hold_scope_label,
     legal_hold_release,
 )
+from policies.task_names import PURGE_TASK
 
 logger = logging.getLogger(__name__)
 

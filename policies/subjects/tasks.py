@@ -13,6 +13,11 @@ from core.tasks import Counts, lock_guarded
 from policies.subjects.export import BUILD_TASK, subject_export_build, subject_exports_expire, subject_exports_republish
 from policies.subjects.hold_rekey import legal_hold_rekey, legal_holds_maintain
 from policies.subjects.holds import REKEY_TASK
+from policies.task_names import (
+    LEGAL_HOLDS_MAINTAIN_TASK,
+    SUBJECT_EXPORTS_EXPIRE_TASK,
+    SUBJECT_EXPORTS_REPUBLISH_TASK,
+)
 
 
 @shared_task(
@@ -27,7 +32,7 @@ def legal_hold_rekey_task(hold_id: str) -> Counts:
     return legal_hold_rekey(hold_id=uuid.UUID(hold_id))
 
 
-@shared_task(name="maintenance.legal_holds_maintain")
+@shared_task(name=LEGAL_HOLDS_MAINTAIN_TASK)
 @lock_guarded("legal-holds-maintain", ttl_seconds=300)
 def legal_holds_maintain_task() -> Counts:
     return legal_holds_maintain(now=timezone.now())
@@ -44,13 +49,13 @@ def subject_export_build_task(export_id: str) -> str:
     return subject_export_build(export_id=uuid.UUID(export_id))
 
 
-@shared_task(name="maintenance.subject_exports_expire")
+@shared_task(name=SUBJECT_EXPORTS_EXPIRE_TASK)
 @lock_guarded("subject-exports-expire", ttl_seconds=300)
 def subject_exports_expire_task() -> Counts:
     return subject_exports_expire(now=timezone.now())
 
 
-@shared_task(name="maintenance.subject_exports_republish")
+@shared_task(name=SUBJECT_EXPORTS_REPUBLISH_TASK)
 @lock_guarded("subject-exports-republish", ttl_seconds=300)
 def subject_exports_republish_task() -> Counts:
     return subject_exports_republish(now=timezone.now())

@@ -25,10 +25,15 @@ from accounts.models import ApiScope, Tenant
 from core.http import http_client_close
 from core.locks import held_lock
 from messaging.channels import channel_add, meta_app_register
+from messaging.inbound import media as media_module
 from messaging.inbound.media import MAX_ATTEMPTS, media_attachments_plan, media_pending_requeue
 from messaging.inbound.media_fetch import MediaRetryError, media_attachment_download, media_url_allowed
 from messaging.inbound.media_storage import media_attachment_read
 from messaging.models import Channel, MediaAttachment, MediaStatus, Message, MessageStatus, MetaApp
+from messaging.providers.events import MessageEvent
+from messaging.providers.meta_messaging import events as messaging_events
+from messaging.providers.registry import delivery_events, parse_webhook, stored_media_sources
+from messaging.providers.whatsapp import events as whatsapp_events
 from messaging.tasks import media_download_batch_task, media_download_task
 from tests.conftest import wait_for, worker_process
 from tests.local_http import LocalServer, Reply
@@ -173,6 +178,49 @@ def test_a_whatsapp_image_plans_one_pending_attachment_with_its_reference_sealed
     stored = MediaAttachment.objects.filter(pk=attachment.pk).values_list("source_reference", flat=True).get()
     assert MEDIA_ID.encode() not in bytes(stored)
     assert media_attachments_plan(message=message) == 0  # planned once: unique on (message, position)
+
+
+@pytest.mark.django_db
+def test_a_whatsapp_image_without_hash_or_type_is_an_image_message_with_its_attachment_planned(
+    whatsapp_app: MetaApp,
+) -> None:
+    payload = _whatsapp_image(sha256=None)
+    del payload["entry"][0]["changes"][0]["value"]["messages"][0]["image"]["mime_type"]
+
+    message = _deliver(whatsapp_app, payload)
+
+    assert (message.message_type, message.is_flagged) == ("image", False)
+    attachment = _only_attachment(message)
+    assert (attachment.kind, attachment.source_reference) == ("image", MEDIA_ID)
+    assert (attachment.mime_type, attachment.expected_sha256) == ("", None)  # verified against Graph's hash
+
+
+@pytest.mark.django_db
+def test_storing_plans_media_from_the_events_without_reading_the_stored_content_again(
+    whatsapp_app: MetaApp, messenger_app: MetaApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the stored content was parsed again")
+
+    for module in (media_module, whatsapp_events, messaging_events):
+        name = "stored_media_sources" if module is media_module else "media_sources"
+        monkeypatch.setattr(module, name, unreachable)
+
+    image = _deliver(whatsapp_app, _whatsapp_image(sha256=_sha256_b64(PHOTO)))
+    attachments = _deliver(messenger_app, _messenger_attachments(["https://a.fbcdn.net/1", "https://b.fbcdn.net/2"]))
+
+    assert MediaAttachment.objects.filter(message=image).count() == 1
+    assert MediaAttachment.objects.filter(message=attachments).count() == 2
+    with pytest.raises(AssertionError, match="parsed again"):
+        media_attachments_plan(message=image)  # the stored path is the one made unreachable
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in FIXTURES.glob("*.json")))
+def test_a_stored_message_names_the_files_its_event_named(name: str) -> None:
+    """Re-planning reads the stored content through the same parser: the same files, in the same order."""
+    for event in delivery_events(parse_webhook((FIXTURES / name).read_bytes())):
+        if isinstance(event, MessageEvent):
+            assert stored_media_sources(platform=event.platform, content=event.content) == event.media
 
 
 @pytest.mark.django_db

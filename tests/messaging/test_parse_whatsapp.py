@@ -259,6 +259,19 @@ def test_image_without_caption_or_url_is_the_older_shape() -> None:
     assert message.timestamp == datetime(2023, 10, 11, 16, 56, 19, tzinfo=UTC)
 
 
+def test_image_without_hash_or_mime_type_is_still_media_without_a_problem() -> None:
+    document = fixture_json("whatsapp_image.json")
+    image = value_of(document)["messages"][0]["image"]
+    del image["sha256"], image["mime_type"]
+
+    delivery = parse_json(document)
+
+    assert delivery.problems == ()
+    (message,) = delivery.items
+    assert isinstance(message, InboundMessage)
+    assert message.content == MediaContent(type="image", media_id=image["id"], url=image["url"], caption="Taj Mahal")
+
+
 def test_voice_note_is_audio_with_the_voice_flag() -> None:
     message, raw = only_message("whatsapp_audio_voice.json")
 

@@ -57,7 +57,7 @@ class MetaMessagingAdapter:
         return False
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
-        return events.media_sources(content)
+        return events.media_sources(content, self._platform)
 
     def media_lookup_path(self, reference: str) -> str | None:
         return None

@@ -1,12 +1,15 @@
-"""Messenger and Instagram items as neutral events (messaging.providers.events)."""
+"""Messenger and Instagram items as neutral events (messaging.providers.events), and the files a message
+refers to: on arrival from the parsed item, for a stored one through the same event parser."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-from messaging.providers.events import MediaSource, MessageEvent, Person, ReceiptEvent, UnroutableEvent, text_or_empty
+from messaging.providers.events import MediaSource, MessageEvent, Person, ReceiptEvent, UnroutableEvent
+from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.meta_messaging.parse import stored_event
 from messaging.providers.meta_messaging.types import (
     MessagingDelivery,
     MessagingEvent,
@@ -43,6 +46,7 @@ def message_event(item: MessagingItem) -> MessageEvent | UnroutableEvent:
         content=item.raw,
         is_echo=isinstance(item, MessagingMessage) and item.is_echo,
         takes_back=item.mid if isinstance(item, MessagingUnsent) else None,
+        media=message_media(item),
     )
 
 
@@ -77,21 +81,22 @@ def receipt_event(item: MessagingDelivery | MessagingRead) -> ReceiptEvent:
 MESSAGING_MEDIA_TYPES = frozenset({"image", "audio", "video", "file", "story_mention", "share", "reel", "ig_reel"})
 
 
-def media_sources(content: JsonObject) -> tuple[MediaSource, ...]:
+def message_media(item: MessagingItem) -> tuple[MediaSource, ...]:
     """Every attachment's file, in order, then the story a reply answers; CDN URLs, fetched without credentials."""
-    message = content.get("message")
-    if not isinstance(message, dict):
+    if not isinstance(item, MessagingMessage):
         return ()
-    sources = []
-    attachments = message.get("attachments")
-    for attachment in attachments if isinstance(attachments, list) else []:
-        kind = text_or_empty(attachment.get("type")) if isinstance(attachment, dict) else ""
-        payload = attachment.get("payload") if kind in MESSAGING_MEDIA_TYPES else None
-        url = text_or_empty(payload.get("url")) if isinstance(payload, dict) else ""
-        if url:
-            sources.append(MediaSource(kind, url, "", None))
-    reply_to = message.get("reply_to")
-    story = reply_to.get("story") if isinstance(reply_to, dict) else None
-    if isinstance(story, dict) and text_or_empty(story.get("url")):
-        sources.append(MediaSource("story_reply", story["url"], "", None))
+    sources = [
+        MediaSource(attachment.type, attachment.url, "", None)
+        for attachment in item.attachments
+        if attachment.type in MESSAGING_MEDIA_TYPES and attachment.url
+    ]
+    story = item.reply_to_story
+    if story is not None and story.url:
+        sources.append(MediaSource("story_reply", story.url, "", None))
     return tuple(sources)
+
+
+def media_sources(content: JsonObject, platform: MessagingPlatform) -> tuple[MediaSource, ...]:
+    """The files of a stored event (``MessagingItem.raw``), read by the parser its webhook went through."""
+    item = stored_event(content, platform=platform)
+    return () if item is None else message_media(item)

@@ -68,6 +68,15 @@ def parse_meta_messaging(document: JsonObject, *, platform: MessagingPlatform) -
     return out.result(object_name=OBJECT_NAMES[platform], platform=platform)
 
 
+def stored_event(event: JsonObject, *, platform: MessagingPlatform) -> MessagingEvent | None:
+    """A stored event (``MessagingItem.raw``) read again as on arrival; None if it no longer parses. Its
+    route (``entry.id``) is not stored with it and is left empty."""
+    try:
+        return _event(event, "event", platform=platform, account_id="", is_standby=False)
+    except PayloadError:
+        return None
+
+
 def _entry(raw: Json, path: str, platform: MessagingPlatform, out: Collector) -> None:
     try:
         account_id = need_id(as_object(raw, path), "id", path)

@@ -70,8 +70,8 @@ def _media(message: JsonObject, path: str, out: Collector) -> MessageContent:
     return MediaContent(
         type=media_type,
         media_id=need_id(media, "id", path),
-        mime_type=need(media, "mime_type", path, str),
-        sha256=need(media, "sha256", path, str),
+        mime_type=get(media, "mime_type", path, str),
+        sha256=get(media, "sha256", path, str),
         url=get(media, "url", path, str),
         caption=get(media, "caption", path, str),
         filename=get(media, "filename", path, str),

@@ -1,7 +1,9 @@
-"""WhatsApp items as neutral events (messaging.providers.events)."""
+"""WhatsApp items as neutral events (messaging.providers.events), and the files a message's typed content
+refers to: on arrival from the parsed item, for a stored message through the same content parser."""
 
 from __future__ import annotations
 
+from messaging.providers.delivery import Collector
 from messaging.providers.events import (
     ChannelNotice,
     MediaSource,
@@ -9,12 +11,18 @@ from messaging.providers.events import (
     Person,
     StatusEvent,
     UnroutableEvent,
-    text_or_empty,
 )
 from messaging.providers.items import GraphError
 from messaging.providers.jsonread import JsonObject
-from messaging.providers.whatsapp import MEDIA_TYPES
-from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, UnknownContent, ValueErrorItem
+from messaging.providers.whatsapp.contents import message_content
+from messaging.providers.whatsapp.types import (
+    InboundMessage,
+    MediaContent,
+    MessageContent,
+    StatusUpdate,
+    UnknownContent,
+    ValueErrorItem,
+)
 
 WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem
 
@@ -47,6 +55,7 @@ def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
         provider_timestamp=item.timestamp,
         content=item.raw,
         is_flagged=isinstance(item.content, UnknownContent),
+        media=content_media(item.content),
     )
 
 
@@ -88,11 +97,16 @@ def pricing_fields(item: StatusUpdate) -> JsonObject | None:
     return {key: getattr(pricing, key) for key in ("billable", "pricing_model", "type", "category")}
 
 
-def media_sources(content: JsonObject) -> tuple[MediaSource, ...]:
+def content_media(content: MessageContent) -> tuple[MediaSource, ...]:
     """An ``image`` … ``sticker`` message's file, by its media id (resolved through Graph at each attempt)."""
-    kind = text_or_empty(content.get("type"))
-    media = content.get(kind) if kind in MEDIA_TYPES else None
-    if not isinstance(media, dict) or not text_or_empty(media.get("id")):
+    if not isinstance(content, MediaContent):
         return ()
-    sha256 = text_or_empty(media.get("sha256")) or None
-    return (MediaSource(kind, media["id"], text_or_empty(media.get("mime_type")), sha256),)
+    return (MediaSource(content.type, content.media_id, content.mime_type or "", content.sha256 or None),)
+
+
+def media_sources(content: JsonObject) -> tuple[MediaSource, ...]:
+    """The files of a stored message (``InboundMessage.raw``), read by the parser its webhook went through."""
+    message_type = content.get("type")
+    if not isinstance(message_type, str):
+        return ()
+    return content_media(message_content(content, message_type, "message", Collector()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from encryption.blind_index import normalize_e164
+from core.phones import normalize_e164
 from messaging.providers.sending import CONTENT_VERSION, SendRequest, SendRule, SendRuleError, is_open
 from messaging.providers.whatsapp.messages import BUILDERS, NORMALISERS, TYPES
 

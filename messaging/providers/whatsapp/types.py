@@ -27,11 +27,14 @@ class TextContent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaContent:
+    """A file by its media id; Meta names its type and hash for most files, but a file without them is still
+    media (the hash is then Graph's, at download)."""
+
     kind: Literal["media"] = dataclass_field(default="media", init=False)
     type: MediaType
     media_id: str
-    mime_type: str
-    sha256: str
+    mime_type: str | None = None
+    sha256: str | None = None
     url: str | None = None
     caption: str | None = None
     filename: str | None = None

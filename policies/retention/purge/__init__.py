@@ -5,7 +5,6 @@ from policies.retention.purge.kinds import BATCH_SIZE, PurgeKind
 from policies.retention.purge.passes import (
     DEFAULT_DUTY,
     DEFAULT_WAL_MB_PER_SECOND,
-    PURGE_TASK,
     PurgeOutcome,
     retention_purge,
     retention_purge_preview,
@@ -15,7 +14,6 @@ __all__ = [
     "BATCH_SIZE",
     "DEFAULT_DUTY",
     "DEFAULT_WAL_MB_PER_SECOND",
-    "PURGE_TASK",
     "PurgeKind",
     "PurgeOutcome",
     "retention_purge",

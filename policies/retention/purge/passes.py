@@ -27,8 +27,6 @@ from policies.retention.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, T
 
 logger = logging.getLogger(__name__)
 
-PURGE_TASK = "maintenance.policies_purge"  # runs ``retention_purge`` (policies.tasks); a released hold publishes it
-
 Progress = Callable[[str, int], None]  # (kind, rows of that kind so far in this pass)
 DEFAULT_DUTY = 0.5  # the beat's pass and the command work half the time: ingest keeps the cores it needs
 # Every webhook's commit waits for the WAL to reach the disk, and a purge writes WAL fast (about 1 KB per message

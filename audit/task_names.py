@@ -1,0 +1,10 @@
+"""The names of audit's periodic tasks, for ``audit.tasks`` (which declares them) and beat's schedule (the
+settings read ``PERIODIC`` before any app is loaded, so this module imports no Django)."""
+
+from __future__ import annotations
+
+from core.periodic import Periodic
+
+AUDIT_VERIFY_CHAINS_TASK = "maintenance.audit_verify_chains"
+
+PERIODIC = (Periodic("audit-verify-chains", AUDIT_VERIFY_CHAINS_TASK, 3600.0),)
