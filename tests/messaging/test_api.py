@@ -509,6 +509,15 @@ def test_the_schema_lists_every_read_operation(db: None):
         "/api/v1/contacts/{contact_id}/exports/{export_id}/": ["get"],
         "/api/v1/exports/{export_id}/download/": ["get"],
         "/api/v1/contacts/{contact_id}/erase/": ["post"],
+        "/api/v1/event-endpoints/": ["get", "post"],
+        "/api/v1/event-endpoints/{endpoint_id}/": ["delete", "get", "patch"],
+        "/api/v1/event-endpoints/{endpoint_id}/rotate-secret/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/test/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/replay/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/resend-failed/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/deliveries/": ["get"],
+        "/api/v1/events/": ["get"],
+        "/api/v1/events/{event_id}/replay/": ["post"],
     }
     assert paths["/api/v1/messages/"]["get"]["operationId"] == "messages_list"
     assert {parameter["name"] for parameter in paths["/api/v1/messages/"]["get"]["parameters"]} == {
