@@ -136,9 +136,12 @@ class EndpointAdmin(EncryptedFieldsAdminMixin[Endpoint]):
     @admin.display(description="backlog")
     def backlog(self, obj: Endpoint) -> str:
         backlog = services.endpoint_backlog(endpoint=obj)
-        rate = "—" if backlog.success_rate is None else f"{backlog.success_rate:.0%}"
-        oldest = backlog.oldest_undelivered_at.isoformat() if backlog.oldest_undelivered_at else "—"
-        return f"{backlog.pending} pending, oldest {oldest}, delivered in the last 24 h: {rate}"
+        rate = "—" if backlog.success_rate_24h is None else f"{backlog.success_rate_24h:.0%}"
+        age = backlog.oldest_undelivered_age
+        oldest = "—" if age is None else f"{age.total_seconds():.0f} s"
+        return (
+            f"{backlog.pending} pending, the oldest waiting {oldest}; {rate} of {backlog.attempts_24h} attempts in 24 h"
+        )
 
     # --- add, change, delete through the services ---
 

@@ -29,7 +29,6 @@ from events.models import DeliveryAttempt, Endpoint
 from events.serializers import (
     AttemptFilterSerializer,
     AttemptOutputSerializer,
-    BacklogOutputSerializer,
     CountOutputSerializer,
     EndpointDetailOutputSerializer,
     EndpointInputSerializer,
@@ -38,6 +37,7 @@ from events.serializers import (
     InvalidRequestSerializer,
     ReplayInputSerializer,
     RotateInputSerializer,
+    backlog_fields,
 )
 from messaging.api_lists import BAD_FILTER, PAGE_PARAMETERS, NewestFirstPagination, page_of, paginate
 
@@ -134,7 +134,7 @@ class EndpointDetailApi(APIView):
     def get(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoint = endpoint_of(request, endpoint_id)
         backlog = services.endpoint_backlog(endpoint=endpoint)
-        return Response({**EndpointOutputSerializer(endpoint).data, "backlog": BacklogOutputSerializer(backlog).data})
+        return Response({**EndpointOutputSerializer(endpoint).data, "backlog": backlog_fields(backlog)})
 
     @extend_schema(
         operation_id="event_endpoints_update",
@@ -204,7 +204,7 @@ class EndpointReplayApi(APIView):
 
     @extend_schema(
         operation_id="event_endpoints_replay",
-        description="Deliver again every event the endpoint subscribes to that occurred in [`since`, `until`), at "
+        description="Deliver again every event the endpoint subscribes to recorded in [`since`, `until`), at "
         "most 31 days (requires `events:manage`). Each keeps its `webhook-id`.",
         request=ReplayInputSerializer,
         responses={202: CountOutputSerializer, 400: INVALID, **COMMON},

@@ -22,7 +22,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
-from events import services
+from events import services, signing, transport
 from events.models import Endpoint, Event, PayloadMode
 from messaging.business_events import EventType
 from messaging.models import Channel
@@ -85,9 +85,9 @@ def url_clean(url: str) -> str:
     max_length = Endpoint._meta.get_field("url").max_length or 0
     if not url or len(url) > max_length:
         raise EndpointError("url", f"Give a URL of 1 to {max_length} characters.")
-    refusal = services.endpoint_url_check(url=url)
+    refusal = transport.endpoint_url_check(url)
     if refusal is not None:
-        raise EndpointError("url", refusal)
+        raise EndpointError("url", f"This URL may not receive events ({refusal}).")
     return url
 
 
@@ -139,7 +139,7 @@ def endpoint_create(
     for required in ("url", "event_types"):
         if required not in clean:
             raise EndpointError(required, "This field is required.")
-    secret = services.endpoint_secret_new()
+    secret = signing.endpoint_secret_new()
     with transaction.atomic():
         endpoint = Endpoint.objects.create(tenant=tenant, secret=secret, created_by_id=created_by_id, **clean)
         _audit(AuditAction.EVENT_ENDPOINT_CREATED, endpoint, actor, types=" ".join(endpoint.event_types))
@@ -147,19 +147,23 @@ def endpoint_create(
 
 
 def endpoint_change(*, endpoint: Endpoint, values: Mapping[str, Any], actor: Actor) -> Endpoint:
-    """Set the given ``EDITABLE_FIELDS``; enabling a disabled endpoint clears why and since when it failed."""
+    """Set the given ``EDITABLE_FIELDS``; enabling a disabled endpoint clears why and since when it failed, and
+    what waits for it is due again."""
     clean = {
         name: _value_clean(endpoint.tenant, name, value) for name, value in values.items() if name in EDITABLE_FIELDS
     }
     changed = [name for name, value in clean.items() if getattr(endpoint, name) != value]
     if not changed:
         return endpoint
-    if clean.get("is_enabled") is True and not endpoint.is_enabled:
-        clean.update(disabled_reason="", disabled_at=None, failing_since=None)
+    is_enabling = clean.get("is_enabled") is True and not endpoint.is_enabled
+    if is_enabling:
+        del clean["is_enabled"]  # through the service, which also resets the failure clock
     for name, value in clean.items():
         setattr(endpoint, name, value)
     with transaction.atomic():
         endpoint.save(update_fields=[*clean, "updated_at"])
+        if is_enabling:
+            services.endpoint_enable(endpoint=endpoint)
         _audit(AuditAction.EVENT_ENDPOINT_CHANGED, endpoint, actor, fields=" ".join(changed))
     return endpoint
 
@@ -173,7 +177,7 @@ def endpoint_delete(*, endpoint: Endpoint, actor: Actor) -> None:
 def endpoint_secret_rotate(*, endpoint: Endpoint, overlap: timedelta, actor: Actor) -> EndpointWithSecret:
     """A new secret; deliveries carry both signatures for ``overlap``."""
     with transaction.atomic():
-        secret = services.endpoint_secret_rotate(endpoint=endpoint, overlap=overlap)
+        secret = signing.endpoint_secret_rotate(endpoint, overlap=overlap)
         _audit(AuditAction.EVENT_ENDPOINT_SECRET_ROTATED, endpoint, actor, overlap_hours=overlap // timedelta(hours=1))
     return EndpointWithSecret(endpoint=endpoint, secret=secret)
 
@@ -186,7 +190,7 @@ def endpoint_test(*, endpoint: Endpoint, actor: Actor) -> None:
 
 
 def endpoint_events_replay(*, endpoint: Endpoint, since: datetime, until: datetime, actor: Actor) -> int:
-    """Every event of the endpoint's subscription in [since, until) again; returns how many."""
+    """Every event of the endpoint's subscription recorded in [since, until) again; returns how many."""
     replay_range_clean(since, until)
     with transaction.atomic():
         count = services.endpoint_replay(endpoint=endpoint, since=since, until=until)

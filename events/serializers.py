@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from events.endpoints import MAX_REPLAY_RANGE, MAX_SECRET_OVERLAP, SUBSCRIBABLE_TYPES
 from events.models import DeliveryStatus, Endpoint, PayloadMode
+from events.services import Backlog
 from messaging.api import MessageOutputSerializer
 from messaging.business_events import EventType
 
@@ -30,14 +31,13 @@ InvalidRequestSerializer = inline_serializer(
 
 
 class BacklogOutputSerializer(serializers.Serializer[Any]):
-    """Serializes ``events.services.EndpointBacklog``."""
-
     pending = serializers.IntegerField(help_text="Deliveries owed and not yet made.")
-    oldest_undelivered_at = serializers.DateTimeField(
-        allow_null=True, help_text="When the oldest delivery still owed was written."
+    oldest_undelivered_seconds = serializers.FloatField(
+        allow_null=True, help_text="How long the oldest delivery still owed has waited; null: none owed."
     )
-    success_rate = serializers.FloatField(
-        allow_null=True, help_text="Delivered among deliveries settled in the last 24 hours; null: none settled."
+    attempts_24h = serializers.IntegerField(help_text="Attempts in the last 24 hours.")
+    success_rate_24h = serializers.FloatField(
+        allow_null=True, help_text="The share of those attempts answered 2xx; null: no attempt."
     )
 
 
@@ -92,9 +92,9 @@ class RotateInputSerializer(serializers.Serializer[Any]):
 
 
 class ReplayInputSerializer(serializers.Serializer[Any]):
-    since = serializers.DateTimeField(help_text="ISO 8601; events that occurred at or after.")
+    since = serializers.DateTimeField(help_text="ISO 8601; events recorded at or after.")
     until = serializers.DateTimeField(
-        help_text=f"ISO 8601; events that occurred before. At most {MAX_REPLAY_RANGE.days} days after `since`."
+        help_text=f"ISO 8601; events recorded before. At most {MAX_REPLAY_RANGE.days} days after `since`."
     )
 
 
@@ -184,3 +184,14 @@ class FeedFilterSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="`full` includes each message as the API shows it; needs `messages:read` too.",
     )
+
+
+def backlog_fields(backlog: Backlog) -> dict[str, Any]:
+    """``BacklogOutputSerializer``'s fields from the service's ``Backlog``."""
+    age = backlog.oldest_undelivered_age
+    return {
+        "pending": backlog.pending,
+        "oldest_undelivered_seconds": None if age is None else age.total_seconds(),
+        "attempts_24h": backlog.attempts_24h,
+        "success_rate_24h": backlog.success_rate_24h,
+    }

@@ -1,104 +1,92 @@
-"""Endpoint operations the management API and the admin call: secrets, URL checks, replay, resend, test, backlog.
-
-These are the smallest versions that keep the state right (secrets in the Standard Webhooks format, deliveries
-set pending); the delivery engine owns the signing, the SSRF guard and the sending.
-"""
+"""What the API and the admin do to deliveries (they check the tenant and audit): replay one event or a time range
+to an endpoint, resend what failed, send a test event, enable an endpoint again, read its backlog. Nothing here
+sends: the rows are set pending and the delivery workers take them."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from events.models import DeliveryStatus, Endpoint, Event, EventDelivery
+from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, Event, EventDelivery
 from messaging.business_events import EventType
 
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
-ALLOWED_SCHEMES = ("http", "https")
-BACKLOG_WINDOW = timedelta(hours=24)
+UNDELIVERED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)
+SUCCESS_WINDOW = timedelta(hours=24)
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointBacklog:
+@dataclass(frozen=True)
+class Backlog:
     pending: int
-    oldest_undelivered_at: datetime | None
-    success_rate: float | None  # delivered / settled over BACKLOG_WINDOW; None when nothing settled
+    oldest_undelivered_age: timedelta | None
+    attempts_24h: int
+    success_rate_24h: float | None  # None without attempts in the window
 
 
-def endpoint_secret_new() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
-
-
-def endpoint_secret_rotate(endpoint: Endpoint, overlap: timedelta) -> str:
-    """A new secret; the previous one keeps signing alongside it for ``overlap``."""
-    secret = endpoint_secret_new()
-    endpoint.previous_secret, endpoint.previous_secret_until = endpoint.secret, timezone.now() + overlap
-    endpoint.secret = secret
-    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_until", "updated_at"])
-    return secret
-
-
-def endpoint_url_check(url: str) -> str | None:
-    """Why ``url`` cannot receive events, or None."""
-    if urlsplit(url).scheme not in ALLOWED_SCHEMES:
-        return "The URL must use http or https."
-    return None
-
-
-def event_replay(event: Event, endpoint: Endpoint) -> None:
-    """Deliver ``event`` to ``endpoint`` again (once more, whatever happened before)."""
-    _pending(EventDelivery.objects.filter(event=event, endpoint=endpoint))
-    EventDelivery.objects.get_or_create(
+def event_replay(event: Event, endpoint: Endpoint) -> EventDelivery:
+    """Deliver ``event`` to ``endpoint`` again (or for the first time), on a fresh schedule."""
+    delivery, created = EventDelivery.objects.get_or_create(
         event=event, endpoint=endpoint, defaults={"tenant_id": event.tenant_id, "next_attempt_at": timezone.now()}
     )
+    if not created:
+        _restart(EventDelivery.objects.filter(pk=delivery.pk))
+    return delivery
 
 
-def endpoint_replay(endpoint: Endpoint, since: datetime, until: datetime) -> int:
-    """Every event the endpoint subscribes to that occurred in [since, until), delivered again; returns how many."""
+def endpoint_replay(endpoint: Endpoint, *, since: datetime, until: datetime) -> int:
+    """Every event of the endpoint's subscription recorded in [since, until) again; returns how many."""
     events = Event.objects.filter(
-        tenant_id=endpoint.tenant_id, type__in=endpoint.event_types, occurred_at__gte=since, occurred_at__lt=until
+        tenant_id=endpoint.tenant_id, type__in=endpoint.event_types, created_at__gte=since, created_at__lt=until
     )
     if endpoint.channel_id is not None:
         events = events.filter(channel_id=endpoint.channel_id)
-    count = 0
     with transaction.atomic():
-        for event in events:
-            event_replay(event, endpoint)
-            count += 1
-    return count
+        replayed = [event_replay(event, endpoint) for event in events.exclude(type=EventType.PING)]
+    return len(replayed)
 
 
 def endpoint_failed_resend(endpoint: Endpoint) -> int:
-    return _pending(EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.FAILED))
+    return _restart(EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.FAILED))
 
 
-def endpoint_test_send(endpoint: Endpoint) -> None:
+def endpoint_test_send(endpoint: Endpoint) -> EventDelivery:
     """A ``ping`` owed to this endpoint only."""
     now = timezone.now()
     with transaction.atomic():
         event = Event.objects.create(tenant_id=endpoint.tenant_id, type=EventType.PING, occurred_at=now)
-        EventDelivery.objects.create(tenant_id=endpoint.tenant_id, event=event, endpoint=endpoint, next_attempt_at=now)
+        return EventDelivery.objects.create(
+            tenant_id=endpoint.tenant_id, event=event, endpoint=endpoint, next_attempt_at=now
+        )
 
 
-def endpoint_backlog(endpoint: Endpoint) -> EndpointBacklog:
-    deliveries = EventDelivery.objects.filter(endpoint=endpoint)
-    undelivered = deliveries.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.DELIVERING])
-    recent = deliveries.filter(created_at__gte=timezone.now() - BACKLOG_WINDOW)
-    delivered = recent.filter(status=DeliveryStatus.DELIVERED).count()
-    settled = recent.filter(Q(status=DeliveryStatus.DELIVERED) | Q(status=DeliveryStatus.FAILED)).count()
-    return EndpointBacklog(
+def endpoint_enable(endpoint: Endpoint) -> int:
+    """Enable ``endpoint`` again, its failure clock reset; returns how many deliveries wait for it."""
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        is_enabled=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=timezone.now()
+    )
+    endpoint.refresh_from_db()
+    return EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).count()
+
+
+def endpoint_backlog(endpoint: Endpoint) -> Backlog:
+    now = timezone.now()
+    undelivered = EventDelivery.objects.filter(endpoint=endpoint, status__in=UNDELIVERED)
+    oldest = undelivered.aggregate(oldest=Min("created_at"))["oldest"]
+    window = DeliveryAttempt.objects.filter(endpoint=endpoint, attempted_at__gte=now - SUCCESS_WINDOW)
+    attempts = window.count()
+    succeeded = window.filter(status_code__gte=200, status_code__lt=300).count()
+    return Backlog(
         pending=undelivered.count(),
-        oldest_undelivered_at=undelivered.aggregate(oldest=Min("created_at"))["oldest"],
-        success_rate=delivered / settled if settled else None,
+        oldest_undelivered_age=now - oldest if oldest else None,
+        attempts_24h=attempts,
+        success_rate_24h=succeeded / attempts if attempts else None,
     )
 
 
-def _pending(deliveries: QuerySet[EventDelivery]) -> int:
-    return deliveries.update(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now())
+def _restart(deliveries: QuerySet[EventDelivery]) -> int:
+    return deliveries.exclude(status=DeliveryStatus.DELIVERING).update(
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+    )

@@ -94,7 +94,7 @@ def _tenant_keys(tenant: Tenant) -> list[Model]:
 
 def _event_rows(tenant: Tenant, channel: Channel) -> list[Model]:
     """An endpoint of the tenant's, an event, and one attempt to deliver it (the delivery log)."""
-    values = {"url": f"https://{tenant.slug}.example/hook", "event_types": ["message.received"], "channel": channel}
+    values = {"url": f"http://127.0.0.1:9/{tenant.slug}", "event_types": ["message.received"], "channel": channel}
     endpoint = endpoint_create(tenant=tenant, values=values, actor=CLI_ACTOR).endpoint
     now = timezone.now()
     event = Event.objects.create(tenant=tenant, type="message.received", occurred_at=now, channel_id=channel.pk)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from tests.events.conftest import EndpointFactory
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/event-endpoints/"
+RECEIVER = "http://127.0.0.1:9/in"  # loopback and http: allowed outside production
 NOT_FOUND = {"detail": "Not found."}
 OBJECT_ROUTES = [
     ("get", ""),
@@ -51,7 +52,7 @@ def audited(action: str) -> list[AuditEvent]:
 
 
 def create_body(**fields: Any) -> dict[str, Any]:
-    return {"url": "https://hooks.example/in", "event_types": [EventType.MESSAGE_RECEIVED.value], **fields}
+    return {"url": RECEIVER, "event_types": [EventType.MESSAGE_RECEIVED.value], **fields}
 
 
 def event_make(tenant: Tenant, *, channel: Channel | None = None, **fields: Any) -> Event:
@@ -62,6 +63,11 @@ def event_make(tenant: Tenant, *, channel: Channel | None = None, **fields: Any)
         channel_id=channel.pk if channel else None,
         **fields,
     )
+
+
+def recorded_at(event: Event, moment: datetime) -> Event:
+    Event.objects.filter(pk=event.pk).update(created_at=moment)
+    return event
 
 
 def test_creating_an_endpoint_answers_its_secret_once_and_never_again(
@@ -82,10 +88,15 @@ def test_creating_an_endpoint_answers_its_secret_once_and_never_again(
     listed = manager_a.get(BASE).json()["results"]
     assert "secret" not in detail and [row["id"] for row in listed] == [str(endpoint.pk)]
     assert answer["secret"] not in str(detail) + str(listed)
-    assert detail["backlog"] == {"pending": 0, "oldest_undelivered_at": None, "success_rate": None}
+    assert detail["backlog"] == {
+        "pending": 0,
+        "oldest_undelivered_seconds": None,
+        "attempts_24h": 0,
+        "success_rate_24h": None,
+    }
     [audit] = audited(AuditAction.EVENT_ENDPOINT_CREATED)
     assert (audit.tenant_id, audit.target_type, audit.target_id) == (tenant_a.pk, "event_endpoint", str(endpoint.pk))
-    assert audit.actor_label.startswith("api_key:") and audit.details["host"] == "hooks.example"
+    assert audit.actor_label.startswith("api_key:") and audit.details["host"] == "127.0.0.1"
     assert answer["secret"] not in str(audit.details)
 
 
@@ -96,7 +107,7 @@ def test_creating_an_endpoint_answers_its_secret_once_and_never_again(
         (create_body(event_types=["ping"]), "event_types"),
         (create_body(event_types=[]), "event_types"),
         (create_body(event_types="message.received"), "event_types"),
-        (create_body(url="ftp://hooks.example/in"), "url"),
+        (create_body(url="ftp://127.0.0.1/in"), "url"),
         (create_body(payload_mode="everything"), "payload_mode"),
         ({"event_types": ["message.received"]}, "url"),
     ],
@@ -251,9 +262,9 @@ def test_replay_owes_the_range_again_and_refuses_more_than_31_days(
 ) -> None:
     endpoint = endpoint_make(tenant_a)
     now = timezone.now()
-    inside = [event_make(tenant_a, occurred_at=now - timedelta(hours=hours)) for hours in (1, 2)]
-    event_make(tenant_a, occurred_at=now - timedelta(days=3))
-    event_make(tenant_a, occurred_at=now - timedelta(hours=1), type=EventType.MESSAGE_STATUS)  # not subscribed
+    inside = [recorded_at(event_make(tenant_a), now - timedelta(hours=hours)) for hours in (1, 2)]
+    recorded_at(event_make(tenant_a), now - timedelta(days=3))
+    recorded_at(event_make(tenant_a, type=EventType.MESSAGE_STATUS), now - timedelta(hours=1))  # not subscribed
     path = f"{BASE}{endpoint.pk}/replay/"
 
     too_long = manager_a.post(path, {"since": now - timedelta(days=32), "until": now}, format="json")
@@ -318,3 +329,13 @@ def test_the_delivery_log_lists_attempts_newest_first_and_filters_by_status_and_
     assert [row["status_code"] for row in pending] == [501, 500]
     assert [(row["event"], row["delivery_status"]) for row in of_done] == [(done.event.public_id, "delivered")]
     assert manager_a.get(path, {"status": "lost"}).status_code == 400
+
+
+def test_a_tenant_disables_its_endpoint(tenant_a: Tenant, manager_a: APIClient, endpoint_make: EndpointFactory) -> None:
+    endpoint = endpoint_make(tenant_a)
+
+    response = manager_a.patch(f"{BASE}{endpoint.pk}/", {"is_enabled": False}, format="json")
+
+    assert (response.status_code, response.json()["is_enabled"]) == (200, False)
+    assert Endpoint.objects.get().is_enabled is False
+    assert audited(AuditAction.EVENT_ENDPOINT_CHANGED)[0].details["fields"] == "is_enabled"
