@@ -23,11 +23,12 @@ from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import scope_required
 from accounts.models import ApiScope
 from events import endpoints
-from events.api import MANAGE, actor_of, client_of, invalid
+from events.api import INVALID, MANAGE, actor_of, client_of, invalid
 from events.feed import events_after
 from events.models import EVENT_ID_PREFIX, Event, PayloadMode
 from events.payloads import events_payloads
 from events.serializers import FeedFilterSerializer, FeedPageSerializer
+from messaging.api_lists import BAD_FILTER
 
 DEFAULT_LIMIT = 100
 EVENT_ID_PATTERN = r"evt_[0-9a-f]{32}"
@@ -45,7 +46,7 @@ class EventFeedApi(APIView):
         parameters=[FeedFilterSerializer],
         responses={
             200: FeedPageSerializer,
-            400: OpenApiResponse(description="A filter value is malformed; the body names each parameter."),
+            400: BAD_FILTER,
             401: UNAUTHORIZED,
             403: FORBIDDEN,
         },
@@ -73,7 +74,7 @@ class EventReplayApi(APIView):
         request=None,
         responses={
             202: None,
-            400: OpenApiResponse(description="No `endpoint`, or not an id."),
+            400: INVALID,
             401: UNAUTHORIZED,
             403: FORBIDDEN,
             404: OpenApiResponse(ErrorSerializer, description="No such event or endpoint in this tenant."),
