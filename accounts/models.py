@@ -166,6 +166,8 @@ class ApiScope(models.TextChoices):
     CONTACTS_ERASE = "contacts:erase", "Erase contacts"
     POLICIES_READ = "policies:read", "Read policies"
     KEYS_READ = "keys:read", "Read API key metadata"
+    EVENTS_MANAGE = "events:manage", "Manage event endpoints, replays and the delivery log"
+    EVENTS_READ = "events:read", "Read the event feed"
 
 
 class ApiKey(BaseModel):

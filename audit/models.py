@@ -50,6 +50,13 @@ class AuditAction(models.TextChoices):
     SUBJECT_EXPORTS_EXPIRED = "subject_export.expired", "Expired subject export archives deleted"
     CONTACT_ERASED = "contact.erased", "Contact erased (erasure receipt)"
     CONTACT_ERASURE_REFUSED = "contact.erasure_refused", "Contact erasure refused (legal hold)"
+    EVENT_ENDPOINT_CREATED = "event_endpoint.created", "Event endpoint created"
+    EVENT_ENDPOINT_CHANGED = "event_endpoint.changed", "Event endpoint changed"
+    EVENT_ENDPOINT_DELETED = "event_endpoint.deleted", "Event endpoint deleted"
+    EVENT_ENDPOINT_SECRET_ROTATED = "event_endpoint.secret_rotated", "Event endpoint secret rotated"
+    EVENT_ENDPOINT_TESTED = "event_endpoint.tested", "Test event sent to an endpoint"
+    EVENTS_REPLAYED = "events.replayed", "Events replayed to an endpoint"
+    EVENTS_RESENT = "events.resent", "Failed event deliveries resent"
 
 
 OPERATOR_CHAIN = "operator"

@@ -302,7 +302,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {"ApiScope": "accounts.models.ApiScope"},
+    "ENUM_NAME_OVERRIDES": {
+        "ApiScope": "accounts.models.ApiScope",
+        "PayloadMode": "events.models.PayloadMode",
+        "DeliveryStatus": "events.models.DeliveryStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

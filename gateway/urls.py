@@ -8,4 +8,5 @@ urlpatterns = [
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("policies.retention.urls")),
     path("api/v1/", include("policies.subjects.urls")),
+    path("api/v1/", include("events.urls")),
 ]

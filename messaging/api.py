@@ -8,19 +8,11 @@ content past its retention (even before the purge ran) as null with ``content_ex
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db.models import Model, QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,8 +20,17 @@ from rest_framework.views import APIView
 
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope, Tenant
-from core.api_schema import BAD_CURSOR, invalid_request, problem, problem_responses
+from core.api_schema import BAD_CURSOR, problem_responses
 from messaging import selectors
+from messaging.api_lists import (
+    BAD_FILTER,
+    PAGE_PARAMETERS,
+    UPDATED_SINCE,
+    NewestFirstPagination,
+    not_found,
+    page_of,
+    paginate,
+)
 from messaging.models import (
     Channel,
     ChannelStatus,
@@ -42,35 +43,6 @@ from messaging.models import (
     Platform,
 )
 
-BAD_FILTER = invalid_request("A filter value is malformed (`invalid_request`); `errors` names each parameter.")
-RowT = TypeVar("RowT", bound=Model)
-PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="The opaque cursor from `next` or `previous`."),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page: 50 unless given, at most 200."),
-]
-
-
-def _not_found(what: str) -> OpenApiResponse:
-    return problem(f"No such {what} in this tenant (`not_found`).")
-
-
-def _page_of(name: str, serializer: serializers.BaseSerializer[Any]) -> serializers.Serializer[Any]:
-    return inline_serializer(
-        name=name,
-        fields={
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": serializer,
-        },
-    )
-
-
-class NewestFirstPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
 
 class MessagePagination(NewestFirstPagination):
     ordering = ("-provider_timestamp", "-id")
@@ -81,14 +53,6 @@ def _tenant(request: Request) -> Tenant:
     if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
         raise TypeError("expected an API client")
     return client.tenant
-
-
-def _paginate(
-    *, view: APIView, request: Request, queryset: QuerySet[RowT], pagination: type[CursorPagination]
-) -> tuple[CursorPagination, list[RowT]]:
-    paginator = pagination()
-    rows = paginator.paginate_queryset(queryset, request, view=view) or []
-    return paginator, rows
 
 
 # --- Messages ------------------------------------------------------------------------------------
@@ -128,6 +92,7 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     provider_message_id = serializers.CharField(allow_null=True)
     provider_timestamp = serializers.DateTimeField(source="message.provider_timestamp")
     received_at = serializers.DateTimeField(source="message.received_at")
+    updated_at = serializers.DateTimeField(source="message.updated_at", help_text="When it last changed.")
     content = serializers.JSONField(
         allow_null=True, help_text="Null when `content_expired` or `content_unavailable` (or never had any)."
     )
@@ -162,6 +127,7 @@ class MessageFilterSerializer(serializers.Serializer[Any]):
     provider_message_id = serializers.CharField(required=False, max_length=512)
     since = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp at or after.")
     until = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp before.")
+    updated_since = UPDATED_SINCE
     content_expired = QueryBooleanField(
         required=False,
         help_text="true: only messages whose content expired; false: only those whose content is still served.",
@@ -185,6 +151,7 @@ class MessageFilterSerializer(serializers.Serializer[Any]):
             provider_message_id=data.get("provider_message_id"),
             since=data.get("since"),
             until=data.get("until"),
+            updated_since=data.get("updated_since"),
             content_expired=data.get("content_expired"),
         )
 
@@ -198,7 +165,7 @@ class MessageListApi(APIView):
         "`provider_message_id` is matched exactly.",
         parameters=[MessageFilterSerializer, *PAGE_PARAMETERS],
         responses={
-            200: _page_of("MessagePage", MessageOutputSerializer(many=True)),
+            200: page_of("MessagePage", MessageOutputSerializer(many=True)),
             **problem_responses({400: BAD_FILTER, 404: BAD_CURSOR}),
         },
     )
@@ -206,7 +173,7 @@ class MessageListApi(APIView):
         filter_serializer = MessageFilterSerializer(data=request.query_params)
         filter_serializer.is_valid(raise_exception=True)
         messages = selectors.message_list(tenant=_tenant(request), filters=filter_serializer.filters())
-        paginator, page = _paginate(view=self, request=request, queryset=messages, pagination=MessagePagination)
+        paginator, page = paginate(view=self, request=request, queryset=messages, pagination=MessagePagination)
         opened = [selectors.message_open(message=message) for message in page]
         return paginator.get_paginated_response(MessageOutputSerializer(opened, many=True).data)
 
@@ -219,7 +186,7 @@ class MessageDetailApi(APIView):
         description="One of the tenant's messages with its status history (requires `messages:read`).",
         responses={
             200: MessageOutputSerializer,
-            **problem_responses({404: _not_found("message")}),
+            **problem_responses({404: not_found("message")}),
         },
     )
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
@@ -260,7 +227,7 @@ class ContactListApi(APIView):
         description="The tenant's contacts, newest first (requires `contacts:read`).",
         parameters=[ContactFilterSerializer, *PAGE_PARAMETERS],
         responses={
-            200: _page_of("ContactPage", ContactOutputSerializer(many=True)),
+            200: page_of("ContactPage", ContactOutputSerializer(many=True)),
             **problem_responses({400: BAD_FILTER, 404: BAD_CURSOR}),
         },
     )
@@ -269,7 +236,7 @@ class ContactListApi(APIView):
         filter_serializer.is_valid(raise_exception=True)
         external_id = filter_serializer.validated_data.get("external_id")
         contacts = selectors.contact_list(tenant=_tenant(request), external_id=external_id)
-        paginator, page = _paginate(view=self, request=request, queryset=contacts, pagination=NewestFirstPagination)
+        paginator, page = paginate(view=self, request=request, queryset=contacts, pagination=NewestFirstPagination)
         opened = [selectors.contact_open(contact=contact) for contact in page]
         return paginator.get_paginated_response(ContactOutputSerializer(opened, many=True).data)
 
@@ -280,7 +247,7 @@ class ContactDetailApi(APIView):
     @extend_schema(
         operation_id="contacts_retrieve",
         description="One of the tenant's contacts (requires `contacts:read`).",
-        responses={200: ContactOutputSerializer, **problem_responses({404: _not_found("contact")})},
+        responses={200: ContactOutputSerializer, **problem_responses({404: not_found("contact")})},
     )
     def get(self, request: Request, contact_id: uuid.UUID) -> Response:
         try:
@@ -298,6 +265,11 @@ class ConversationOutputSerializer(serializers.Serializer[Any]):
     channel = serializers.UUIDField(source="channel_id")
     contact = serializers.UUIDField(source="contact_id")
     last_inbound_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(help_text="The last change, such as a message received.")
+
+
+class ConversationFilterSerializer(serializers.Serializer[Any]):
+    updated_since = UPDATED_SINCE
 
 
 class ConversationListApi(APIView):
@@ -306,17 +278,17 @@ class ConversationListApi(APIView):
     @extend_schema(
         operation_id="conversations_list",
         description="The tenant's conversations, newest first (requires `messages:read`).",
-        parameters=PAGE_PARAMETERS,
+        parameters=[ConversationFilterSerializer, *PAGE_PARAMETERS],
         responses={
-            200: _page_of("ConversationPage", ConversationOutputSerializer(many=True)),
-            **problem_responses({404: BAD_CURSOR}),
+            200: page_of("ConversationPage", ConversationOutputSerializer(many=True)),
+            **problem_responses({400: BAD_FILTER, 404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
-        conversations = selectors.conversation_list(tenant=_tenant(request))
-        paginator, page = _paginate(
-            view=self, request=request, queryset=conversations, pagination=NewestFirstPagination
-        )
+        filters = ConversationFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        conversations = selectors.conversation_list(tenant=_tenant(request), **filters.validated_data)
+        paginator, page = paginate(view=self, request=request, queryset=conversations, pagination=NewestFirstPagination)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
 
@@ -328,7 +300,7 @@ class ConversationDetailApi(APIView):
         description="One of the tenant's conversations (requires `messages:read`).",
         responses={
             200: ConversationOutputSerializer,
-            **problem_responses({404: _not_found("conversation")}),
+            **problem_responses({404: not_found("conversation")}),
         },
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
@@ -361,13 +333,13 @@ class ChannelListApi(APIView):
         description="The tenant's channels, newest first (requires `messages:read`). Access tokens are never returned.",
         parameters=PAGE_PARAMETERS,
         responses={
-            200: _page_of("ChannelPage", ChannelOutputSerializer(many=True)),
+            200: page_of("ChannelPage", ChannelOutputSerializer(many=True)),
             **problem_responses({404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
         channels = selectors.channel_list(tenant=_tenant(request))
-        paginator, page = _paginate(view=self, request=request, queryset=channels, pagination=NewestFirstPagination)
+        paginator, page = paginate(view=self, request=request, queryset=channels, pagination=NewestFirstPagination)
         return paginator.get_paginated_response(ChannelOutputSerializer(page, many=True).data)
 
 
@@ -377,7 +349,7 @@ class ChannelDetailApi(APIView):
     @extend_schema(
         operation_id="channels_retrieve",
         description="One of the tenant's channels (requires `messages:read`). The access token is never returned.",
-        responses={200: ChannelOutputSerializer, **problem_responses({404: _not_found("channel")})},
+        responses={200: ChannelOutputSerializer, **problem_responses({404: not_found("channel")})},
     )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         try:

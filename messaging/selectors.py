@@ -33,6 +33,7 @@ class MessageFilters:
     provider_message_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    updated_since: datetime | None = None
     content_expired: bool | None = None
 
 
@@ -99,6 +100,7 @@ def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message
         "status": filters.status,
         "provider_timestamp__gte": filters.since,
         "provider_timestamp__lt": filters.until,
+        "updated_at__gte": filters.updated_since,
     }
     messages = messages.filter(**{lookup: value for lookup, value in exact.items() if value is not None})
     if filters.provider_message_id is not None:
@@ -168,8 +170,9 @@ def contact_open(*, contact: Contact) -> OpenedContact:
     )
 
 
-def conversation_list(*, tenant: Tenant) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(tenant=tenant)
+def conversation_list(*, tenant: Tenant, updated_since: datetime | None = None) -> QuerySet[Conversation]:
+    conversations = Conversation.objects.filter(tenant=tenant)
+    return conversations if updated_since is None else conversations.filter(updated_at__gte=updated_since)
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: uuid.UUID) -> Conversation:

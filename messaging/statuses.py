@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import F, OuterRef, Subquery
+from django.utils import timezone
 
 from core.bulk import ColumnChange, rows_update
 from core.db import rows_insert, rows_insert_keyed
@@ -156,7 +157,8 @@ def _advance(
             allowed = predecessors(target)
             guard = f"CASE WHEN {{column}} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {{column}} END"
             changes.setdefault(message_id, {})["status"] = ColumnChange(guard, [*allowed, target])
-    rows_update(Message, changes)
+    # updated_at moves with the status in the same statement, so ``updated_since`` finds a read receipt.
+    rows_update(Message, changes, same={"updated_at": ColumnChange.to(timezone.now())})
     _attachments_follow([pk for pk, row in changes.items() if "content_expires_at" in row])
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.bulk import ColumnChange, rows_update
 from core.db import commit_without_waiting_for_disk, rows_insert
@@ -247,7 +248,8 @@ def _last_inbound_update(messages: Sequence[Message]) -> None:
         pk: {"last_inbound_at": ColumnChange.to(moment, guard=guard, guard_values=(moment,))}
         for pk, moment in newest.items()
     }
-    rows_update(Conversation, changes)
+    # A message arrived in each: ``updated_since`` on conversations finds them, in the same statement.
+    rows_update(Conversation, changes, same={"updated_at": ColumnChange.to(timezone.now())})
 
 
 def _unsent_blank(unsent: Sequence[tuple[Channel, str]]) -> None:

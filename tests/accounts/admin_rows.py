@@ -19,8 +19,10 @@ from accounts.mfa import backup_codes_issue, totp_device_provision
 from accounts.models import BackupCodeDevice, Membership, Role, Tenant, TotpDevice, User
 from audit.models import AuditChainHead, AuditEvent
 from encryption.models import DataKey, KeyEncryptionKey
+from events.endpoints import endpoint_create
+from events.models import DeliveryAttempt, Event, EventDelivery
 from messaging.channels import meta_app_register
-from messaging.models import ChannelAlert, ChannelEvent, Contact, Message, MetaApp, QuarantinedItem
+from messaging.models import Channel, ChannelAlert, ChannelEvent, Contact, Message, MetaApp, QuarantinedItem
 from policies.models import PurgeCount, PurgeRun
 from policies.retention.services import retention_policy_update
 from policies.subjects.erasure import contact_erase
@@ -90,6 +92,19 @@ def _tenant_keys(tenant: Tenant) -> list[Model]:
     return [*KeyEncryptionKey.objects.filter(owner=owner)[:1], *DataKey.objects.filter(owner=owner)[:1]]
 
 
+def _event_rows(tenant: Tenant, channel: Channel) -> list[Model]:
+    """An endpoint of the tenant's, an event, and one attempt to deliver it (the delivery log)."""
+    values = {"url": f"http://127.0.0.1:9/{tenant.slug}", "event_types": ["message.received"], "channel": channel}
+    endpoint = endpoint_create(tenant=tenant, values=values, actor=CLI_ACTOR).endpoint
+    now = timezone.now()
+    event = Event.objects.create(tenant=tenant, type="message.received", occurred_at=now, channel_id=channel.pk)
+    delivery = EventDelivery.objects.create(tenant=tenant, event=event, endpoint=endpoint, next_attempt_at=now)
+    attempt = DeliveryAttempt.objects.create(
+        tenant=tenant, delivery=delivery, endpoint=endpoint, attempted_at=now, status_code=500
+    )
+    return [endpoint, event, attempt]
+
+
 def tenant_rows(tenant: Tenant, provider_id: str, sender: str) -> Rows:
     """Every kind of row the admin shows, for ``tenant`` (its owner is ``owner@<slug>.example``)."""
     rows = Rows()
@@ -127,6 +142,7 @@ def tenant_rows(tenant: Tenant, provider_id: str, sender: str) -> Rows:
         Note._default_manager.create(tenant_id=tenant.pk, title=f"Note {tenant.slug}", body="marker-note"),
         Group.objects.create(name=f"group-{tenant.slug}"),
     )
+    rows.add(*_event_rows(tenant, channel))
     rows.add(AuditEvent.objects.filter(tenant_id=tenant.pk).order_by("seq").first())  # type: ignore[arg-type]
     rows.add(AuditChainHead.objects.get(chain=str(tenant.pk)), *_tenant_keys(tenant))
     return rows

@@ -21,6 +21,7 @@ from accounts.admin_site import GatewayAdminSite
 from accounts.mfa import totp_device_provision
 from accounts.models import ApiKey, BackupCode, Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
+from events.models import Endpoint, EventDelivery
 from messaging.models import Channel, ChannelAlert, ChannelStatus, Contact, Message, QuarantinedItem
 from messaging.outbound.dispatch.channels import channel_pause
 from policies.models import LegalHold, RetentionPolicy, SubjectExport
@@ -65,6 +66,9 @@ EXPECTED_VIEW: dict[str, frozenset[Role]] = {
     "policies.subjectexport": OVERSIGHT,
     "policies.erasuretombstone": OVERSIGHT,
     "testapp.note": ALL_ROLES,
+    "events.endpoint": OVERSIGHT,
+    "events.event": OVERSIGHT,
+    "events.deliveryattempt": OVERSIGHT,
 }
 CONTENT_REVEAL = frozenset({Role.OWNER, Role.ADMIN, Role.AGENT})
 EXPECTED_REVEAL: dict[str, frozenset[Role]] = {
@@ -75,6 +79,7 @@ EXPECTED_REVEAL: dict[str, frozenset[Role]] = {
     "messaging.quarantineditem": MANAGERS,
     "messaging.metaapp": NOBODY,
     "messaging.channel": NOBODY,
+    "events.endpoint": NOBODY,
 }
 ROLES = [Role.OWNER, Role.ADMIN, Role.AGENT, Role.AUDITOR, NO_MEMBERSHIP]
 
@@ -267,7 +272,13 @@ def test_actions_on_another_tenants_rows_change_nothing(world: World) -> None:
         ("messaging/quarantineditem", "replay", b.first("messaging.quarantineditem")),
         ("webhooks/delivery", "requeue_failed", b.first("webhooks.delivery")),
         ("accounts/membership", "delete_selected", b.first("accounts.membership")),
+        ("events/endpoint", "send_test_event", b.first("events.endpoint")),
+        ("events/endpoint", "replay_last_day", b.first("events.endpoint")),
+        ("events/endpoint", "rotate_secret", b.first("events.endpoint")),
+        ("events/endpoint", "delete_selected", b.first("events.endpoint")),
     ]
+    endpoint_b = Endpoint.objects.get(pk=b.first("events.endpoint").pk)
+    deliveries_before = EventDelivery.objects.count()
     exports_before = SubjectExport.objects.count()
     for path, action, row in actions:
         payload = {"action": action, "_selected_action": [str(row.pk)], "confirm": "yes", "post": "yes"}
@@ -279,6 +290,8 @@ def test_actions_on_another_tenants_rows_change_nothing(world: World) -> None:
     assert SubjectExport.objects.count() == exports_before
     assert QuarantinedItem.objects.get(pk=b.first("messaging.quarantineditem").pk).replayed_at is None
     assert Membership.objects.filter(pk=b.first("accounts.membership").pk).exists()
+    assert Endpoint.objects.get(pk=endpoint_b.pk).secret == endpoint_b.secret
+    assert EventDelivery.objects.count() == deliveries_before
     assert not AuditEvent.objects.filter(tenant_id=world.tenant_b.pk, actor_id=world.staff[Role.OWNER].pk).exists()
 
 
@@ -307,6 +320,7 @@ ADD_FORMS = [
     "/admin/messaging/channel/add/",
     "/admin/policies/legalhold/add/",
     "/admin/policies/retentionpolicy/add/",
+    "/admin/events/endpoint/add/",
 ]
 
 

@@ -206,6 +206,7 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "provider_message_id": SHARED_WAMID,
         "provider_timestamp": "2026-01-10T12:04:00Z",
         "received_at": message.received_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": message.updated_at.isoformat().replace("+00:00", "Z"),
         "content": {"body": SHARED_WAMID},
         "content_unavailable": False,
         "content_expired": False,
@@ -236,6 +237,7 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "channel": str(channel.pk),
         "contact": str(contact.pk),
         "last_inbound_at": "2026-01-10T12:00:00Z",
+        "updated_at": conversation.updated_at.isoformat().replace("+00:00", "Z"),
     }
     assert client_a.get(f"/api/v1/channels/{channel.pk}/").json() == {
         "id": str(channel.pk),
@@ -510,6 +512,15 @@ def test_the_schema_lists_every_read_operation(db: None):
         "/api/v1/contacts/{contact_id}/exports/{export_id}/": ["get"],
         "/api/v1/exports/{export_id}/download/": ["get"],
         "/api/v1/contacts/{contact_id}/erase/": ["post"],
+        "/api/v1/event-endpoints/": ["get", "post"],
+        "/api/v1/event-endpoints/{endpoint_id}/": ["delete", "get", "patch"],
+        "/api/v1/event-endpoints/{endpoint_id}/rotate-secret/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/test/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/replay/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/resend-failed/": ["post"],
+        "/api/v1/event-endpoints/{endpoint_id}/deliveries/": ["get"],
+        "/api/v1/events/": ["get"],
+        "/api/v1/events/{event_id}/replay/": ["post"],
     }
     assert paths["/api/v1/messages/"]["get"]["operationId"] == "messages_list"
     assert {parameter["name"] for parameter in paths["/api/v1/messages/"]["get"]["parameters"]} == {
@@ -522,6 +533,7 @@ def test_the_schema_lists_every_read_operation(db: None):
         "provider_message_id",
         "since",
         "until",
+        "updated_since",
         "content_expired",
         "cursor",
         "page_size",

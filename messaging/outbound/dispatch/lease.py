@@ -48,13 +48,14 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
     message_table, channel_table, attempt_table = (
         quote(model._meta.db_table) for model in (Message, Channel, SendAttempt)
     )
-    status, pk, next_attempt_at, lease_expires_at, channel, tenant, contact, message_type = (
+    status, pk, next_attempt_at, lease_expires_at, updated_at, channel, tenant, contact, message_type = (
         quoted_column(Message, name, connection)
         for name in (
             "status",
             "id",
             "next_attempt_at",
             "lease_expires_at",
+            "updated_at",
             "channel",
             "tenant",
             "contact",
@@ -63,7 +64,7 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
     )
     number, attempt_message = (quoted_column(SendAttempt, name, connection) for name in ("number", "message"))
     sql = (  # quoted names from the models' metadata; every value is a parameter
-        f"UPDATE {message_table} SET {status} = %s, {lease_expires_at} = %s"  # noqa: S608
+        f"UPDATE {message_table} SET {status} = %s, {lease_expires_at} = %s, {updated_at} = %s"  # noqa: S608
         f" WHERE {pk} IN ({', '.join(['%s'] * len(message_ids))}) AND {status} = %s"
         f" AND ({next_attempt_at} IS NULL OR {next_attempt_at} <= %s)"
         f" AND {channel} IN (SELECT {quoted_column(Channel, 'id', connection)} FROM {channel_table}"
@@ -77,6 +78,7 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
     params = [
         MessageStatus.SENDING.value,
         moment.get_db_prep_value(now + timedelta(seconds=lease), connection),
+        moment.get_db_prep_value(now, connection),
         *(pk_field.get_db_prep_value(message_id, connection) for message_id in message_ids),
         MessageStatus.QUEUED.value,
         moment.get_db_prep_value(now, connection),

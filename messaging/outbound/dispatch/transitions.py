@@ -117,6 +117,7 @@ def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt
             next_attempt_at=due_at,
             lease_expires_at=None,
             attempt_count=F("attempt_count") + int(counts_as_attempt),
+            updated_at=now,
         )
         if not moved:
             return
@@ -136,7 +137,7 @@ def messages_requeue(messages: Sequence[Message], *, delay_seconds: float) -> No
     ids = [message.pk for message in messages]
     with transaction.atomic():
         moved = Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
-            status=MessageStatus.QUEUED, next_attempt_at=due_at, lease_expires_at=None
+            status=MessageStatus.QUEUED, next_attempt_at=due_at, lease_expires_at=None, updated_at=now
         )
         if not moved:
             return
@@ -155,7 +156,7 @@ def message_hold(message: Message) -> None:
     """Back to ``queued`` on a paused channel: the relay publishes it once the channel is resumed."""
     with transaction.atomic():
         moved = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-            status=MessageStatus.QUEUED, next_attempt_at=None, lease_expires_at=None
+            status=MessageStatus.QUEUED, next_attempt_at=None, lease_expires_at=None, updated_at=timezone.now()
         )
         if moved:
             _outbox_set(message, available_at=timezone.now(), published_at=None)
@@ -163,11 +164,13 @@ def message_hold(message: Message) -> None:
 
 def message_unconfirm(message: Message) -> None:
     """The call may have reached Meta: wait for a status webhook; resend only after the silence."""
+    now = timezone.now()
     Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
         status=MessageStatus.UNCONFIRMED,
         lease_expires_at=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=settings.GATEWAY_SEND_UNCONFIRMED_SILENCE),
+        next_attempt_at=now + timedelta(seconds=settings.GATEWAY_SEND_UNCONFIRMED_SILENCE),
         attempt_count=F("attempt_count") + 1,
+        updated_at=now,
     )
 
 
@@ -181,6 +184,7 @@ def message_fail(message: Message, *, code: int | None, title: str) -> None:
             failure_title=title[:200],
             lease_expires_at=None,
             next_attempt_at=None,
+            updated_at=timezone.now(),
         )
         if failed:
             OutboxEntry.objects.filter(message_id=message.pk).delete()
@@ -205,6 +209,7 @@ def leases_expired_unconfirm(message_ids: Sequence[uuid.UUID], *, now: datetime)
         lease_expires_at=None,
         next_attempt_at=now + timedelta(seconds=settings.GATEWAY_SEND_UNCONFIRMED_SILENCE),
         attempt_count=F("attempt_count") + 1,
+        updated_at=now,
     )
 
 
@@ -224,7 +229,7 @@ def silences_settle(silent: Sequence[tuple[uuid.UUID, int]], *, now: datetime) -
             .only(*MESSAGE_EVENT_FIELDS)
         )
         failed = Message.objects.filter(pk__in=[message.pk for message in failing]).update(
-            status=MessageStatus.FAILED, failure_title=title, next_attempt_at=None
+            status=MessageStatus.FAILED, failure_title=title, next_attempt_at=None, updated_at=now
         )
         OutboxEntry.objects.filter(message_id__in=spent, message__status=MessageStatus.FAILED).delete()
         business_events_record(
@@ -235,7 +240,7 @@ def silences_settle(silent: Sequence[tuple[uuid.UUID, int]], *, now: datetime) -
         )
         requeued = Message.objects.filter(
             pk__in=retry, status=MessageStatus.UNCONFIRMED, next_attempt_at__lte=now
-        ).update(status=MessageStatus.QUEUED, next_attempt_at=None)
+        ).update(status=MessageStatus.QUEUED, next_attempt_at=None, updated_at=now)
         OutboxEntry.objects.filter(message_id__in=retry, message__status=MessageStatus.QUEUED).update(
             available_at=now, published_at=None
         )
