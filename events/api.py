@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -20,9 +20,10 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from accounts.actors import Actor
-from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import ApiClient, scope_required
 from accounts.models import ApiScope
+from core.api_errors import INVALID_REQUEST, field_errors, problem_response
+from core.api_schema import BAD_CURSOR, invalid_request, problem_responses
 from core.clientip import client_ip
 from events import endpoints, services
 from events.models import DeliveryAttempt, Endpoint
@@ -34,7 +35,6 @@ from events.serializers import (
     EndpointInputSerializer,
     EndpointOutputSerializer,
     EndpointWithSecretOutputSerializer,
-    InvalidRequestSerializer,
     ReplayInputSerializer,
     RotateInputSerializer,
     backlog_fields,
@@ -42,9 +42,8 @@ from events.serializers import (
 from messaging.api_lists import BAD_FILTER, PAGE_PARAMETERS, NewestFirstPagination, page_of, paginate
 
 MANAGE: list[type[BasePermission]] = [IsAuthenticated, scope_required(ApiScope.EVENTS_MANAGE)]
-INVALID = OpenApiResponse(InvalidRequestSerializer, description="`invalid_request`: `fields` names each refusal.")
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such endpoint in this tenant.")
-COMMON: dict[int, Any] = {401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND}
+INVALID = invalid_request("A value is refused (`invalid_request`); `errors` names each field.")
+NOT_FOUND = "No such endpoint in this tenant (`not_found`)."
 
 
 class AttemptPagination(NewestFirstPagination):
@@ -63,7 +62,7 @@ def actor_of(request: Request) -> Actor:
 
 
 def invalid(fields: Any, detail: str = "The request does not match the schema.") -> Response:
-    return Response({"error": "invalid_request", "detail": detail, "fields": fields}, status=400)
+    return problem_response(400, INVALID_REQUEST, detail, errors=field_errors(fields))
 
 
 def refused(error: endpoints.EndpointError) -> Response:
@@ -92,8 +91,7 @@ class EndpointCollectionApi(APIView):
         parameters=PAGE_PARAMETERS,
         responses={
             200: page_of("EventEndpointPage", EndpointOutputSerializer(many=True)),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
+            **problem_responses({404: BAD_CURSOR}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -106,7 +104,7 @@ class EndpointCollectionApi(APIView):
         description="Register an endpoint (requires `events:manage`). The answer holds its signing secret, the "
         "only time it is ever returned.",
         request=EndpointInputSerializer,
-        responses={201: EndpointWithSecretOutputSerializer, 400: INVALID, 401: UNAUTHORIZED, 403: FORBIDDEN},
+        responses={201: EndpointWithSecretOutputSerializer, **problem_responses({400: INVALID}, has_body=True)},
     )
     def post(self, request: Request) -> Response:
         serializer = EndpointInputSerializer(data=request.data)
@@ -129,7 +127,7 @@ class EndpointDetailApi(APIView):
     @extend_schema(
         operation_id="event_endpoints_retrieve",
         description="One endpoint with its backlog (requires `events:manage`). The secret is never returned.",
-        responses={200: EndpointDetailOutputSerializer, **COMMON},
+        responses={200: EndpointDetailOutputSerializer, **problem_responses({404: NOT_FOUND})},
     )
     def get(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoint = endpoint_of(request, endpoint_id)
@@ -141,7 +139,7 @@ class EndpointDetailApi(APIView):
         description="Change the given fields (requires `events:manage`). Enabling an endpoint the gateway "
         "disabled clears the reason and the failure clock.",
         request=EndpointInputSerializer(partial=True),
-        responses={200: EndpointOutputSerializer, 400: INVALID, **COMMON},
+        responses={200: EndpointOutputSerializer, **problem_responses({400: INVALID, 404: NOT_FOUND}, has_body=True)},
     )
     def patch(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoint = endpoint_of(request, endpoint_id)
@@ -157,7 +155,7 @@ class EndpointDetailApi(APIView):
     @extend_schema(
         operation_id="event_endpoints_destroy",
         description="Delete the endpoint and the deliveries it is owed (requires `events:manage`).",
-        responses={204: None, **COMMON},
+        responses={204: None, **problem_responses({404: NOT_FOUND})},
     )
     def delete(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoints.endpoint_delete(endpoint=endpoint_of(request, endpoint_id), actor=actor_of(request))
@@ -172,7 +170,10 @@ class EndpointRotateSecretApi(APIView):
         description="A new signing secret, returned this once (requires `events:manage`). For `overlap_hours` "
         "(24 unless given, at most 168) each delivery carries both signatures, so the receiver can switch.",
         request=RotateInputSerializer,
-        responses={200: EndpointWithSecretOutputSerializer, 400: INVALID, **COMMON},
+        responses={
+            200: EndpointWithSecretOutputSerializer,
+            **problem_responses({400: INVALID, 404: NOT_FOUND}, has_body=True),
+        },
     )
     def post(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoint = endpoint_of(request, endpoint_id)
@@ -192,7 +193,7 @@ class EndpointTestApi(APIView):
         description="Send a `ping` event to this endpoint only (requires `events:manage`); follow it in the "
         "delivery log.",
         request=None,
-        responses={202: None, **COMMON},
+        responses={202: None, **problem_responses({404: NOT_FOUND})},
     )
     def post(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoints.endpoint_test(endpoint=endpoint_of(request, endpoint_id), actor=actor_of(request))
@@ -207,7 +208,7 @@ class EndpointReplayApi(APIView):
         description="Deliver again every event the endpoint subscribes to recorded in [`since`, `until`), at "
         "most 31 days (requires `events:manage`). Each keeps its `webhook-id`.",
         request=ReplayInputSerializer,
-        responses={202: CountOutputSerializer, 400: INVALID, **COMMON},
+        responses={202: CountOutputSerializer, **problem_responses({400: INVALID, 404: NOT_FOUND}, has_body=True)},
     )
     def post(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoint = endpoint_of(request, endpoint_id)
@@ -231,7 +232,7 @@ class EndpointResendFailedApi(APIView):
         operation_id="event_endpoints_resend_failed",
         description="Try again every delivery to this endpoint that used up its retries (requires `events:manage`).",
         request=None,
-        responses={202: CountOutputSerializer, **COMMON},
+        responses={202: CountOutputSerializer, **problem_responses({404: NOT_FOUND})},
     )
     def post(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         count = endpoints.endpoint_failed_resend(endpoint=endpoint_of(request, endpoint_id), actor=actor_of(request))
@@ -246,7 +247,10 @@ class EndpointDeliveriesApi(APIView):
         description="The delivery log of this endpoint: one row per attempt, newest first (requires "
         "`events:manage`). Filter by the delivery's status now or by event.",
         parameters=[AttemptFilterSerializer, *PAGE_PARAMETERS],
-        responses={200: page_of("DeliveryAttemptPage", AttemptOutputSerializer(many=True)), 400: BAD_FILTER, **COMMON},
+        responses={
+            200: page_of("DeliveryAttemptPage", AttemptOutputSerializer(many=True)),
+            **problem_responses({400: BAD_FILTER, 404: f"{NOT_FOUND} Or the `cursor` is not one this list gave."}),
+        },
     )
     def get(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         endpoint = endpoint_of(request, endpoint_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
@@ -19,9 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import FORBIDDEN, UNAUTHORIZED, ErrorSerializer
 from accounts.api_auth import scope_required
 from accounts.models import ApiScope
+from core.api_schema import problem_responses
 from events import endpoints
 from events.api import INVALID, MANAGE, actor_of, client_of, invalid
 from events.feed import events_after
@@ -46,9 +46,7 @@ class EventFeedApi(APIView):
         parameters=[FeedFilterSerializer],
         responses={
             200: FeedPageSerializer,
-            400: BAD_FILTER,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
+            **problem_responses({400: BAD_FILTER}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -74,10 +72,7 @@ class EventReplayApi(APIView):
         request=None,
         responses={
             202: None,
-            400: INVALID,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: OpenApiResponse(ErrorSerializer, description="No such event or endpoint in this tenant."),
+            **problem_responses({400: INVALID, 404: "No such event or endpoint in this tenant (`not_found`)."}),
         },
     )
     def post(self, request: Request, event_id: str) -> Response:

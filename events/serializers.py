@@ -17,16 +17,6 @@ from messaging.business_events import EventType
 
 TYPES_HELP = f"Any of: {', '.join(f'`{event_type}`' for event_type in SUBSCRIBABLE_TYPES)}."
 
-InvalidRequestSerializer = inline_serializer(
-    name="EventsInvalidRequest",
-    fields={
-        "error": serializers.CharField(help_text="Always `invalid_request`."),
-        "detail": serializers.CharField(),
-        "fields": serializers.DictField(help_text="The errors per field."),
-    },
-)
-
-
 # --- Endpoints -----------------------------------------------------------------------------------
 
 

@@ -17,12 +17,12 @@ from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, Event, Even
 from messaging.business_events import EventType
 from messaging.models import Channel
 from tests.events.conftest import EndpointFactory
+from tests.problems import NOT_FOUND
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/event-endpoints/"
 RECEIVER = "http://127.0.0.1:9/in"  # loopback and http: allowed outside production
-NOT_FOUND = {"detail": "Not found."}
 OBJECT_ROUTES = [
     ("get", ""),
     ("patch", ""),
@@ -49,6 +49,11 @@ def manager_a(tenant_a: Tenant) -> APIClient:
 
 def audited(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("seq"))
+
+
+def _fields(response: Any) -> list[str]:
+    """The fields a 400 problem document names, in order, each once."""
+    return list(dict.fromkeys(str(error["field"]) for error in response.json()["errors"]))
 
 
 def create_body(**fields: Any) -> dict[str, Any]:
@@ -118,8 +123,9 @@ def test_refused_values_answer_400_naming_the_field_and_create_nothing(
     response = manager_a.post(BASE, body, format="json")
 
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_request"
-    assert list(response.json()["fields"]) == [field]
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_request"
+    assert _fields(response) == [field]
     assert not Endpoint.objects.exists()
     assert not audited(AuditAction.EVENT_ENDPOINT_CREATED)
 
@@ -128,7 +134,9 @@ def test_a_channel_of_another_tenant_is_refused_like_an_unknown_one(manager_a: A
     for channel in (channel_b.pk, uuid.uuid4()):
         response = manager_a.post(BASE, create_body(channel=str(channel)), format="json")
         assert response.status_code == 400
-        assert response.json()["fields"] == {"channel": ["No such channel in this tenant."]}
+        assert response.json()["errors"] == [
+            {"field": "channel", "code": "invalid", "detail": "No such channel in this tenant."}
+        ]
     assert not Endpoint.objects.exists()
 
 
@@ -194,7 +202,7 @@ def test_a_refused_change_changes_nothing(
 
     response = manager_a.patch(f"{BASE}{endpoint.pk}/", {"description": "x", "event_types": ["ping"]}, format="json")
 
-    assert response.status_code == 400 and list(response.json()["fields"]) == ["event_types"]
+    assert response.status_code == 400 and _fields(response) == ["event_types"]
     endpoint.refresh_from_db()
     assert (endpoint.description, endpoint.event_types) == ("", ["message.received"])
     assert not audited(AuditAction.EVENT_ENDPOINT_CHANGED)
@@ -239,7 +247,7 @@ def test_an_overlap_over_a_week_is_refused(
 
     response = manager_a.post(f"{BASE}{endpoint.pk}/rotate-secret/", {"overlap_hours": 169}, format="json")
 
-    assert response.status_code == 400 and list(response.json()["fields"]) == ["overlap_hours"]
+    assert response.status_code == 400 and _fields(response) == ["overlap_hours"]
     assert Endpoint.objects.get().secret == endpoint.secret
 
 
@@ -270,7 +278,7 @@ def test_replay_owes_the_range_again_and_refuses_more_than_31_days(
     too_long = manager_a.post(path, {"since": now - timedelta(days=32), "until": now}, format="json")
     replayed = manager_a.post(path, {"since": now - timedelta(days=1), "until": now}, format="json")
 
-    assert too_long.status_code == 400 and list(too_long.json()["fields"]) == ["until"]
+    assert too_long.status_code == 400 and _fields(too_long) == ["until"]
     assert (replayed.status_code, replayed.json()) == (202, {"count": 2})
     assert set(EventDelivery.objects.values_list("event_id", flat=True)) == {event.pk for event in inside}
     [audit] = audited(AuditAction.EVENTS_REPLAYED)

@@ -137,4 +137,4 @@ def test_a_malformed_updated_since_answers_400(reader: APIClient) -> None:
     for path in ("/api/v1/messages/", "/api/v1/conversations/"):
         response = reader.get(path, {"updated_since": "yesterday"})
         assert response.status_code == 400
-        assert list(response.json()) == ["updated_since"]
+        assert [error["field"] for error in response.json()["errors"]] == ["updated_since"]
