@@ -50,6 +50,7 @@ class AuditAction(models.TextChoices):
     SUBJECT_EXPORTS_EXPIRED = "subject_export.expired", "Expired subject export archives deleted"
     CONTACT_ERASED = "contact.erased", "Contact erased (erasure receipt)"
     CONTACT_ERASURE_REFUSED = "contact.erasure_refused", "Contact erasure refused (legal hold)"
+    EVENT_ENDPOINT_DISABLED = "event_endpoint.disabled", "Event endpoint disabled by delivery (gone or failing)"
 
 
 OPERATOR_CHAIN = "operator"

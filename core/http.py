@@ -1,4 +1,5 @@
-"""The one outbound HTTP client of the gateway: media downloads now, Graph API sends next.
+"""The one outbound HTTP client of the gateway: media downloads, Graph API sends, and event deliveries to the
+tenants' own URLs (``http_post_pinned``: to the one address core.addresses checked, never resolving again).
 
 One keep-alive ``httpx.Client`` per process (made again after a fork: a pool must never be shared by two
 processes), explicit timeouts from settings, no redirects (a caller that follows one checks the new URL
@@ -17,10 +18,13 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from core.addresses import PinnedTarget
 
 USER_AGENT = "meta-gateway/1"
 CHUNK_BYTES = 64 * 1024
@@ -127,6 +131,43 @@ def http_post_json(
     return _send("POST", url, headers=merged, content=body, timeout=timeout, max_bytes=max_bytes, deadline=None)
 
 
+def http_post_pinned(
+    target: PinnedTarget,
+    *,
+    content: bytes,
+    headers: Mapping[str, str],
+    connect_timeout: float,
+    read_timeout: float,
+    keep_bytes: int,
+) -> HttpResponse:
+    """POST ``content`` to ``target``'s checked address, with its URL's Host header and, over https, its host name
+    as the TLS server name the certificate is verified against. The answer's body is read up to ``keep_bytes``
+    and the rest dropped (a consumer's answer is only shown, never parsed); the transfer as a whole is bounded
+    by the two timeouts together, so a slow drip of bytes cannot hold a worker."""
+    origin = target.origin
+    pinned_url = httpx.URL(target.url).copy_with(host=str(target.address))
+    default_port = DEFAULT_PORTS[origin.scheme] == origin.port
+    host_header = origin.host if default_port else f"{_host_in_url(origin.host)}:{origin.port}"
+    extensions = {"sni_hostname": origin.host} if origin.scheme == "https" else {}
+    timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+    where = f"POST to {origin.host}"
+    with _translated_errors(where):
+        request = http_client().build_request(
+            "POST",
+            pinned_url,
+            headers={**headers, "Host": host_header},
+            content=content,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        response = http_client().send(request, stream=True)
+        try:
+            body = _read_prefix(response, keep_bytes=keep_bytes, seconds=connect_timeout + read_timeout, where=where)
+        finally:
+            response.close()
+    return HttpResponse(status=response.status_code, headers=dict(response.headers.items()), body=body)
+
+
 @dataclass(frozen=True)
 class UrlOrigin:
     scheme: str
@@ -198,6 +239,24 @@ def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float | 
             late.may_have_been_sent = True
             raise late
     return bytes(body)
+
+
+def _read_prefix(response: httpx.Response, *, keep_bytes: int, seconds: float, where: str) -> bytes:
+    ends_at = time.monotonic() + seconds
+    body = bytearray()
+    for chunk in response.iter_bytes(CHUNK_BYTES):
+        body += chunk
+        if len(body) >= keep_bytes:
+            break
+        if time.monotonic() > ends_at:
+            late = HttpTimeoutError(f"{where}: the answer took longer than {seconds} seconds")
+            late.may_have_been_sent = True
+            raise late
+    return bytes(body[:keep_bytes])
+
+
+def _host_in_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import dj_database_url
 import django_stubs_ext
 from kombu import Queue
 
-from gateway.env import env_bool, env_int, env_list, env_secret, env_str, new_root_key_entry
+from gateway.env import env_bool, env_float, env_int, env_list, env_secret, env_str, new_root_key_entry
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] and friends be subscripted at run time
 
@@ -263,6 +263,34 @@ GATEWAY_SEND_PAIR_BURST = env_int("GATEWAY_SEND_PAIR_BURST", 3, minimum=1, maxim
 # the longest expected time from the grant to Meta receiving the request (network, a busy worker's CPU).
 GATEWAY_SEND_RATE_GUARD_MS = env_int("GATEWAY_SEND_RATE_GUARD_MS", 250, minimum=0, maximum=999)
 
+# --- Event delivery to the tenants' endpoints (events/) ----------------------------------------------------
+# Timeouts of one delivery POST (seconds; fractions allowed): past the read timeout the attempt fails and is retried.
+GATEWAY_EVENTS_CONNECT_TIMEOUT = env_float("GATEWAY_EVENTS_CONNECT_TIMEOUT", 5.0, minimum=0.05, maximum=60)
+GATEWAY_EVENTS_READ_TIMEOUT = env_float("GATEWAY_EVENTS_READ_TIMEOUT", 15.0, minimum=0.05, maximum=120)
+# How long a worker holds a delivery it is attempting: past it (a killed worker) the relay takes it back.
+GATEWAY_EVENTS_LEASE_SECONDS = env_int("GATEWAY_EVENTS_LEASE_SECONDS", 60, minimum=1, maximum=3600)
+# Delays before each retry, seconds (±20 % jitter), close to the Standard Webhooks schedule: about 2.1 days in all.
+# A delivery failing once more than the list is long ends failed.
+GATEWAY_EVENTS_RETRY_SCHEDULE = [
+    float(value) for value in env_list("GATEWAY_EVENTS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,50400,72000")
+]
+# The longest Retry-After (429, 503) honoured; a longer one is cut to this.
+GATEWAY_EVENTS_RETRY_AFTER_MAX_SECONDS = env_int("GATEWAY_EVENTS_RETRY_AFTER_MAX_SECONDS", 3600, minimum=1)
+# A delivery that finds its endpoint at max_in_flight goes back to wait this long (not counted as an attempt).
+GATEWAY_EVENTS_BUSY_DELAY_SECONDS = env_float("GATEWAY_EVENTS_BUSY_DELAY_SECONDS", 1.0, minimum=0.0, maximum=60)
+# A due delivery published longer ago than this and still pending is published again by the relay.
+GATEWAY_EVENTS_REPUBLISH_SECONDS = env_float("GATEWAY_EVENTS_REPUBLISH_SECONDS", 30.0, minimum=0.0, maximum=3600)
+# Deliveries the relay publishes per run, at most.
+GATEWAY_EVENTS_RELAY_BATCH = env_int("GATEWAY_EVENTS_RELAY_BATCH", 2000, minimum=1, maximum=100_000)
+# An endpoint failing without a success for this long is disabled, with an audit event and a warning.
+GATEWAY_EVENTS_DISABLE_AFTER_HOURS = env_int("GATEWAY_EVENTS_DISABLE_AFTER_HOURS", 72, minimum=1, maximum=24 * 90)
+# SSRF guard: plain http only outside production; private, loopback, link-local, multicast and reserved addresses
+# are refused unless one of these networks (CIDRs) holds them (development allows loopback, for a local receiver).
+GATEWAY_EVENTS_ALLOW_HTTP = env_bool("GATEWAY_EVENTS_ALLOW_HTTP", not IS_PRODUCTION)
+GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
+    "GATEWAY_EVENTS_ALLOWED_NETWORKS", "" if IS_PRODUCTION else "127.0.0.0/8,::1/128"
+)
+
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
@@ -330,6 +358,7 @@ CELERY_BEAT_SCHEDULE = {
     "media-sweep": {"task": "maintenance.media_sweep", "schedule": 300.0},
     "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},
     "outbound-sweep": {"task": "maintenance.outbound_sweep", "schedule": 10.0},
+    "events-relay": {"task": "maintenance.events_relay", "schedule": 2.0},
 }
 if REDIS_URL:
     CELERY_BROKER_URL: str | None = REDIS_URL
