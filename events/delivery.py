@@ -10,12 +10,14 @@ meanwhile goes out thin), signed, POSTed, and the outcome recorded (events.outco
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 
 from core.locks import held_slot
@@ -24,6 +26,8 @@ from events.outcomes import outcome_record
 from events.payloads import event_body, events_payloads
 from events.signing import signature_headers, signing_secrets
 from events.transport import event_post
+
+logger = logging.getLogger(__name__)
 
 SLOT_PREFIX = "events-endpoint"
 
@@ -36,9 +40,23 @@ def deliveries_deliver(delivery_ids: Sequence[uuid.UUID]) -> dict[str, int]:
         next_attempt_at__lte=timezone.now(),
         endpoint__is_enabled=True,
     ).select_related("endpoint", "event")
-    counts: Counter[str] = Counter(delivery_attempt(delivery) for delivery in due)
+    counts: Counter[str] = Counter(_attempt_guarded(delivery) for delivery in due)
     counts["not_due"] = len(delivery_ids) - sum(counts.values())
     return dict(counts)
+
+
+def _attempt_guarded(delivery: EventDelivery) -> str:
+    """One delivery's bug never stops the others of its batch: it is logged by class name, and its lease expires
+    into the relay's hands (which fails it once its attempts are used up)."""
+    try:
+        return delivery_attempt(delivery)
+    except OperationalError:
+        raise  # the database is away: the task retries the batch
+    except Exception as error:
+        logger.error(  # noqa: TRY400 - by class name only: an exception's text may quote the payload
+            "event delivery attempt broke", extra={"delivery_id": str(delivery.pk), "error": type(error).__name__}
+        )
+        return "error"
 
 
 def delivery_attempt(delivery: EventDelivery) -> str:
