@@ -63,7 +63,8 @@ def delivery_attempt(delivery: EventDelivery) -> str:
     """One attempt at ``delivery`` if a slot of its endpoint is free and no one else took it meanwhile."""
     endpoint = delivery.endpoint
     lease_seconds = int(settings.GATEWAY_EVENTS_LEASE_SECONDS)
-    with held_slot(f"{SLOT_PREFIX}:{endpoint.pk}", slots=endpoint.max_in_flight, ttl_seconds=lease_seconds) as free:
+    slots = max(1, endpoint.max_in_flight)
+    with held_slot(f"{SLOT_PREFIX}:{endpoint.pk}", slots=slots, ttl_seconds=lease_seconds) as free:
         if not free:
             delivery_postpone(delivery, seconds=float(settings.GATEWAY_EVENTS_BUSY_DELAY_SECONDS))
             return "busy"

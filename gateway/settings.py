@@ -7,6 +7,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from gateway.env import env_bool, env_float, env_int, env_list, env_secret, env_str, new_root_key_entry
@@ -269,6 +270,9 @@ GATEWAY_EVENTS_CONNECT_TIMEOUT = env_float("GATEWAY_EVENTS_CONNECT_TIMEOUT", 5.0
 GATEWAY_EVENTS_READ_TIMEOUT = env_float("GATEWAY_EVENTS_READ_TIMEOUT", 15.0, minimum=0.05, maximum=120)
 # How long a worker holds a delivery it is attempting: past it (a killed worker) the relay takes it back.
 GATEWAY_EVENTS_LEASE_SECONDS = env_int("GATEWAY_EVENTS_LEASE_SECONDS", 60, minimum=1, maximum=3600)
+if GATEWAY_EVENTS_LEASE_SECONDS <= GATEWAY_EVENTS_CONNECT_TIMEOUT + GATEWAY_EVENTS_READ_TIMEOUT:
+    # A lease shorter than an attempt would hand a delivery still being attempted to a second worker.
+    raise ImproperlyConfigured("GATEWAY_EVENTS_LEASE_SECONDS must exceed the events connect and read timeouts")
 # Delays before each retry, seconds (±20 % jitter), close to the Standard Webhooks schedule: about 2.1 days in all.
 # A delivery failing once more than the list is long ends failed.
 GATEWAY_EVENTS_RETRY_SCHEDULE = [
