@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from core.http import UrlOrigin, url_origin
+from core.http import UrlOrigin, url_connect_host, url_origin
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -44,10 +44,11 @@ class AddressPolicy:
 
 @dataclass(frozen=True)
 class PinnedTarget:
-    """A URL and the one address its request connects to."""
+    """A URL and the one address its request connects to (``connect_host``: its host as the client names it)."""
 
     url: str
     origin: UrlOrigin
+    connect_host: str
     address: IpAddress
 
 
@@ -58,12 +59,13 @@ def target_resolve(url: str, policy: AddressPolicy) -> PinnedTarget:
         raise AddressRefusedError(REFUSED_URL)
     if origin.scheme != "https" and not policy.allow_http:
         raise AddressRefusedError(REFUSED_SCHEME)
-    addresses = host_addresses(origin.host, origin.port)
+    connect_host = url_connect_host(url)
+    addresses = host_addresses(connect_host, origin.port)
     if not addresses:
         raise AddressRefusedError(UNRESOLVED)
     if any(not address_allowed(address, policy.allowed_networks) for address in addresses):
         raise AddressRefusedError(REFUSED_ADDRESS)
-    return PinnedTarget(url=url, origin=origin, address=addresses[0])
+    return PinnedTarget(url=url, origin=origin, connect_host=connect_host, address=addresses[0])
 
 
 def host_addresses(host: str, port: int) -> list[IpAddress]:
