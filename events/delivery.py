@@ -79,7 +79,7 @@ def delivery_attempt(delivery: EventDelivery) -> str:
             secrets_in_use=signing_secrets(endpoint, now=now),
         )
         outcome = event_post(endpoint.url, body=body, headers=headers)
-        return outcome_record(delivery, outcome, now=now)
+        return outcome_record(delivery, outcome, attempted_at=now, now=timezone.now())
 
 
 def delivery_lease(delivery: EventDelivery, *, now: datetime, seconds: int) -> bool:

@@ -37,8 +37,9 @@ class Verdict:
     word: str  # for the task's counts
 
 
-def outcome_record(delivery: EventDelivery, outcome: Outcome, *, now: datetime) -> str:
-    """Record ``outcome`` of the attempt numbered ``delivery.attempts``; returns a word for the task's counts."""
+def outcome_record(delivery: EventDelivery, outcome: Outcome, *, attempted_at: datetime, now: datetime) -> str:
+    """Record ``outcome`` of the attempt numbered ``delivery.attempts``, started at ``attempted_at`` and over
+    ``now`` (the next attempt counts from then); returns a word for the task's counts."""
     verdict = outcome_verdict(outcome, attempts=delivery.attempts, now=now)
     with transaction.atomic():
         _delivery_move(delivery, verdict, now)
@@ -46,7 +47,7 @@ def outcome_record(delivery: EventDelivery, outcome: Outcome, *, now: datetime) 
             tenant_id=delivery.tenant_id,
             delivery=delivery,
             endpoint_id=delivery.endpoint_id,
-            attempted_at=now,
+            attempted_at=attempted_at,
             status_code=outcome.status_code,
             error=outcome.error,
             latency_ms=outcome.latency_ms,

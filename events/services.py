@@ -4,7 +4,7 @@ endpoint again, read its backlog; and the purge of the delivery log that the ret
 
 A replayed delivery starts a fresh schedule: its row (one per event and endpoint) goes back to pending and due,
 attempts counted from zero; one being attempted right now is left to finish. Nothing here sends: the rows are
-published on commit and the ``events`` workers deliver them.
+published on commit and the ``events`` workers deliver them, once the endpoint is enabled (``endpoint_enable``).
 """
 
 from __future__ import annotations
