@@ -21,6 +21,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.locks import held_slot
+from core.metrics import metric_increment
 from events.models import DeliveryStatus, EventDelivery
 from events.outcomes import outcome_record
 from events.payloads import event_body, events_payloads
@@ -49,14 +50,16 @@ def _attempt_guarded(delivery: EventDelivery) -> str:
     """One delivery's bug never stops the others of its batch: it is logged by class name, and its lease expires
     into the relay's hands (which fails it once its attempts are used up)."""
     try:
-        return delivery_attempt(delivery)
+        word = delivery_attempt(delivery)
     except OperationalError:
         raise  # the database is away: the task retries the batch
     except Exception as error:
         logger.error(  # noqa: TRY400 - by class name only: an exception's text may quote the payload
             "event delivery attempt broke", extra={"delivery_id": str(delivery.pk), "error": type(error).__name__}
         )
-        return "error"
+        word = "error"
+    metric_increment("events_delivery_outcomes", outcome=word)
+    return word
 
 
 def delivery_attempt(delivery: EventDelivery) -> str:

@@ -48,7 +48,7 @@ def event_replay(event: Event, endpoint: Endpoint) -> EventDelivery:
         return EventDelivery.objects.get(event=event, endpoint=endpoint)
 
 
-def endpoint_replay(endpoint: Endpoint, *, since: datetime, until: datetime) -> int:
+def endpoint_replay(endpoint: Endpoint, since: datetime, until: datetime) -> int:
     """Deliver again every event of ``endpoint``'s subscription recorded in [since, until); returns how many.
     One transaction per BATCH_ROWS events, so a long range never holds one open for long."""
     subscription = _subscription(endpoint)

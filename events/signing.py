@@ -42,7 +42,7 @@ def signature_headers(*, webhook_id: str, timestamp: int, body: bytes, secrets_i
     return {"webhook-id": webhook_id, "webhook-timestamp": str(timestamp), "webhook-signature": signatures}
 
 
-def endpoint_secret_rotate(endpoint: Endpoint, *, overlap: timedelta) -> str:
+def endpoint_secret_rotate(endpoint: Endpoint, overlap: timedelta) -> str:
     """Give ``endpoint`` a new secret, its current one signing alongside for ``overlap``; returns the new secret.
     One transaction, the row locked: two rotations at once never lose a secret the consumer still holds."""
     with transaction.atomic():
