@@ -278,6 +278,8 @@ if GATEWAY_EVENTS_LEASE_SECONDS <= GATEWAY_EVENTS_CONNECT_TIMEOUT + GATEWAY_EVEN
 GATEWAY_EVENTS_RETRY_SCHEDULE = [
     float(value) for value in env_list("GATEWAY_EVENTS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,50400,72000")
 ]
+if any(not 0 <= step <= 30 * 86_400 for step in GATEWAY_EVENTS_RETRY_SCHEDULE):
+    raise ImproperlyConfigured("GATEWAY_EVENTS_RETRY_SCHEDULE must list seconds between 0 and 30 days")
 # The longest Retry-After (429, 503) honoured; a longer one is cut to this.
 GATEWAY_EVENTS_RETRY_AFTER_MAX_SECONDS = env_int("GATEWAY_EVENTS_RETRY_AFTER_MAX_SECONDS", 3600, minimum=1)
 # A delivery that finds its endpoint at max_in_flight goes back to wait this long (not counted as an attempt).
