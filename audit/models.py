@@ -57,6 +57,7 @@ class AuditAction(models.TextChoices):
     EVENT_ENDPOINT_TESTED = "event_endpoint.tested", "Test event sent to an endpoint"
     EVENTS_REPLAYED = "events.replayed", "Events replayed to an endpoint"
     EVENTS_RESENT = "events.resent", "Failed event deliveries resent"
+    EVENT_ENDPOINT_DISABLED = "event_endpoint.disabled", "Event endpoint disabled by delivery (gone or failing)"
 
 
 OPERATOR_CHAIN = "operator"

@@ -1,4 +1,5 @@
-"""Named locks with an expiry, so periodic jobs never overlap (Redis when configured, else the database)."""
+"""Named locks with an expiry, so periodic jobs never overlap, and counted slots built on them, so a few holders at
+most work on one thing at once across processes (Redis when configured, else the database)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def held_lock(name: str, *, ttl_seconds: int) -> Iterator[bool]:
     finally:
         if acquired:
             _release(name, token)
+
+
+@contextmanager
+def held_slot(name: str, *, slots: int, ttl_seconds: int) -> Iterator[bool]:
+    """Yields True when this caller holds one of ``slots`` slots named ``name``, False when all are held. A holder
+    that dies keeps its slot only until ``ttl_seconds`` pass."""
+    token = secrets.token_hex(16)
+    held = next((f"{name}:{slot}" for slot in range(slots) if _acquire(f"{name}:{slot}", token, ttl_seconds)), None)
+    try:
+        yield held is not None
+    finally:
+        if held is not None:
+            _release(held, token)
 
 
 def _acquire(name: str, token: str, ttl_seconds: int) -> bool:

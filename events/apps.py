@@ -12,3 +12,5 @@ class EventsConfig(AppConfig):
         from messaging.business_events import business_events_sink_register
 
         business_events_sink_register(events_record)
+        # The tasks, which the outbox and the relay publish by name (Celery autodiscovers them in workers only).
+        from events import tasks  # noqa: F401

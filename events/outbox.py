@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from events.models import Endpoint, Event, EventDelivery
+from events.publishing import deliveries_publish_on_commit
 from messaging.business_events import BusinessEvent
 
 BATCH_ROWS = 1000  # well under PostgreSQL's 65,535 bound parameters per statement
@@ -33,16 +34,26 @@ class Subscription:
 
 
 def events_record(events: Sequence[BusinessEvent]) -> list[EventDelivery]:
-    """Insert ``events`` and one pending delivery per subscribed endpoint; returns the deliveries."""
+    """Insert ``events`` and one pending delivery per subscribed endpoint, published once the caller commits;
+    returns the deliveries."""
     rows = Event.objects.bulk_create([_event_row(event) for event in events], batch_size=BATCH_ROWS)
-    return deliveries_owe(rows, subscriptions_of({row.tenant_id for row in rows}))
+    owed = deliveries_owe(rows, subscriptions_of({row.tenant_id for row in rows}))
+    deliveries_publish_on_commit([delivery.pk for delivery in owed])
+    return owed
 
 
 def deliveries_owe(rows: Sequence[Event], subscriptions: dict[uuid.UUID, list[Subscription]]) -> list[EventDelivery]:
-    """One pending delivery for each event and endpoint that wants it; existing pairs are left as they are."""
+    """One pending delivery for each event and endpoint that wants it, stamped as published (the caller publishes
+    it on commit); existing pairs are left as they are."""
     now = timezone.now()
     owed = [
-        EventDelivery(tenant_id=row.tenant_id, event=row, endpoint_id=subscription.endpoint_id, next_attempt_at=now)
+        EventDelivery(
+            tenant_id=row.tenant_id,
+            event=row,
+            endpoint_id=subscription.endpoint_id,
+            next_attempt_at=now,
+            published_at=now,
+        )
         for row in rows
         for subscription in subscriptions.get(row.tenant_id, ())
         if subscription.wants(row)

@@ -1,21 +1,34 @@
-"""What the API and the admin do to deliveries (they check the tenant and audit): replay one event or a time range
-to an endpoint, resend what failed, send a test event, enable an endpoint again, read its backlog. Nothing here
-sends: the rows are set pending and the delivery workers take them."""
+"""What operators and tenants do to deliveries, for the API and the admin (which check the tenant, audit and
+answer): replay one event or a time range to an endpoint, resend what failed, send a test event, enable an
+endpoint again, read its backlog; and the purge of the delivery log that the retention policy runs.
+
+A replayed delivery starts a fresh schedule: its row (one per event and endpoint) goes back to pending and due,
+attempts counted from zero; one being attempted right now is left to finish. Nothing here sends: the rows are
+published on commit and the ``events`` workers deliver them, once the endpoint is enabled (``endpoint_enable``).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Min, QuerySet
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, Event, EventDelivery
+from events.outbox import BATCH_ROWS, Subscription, deliveries_owe
+from events.publishing import deliveries_publish_on_commit
 from messaging.business_events import EventType
 
 UNDELIVERED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)
 SUCCESS_WINDOW = timedelta(hours=24)
+
+
+class CrossTenantError(ValueError):
+    """An event of one tenant was about to be delivered to another tenant's endpoint."""
 
 
 @dataclass(frozen=True)
@@ -28,50 +41,67 @@ class Backlog:
 
 def event_replay(event: Event, endpoint: Endpoint) -> EventDelivery:
     """Deliver ``event`` to ``endpoint`` again (or for the first time), on a fresh schedule."""
-    delivery, created = EventDelivery.objects.get_or_create(
-        event=event, endpoint=endpoint, defaults={"tenant_id": event.tenant_id, "next_attempt_at": timezone.now()}
-    )
-    if not created:
-        _restart(EventDelivery.objects.filter(pk=delivery.pk))
-    return delivery
-
-
-def endpoint_replay(endpoint: Endpoint, *, since: datetime, until: datetime) -> int:
-    """Every event of the endpoint's subscription recorded in [since, until) again; returns how many."""
-    events = Event.objects.filter(
-        tenant_id=endpoint.tenant_id, type__in=endpoint.event_types, created_at__gte=since, created_at__lt=until
-    )
-    if endpoint.channel_id is not None:
-        events = events.filter(channel_id=endpoint.channel_id)
+    if event.tenant_id != endpoint.tenant_id:
+        raise CrossTenantError("the event and the endpoint belong to different tenants")
     with transaction.atomic():
-        replayed = [event_replay(event, endpoint) for event in events.exclude(type=EventType.PING)]
-    return len(replayed)
+        deliveries_replay([event], endpoint)
+        return EventDelivery.objects.get(event=event, endpoint=endpoint)
+
+
+def endpoint_replay(endpoint: Endpoint, since: datetime, until: datetime) -> int:
+    """Deliver again every event of ``endpoint``'s subscription recorded in [since, until); returns how many.
+    One transaction per BATCH_ROWS events, so a long range never holds one open for long."""
+    subscription = _subscription(endpoint)
+    events = Event.objects.filter(tenant_id=endpoint.tenant_id, created_at__gte=since, created_at__lt=until)
+    replayed, after = 0, None
+    while True:
+        page = events.filter(pk__gt=after) if after else events
+        batch = list(page.filter(type__in=subscription.event_types).order_by("pk")[:BATCH_ROWS])
+        if not batch:
+            return replayed
+        with transaction.atomic():
+            replayed += deliveries_replay([event for event in batch if subscription.wants(event)], endpoint)
+        after = batch[-1].pk
 
 
 def endpoint_failed_resend(endpoint: Endpoint) -> int:
-    return _restart(EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.FAILED))
+    """Every failed delivery of ``endpoint`` again, on a fresh schedule; returns how many."""
+    resent, failed = 0, EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.FAILED)
+    while ids := list(failed.order_by("pk").values_list("pk", flat=True)[:BATCH_ROWS]):
+        with transaction.atomic():
+            resent += _deliveries_restart(ids)
+    return resent
 
 
 def endpoint_test_send(endpoint: Endpoint) -> EventDelivery:
-    """A ``ping`` owed to this endpoint only."""
+    """A ``ping`` event for ``endpoint`` alone (no other endpoint subscribes to pings)."""
     now = timezone.now()
     with transaction.atomic():
-        event = Event.objects.create(tenant_id=endpoint.tenant_id, type=EventType.PING, occurred_at=now)
-        return EventDelivery.objects.create(
-            tenant_id=endpoint.tenant_id, event=event, endpoint=endpoint, next_attempt_at=now
+        event = Event.objects.create(
+            tenant_id=endpoint.tenant_id, type=EventType.PING.value, occurred_at=now, facts={"test": True}
         )
+        (delivery,) = deliveries_owe([event], _only(endpoint, [event]))
+        deliveries_publish_on_commit([delivery.pk])
+    return delivery
 
 
 def endpoint_enable(endpoint: Endpoint) -> int:
-    """Enable ``endpoint`` again, its failure clock reset; returns how many deliveries wait for it."""
-    Endpoint.objects.filter(pk=endpoint.pk).update(
-        is_enabled=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=timezone.now()
-    )
+    """Enable ``endpoint`` again, its failure clock reset; its pending deliveries are due now (the relay publishes
+    them). Returns how many are waiting."""
+    now = timezone.now()
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            is_enabled=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=now
+        )
+        waiting = EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
+            next_attempt_at=now, published_at=None
+        )
     endpoint.refresh_from_db()
-    return EventDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).count()
+    return waiting
 
 
 def endpoint_backlog(endpoint: Endpoint) -> Backlog:
+    """Deliveries waiting, the age of the oldest, and the share of successful attempts over the last 24 hours."""
     now = timezone.now()
     undelivered = EventDelivery.objects.filter(endpoint=endpoint, status__in=UNDELIVERED)
     oldest = undelivered.aggregate(oldest=Min("created_at"))["oldest"]
@@ -86,7 +116,57 @@ def endpoint_backlog(endpoint: Endpoint) -> Backlog:
     )
 
 
-def _restart(deliveries: QuerySet[EventDelivery]) -> int:
-    return deliveries.exclude(status=DeliveryStatus.DELIVERING).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+def deliveries_replay(events: Sequence[Event], endpoint: Endpoint) -> int:
+    """In the caller's transaction: ``events`` owed to ``endpoint`` again, existing rows restarted, missing rows
+    created; all published on commit. Returns how many."""
+    existing = dict(EventDelivery.objects.filter(endpoint=endpoint, event__in=events).values_list("event_id", "pk"))
+    missing = [event for event in events if event.pk not in existing]
+    created = deliveries_owe(missing, _only(endpoint, missing))
+    restarted = _deliveries_restart(existing.values())
+    deliveries_publish_on_commit([delivery.pk for delivery in created])
+    return len(created) + restarted
+
+
+def events_log_purge(before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` rows of each kind older than ``before``: attempts (the delivery log), deliveries
+    delivered or failed, and events none of whose deliveries is still owed (with what hangs on them). Returns the
+    rows deleted; the retention purge calls it until it returns 0."""
+    attempts = DeliveryAttempt.objects.filter(attempted_at__lt=before)
+    finished = EventDelivery.objects.filter(created_at__lt=before).exclude(status__in=UNDELIVERED)
+    owed = EventDelivery.objects.filter(status__in=UNDELIVERED).values("event_id")
+    events = Event.objects.filter(created_at__lt=before).exclude(pk__in=owed)
+    deleted = 0
+    for query in (attempts, finished, events):
+        ids = list(query.order_by("pk").values_list("pk", flat=True)[:batch])
+        deleted += query.model.objects.filter(pk__in=ids).delete()[0] if ids else 0
+    return deleted
+
+
+def _deliveries_restart(ids: Iterable[uuid.UUID]) -> int:
+    """Back to pending, due now, attempts from zero; a delivery being attempted right now is left alone."""
+    now = timezone.now()
+    ids = list(ids)
+    restarted = (
+        EventDelivery.objects.filter(pk__in=ids)
+        .filter(~Q(status=DeliveryStatus.DELIVERING))
+        .update(
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            published_at=now,
+            delivered_at=None,
+            lease_expires_at=None,
+        )
     )
+    deliveries_publish_on_commit(ids)
+    return restarted
+
+
+def _only(endpoint: Endpoint, events: Sequence[Event]) -> dict[uuid.UUID, list[Subscription]]:
+    """``endpoint`` wanting exactly ``events``, in the shape deliveries_owe takes."""
+    return {endpoint.tenant_id: [Subscription(endpoint.pk, frozenset(event.type for event in events), None)]}
+
+
+def _subscription(endpoint: Endpoint) -> Subscription:
+    types = frozenset(endpoint.event_types) - {EventType.PING.value}
+    return Subscription(endpoint.pk, types, endpoint.channel_id)

@@ -7,13 +7,15 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from audit import task_names as audit_task_names
 from core import task_names as core_task_names
 from core.periodic import beat_schedule
 from encryption import task_names as encryption_task_names
-from gateway.env import env_bool, env_int, env_list, env_secret, env_str, new_root_key_entry
+from events import task_names as events_task_names
+from gateway.env import env_bool, env_float, env_int, env_list, env_secret, env_str, new_root_key_entry
 from messaging import task_names as messaging_task_names
 from policies import task_names as policies_task_names
 from webhooks import task_names as webhooks_task_names
@@ -273,6 +275,39 @@ GATEWAY_SEND_RATE_GUARD_MS = env_int("GATEWAY_SEND_RATE_GUARD_MS", 250, minimum=
 # conversation.window_closing is recorded this many minutes before a conversation's reply window closes.
 GATEWAY_WINDOW_CLOSING_NOTICE_MINUTES = env_int("GATEWAY_WINDOW_CLOSING_NOTICE_MINUTES", 60, minimum=1, maximum=1380)
 
+# --- Event delivery to the tenants' endpoints (events/) ----------------------------------------------------
+# Timeouts of one delivery POST (seconds; fractions allowed): past the read timeout the attempt fails and is retried.
+GATEWAY_EVENTS_CONNECT_TIMEOUT = env_float("GATEWAY_EVENTS_CONNECT_TIMEOUT", 5.0, minimum=0.05, maximum=60)
+GATEWAY_EVENTS_READ_TIMEOUT = env_float("GATEWAY_EVENTS_READ_TIMEOUT", 15.0, minimum=0.05, maximum=120)
+# How long a worker holds a delivery it is attempting: past it (a killed worker) the relay takes it back.
+GATEWAY_EVENTS_LEASE_SECONDS = env_int("GATEWAY_EVENTS_LEASE_SECONDS", 60, minimum=1, maximum=3600)
+if GATEWAY_EVENTS_LEASE_SECONDS <= GATEWAY_EVENTS_CONNECT_TIMEOUT + GATEWAY_EVENTS_READ_TIMEOUT:
+    # A lease shorter than an attempt would hand a delivery still being attempted to a second worker.
+    raise ImproperlyConfigured("GATEWAY_EVENTS_LEASE_SECONDS must exceed the events connect and read timeouts")
+# Delays before each retry, seconds (±20 % jitter), close to the Standard Webhooks schedule: about 2.1 days in all.
+# A delivery failing once more than the list is long ends failed.
+GATEWAY_EVENTS_RETRY_SCHEDULE = [
+    float(value) for value in env_list("GATEWAY_EVENTS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,50400,72000")
+]
+if any(not 0 <= step <= 30 * 86_400 for step in GATEWAY_EVENTS_RETRY_SCHEDULE):
+    raise ImproperlyConfigured("GATEWAY_EVENTS_RETRY_SCHEDULE must list seconds between 0 and 30 days")
+# The longest Retry-After (429, 503) honoured; a longer one is cut to this.
+GATEWAY_EVENTS_RETRY_AFTER_MAX_SECONDS = env_int("GATEWAY_EVENTS_RETRY_AFTER_MAX_SECONDS", 3600, minimum=1)
+# A delivery that finds its endpoint at max_in_flight goes back to wait this long (not counted as an attempt).
+GATEWAY_EVENTS_BUSY_DELAY_SECONDS = env_float("GATEWAY_EVENTS_BUSY_DELAY_SECONDS", 1.0, minimum=0.0, maximum=60)
+# A due delivery published longer ago than this and still pending is published again by the relay.
+GATEWAY_EVENTS_REPUBLISH_SECONDS = env_float("GATEWAY_EVENTS_REPUBLISH_SECONDS", 30.0, minimum=0.0, maximum=3600)
+# Deliveries the relay publishes per run, at most.
+GATEWAY_EVENTS_RELAY_BATCH = env_int("GATEWAY_EVENTS_RELAY_BATCH", 2000, minimum=1, maximum=100_000)
+# An endpoint failing without a success for this long is disabled, with an audit event and a warning.
+GATEWAY_EVENTS_DISABLE_AFTER_HOURS = env_int("GATEWAY_EVENTS_DISABLE_AFTER_HOURS", 72, minimum=1, maximum=24 * 90)
+# SSRF guard: plain http only outside production; private, loopback, link-local, multicast and reserved addresses
+# are refused unless one of these networks (CIDRs) holds them (development allows loopback, for a local receiver).
+GATEWAY_EVENTS_ALLOW_HTTP = env_bool("GATEWAY_EVENTS_ALLOW_HTTP", not IS_PRODUCTION)
+GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
+    "GATEWAY_EVENTS_ALLOWED_NETWORKS", "" if IS_PRODUCTION else "127.0.0.0/8,::1/128"
+)
+
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
@@ -340,6 +375,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     policies_task_names.PERIODIC,
     webhooks_task_names.PERIODIC,
     messaging_task_names.PERIODIC,
+    events_task_names.PERIODIC,
 )
 if REDIS_URL:
     CELERY_BROKER_URL: str | None = REDIS_URL

@@ -143,9 +143,12 @@ class WorkerProcess(subprocess.Popen[bytes]):
 
 
 @contextmanager
-def worker_process(*queues: str, env: dict[str, str] | None = None, pool: str = "solo") -> Iterator[WorkerProcess]:
+def worker_process(
+    *queues: str, env: dict[str, str] | None = None, pool: str = "solo", concurrency: int = 1
+) -> Iterator[WorkerProcess]:
     """A real Celery worker consuming ``queues`` of this test's database and broker; stopped afterwards.
-    ``env`` adds settings (GATEWAY_…) for the worker only; ``pool="prefork"`` runs tasks in one child process.
+    ``env`` adds settings (GATEWAY_…) for the worker only; ``pool="prefork"`` runs tasks in child processes,
+    ``pool="threads"`` in threads of the one process, ``concurrency`` of them.
     Its log (stderr) goes to a file, written to this test's stderr once it stops: pytest shows it if the test fails."""
     env = {
         **os.environ,
@@ -165,7 +168,7 @@ def worker_process(*queues: str, env: dict[str, str] | None = None, pool: str = 
         "--pool",
         pool,
         "--concurrency",
-        "1",
+        str(concurrency),
         "--without-gossip",
         "--without-mingle",
         "--loglevel",

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+from events.task_names import DELIVER_TASK
 from messaging import task_names
 from policies.subjects.export import BUILD_TASK
 from policies.subjects.holds import REKEY_TASK
@@ -24,6 +25,7 @@ PUBLISHED_BY_NAME = sorted(
         PROCESS_DELIVERIES_TASK,
         BUILD_TASK,
         REKEY_TASK,
+        DELIVER_TASK,
     }
 )
 SCRIPT = """
