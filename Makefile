@@ -25,12 +25,12 @@ run: export GATEWAY_GRAPH_BASE_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py bootstrap_demo --url http://127.0.0.1:$(GATEWAY_PORT)
+	$(BIN)/python manage.py bootstrap_demo --url http://127.0.0.1:$(GATEWAY_PORT) --simulator-url http://127.0.0.1:$(SIMULATOR_PORT)
 	$(BIN)/python -m gateway.supervisor deploy/Procfile.dev
 
 demo-reset: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py bootstrap_demo --reset --url http://127.0.0.1:$(GATEWAY_PORT)
+	$(BIN)/python manage.py bootstrap_demo --reset --url http://127.0.0.1:$(GATEWAY_PORT) --simulator-url http://127.0.0.1:$(SIMULATOR_PORT)
 
 test: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/pytest $(PYTEST_ARGS)

@@ -18,6 +18,8 @@ from accounts.actors import CLI_ACTOR
 from accounts.models import BackupCode, Membership, Role, Tenant, TotpDevice, User
 from accounts.services import AccountsError, membership_delete, membership_set, tenant_create
 from audit.models import AuditAction, AuditEvent
+from events.endpoints import SUBSCRIBABLE_TYPES
+from events.models import Endpoint
 from gateway.management.commands.bootstrap_demo import DEMO_EMAIL
 from messaging.models import Channel, MetaApp
 
@@ -171,3 +173,19 @@ def test_bootstrap_demo_sets_up_simulator_channels_and_a_fresh_working_key_each_
     client = APIClient()
     assert client.get("/api/v1/channels/", HTTP_AUTHORIZATION=f"Bearer {new_key}").status_code == 200
     assert client.get("/api/v1/channels/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+    assert client.get("/api/v1/events/", HTTP_AUTHORIZATION=f"Bearer {new_key}").status_code == 200
+
+
+def test_bootstrap_demo_points_one_endpoint_at_the_simulators_receiver_with_its_secret(
+    settings: Any, tmp_path: Path
+) -> None:
+    settings.VAR_DIR = tmp_path
+    _run("bootstrap_demo", "--simulator-url", "http://127.0.0.1:8899")
+    _run("bootstrap_demo", "--simulator-url", "http://127.0.0.1:8899")
+
+    endpoint = Endpoint.objects.get()
+    config = json.loads((tmp_path / "simulator.json").read_text())
+    assert endpoint.url == "http://127.0.0.1:8899/_sim/events"
+    assert set(endpoint.event_types) == set(SUBSCRIBABLE_TYPES) and endpoint.is_enabled
+    assert config["event_receiver"] == {"secrets": [endpoint.secret]}
+    assert endpoint.secret.startswith("whsec_")

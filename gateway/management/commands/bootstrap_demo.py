@@ -33,12 +33,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the gateway is served")
+        parser.add_argument(
+            "--simulator-url",
+            default="http://127.0.0.1:8899",
+            help="where the local Meta simulator is served (its event receiver gets the demo's events)",
+        )
         parser.add_argument("--reset", action="store_true", help="re-issue the demo owner's credentials")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._owner(options["url"].rstrip("/") + "/admin/", reset=options["reset"])
         tenant = Tenant.objects.get(slug=DEMO_TENANT_SLUG)
-        setup = demo_provision(tenant=tenant, gateway_url=options["url"])
+        setup = demo_provision(tenant=tenant, gateway_url=options["url"], simulator_url=options["simulator_url"])
         self._print_demo(setup, options["url"])
 
     def _owner(self, admin_url: str, *, reset: bool) -> None:
@@ -77,6 +82,7 @@ class Command(BaseCommand):
             "  Demo channels (served by the local Meta simulator):",
             f"    WhatsApp number {setup.whatsapp.provider_id}: channel {setup.whatsapp.pk}",
             f"    Messenger page  {setup.messenger.provider_id}: channel {setup.messenger.pk}",
+            f"  Demo event endpoint (every event type, to the simulator's receiver): {setup.endpoint.pk}",
             f"  Demo API key (new on every run; the previous one is revoked): {setup.api_key}",
             "",
             "  Send a WhatsApp template message:",
