@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "audit", "core", "encryption", "gateway", "messaging", "policies", "webhooks")
+PACKAGES = ("accounts", "audit", "core", "encryption", "events", "gateway", "messaging", "policies", "webhooks")
 FIXTURE = ROOT / "tests" / "fixtures" / "meta" / "whatsapp_text.json"
 UNREACHABLE_GRAPH = "http://127.0.0.1:9"  # the discard port: the Graph call is made and refused at once
 
