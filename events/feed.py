@@ -5,7 +5,8 @@ a reader at the newest id could later find an older one appear below its cursor 
 orders by ``sequence``, numbered after commit: before each read, one sequencer at a time (``core.locks``) numbers
 the committed events that have no number, in id order, above the highest number given. An event committed late
 is numbered then, above everything a reader could already have passed. The numbering commits before the lock is
-released, so two sequencers never read the same highest number.
+released, so two sequencers never read the same highest number. The retention purge keeps the event holding the
+highest number (``events.services.events_log_purge``), so numbering never starts again below a stored cursor.
 """
 
 from __future__ import annotations

@@ -119,6 +119,7 @@ class EventDelivery(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="events_delivery_once")]
         indexes = [
+            models.Index(fields=["tenant", "created_at"], name="events_delivery_tenant_created"),
             models.Index(
                 fields=["next_attempt_at"],
                 name="events_delivery_due",

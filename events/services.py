@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, Event, EventDelivery
@@ -127,19 +128,50 @@ def deliveries_replay(events: Sequence[Event], endpoint: Endpoint) -> int:
     return len(created) + restarted
 
 
-def events_log_purge(before: datetime, batch: int) -> int:
-    """Delete up to ``batch`` rows of each kind older than ``before``: attempts (the delivery log), deliveries
-    delivered or failed, and events none of whose deliveries is still owed (with what hangs on them). Returns the
-    rows deleted; the retention purge calls it until it returns 0."""
-    attempts = DeliveryAttempt.objects.filter(attempted_at__lt=before)
-    finished = EventDelivery.objects.filter(created_at__lt=before).exclude(status__in=UNDELIVERED)
-    owed = EventDelivery.objects.filter(status__in=UNDELIVERED).values("event_id")
-    events = Event.objects.filter(created_at__lt=before).exclude(pk__in=owed)
+def events_log_purge(tenant_id: uuid.UUID, before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` rows of ``tenant_id``'s delivery log older than ``before``, oldest first: attempts,
+    then deliveries delivered or failed with no attempt left, then events with no delivery left (a delivery still
+    owed keeps its event). Nothing cascades, so each statement is bounded; rows another transaction holds are
+    skipped, not waited for. The event holding the feed's highest sequence stays (new events are numbered above
+    it, so no reader's cursor is ever above the next number). Returns the rows deleted; the retention purge
+    (registered in ``EventsConfig.ready``) calls it until it returns 0."""
     deleted = 0
-    for query in (attempts, finished, events):
-        ids = list(query.order_by("pk").values_list("pk", flat=True)[:batch])
-        deleted += query.model.objects.filter(pk__in=ids).delete()[0] if ids else 0
+    with transaction.atomic():
+        for due in _log_selections(tenant_id, before):
+            ids = _unheld_ids(due, batch - deleted)
+            deleted += due.filter(pk__in=ids).delete()[0] if ids else 0
     return deleted
+
+
+def events_log_due(tenant_id: uuid.UUID, before: datetime) -> int:
+    """How many rows ``events_log_purge`` would remove for ``tenant_id`` and ``before``, calling it until it
+    returns 0 (the retention purge's dry run)."""
+    attempts = DeliveryAttempt.objects.filter(tenant_id=tenant_id, attempted_at__lt=before)
+    recent_attempts = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), attempted_at__gte=before)
+    finished = EventDelivery.objects.filter(tenant_id=tenant_id, created_at__lt=before).exclude(status__in=UNDELIVERED)
+    going = finished.filter(~Exists(recent_attempts))
+    staying = EventDelivery.objects.filter(event=OuterRef("pk")).exclude(pk__in=going.values("pk"))
+    top = Event.objects.filter(sequence__isnull=False).order_by("-sequence").values("pk")[:1]
+    events = Event.objects.filter(tenant_id=tenant_id, created_at__lt=before).filter(~Exists(staying))
+    return attempts.count() + going.count() + events.exclude(pk__in=top).count()
+
+
+def _log_selections(tenant_id: uuid.UUID, before: datetime) -> tuple[QuerySet[Any], ...]:
+    """What the log purge takes, in the order it takes it, each with the index it walks."""
+    attempts = DeliveryAttempt.objects.filter(tenant_id=tenant_id, attempted_at__lt=before).order_by("attempted_at")
+    finished = EventDelivery.objects.filter(tenant_id=tenant_id, created_at__lt=before).exclude(status__in=UNDELIVERED)
+    quiet = finished.filter(~Exists(DeliveryAttempt.objects.filter(delivery=OuterRef("pk")))).order_by("created_at")
+    events = Event.objects.filter(tenant_id=tenant_id, created_at__lt=before)
+    top = Event.objects.filter(sequence__isnull=False).order_by("-sequence").values("pk")[:1]
+    alone = events.filter(~Exists(EventDelivery.objects.filter(event=OuterRef("pk")))).exclude(pk__in=top)
+    return attempts, quiet, alone.order_by("created_at")
+
+
+def _unheld_ids(due: QuerySet[Any], limit: int) -> list[Any]:
+    """Lock up to ``limit`` due rows nobody else holds (PostgreSQL; SQLite has one writer at a time)."""
+    if limit <= 0:
+        return []
+    return list(due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:limit])
 
 
 def _deliveries_restart(ids: Iterable[uuid.UUID]) -> int:

@@ -143,7 +143,7 @@ def test_the_log_purge_removes_old_finished_rows_and_keeps_what_is_still_owed(
     owed = EventDelivery.objects.get(status=DeliveryStatus.PENDING)
     before = timezone.now() + timedelta(seconds=1)
 
-    while events_log_purge(before, batch=1):
+    while events_log_purge(tenant_a.pk, before, batch=1):
         pass
 
     assert not DeliveryAttempt.objects.exists()

@@ -24,6 +24,7 @@ from policies.models import PurgeCount, PurgeRun
 from policies.retention.purge import kinds
 from policies.retention.purge.keys import day_keys_schedule_destroy
 from policies.retention.purge.kinds import BATCH_SIZE, STEPS, PurgeKind, Step, Tally
+from policies.retention.purge.logs import log_names, log_steps, logs_due
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ DEFAULT_WAL_MB_PER_SECOND = 2.0
 MAX_PAUSE_SECONDS = 2.0  # however busy the WAL, a pass still moves (ingest's own WAL counts in the budget too)
 EMPTY_RUNS_KEPT = timedelta(days=1)  # a pass that removed nothing is kept this long, then pruned
 EMPTY_RUNS_PRUNED_PER_PASS = 1000
-AUDITED_KINDS = frozenset(kind.value for kind in PurgeKind) - {PurgeKind.KEY_VETOED.value}
+NOT_AUDITED_KINDS = frozenset({PurgeKind.KEY_VETOED.value})  # a vetoed key removed nothing
 
 
 @dataclass
@@ -73,10 +74,10 @@ class PurgeOutcome:
     complete: bool
 
     def totals(self) -> dict[str, int]:
-        """Per kind, over all tenants (every kind listed, zeros included)."""
-        totals = dict.fromkeys((kind.value for kind in PurgeKind), 0)
+        """Per kind, over all tenants (every kind and registered log listed, zeros included)."""
+        totals = dict.fromkeys([*(kind.value for kind in PurgeKind), *log_names()], 0)
         for (_, kind), count in self.tally.items():
-            totals[kind] += count
+            totals[kind] = totals.get(kind, 0) + count
         return totals
 
 
@@ -103,7 +104,7 @@ def retention_purge(
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     pacing = Pacing(duty=duty, deadline=deadline, wal_mb_per_second=wal_mb_per_second)
     tally, complete = Tally(), True
-    for kind, step in STEPS:
+    for kind, step in (*STEPS, *log_steps(now=now)):
         done, finished = _kind_purge(run, kind, step, now=now, batch_size=batch_size, pacing=pacing, progress=progress)
         tally.update(done)
         complete = complete and finished
@@ -135,6 +136,7 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
     for kind, due in selections:
         for row in due.order_by().values("tenant_id").annotate(rows=Count("pk", distinct=True)):
             tally[(row["tenant_id"], kind.value)] += row["rows"]
+    tally.update(logs_due(now=now))
     tally.update(day_keys_schedule_destroy(now=now, dry_run=True))
     with transaction.atomic():
         run = PurgeRun.objects.create(started_at=timezone.now(), dry_run=True)
@@ -145,7 +147,7 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
 
 def _kind_purge(
     run: PurgeRun,
-    kind: PurgeKind,
+    kind: str,
     step: Step,
     *,
     now: datetime,
@@ -162,13 +164,13 @@ def _kind_purge(
         except OperationalError as error:
             if not kinds.is_lock_wait(error):
                 raise
-            logger.warning("purge batch gave up on a lock; the next pass goes on", extra={"kind": kind.value})
+            logger.warning("purge batch gave up on a lock; the next pass goes on", extra={"kind": kind})
             return tally, False
         if not batch:
             return tally, True
         tally.update(batch)
         if progress is not None:
-            progress(kind.value, sum(tally.values()))
+            progress(kind, sum(tally.values()))
     return tally, False
 
 
@@ -200,7 +202,7 @@ def _audit(run: PurgeRun, tally: Tally, *, complete: bool, actor_label: str) -> 
     for (tenant_id, kind), count in sorted(tally.items(), key=lambda item: (str(item[0][0]), item[0][1])):
         by_tenant.setdefault(tenant_id, {})[kind] = count
     for tenant_id, counts in by_tenant.items():
-        if not any(counts.get(kind) for kind in AUDITED_KINDS):
+        if not any(count for kind, count in counts.items() if kind not in NOT_AUDITED_KINDS):
             continue
         audit_record(
             action=AuditAction.RETENTION_PURGED,
