@@ -13,16 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from _lib.cpu import CpuSample, cpu_split, session_pids
-from _lib.http_load import LoadResult, Target, closed_loop, paced
+from _lib.http_load import LoadResult, Target, paced
 from _lib.server import Server
 from _lib.simulator import Simulator
 from _lib.statistics import percentile
 
 from _events.setup import Registered
-from _events.throughput import deliveries_settle
+from _events.throughput import SETTLE_TIMEOUT_SECONDS, deliveries_settle
 
-WARMUP_SECONDS = 2.0
-WARMUP_CONNECTIONS = 4
+WARMUP_RATE = 100.0  # webhooks/s of the warm-up
 
 
 @dataclass(frozen=True)
@@ -70,15 +69,27 @@ class Latency:
 
 
 def webhook_warm_up(port: int, target: Target, registered: Registered) -> None:
-    """Connections, caches and both kinds of workers warmed: webhooks for a while, their events delivered."""
+    """Connections, caches and both kinds of workers warmed: each warm-up body posted once, every webhook delivery
+    processed and their events delivered before the phase starts (else the phase begins behind a backlog)."""
     from django.utils import timezone
 
     since = timezone.now()
-    result = closed_loop(port, target, WARMUP_SECONDS, WARMUP_CONNECTIONS)
-    time.sleep(1.0)  # the last ones through ingest
-    deliveries_settle(registered, messages_since(since), event__created_at__gte=since)
+    result = paced(port, target, WARMUP_RATE, len(target.requests) / WARMUP_RATE)
     if result.errors:
         raise RuntimeError(f"the warm-up webhooks answered errors: {dict(result.errors)}")
+    webhooks_settle()
+    deliveries_settle(registered, messages_since(since), event__created_at__gte=since)
+
+
+def webhooks_settle(timeout: float = SETTLE_TIMEOUT_SECONDS) -> None:
+    """Wait until no webhook delivery is left to process."""
+    from webhooks.models import Delivery, DeliveryStatus
+
+    deadline = time.monotonic() + timeout
+    while Delivery.objects.filter(status=DeliveryStatus.RECEIVED).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the warm-up webhooks were not all processed")
+        time.sleep(0.2)
 
 
 def messages_since(since: datetime) -> int:
