@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/crypto.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/ingest.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/dispatch.py
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/events.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/purge.py
 
 clean:

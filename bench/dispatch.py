@@ -42,7 +42,6 @@ from _dispatch.processes import (
     Environment,
     dispatch_django_setup,
     relay_pump,
-    simulator,
     simulator_channel,
     workers,
     write_settings,
@@ -51,6 +50,7 @@ from _dispatch.report import report_in_process, report_paced, report_throughput
 from _lib.database import describe_database
 from _lib.environment import migrate, queue_delete, throwaway_database
 from _lib.report import print_targets
+from _lib.simulator import simulator
 
 CHANNEL_RATE = 80  # Meta's default throughput per number
 WARMUP_PER_CHANNEL = 16

@@ -82,7 +82,7 @@ def event_receiver(config: dict[str, Any]) -> EventReceiver:
     if not isinstance(section, dict):
         raise ControlError("event_receiver must be a JSON object")
     receiver = EventReceiver()
-    receiver.configure(section.get("secrets", []))
+    receiver.configure(section.get("secrets", []), section.get("recent_kept"))
     return receiver
 
 

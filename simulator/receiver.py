@@ -5,7 +5,9 @@ The simulator imports nothing of the gateway, so the check is written here from 
 base64 key after ``whsec_``, over ``{webhook-id}.{webhook-timestamp}.{body}``, any one ``v1,`` signature of the
 header matching, the timestamp within five minutes. A bad one is answered 401, as a real receiver would, so the
 gateway's retries show. The secrets come from the configuration's ``event_receiver.secrets`` (several during a
-rotation) or ``POST /_sim/event-receiver``.
+rotation) or ``POST /_sim/event-receiver``, with ``recent_kept``: how many of the last events ``GET /_sim/events``
+lists (50 unless given), each with its arrival time (``received_at``, Unix seconds), so the event benchmark can
+measure end-to-end latency from them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ logger = logging.getLogger("simulator.receiver")
 SECRET_PREFIX = "whsec_"
 TOLERANCE_SECONDS = 300
 RECENT_KEPT = 50
+RECENT_KEPT_MAX = 100_000
 
 
 class ReceiverError(ValueError):
@@ -42,10 +45,16 @@ class EventReceiver:
     rejected: int = 0
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_KEPT))
 
-    def configure(self, secrets: Any) -> None:
+    def configure(self, secrets: Any, recent_kept: Any = None) -> None:
         if not isinstance(secrets, list) or not all(isinstance(secret, str) for secret in secrets):
             raise ReceiverError("event_receiver.secrets must be a list of whsec_ secrets")
+        if recent_kept is not None and (
+            not isinstance(recent_kept, int) or isinstance(recent_kept, bool) or not 1 <= recent_kept <= RECENT_KEPT_MAX
+        ):
+            raise ReceiverError(f"event_receiver.recent_kept must be a whole number from 1 to {RECENT_KEPT_MAX}")
         self.keys = [secret_key(secret) for secret in secrets]
+        if recent_kept is not None:
+            self.recent = deque(self.recent, maxlen=recent_kept)
 
     def public(self) -> dict[str, Any]:
         return {"verified": self.verified, "rejected": self.rejected, "recent": list(self.recent)}
@@ -81,7 +90,7 @@ async def events_post(request: web.Request) -> web.Response:
         return web.Response(status=401, text="bad signature")
     receiver.verified += 1
     summary = _summary(body)
-    receiver.recent.append(summary)
+    receiver.recent.append({**summary, "received_at": time.time()})
     logger.info("event %s %s verified%s", summary["type"], summary["id"], _status_note(summary))
     return web.Response(status=204)
 
@@ -93,7 +102,8 @@ async def events_get(request: web.Request) -> web.Response:
 async def receiver_post(request: web.Request) -> web.Response:
     try:
         data = json.loads(await request.read() or b"{}")
-        request.app[RECEIVER].configure(data.get("secrets") if isinstance(data, dict) else None)
+        data = data if isinstance(data, dict) else {}
+        request.app[RECEIVER].configure(data.get("secrets"), data.get("recent_kept"))
     except (ValueError, ReceiverError) as error:
         return web.json_response({"error": str(error)}, status=400)
     return web.json_response({"secrets": len(request.app[RECEIVER].keys)})

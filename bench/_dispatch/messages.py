@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from _lib.simulator import Simulator
 from _lib.statistics import percentile
 from _lib.tenants import tenant_app_create
 
-from _dispatch.processes import APP_SECRET, Simulator, simulator_channel
+from _dispatch.processes import APP_SECRET, simulator_channel
 
 if TYPE_CHECKING:
     from messaging.models import Channel, Contact, Conversation, Message

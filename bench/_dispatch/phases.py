@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from _lib.cpu import CpuSample, cpu_split
+from _lib.simulator import Simulator
 
 from _dispatch.messages import Timings, message_queue_one, messages_queue, timings, wait_settled
-from _dispatch.processes import Simulator, relay_pump
+from _dispatch.processes import relay_pump
 
 if TYPE_CHECKING:
     from messaging.models import Channel

@@ -1,25 +1,21 @@
-"""The processes of bench/dispatch.py: its settings, the simulators, the outbound workers and beat's relay."""
+"""The processes of bench/dispatch.py: its settings, its simulator channel, the outbound workers and beat's relay
+(the simulator, the worker processes and the pump are _lib's)."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import subprocess
-import sys
 import textwrap
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from _lib.environment import ROOT, django_setup
-from _lib.processes import stop
+from _lib.pump import Pump, pumping
+from _lib.workers import celery_workers
 
 APP_SECRET = "bench-dispatch-app-secret-0123456789"
 RELAY_INTERVAL_SECONDS = 0.5  # beat's part during the runs (the relay alone; no sweeps are needed)
@@ -66,43 +62,6 @@ def dispatch_django_setup(environment: Environment) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Simulator:
-    url: str
-    pid: int
-
-    def request(self, method: str, path: str, body: object = None) -> Any:
-        parts = urlsplit(self.url)
-        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
-        try:
-            connection.request(method, path, body=None if body is None else json.dumps(body))
-            response = connection.getresponse()
-            answer = json.loads(response.read() or b"null")
-            if not 200 <= response.status < 300:  # noqa: PLR2004
-                raise RuntimeError(f"simulator {method} {path}: {response.status} {answer}")
-            return answer
-        finally:
-            connection.close()
-
-    def webhooks_idle(self, seconds: float = 60.0) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.request("GET", "/_sim/webhooks")["idle"]:
-                return True
-            time.sleep(0.2)
-        return False
-
-
-@contextmanager
-def simulator(*arguments: str) -> Iterator[Simulator]:
-    from simulator.capacity import simulator_process
-
-    with simulator_process(*arguments) as running:
-        if running.pid is None:
-            raise RuntimeError("the simulator did not start")
-        yield Simulator(running.url, running.pid)
-
-
 def simulator_channel(provider_id: str, token: str, sink_url: str, *, statuses: bool) -> dict[str, Any]:
     """A channel with no limit of its own (the per-second histogram then shows the gateway's own pacing), no
     window and no pair limit; with ``statuses``, posting its three statuses per send to the sink."""
@@ -122,73 +81,22 @@ def simulator_channel(provider_id: str, token: str, sink_url: str, *, statuses: 
 @contextmanager
 def workers(environment: Environment, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``count`` Celery worker processes (solo pool, as the tests run them) on this run's queue."""
-    with ExitStack() as stack:
-        processes = []
-        for index in range(count):
-            log = stack.enter_context((environment.temp_dir / f"worker-{index}.log").open("wb"))
-            command = [
-                sys.executable,
-                "-m",
-                "celery",
-                "--app",
-                "gateway",
-                "worker",
-                "--queues",
-                environment.queue,
-                "--pool",
-                "solo",
-                "--hostname",
-                f"bench-dispatch-{index}-{os.getpid()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "WARNING",
-            ]
-            process = subprocess.Popen(  # noqa: S603
-                command,
-                cwd=ROOT,
-                env=environment.env(),
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-            )
-            stack.callback(stop, process, grace=30, after_kill=10)
-            processes.append(process)
+    with celery_workers(
+        environment.env(), count, queue=environment.queue, name="bench-dispatch", log_dir=environment.temp_dir
+    ) as processes:
         yield processes
 
 
-class RelayPump:
-    """Beat's part, in a thread: the outbox relay every RELAY_INTERVAL_SECONDS."""
+def relay_once() -> None:
+    from django.utils import timezone
 
-    def __init__(self) -> None:
-        self.stopped = threading.Event()
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
+    from messaging.outbound.dispatch.relay import outbox_relay
 
-    def run(self) -> None:
-        from django.db import connection
-        from django.utils import timezone
-
-        from messaging.outbound.dispatch.relay import outbox_relay
-
-        try:
-            while not self.stopped.wait(RELAY_INTERVAL_SECONDS):
-                outbox_relay(now=timezone.now(), grace=timedelta(0))
-        except BaseException as error:  # reported by the caller
-            self.errors.append(error)
-        finally:
-            connection.close()
+    outbox_relay(now=timezone.now(), grace=timedelta(0))
 
 
 @contextmanager
-def relay_pump() -> Iterator[RelayPump]:
-    pump = RelayPump()
-    pump.thread.start()
-    try:
+def relay_pump() -> Iterator[Pump]:
+    """Beat's part, in a thread: the outbox relay every RELAY_INTERVAL_SECONDS."""
+    with pumping(relay_once, RELAY_INTERVAL_SECONDS) as pump:
         yield pump
-    finally:
-        pump.stopped.set()
-        pump.thread.join(timeout=30)
-    if pump.errors:
-        raise pump.errors[0]

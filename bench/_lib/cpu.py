@@ -91,6 +91,11 @@ def cpu_snapshot(server: Server) -> CpuSnapshot:
 # --- named groups of processes, PostgreSQL, Redis and the rest of the machine (bench/dispatch.py) --------------
 
 
+def session_pids(leader: int) -> list[int]:
+    """The processes of the session ``leader`` started (gunicorn's master and its workers)."""
+    return [pid for pid in proc_pids() if (entry := proc_entry(pid)) and int(entry[1][3]) == leader]
+
+
 @dataclass(frozen=True)
 class CpuSample:
     """CPU seconds so far: the whole machine (user, system and interrupts, all cores; not idle, iowait or time

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +50,13 @@ def server_django_setup(environment: Environment) -> None:
     django_setup({name: value for name, value in environment.env().items() if name in names}, [environment.temp_dir])
 
 
-def write_modules(temp_dir: Path, queue: str) -> None:
-    """A settings module (the project's, plus the floor URL and a queue of this run's own) and its URLconf."""
+def write_modules(temp_dir: Path, queue: str, routes: Mapping[str, str] | None = None) -> None:
+    """A settings module (the project's, plus the floor URL and a queue of this run's own for ``ingest.*``, and
+    for each pattern of ``routes`` its queue) and its URLconf."""
+    task_routes = {
+        "ingest.*": {"queue": queue},
+        **{pattern: {"queue": name} for pattern, name in (routes or {}).items()},
+    }
     (temp_dir / "bench_ingest_settings.py").write_text(
         textwrap.dedent(
             f"""\
@@ -63,7 +68,7 @@ def write_modules(temp_dir: Path, queue: str) -> None:
             from gateway.settings import *  # noqa: F403
 
             ROOT_URLCONF = "bench_ingest_urls"
-            CELERY_TASK_ROUTES = {{"ingest.*": {{"queue": {queue!r}}}}}
+            CELERY_TASK_ROUTES = {task_routes!r}
             if os.environ.get("GATEWAY_SQLITE_FILE"):
                 DATABASES["default"]["NAME"] = os.environ["GATEWAY_SQLITE_FILE"]  # noqa: F405
             if not REDIS_URL:  # noqa: F405  (the filesystem broker: this run's own folders, not var/broker)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 FIXTURES = ROOT / "tests" / "fixtures" / "meta"
 PHONE_NUMBER_ID = "106540352242922"  # whatsapp_text.json's phone_number_id: the channel the bench registers
 APP_SECRET = "bench-app-secret-0123456789"
+SENDER_BASE = 16505550000  # signed_requests' customers: SENDER_BASE + index
 
 
 @dataclass
@@ -57,15 +58,20 @@ def register() -> Registered:
     return Registered(app.app_key, app.pk, PHONE_NUMBER_ID)
 
 
-def signed_requests(count: int) -> list[tuple[bytes, dict[str, str]]]:
-    """``whatsapp_text.json`` with a distinct message id each, signed as Meta signs it."""
+def signed_requests(count: int, senders: int = 1) -> list[tuple[bytes, dict[str, str]]]:
+    """``whatsapp_text.json`` with a distinct message id each, signed as Meta signs it; with ``senders`` above 1,
+    from that many customers in turn (one conversation each) instead of the fixture's one."""
     from webhooks.signature import signature_for
 
     template = json.loads((FIXTURES / "whatsapp_text.json").read_text())
     out = []
     for index in range(count):
         payload = copy.deepcopy(template)
-        payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.bench-http-{os.getpid()}-{index}"
+        value = payload["entry"][0]["changes"][0]["value"]
+        value["messages"][0]["id"] = f"wamid.bench-http-{os.getpid()}-{index}"
+        if senders > 1:
+            sender = str(SENDER_BASE + index % senders)
+            value["messages"][0]["from"] = value["contacts"][0]["wa_id"] = sender
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(APP_SECRET, body)}
         out.append((body, headers))

@@ -38,7 +38,9 @@ def test_a_signed_event_verifies_and_is_listed(simulator: SimulatorClient) -> No
     assert answer.status == 204
     seen = simulator.request("GET", "/_sim/events").body
     assert seen["verified"] >= 1
-    assert {"id": "evt_1", "type": "message.status", "status": "read"} in seen["recent"]
+    listed = [{key: entry[key] for key in ("id", "type", "status")} for entry in seen["recent"]]
+    assert {"id": "evt_1", "type": "message.status", "status": "read"} in listed
+    assert all(isinstance(entry["received_at"], float) for entry in seen["recent"])
 
 
 def test_a_tampered_body_or_another_secret_is_refused(simulator: SimulatorClient) -> None:
@@ -74,3 +76,16 @@ def test_a_malformed_secret_is_a_400(simulator: SimulatorClient) -> None:
 
     assert answer.status == 400
     assert "base64" in answer.body["error"]
+
+
+def test_recent_kept_lists_that_many_of_the_last_events(simulator: SimulatorClient) -> None:
+    assert simulator.request("POST", "/_sim/event-receiver", {"secrets": [SECRET], "recent_kept": 2}).status == 200
+    for event_id in ("evt_6", "evt_7", "evt_8"):
+        body = _body(event_id)
+        simulator.request("POST", "/_sim/events", raw=body, headers=_signed(SECRET, event_id, body))
+
+    recent = simulator.request("GET", "/_sim/events").body["recent"]
+
+    assert [entry["id"] for entry in recent] == ["evt_7", "evt_8"]
+    refused = simulator.request("POST", "/_sim/event-receiver", {"secrets": [SECRET], "recent_kept": 0})
+    assert refused.status == 400
