@@ -18,6 +18,8 @@ from rest_framework.test import APIClient
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
+from events.models import Event, PayloadMode
+from events.payloads import events_payloads
 from messaging.channels import channel_add, meta_app_register
 from messaging.models import (
     AuthorKind,
@@ -114,6 +116,19 @@ def test_a_messenger_text_is_a_text_with_its_text_and_its_raw_event_only_when_as
     assert "raw" not in shown
     assert with_raw["raw"] == _raw_item(payload)
     assert {key: value for key, value in with_raw.items() if key != "raw"} == shown
+
+
+def test_a_full_event_carries_the_message_exactly_as_the_api_shows_it_without_raw(app, reader):
+    message, _ = _deliver(app, "instagram_text.json")
+    received = Event.objects.get(message_id=message.pk)
+
+    (payload,) = events_payloads([received], mode=PayloadMode.FULL)
+
+    assert (payload["type"], payload["data"]["type"]) == ("message.received", "text")
+    detail = payload["data"]["message_detail"]
+    assert (detail["platform"], detail["type"], detail["text"]) == ("instagram", "text", "Hello World")
+    assert "raw" not in detail
+    assert detail == reader.get(f"/api/v1/messages/{message.pk}/").json()
 
 
 def test_a_whatsapp_image_shows_its_caption_as_text_and_the_list_carries_raw_when_asked(app, reader):
