@@ -17,7 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from events.models import Event, PayloadMode
 from messaging import selectors
-from messaging.api import MessageOutputSerializer
+from messaging.api_representation import MessageOutputSerializer
 from messaging.models import Message
 
 ID_FIELDS = ("channel_id", "conversation_id", "contact_id", "message_id")

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from events.endpoints import MAX_REPLAY_RANGE, MAX_SECRET_OVERLAP, SUBSCRIBABLE_TYPES
 from events.models import DeliveryStatus, Endpoint, PayloadMode
 from events.services import Backlog
-from messaging.api import MessageOutputSerializer
+from messaging.api_representation import MessageOutputSerializer
 from messaging.business_events import EventType
 
 TYPES_HELP = f"Any of: {', '.join(f'`{event_type}`' for event_type in SUBSCRIBABLE_TYPES)}."

@@ -296,6 +296,7 @@ SPECTACULAR_SETTINGS = {
         "ApiScope": "accounts.models.ApiScope",
         "PayloadMode": "events.models.PayloadMode",
         "DeliveryStatus": "events.models.DeliveryStatus",
+        "MessageType": "messaging.providers.representation.MessageType.choices",
     },
 }
 

@@ -31,13 +31,13 @@ from messaging.api_lists import (
     page_of,
     paginate,
 )
+from messaging.api_representation import IncludeSerializer, LastMessageSerializer, MessageOutputSerializer
 from messaging.models import (
     Channel,
     ChannelStatus,
     Contact,
     Conversation,
     Direction,
-    MediaStatus,
     Message,
     MessageStatus,
     Platform,
@@ -58,71 +58,23 @@ def _tenant(request: Request) -> Tenant:
 # --- Messages ------------------------------------------------------------------------------------
 
 
-class StatusOutputSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=MessageStatus.choices)
-    provider_timestamp = serializers.DateTimeField()
-    # The metaclass takes declared fields off the class, so this does not shadow Serializer.errors at runtime.
-    errors = serializers.JSONField()  # type: ignore[assignment]
-    pricing = serializers.JSONField(
-        allow_null=True, help_text="WhatsApp's pricing of this status (billable, pricing_model, type, category)."
-    )
-
-
-class AttachmentOutputSerializer(serializers.Serializer[Any]):
-    """A media attachment; its bytes come from ``/messages/<id>/media/<attachment id>/`` once stored."""
-
-    id = serializers.UUIDField()
-    status = serializers.CharField(help_text=f"One of: {', '.join(MediaStatus.values)}.")  # not a second enum
-    mime_type = serializers.CharField()
-    size = serializers.IntegerField(allow_null=True)
-
-
-class MessageOutputSerializer(serializers.Serializer[Any]):
-    """Serializes a ``selectors.OpenedMessage``."""
-
-    id = serializers.UUIDField(source="message.id")
-    channel = serializers.UUIDField(source="message.channel_id")
-    conversation = serializers.UUIDField(source="message.conversation_id")
-    contact = serializers.UUIDField(source="message.contact_id")
-    direction = serializers.ChoiceField(source="message.direction", choices=Direction.choices)
-    type = serializers.CharField(source="message.message_type")
-    status = serializers.ChoiceField(source="message.status", choices=MessageStatus.choices)
-    is_flagged = serializers.BooleanField(source="message.is_flagged")
-    is_sent_elsewhere = serializers.BooleanField(source="message.is_sent_elsewhere")
-    provider_message_id = serializers.CharField(allow_null=True)
-    provider_timestamp = serializers.DateTimeField(source="message.provider_timestamp")
-    received_at = serializers.DateTimeField(source="message.received_at")
-    updated_at = serializers.DateTimeField(source="message.updated_at", help_text="When it last changed.")
-    content = serializers.JSONField(
-        allow_null=True, help_text="Null when `content_expired` or `content_unavailable` (or never had any)."
-    )
-    content_unavailable = serializers.BooleanField(
-        source="is_content_unavailable", help_text="The sealed content no longer opens (its key was destroyed)."
-    )
-    content_expired = serializers.BooleanField(
-        source="is_content_expired",
-        help_text="The content expired under the tenant's retention policy (or was purged): it is never served, "
-        "and its media answer 410.",
-    )
-    content_expires_at = serializers.DateTimeField(
-        source="message.content_expires_at", allow_null=True, help_text="When the content expires (or expired)."
-    )
-    statuses = StatusOutputSerializer(source="message.status_events.all", many=True)
-    attachments = AttachmentOutputSerializer(source="message.attachments.all", many=True)
-
-
 class QueryBooleanField(serializers.BooleanField):
     """Absent from the query string means no filter (DRF reads an absent boolean of form data as false)."""
 
     default_empty_html = serializers.empty
 
 
-class MessageFilterSerializer(serializers.Serializer[Any]):
+class MessageFilterSerializer(IncludeSerializer):
     channel = serializers.UUIDField(required=False)
     contact = serializers.UUIDField(required=False)
     conversation = serializers.UUIDField(required=False)
     direction = serializers.ChoiceField(choices=Direction.choices, required=False)
-    type = serializers.CharField(required=False, max_length=32)
+    type = serializers.CharField(
+        required=False,
+        max_length=32,
+        help_text="The type as stored: the public type, except Messenger's and Instagram's messages received before "
+        "it existed (`message`) and their attachment sends (`attachment`).",
+    )
     status = serializers.ChoiceField(choices=MessageStatus.choices, required=False)
     provider_message_id = serializers.CharField(required=False, max_length=512)
     since = serializers.DateTimeField(required=False, help_text="ISO 8601; provider_timestamp at or after.")
@@ -175,7 +127,8 @@ class MessageListApi(APIView):
         messages = selectors.message_list(tenant=_tenant(request), filters=filter_serializer.filters())
         paginator, page = paginate(view=self, request=request, queryset=messages, pagination=MessagePagination)
         opened = [selectors.message_open(message=message) for message in page]
-        return paginator.get_paginated_response(MessageOutputSerializer(opened, many=True).data)
+        shown = MessageOutputSerializer(opened, many=True, context=filter_serializer.serializer_context())
+        return paginator.get_paginated_response(shown.data)
 
 
 class MessageDetailApi(APIView):
@@ -184,17 +137,21 @@ class MessageDetailApi(APIView):
     @extend_schema(
         operation_id="messages_retrieve",
         description="One of the tenant's messages with its status history (requires `messages:read`).",
+        parameters=[IncludeSerializer],
         responses={
             200: MessageOutputSerializer,
-            **problem_responses({404: not_found("message")}),
+            **problem_responses({400: BAD_FILTER, 404: not_found("message")}),
         },
     )
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
+        include = IncludeSerializer(data=request.query_params)
+        include.is_valid(raise_exception=True)
         try:
             message = selectors.message_get(tenant=_tenant(request), message_id=message_id)
         except Message.DoesNotExist:
             raise NotFound from None
-        return Response(MessageOutputSerializer(selectors.message_open(message=message)).data)
+        opened = selectors.message_open(message=message)
+        return Response(MessageOutputSerializer(opened, context=include.serializer_context()).data)
 
 
 # --- Contacts ------------------------------------------------------------------------------------
@@ -261,11 +218,21 @@ class ContactDetailApi(APIView):
 
 
 class ConversationOutputSerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    channel = serializers.UUIDField(source="channel_id")
-    contact = serializers.UUIDField(source="contact_id")
-    last_inbound_at = serializers.DateTimeField(allow_null=True)
-    updated_at = serializers.DateTimeField(help_text="The last change, such as a message received.")
+    """Serializes a ``selectors.ConversationView``."""
+
+    id = serializers.UUIDField(source="conversation.id")
+    channel = serializers.UUIDField(source="conversation.channel_id")
+    contact = serializers.UUIDField(source="conversation.contact_id")
+    last_inbound_at = serializers.DateTimeField(source="conversation.last_inbound_at", allow_null=True)
+    window_expires_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the platform's reply window (24 hours from the contact's last message) closes or "
+        "closed; null when the contact never wrote.",
+    )
+    last_message = LastMessageSerializer(allow_null=True, help_text="The newest message, without its content.")
+    updated_at = serializers.DateTimeField(
+        source="conversation.updated_at", help_text="The last change, such as a message received."
+    )
 
 
 class ConversationFilterSerializer(serializers.Serializer[Any]):
@@ -289,7 +256,8 @@ class ConversationListApi(APIView):
         filters.is_valid(raise_exception=True)
         conversations = selectors.conversation_list(tenant=_tenant(request), **filters.validated_data)
         paginator, page = paginate(view=self, request=request, queryset=conversations, pagination=NewestFirstPagination)
-        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+        shown = ConversationOutputSerializer(selectors.conversations_describe(page), many=True)
+        return paginator.get_paginated_response(shown.data)
 
 
 class ConversationDetailApi(APIView):
@@ -308,7 +276,8 @@ class ConversationDetailApi(APIView):
             conversation = selectors.conversation_get(tenant=_tenant(request), conversation_id=conversation_id)
         except Conversation.DoesNotExist:
             raise NotFound from None
-        return Response(ConversationOutputSerializer(conversation).data)
+        [described] = selectors.conversations_describe([conversation])
+        return Response(ConversationOutputSerializer(described).data)
 
 
 # --- Channels ------------------------------------------------------------------------------------

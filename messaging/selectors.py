@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -19,6 +19,8 @@ from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
 from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
+from messaging.providers.registry import message_public, reply_windows
+from messaging.providers.representation import PublicMessage, raw_object
 from messaging.statuses import STATUS_RANK
 
 
@@ -47,6 +49,32 @@ class OpenedMessage:
     content: Any
     is_content_unavailable: bool
     is_content_expired: bool = False
+
+    @property
+    def platform(self) -> str:
+        return self.message.channel.platform
+
+    @property
+    def public(self) -> PublicMessage:
+        """Its type in the public vocabulary and its text, read through the platform's adapter."""
+        message = self.message
+        return message_public(platform=self.platform, message_type=message.message_type, content=self.content)
+
+    @property
+    def raw(self) -> Any:
+        """The platform's own object (a webhook's message or event); None for a send the gateway made."""
+        return raw_object(self.content)
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        message = self.message
+        if message.failure_code is None and not message.failure_title:
+            return None
+        return {"code": message.failure_code, "title": message.failure_title or None}
+
+    @property
+    def author(self) -> str | None:
+        return self.message.author_kind or None
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,14 @@ def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
     )
     statuses = StatusEvent.objects.alias(rank=rank).order_by("provider_timestamp", "rank", "id")
     attachments = MediaAttachment.objects.order_by("position").only("message_id", "status", "mime_type", "size")
-    return messages.prefetch_related(Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments))
+    return with_channel(messages).prefetch_related(
+        Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments)
+    )
+
+
+def with_channel(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """The messages with their channel (its platform names their types), its access token left sealed."""
+    return messages.select_related("channel").defer("channel__access_token")
 
 
 def message_open(*, message: Message) -> OpenedMessage:
@@ -170,14 +205,83 @@ def contact_open(*, contact: Contact) -> OpenedContact:
     )
 
 
+@dataclass(frozen=True)
+class LastMessage:
+    """The newest message of a conversation, without its content."""
+
+    id: uuid.UUID
+    type: str
+    direction: str
+    provider_timestamp: datetime
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation with its reply window's end (None when closed-ended or never opened) and last message."""
+
+    conversation: Conversation
+    window_expires_at: datetime | None
+    last_message: LastMessage | None
+
+
+def _conversations(tenant: Tenant) -> QuerySet[Conversation]:
+    newest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-provider_timestamp", "-id")
+    return (
+        Conversation.objects.filter(tenant=tenant)
+        .select_related("channel")
+        .defer("channel__access_token")
+        .annotate(last_message_id=Subquery(newest.values("id")[:1]))
+    )
+
+
 def conversation_list(*, tenant: Tenant, updated_since: datetime | None = None) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.filter(tenant=tenant)
+    conversations = _conversations(tenant)
     return conversations if updated_since is None else conversations.filter(updated_at__gte=updated_since)
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: uuid.UUID) -> Conversation:
     """Raises Conversation.DoesNotExist for a missing id and for another tenant's id alike."""
-    return Conversation.objects.get(tenant=tenant, pk=conversation_id)
+    return _conversations(tenant).get(pk=conversation_id)
+
+
+def conversations_describe(conversations: list[Conversation]) -> list[ConversationView]:
+    """Rows of ``conversation_list``/``conversation_get`` with their window and last message, in one query
+    more (the last messages' types are read from their content)."""
+    last_ids = [_last_message_id(conversation) for conversation in conversations]
+    last_messages = {
+        message.pk: _last_message(message)
+        for message in with_channel(Message.objects.filter(pk__in=[pk for pk in last_ids if pk]))
+    }
+    windows = {str(platform): window for platform, window in reply_windows().items()}
+    return [
+        ConversationView(
+            conversation=conversation,
+            window_expires_at=_window_end(conversation, windows),
+            last_message=last_messages.get(last_id) if last_id else None,
+        )
+        for conversation, last_id in zip(conversations, last_ids, strict=True)
+    ]
+
+
+def _last_message_id(conversation: Conversation) -> uuid.UUID | None:
+    """The id ``_conversations`` annotates."""
+    last_id: uuid.UUID | None = getattr(conversation, "last_message_id", None)
+    return last_id
+
+
+def _window_end(conversation: Conversation, windows: dict[str, timedelta]) -> datetime | None:
+    window = windows.get(conversation.channel.platform)
+    opened_at = conversation.last_inbound_at
+    return None if window is None or opened_at is None else opened_at + window
+
+
+def _last_message(message: Message) -> LastMessage:
+    return LastMessage(
+        id=message.pk,
+        type=message_open(message=message).public.type,
+        direction=message.direction,
+        provider_timestamp=message.provider_timestamp,
+    )
 
 
 def channel_list(*, tenant: Tenant) -> QuerySet[Channel]:

@@ -35,7 +35,7 @@ from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.events import MediaSource, MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
-from messaging.providers.registry import delivery_events
+from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
 
@@ -190,7 +190,9 @@ def messages_store(
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
     media_attachments_plan_many(planned=planned)
-    business_events_record([_message_stored_event(row) for row in inserted])
+    business_events_record(
+        [_message_stored_event(row, draft) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
+    )
     outcomes: Counter[str] = Counter(duplicate=len(rows) - len(inserted))
     for row in inserted:
         outcomes["echo" if row.is_sent_elsewhere else "stored"] += 1
@@ -224,14 +226,25 @@ def _message_row(
     )
 
 
-def _message_stored_event(message: Message) -> BusinessEvent:
+def _message_stored_event(message: Message, draft: MessageDraft) -> BusinessEvent:
     """``message.received``, ``.echo``, ``.reaction`` or ``.edited`` for a row this delivery inserted."""
     return message_business_event(
         message_event_type(message_type=message.message_type, is_sent_elsewhere=message.is_sent_elsewhere),
         message,
         occurred_at=message.provider_timestamp,
-        facts={"direction": message.direction, "type": message.message_type, "platform": message.channel.platform},
+        facts={
+            "direction": message.direction,
+            "type": _public_type(message, draft),
+            "platform": message.channel.platform,
+        },
     )
+
+
+def _public_type(message: Message, draft: MessageDraft) -> str:
+    """The type as the messages API shows it (one vocabulary for every platform), read from the draft's content
+    (the row's may be sealed already expired under the tenant's policy)."""
+    platform = message.channel.platform
+    return message_public(platform=platform, message_type=message.message_type, content=draft.content).type.value
 
 
 def _last_inbound_update(messages: Sequence[Message]) -> None:

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from core.api_schema import ProblemSerializer
 from messaging.models import AuthorKind
 from messaging.providers.meta_messaging.send import MessageTag, MessagingType
+from messaging.providers.native import attachment_from_native, interactive_from_native, template_from_native
 from messaging.providers.registry import SEND_TYPES
 from messaging.providers.sending import SendRequest, SendRule
 from messaging.providers.whatsapp.messages import TYPES as WHATSAPP_TYPES
@@ -57,13 +58,21 @@ class TextSerializer(serializers.Serializer[Any]):
 
 
 class TemplateSerializer(serializers.Serializer[Any]):
+    """A WhatsApp template. Meta's own shape is accepted as well: ``language`` as ``{"code": "en_US",
+    "policy": "deterministic"}``."""
+
     name = serializers.CharField(help_text="The approved template's name.")
-    language = serializers.CharField(max_length=16, help_text="The template's language code, e.g. en_US.")
+    language = serializers.CharField(
+        max_length=16, help_text='The template\'s language code, e.g. en_US (or Meta\'s {"code": "en_US"}).'
+    )
     components = serializers.ListField(
         child=serializers.DictField(),
         required=False,
         help_text="Graph template components (header, body, button parameters), passed on as given.",
     )
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(template_from_native(data) if isinstance(data, dict) else data)
 
 
 class MediaSerializer(serializers.Serializer[Any]):
@@ -109,6 +118,12 @@ class SectionSerializer(serializers.Serializer[Any]):
 
 
 class InteractiveSerializer(serializers.Serializer[Any]):
+    """Reply buttons or a list (WhatsApp). Meta's own shape, as its documentation shows it, is accepted as well
+    and stored the same: ``body: {"text": …}``, ``footer: {"text": …}``, a media header as
+    ``{"type": "image", "image": {"link": …}}``, and ``action`` holding
+    ``buttons: [{"type": "reply", "reply": {"id": …, "title": …}}]`` or ``button`` and
+    ``sections: [{"title": …, "rows": [{"id": …, "title": …, "description": …}]}]``."""
+
     type = serializers.ChoiceField(choices=["button", "list"])
     header = HeaderSerializer(required=False)
     body = _text(help_text="At most 1,024 characters.")
@@ -123,6 +138,9 @@ class InteractiveSerializer(serializers.Serializer[Any]):
         allow_empty=False,
         help_text="type list: at most 10 sections and 10 rows in all.",
     )
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(interactive_from_native(data) if isinstance(data, dict) else data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["type"] == "button":
@@ -143,8 +161,14 @@ class MarkReadSerializer(serializers.Serializer[Any]):
 
 
 class AttachmentSerializer(serializers.Serializer[Any]):
+    """A Messenger or Instagram attachment. Meta's own shape is accepted as well:
+    ``{"type": "image", "payload": {"url": …, "is_reusable": true}}``."""
+
     type = serializers.ChoiceField(choices=["image", "audio", "video", "file"])
     url = serializers.CharField(max_length=LINK_MAX, help_text="An https URL.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(attachment_from_native(data) if isinstance(data, dict) else data)
 
 
 class ContextSerializer(serializers.Serializer[Any]):
@@ -152,7 +176,11 @@ class ContextSerializer(serializers.Serializer[Any]):
 
 
 class SendRequestSerializer(serializers.Serializer[Any]):
-    """One send. The object named by ``type`` carries the content; no other content object may be given."""
+    """One send. The object named by ``type`` carries the content; no other content object may be given.
+
+    A body pasted from Meta's documentation works with ``channel`` added: Meta's ``messaging_product`` and
+    ``recipient_type`` are ignored, its text and media objects are ours, and its ``interactive``, ``template``
+    and ``attachment`` shapes are read as ours (``messaging.providers.native``)."""
 
     channel = serializers.UUIDField()
     to = serializers.CharField(

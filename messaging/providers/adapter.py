@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
 
 
@@ -102,6 +103,11 @@ class Adapter(Protocol):
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         """The files a stored inbound item (``Message.content``) refers to, in order, read by the parser its
         webhook went through (the same files its event carried); never raises."""
+        ...
+
+    def message_public(self, message_type: str, content: object) -> PublicMessage:
+        """A stored message (its ``Message.message_type`` and opened content, None when not served) in the
+        public vocabulary (``messaging.providers.representation``), with its text; never raises."""
         ...
 
     def media_lookup_path(self, reference: str) -> str | None:

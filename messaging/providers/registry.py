@@ -13,6 +13,7 @@ from messaging.providers.events import ChannelNotice, MediaSource, NeutralEvent,
 from messaging.providers.items import ChannelEventItem, ParseProblem, UnknownItem
 from messaging.providers.jsonread import JsonObject, PayloadError, decode_json
 from messaging.providers.meta_messaging.adapter import MetaMessagingAdapter
+from messaging.providers.representation import UNKNOWN_MESSAGE, PublicMessage
 from messaging.providers.sending import SendRequest
 from messaging.providers.whatsapp.adapter import WhatsAppAdapter
 
@@ -36,6 +37,14 @@ def adapter_for(platform: str) -> Adapter:
 def reply_windows() -> dict[Platform, timedelta]:
     """Each platform's reply window (``Adapter.reply_window``), for the platforms that have one."""
     return {platform: adapter.reply_window for platform, adapter in ADAPTERS.items() if adapter.reply_window}
+
+
+def message_public(*, platform: str, message_type: str, content: object) -> PublicMessage:
+    """A stored message in the public vocabulary (``Adapter.message_public``); ``unknown`` for a platform
+    no adapter speaks for."""
+    if platform not in ADAPTERS:
+        return UNKNOWN_MESSAGE
+    return ADAPTERS[Platform(platform)].message_public(message_type, content)
 
 
 def parser_for(object_name: str) -> Callable[[JsonObject], ParsedDelivery] | None:

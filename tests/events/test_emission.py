@@ -32,14 +32,14 @@ def _fixture(name: str) -> Body:
 
 
 @pytest.mark.parametrize(
-    ("platform", "body", "event_type", "direction", "message_type"),
+    ("platform", "body", "event_type", "direction", "public_type"),
     [
         (Platform.WHATSAPP, _fixture("whatsapp_text.json"), EventType.MESSAGE_RECEIVED, "inbound", "text"),
         (Platform.WHATSAPP, _fixture("whatsapp_reaction.json"), EventType.MESSAGE_REACTION, "inbound", "reaction"),
         (Platform.MESSENGER, _fixture("messenger_reaction.json"), EventType.MESSAGE_REACTION, "inbound", "reaction"),
-        (Platform.MESSENGER, messenger_edit, EventType.MESSAGE_EDITED, "inbound", "message_edit"),
-        (Platform.MESSENGER, _fixture("messenger_echo.json"), EventType.MESSAGE_ECHO, "outbound", "message"),
-        (Platform.INSTAGRAM, _fixture("instagram_text.json"), EventType.MESSAGE_RECEIVED, "inbound", "message"),
+        (Platform.MESSENGER, messenger_edit, EventType.MESSAGE_EDITED, "inbound", "edit"),
+        (Platform.MESSENGER, _fixture("messenger_echo.json"), EventType.MESSAGE_ECHO, "outbound", "text"),
+        (Platform.INSTAGRAM, _fixture("instagram_text.json"), EventType.MESSAGE_RECEIVED, "inbound", "text"),
     ],
 )
 def test_a_stored_message_records_its_event_once_and_a_redelivery_none(
@@ -49,7 +49,7 @@ def test_a_stored_message_records_its_event_once_and_a_redelivery_none(
     body: Body,
     event_type: EventType,
     direction: str,
-    message_type: str,
+    public_type: str,
 ) -> None:
     channel = channel_for(tenant_a, "3003", platform=platform)
     endpoint = endpoint_make(tenant_a, types=[event_type.value])
@@ -67,7 +67,7 @@ def test_a_stored_message_records_its_event_once_and_a_redelivery_none(
         message.contact_id,
         channel.pk,
     )
-    assert event.facts == {"direction": direction, "type": message_type, "platform": platform}
+    assert event.facts == {"direction": direction, "type": public_type, "platform": platform}
     assert list(EventDelivery.objects.values_list("event_id", "endpoint_id")) == [(event.pk, endpoint.pk)]
 
 

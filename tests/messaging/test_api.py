@@ -198,9 +198,14 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "channel": str(world_a.channel.pk),
         "conversation": str(world_a.conversations[1].pk),
         "contact": str(world_a.contacts[1].pk),
+        "platform": "whatsapp",
         "direction": "outbound",
         "type": "image",
+        "text": None,
         "status": "delivered",
+        "failure": None,
+        "author": None,
+        "send_at": None,
         "is_flagged": False,
         "is_sent_elsewhere": False,
         "provider_message_id": SHARED_WAMID,
@@ -237,6 +242,13 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "channel": str(channel.pk),
         "contact": str(contact.pk),
         "last_inbound_at": "2026-01-10T12:00:00Z",
+        "window_expires_at": "2026-01-11T12:00:00Z",
+        "last_message": {
+            "id": str(world_a.messages[4].pk),
+            "type": "text",
+            "direction": "inbound",
+            "provider_timestamp": "2026-01-10T12:03:00Z",
+        },
         "updated_at": conversation.updated_at.isoformat().replace("+00:00", "Z"),
     }
     assert client_a.get(f"/api/v1/channels/{channel.pk}/").json() == {
@@ -535,6 +547,7 @@ def test_the_schema_lists_every_read_operation(db: None):
         "until",
         "updated_since",
         "content_expired",
+        "include",
         "cursor",
         "page_size",
     }

@@ -85,6 +85,11 @@ class StoredMessage:
     content: dict[str, Any]
     is_flagged: bool = False
     is_sent_elsewhere: bool = False
+    shown_type: str = ""  # the API's type, when it is not the stored one
+
+    @property
+    def public_type(self) -> str:
+        return self.shown_type or self.message_type
 
     @property
     def last_inbound_at(self) -> datetime | None:
@@ -147,7 +152,13 @@ def _wa_in(
 
 
 def _meta_in(
-    platform: str, event_id: str | re.Pattern[str], at_ms: int, message_type: str, user: str, content: dict[str, Any]
+    platform: str,
+    event_id: str | re.Pattern[str],
+    at_ms: int,
+    message_type: str,
+    user: str,
+    content: dict[str, Any],
+    shown_type: str = "",
 ) -> StoredMessage:
     return StoredMessage(
         channel=(platform, PAGE),
@@ -159,10 +170,11 @@ def _meta_in(
         contact_external_id=user,
         profile_name=None,
         content=content,
+        shown_type=shown_type,
     )
 
 
-def _echo(platform: str, mid: str, at_ms: int, user: str, content: dict[str, Any]) -> StoredMessage:
+def _echo(platform: str, mid: str, at_ms: int, user: str, content: dict[str, Any], shown_type: str) -> StoredMessage:
     return StoredMessage(
         channel=(platform, PAGE),
         direction="outbound",
@@ -174,6 +186,7 @@ def _echo(platform: str, mid: str, at_ms: int, user: str, content: dict[str, Any
         profile_name=None,
         content=content,
         is_sent_elsewhere=True,
+        shown_type=shown_type,
     )
 
 
@@ -673,6 +686,7 @@ EXPECTED: dict[str, Expected] = {
                     "message.attachments.0.payload.url": "https://image-url/foo.png",
                     "message.text": ABSENT,
                 },
+                "image",
             ),
         ),
     ),
@@ -695,7 +709,7 @@ EXPECTED: dict[str, Expected] = {
     ),
     "messenger_echo_minimal.json": Expected(
         {"echo": 1},
-        messages=(_echo("messenger", "qT7ywaK", MS_PAGE_EVENT, "5678", {"message.is_echo": True}),),
+        messages=(_echo("messenger", "qT7ywaK", MS_PAGE_EVENT, "5678", {"message.is_echo": True}, "unknown"),),
     ),
     "messenger_postback.json": Expected(
         STORED,
@@ -768,6 +782,7 @@ EXPECTED: dict[str, Expected] = {
                 "message",
                 "5678",
                 {"message.text": "Hello World", "message.mid": "external_id"},
+                "text",
             ),
         ),
     ),
@@ -800,7 +815,7 @@ EXPECTED: dict[str, Expected] = {
     # --- Instagram --------------------------------------------------------------------------------------
     "instagram_echo.json": Expected(
         {"echo": 1},
-        messages=(_echo("instagram", "qT7ywaK", MS_PAGE_EVENT, "5678", {"message.is_echo": True}),),
+        messages=(_echo("instagram", "qT7ywaK", MS_PAGE_EVENT, "5678", {"message.is_echo": True}, "unknown"),),
     ),
     "instagram_story_mention.json": Expected(
         STORED,
@@ -815,13 +830,16 @@ EXPECTED: dict[str, Expected] = {
                     "message.attachments.0.type": "story_mention",
                     "message.attachments.0.payload.url": "https://story-url",
                 },
+                "story_mention",
             ),
         ),
     ),
     "instagram_text.json": Expected(
         STORED,
         messages=(
-            _meta_in("instagram", "external_id", MS_PAGE_EVENT, "message", "5678", {"message.text": "Hello World"}),
+            _meta_in(
+                "instagram", "external_id", MS_PAGE_EVENT, "message", "5678", {"message.text": "Hello World"}, "text"
+            ),
         ),
     ),
     # An unsend is its own event row, named after the message it takes back (and blanks that one's content).
@@ -835,6 +853,7 @@ EXPECTED: dict[str, Expected] = {
                 "message_unsent",
                 "5678",
                 {"message.mid": "external_id", "message.is_deleted": True},
+                "unsent",
             ),
         ),
     ),
@@ -856,6 +875,7 @@ ROUTED_PLACEHOLDERS: dict[str, Expected] = {
                     "message.app_id": 1517776481860111,
                     "message.metadata": "<DEVELOPER_DEFINED_METADATA_STRING>",
                 },
+                "text",
             ),
         ),
     ),
@@ -889,6 +909,7 @@ ROUTED_PLACEHOLDERS: dict[str, Expected] = {
                 "message",
                 "<PSID>",
                 {"message.text": "hello, world!", "message.quick_reply.payload": "<DEVELOPER_DEFINED_PAYLOAD>"},
+                "text",
             ),
         ),
     ),
@@ -905,6 +926,7 @@ ROUTED_PLACEHOLDERS: dict[str, Expected] = {
                     "message.text": "hello, world!",
                     "message.reply_to.mid": "m_1fTq8oLumEyIp3Q2MR-aY7IfLZDamVrALniheU",
                 },
+                "text",
             ),
         ),
     ),
@@ -1096,7 +1118,7 @@ def _assert_message_api(api: APIClient, message: Message, expected: StoredMessag
     assert (detail["conversation"], detail["contact"]) == (str(message.conversation_id), str(message.contact_id))
     assert (detail["direction"], detail["type"], detail["status"]) == (
         expected.direction,
-        expected.message_type,
+        expected.public_type,
         expected.status,
     )
     assert (detail["is_flagged"], detail["is_sent_elsewhere"]) == (expected.is_flagged, expected.is_sent_elsewhere)
@@ -1187,10 +1209,10 @@ def test_api_timestamps_are_utc_iso_strings_to_the_precision_meta_sent(app: Meta
     _post(app, _body("whatsapp_text.json"))
     _post(app, _body("messenger_text.json"))
 
-    by_type = {row["type"]: row for row in _results(api, "/api/v1/messages/")}
+    by_platform = {row["platform"]: row for row in _results(api, "/api/v1/messages/")}
 
-    assert by_type["text"]["provider_timestamp"] == "2025-06-08T20:59:43Z"  # "1749416383": seconds
-    assert by_type["message"]["provider_timestamp"] == "2016-04-07T01:11:27.970000Z"  # 1459991487970: ms
+    assert by_platform["whatsapp"]["provider_timestamp"] == "2025-06-08T20:59:43Z"  # "1749416383": seconds
+    assert by_platform["messenger"]["provider_timestamp"] == "2016-04-07T01:11:27.970000Z"  # 1459991487970: ms
 
 
 # --- statuses for messages the gateway did send ------------------------------------------------------

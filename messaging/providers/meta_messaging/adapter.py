@@ -11,8 +11,9 @@ from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import JsonObject
-from messaging.providers.meta_messaging import events, parse, send
+from messaging.providers.meta_messaging import events, parse, public, send
 from messaging.providers.meta_messaging.types import MESSAGING_EVENT_TYPES
+from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
 
 
@@ -58,6 +59,9 @@ class MetaMessagingAdapter:
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         return events.media_sources(content, self._platform)
+
+    def message_public(self, message_type: str, content: object) -> PublicMessage:
+        return public.message_public(message_type, content, self._platform)
 
     def media_lookup_path(self, reference: str) -> str | None:
         return None

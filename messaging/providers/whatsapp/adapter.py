@@ -10,8 +10,9 @@ from messaging.providers.adapter import Platform
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
-from messaging.providers.whatsapp import events, parse, send
+from messaging.providers.whatsapp import events, parse, public, send
 from messaging.providers.whatsapp.messages import TYPES
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
@@ -52,6 +53,9 @@ class WhatsAppAdapter:
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         return events.media_sources(content)
+
+    def message_public(self, message_type: str, content: object) -> PublicMessage:
+        return public.message_public(message_type, content)
 
     def media_lookup_path(self, reference: str) -> str | None:
         return quote(reference, safe="")

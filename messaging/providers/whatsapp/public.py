@@ -1,0 +1,55 @@
+"""WhatsApp messages in the public vocabulary (``messaging.providers.representation``): WhatsApp's own type
+names are the vocabulary's; the text is read by the parser its webhook went through, or from the send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.providers.delivery import Collector
+from messaging.providers.representation import PublicMessage, is_send_content, public_type, string_or_none
+from messaging.providers.whatsapp.contents import message_content
+from messaging.providers.whatsapp.messages import CAPTIONED_MEDIA
+from messaging.providers.whatsapp.types import (
+    ButtonReplyContent,
+    FlowReplyContent,
+    ListReplyContent,
+    MediaContent,
+    MessageContent,
+    OrderContent,
+    SystemContent,
+    TemplateButtonContent,
+    TextContent,
+)
+
+
+def message_public(message_type: str, content: object) -> PublicMessage:
+    """A stored WhatsApp message (received, echoed or sent) in the public vocabulary; never raises."""
+    shown_type = public_type(message_type)
+    if is_send_content(content):
+        return PublicMessage(shown_type, _sent_text(message_type, content))  # type: ignore[arg-type]
+    if not isinstance(content, dict) or content.get("type") != message_type:  # not a message as Meta sends it
+        return PublicMessage(shown_type)
+    return PublicMessage(shown_type, _received_text(message_content(content, message_type, "message", Collector())))
+
+
+def _received_text(content: MessageContent) -> str | None:
+    if isinstance(content, TextContent):
+        return content.body
+    if isinstance(content, MediaContent):
+        return content.caption
+    if isinstance(content, ButtonReplyContent | ListReplyContent):
+        return content.title
+    if isinstance(content, TemplateButtonContent | OrderContent):
+        return content.text
+    if isinstance(content, FlowReplyContent | SystemContent):
+        return content.body
+    return None
+
+
+def _sent_text(message_type: str, content: dict[str, Any]) -> str | None:
+    body = content.get(message_type)
+    if not isinstance(body, dict):
+        return None
+    if message_type in ("text", "interactive"):
+        return string_or_none(body.get("body"))
+    return string_or_none(body.get("caption")) if message_type in CAPTIONED_MEDIA else None
