@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import ApiClient, ApiKeyAuthentication, scope_required
+from accounts.api_auth import ApiKeyAuthentication, api_client, scope_required
 from accounts.apikeys import api_key_get_for_tenant, api_key_list
 from accounts.models import ApiKey, ApiScope
 from core import api_schema
@@ -62,13 +62,6 @@ class ApiKeyOutputSerializer(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
-def _client(request: Request) -> ApiClient:
-    client = request.user
-    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-        raise TypeError("expected an API client")
-    return client
-
-
 class TenantDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -78,7 +71,7 @@ class TenantDetailApi(APIView):
         responses={200: TenantOutputSerializer, **problem_responses(is_scoped=False)},
     )
     def get(self, request: Request) -> Response:
-        tenant = _client(request).tenant
+        tenant = api_client(request).tenant
         return Response(TenantOutputSerializer(tenant).data)
 
 
@@ -91,7 +84,7 @@ class ApiKeyListApi(APIView):
         responses={200: ApiKeyOutputSerializer(many=True), **problem_responses()},
     )
     def get(self, request: Request) -> Response:
-        api_keys = api_key_list(tenant=_client(request).tenant)
+        api_keys = api_key_list(tenant=api_client(request).tenant)
         return Response(ApiKeyOutputSerializer(api_keys, many=True).data)
 
 
@@ -105,7 +98,7 @@ class ApiKeyDetailApi(APIView):
     )
     def get(self, request: Request, api_key_id: uuid.UUID) -> Response:
         try:
-            api_key = api_key_get_for_tenant(tenant=_client(request).tenant, api_key_id=api_key_id)
+            api_key = api_key_get_for_tenant(tenant=api_client(request).tenant, api_key_id=api_key_id)
         except ApiKey.DoesNotExist:
             raise NotFound from None
         return Response(ApiKeyOutputSerializer(api_key).data)

@@ -61,6 +61,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         return AUTHENTICATION_SCHEME
 
 
+def api_client(request: Request) -> ApiClient:
+    """The API client this request authenticated as (the permission classes guarantee one)."""
+    client = request.user
+    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
+        raise TypeError("expected an API client")
+    return client
+
+
 def _bearer_token(header: bytes) -> str:
     parts = header.split()
     if len(parts) != 2 or parts[0].lower() != AUTHENTICATION_SCHEME.lower().encode():  # noqa: PLR2004

@@ -20,7 +20,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from accounts.actors import Actor
-from accounts.api_auth import ApiClient, scope_required
+from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope
 from core.api_errors import INVALID_REQUEST, field_errors, problem_response
 from core.api_schema import BAD_CURSOR, invalid_request, problem_responses
@@ -50,15 +50,8 @@ class AttemptPagination(NewestFirstPagination):
     ordering = ("-attempted_at", "-id")
 
 
-def client_of(request: Request) -> ApiClient:
-    client = request.user
-    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-        raise TypeError("expected an API client")
-    return client
-
-
 def actor_of(request: Request) -> Actor:
-    return Actor(label=f"api_key:{client_of(request).api_key.key_id}", ip=client_ip(request._request))
+    return Actor(label=f"api_key:{api_client(request).api_key.key_id}", ip=client_ip(request._request))
 
 
 def invalid(fields: Any, detail: str = "The request does not match the schema.") -> Response:
@@ -71,7 +64,7 @@ def refused(error: endpoints.EndpointError) -> Response:
 
 def endpoint_of(request: Request, endpoint_id: uuid.UUID) -> Endpoint:
     try:
-        return endpoints.endpoint_get(tenant=client_of(request).tenant, endpoint_id=endpoint_id)
+        return endpoints.endpoint_get(tenant=api_client(request).tenant, endpoint_id=endpoint_id)
     except Endpoint.DoesNotExist:
         raise NotFound from None
 
@@ -95,7 +88,7 @@ class EndpointCollectionApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        rows = endpoints.endpoint_list(tenant=client_of(request).tenant)
+        rows = endpoints.endpoint_list(tenant=api_client(request).tenant)
         paginator, page = paginate(view=self, request=request, queryset=rows, pagination=NewestFirstPagination)
         return paginator.get_paginated_response(EndpointOutputSerializer(page, many=True).data)
 
@@ -110,7 +103,7 @@ class EndpointCollectionApi(APIView):
         serializer = EndpointInputSerializer(data=request.data)
         if (answer := valid_body(serializer)) is not None:
             return answer
-        client = client_of(request)
+        client = api_client(request)
         try:
             created = endpoints.endpoint_create(
                 tenant=client.tenant, values=serializer.validated_data, actor=actor_of(request)

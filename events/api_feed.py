@@ -19,11 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import scope_required
+from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope
 from core.api_schema import problem_responses
 from events import endpoints
-from events.api import INVALID, MANAGE, actor_of, client_of, invalid
+from events.api import INVALID, MANAGE, actor_of, invalid
 from events.feed import events_after
 from events.models import EVENT_ID_PREFIX, Event, PayloadMode
 from events.payloads import events_payloads
@@ -52,7 +52,7 @@ class EventFeedApi(APIView):
     def get(self, request: Request) -> Response:
         filters = FeedFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        client = client_of(request)
+        client = api_client(request)
         after = filters.validated_data.get("after", 0)
         rows = events_after(tenant=client.tenant, after=after, limit=filters.validated_data.get("limit", DEFAULT_LIMIT))
         is_full = filters.validated_data.get("payload") == PayloadMode.FULL and ApiScope.MESSAGES_READ in client.scopes
@@ -76,7 +76,7 @@ class EventReplayApi(APIView):
         },
     )
     def post(self, request: Request, event_id: str) -> Response:
-        tenant = client_of(request).tenant
+        tenant = api_client(request).tenant
         try:
             endpoint_id = uuid.UUID(request.query_params.get("endpoint", ""))
         except ValueError:

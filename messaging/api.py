@@ -18,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import ApiClient, scope_required
-from accounts.models import ApiScope, Tenant
+from accounts.api_auth import api_client, scope_required
+from accounts.models import ApiScope
 from core.api_schema import BAD_CURSOR, problem_responses
 from messaging import selectors
 from messaging.api_lists import (
@@ -46,13 +46,6 @@ from messaging.models import (
 
 class MessagePagination(NewestFirstPagination):
     ordering = ("-provider_timestamp", "-id")
-
-
-def _tenant(request: Request) -> Tenant:
-    client = request.user
-    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-        raise TypeError("expected an API client")
-    return client.tenant
 
 
 # --- Messages ------------------------------------------------------------------------------------
@@ -124,7 +117,7 @@ class MessageListApi(APIView):
     def get(self, request: Request) -> Response:
         filter_serializer = MessageFilterSerializer(data=request.query_params)
         filter_serializer.is_valid(raise_exception=True)
-        messages = selectors.message_list(tenant=_tenant(request), filters=filter_serializer.filters())
+        messages = selectors.message_list(tenant=api_client(request).tenant, filters=filter_serializer.filters())
         paginator, page = paginate(view=self, request=request, queryset=messages, pagination=MessagePagination)
         opened = [selectors.message_open(message=message) for message in page]
         shown = MessageOutputSerializer(opened, many=True, context=filter_serializer.serializer_context())
@@ -147,7 +140,7 @@ class MessageDetailApi(APIView):
         include = IncludeSerializer(data=request.query_params)
         include.is_valid(raise_exception=True)
         try:
-            message = selectors.message_get(tenant=_tenant(request), message_id=message_id)
+            message = selectors.message_get(tenant=api_client(request).tenant, message_id=message_id)
         except Message.DoesNotExist:
             raise NotFound from None
         opened = selectors.message_open(message=message)
@@ -192,7 +185,7 @@ class ContactListApi(APIView):
         filter_serializer = ContactFilterSerializer(data=request.query_params)
         filter_serializer.is_valid(raise_exception=True)
         external_id = filter_serializer.validated_data.get("external_id")
-        contacts = selectors.contact_list(tenant=_tenant(request), external_id=external_id)
+        contacts = selectors.contact_list(tenant=api_client(request).tenant, external_id=external_id)
         paginator, page = paginate(view=self, request=request, queryset=contacts, pagination=NewestFirstPagination)
         opened = [selectors.contact_open(contact=contact) for contact in page]
         return paginator.get_paginated_response(ContactOutputSerializer(opened, many=True).data)
@@ -208,7 +201,7 @@ class ContactDetailApi(APIView):
     )
     def get(self, request: Request, contact_id: uuid.UUID) -> Response:
         try:
-            contact = selectors.contact_get(tenant=_tenant(request), contact_id=contact_id)
+            contact = selectors.contact_get(tenant=api_client(request).tenant, contact_id=contact_id)
         except Contact.DoesNotExist:
             raise NotFound from None
         return Response(ContactOutputSerializer(selectors.contact_open(contact=contact)).data)
@@ -254,7 +247,7 @@ class ConversationListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = ConversationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        conversations = selectors.conversation_list(tenant=_tenant(request), **filters.validated_data)
+        conversations = selectors.conversation_list(tenant=api_client(request).tenant, **filters.validated_data)
         paginator, page = paginate(view=self, request=request, queryset=conversations, pagination=NewestFirstPagination)
         shown = ConversationOutputSerializer(selectors.conversations_describe(page), many=True)
         return paginator.get_paginated_response(shown.data)
@@ -273,7 +266,9 @@ class ConversationDetailApi(APIView):
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         try:
-            conversation = selectors.conversation_get(tenant=_tenant(request), conversation_id=conversation_id)
+            conversation = selectors.conversation_get(
+                tenant=api_client(request).tenant, conversation_id=conversation_id
+            )
         except Conversation.DoesNotExist:
             raise NotFound from None
         [described] = selectors.conversations_describe([conversation])
@@ -307,7 +302,7 @@ class ChannelListApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        channels = selectors.channel_list(tenant=_tenant(request))
+        channels = selectors.channel_list(tenant=api_client(request).tenant)
         paginator, page = paginate(view=self, request=request, queryset=channels, pagination=NewestFirstPagination)
         return paginator.get_paginated_response(ChannelOutputSerializer(page, many=True).data)
 
@@ -322,7 +317,7 @@ class ChannelDetailApi(APIView):
     )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         try:
-            channel = selectors.channel_get(tenant=_tenant(request), channel_id=channel_id)
+            channel = selectors.channel_get(tenant=api_client(request).tenant, channel_id=channel_id)
         except Channel.DoesNotExist:
             raise NotFound from None
         return Response(ChannelOutputSerializer(channel).data)

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import ApiClient, scope_required
+from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope
 from core.api_errors import problem_response
 from core.api_schema import problem_responses
@@ -61,9 +61,7 @@ class MediaDownloadApi(APIView):
         },
     )
     def get(self, request: Request, message_id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse | Response:
-        client = request.user
-        if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-            raise TypeError("expected an API client")
+        client = api_client(request)
         try:
             attachment = media_attachment_get(
                 tenant_id=client.tenant.pk, message_id=message_id, attachment_id=attachment_id

@@ -33,7 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import ApiClient, scope_required
+from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope, Tenant
 from core.api_errors import INVALID_REQUEST, problem_response
 from core.api_schema import invalid_request, problem, problem_responses
@@ -91,13 +91,6 @@ def _replay(tenant: Tenant, claim: IdempotencyClaim) -> Response | None:
     return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
 
 
-def _tenant(request: Request) -> Tenant:
-    client = request.user
-    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-        raise TypeError("expected an API client")
-    return client.tenant
-
-
 SEND_SCOPE = scope_required(ApiScope.MESSAGES_SEND)
 READ_SCOPE = scope_required(ApiScope.MESSAGES_READ)
 
@@ -137,7 +130,7 @@ class MessageCollectionApi(MessageListApi):
         },
     )
     def post(self, request: Request) -> Response:
-        tenant = _tenant(request)
+        tenant = api_client(request).tenant
         key = request.headers.get(IDEMPOTENCY_HEADER)
         claim = None
         if key is not None:
@@ -189,7 +182,7 @@ class MessageCancelApi(APIView):
     )
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         try:
-            message = message_cancel(tenant=_tenant(request), message_id=message_id)
+            message = message_cancel(tenant=api_client(request).tenant, message_id=message_id)
         except Message.DoesNotExist:
             raise NotFound from None
         except MessageNotCancellableError as error:

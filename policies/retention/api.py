@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import ApiClient, scope_required
+from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope
 from core.api_schema import problem_responses
 from policies.retention.selectors import PolicySource, retention_policy_in_force, retention_policy_overrides
@@ -64,9 +64,7 @@ class PolicyDetailApi(APIView):
         responses={200: PoliciesOutputSerializer, **problem_responses()},
     )
     def get(self, request: Request) -> Response:
-        client = request.user
-        if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-            raise TypeError("expected an API client")
+        client = api_client(request)
         tenant = client.tenant
         in_force = retention_policy_in_force(tenant_id=tenant.pk)
         overrides = [

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import Actor
-from accounts.api_auth import ApiClient, scope_required
+from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope, Tenant
 from core.api_errors import problem_response
 from core.api_schema import invalid_request, problem_responses
@@ -45,16 +45,9 @@ UNAVAILABLE_STATUS = {"not_ready": 409, "failed": 409, "invalid_token": 403, "ex
 NOT_FOUND = {404: "No such contact or export in this tenant (`not_found`)."}
 
 
-def _client(request: Request) -> ApiClient:
-    client = request.user
-    if not isinstance(client, ApiClient):  # pragma: no cover - the permission classes guarantee it
-        raise TypeError("expected an API client")
-    return client
-
-
 def _actor(request: Request) -> Actor:
     """API keys act under their public id (never the secret)."""
-    return Actor(label=f"api_key:{_client(request).api_key.key_id}", ip=client_ip(request._request))
+    return Actor(label=f"api_key:{api_client(request).api_key.key_id}", ip=client_ip(request._request))
 
 
 def _contact(tenant: Tenant, contact_id: uuid.UUID) -> Contact:
@@ -104,7 +97,7 @@ class SubjectExportCreateApi(APIView):
         responses={202: SubjectExportOutputSerializer, **problem_responses(NOT_FOUND)},
     )
     def post(self, request: Request, contact_id: uuid.UUID) -> Response:
-        tenant = _client(request).tenant
+        tenant = api_client(request).tenant
         export = subject_export_request(tenant=tenant, contact=_contact(tenant, contact_id), actor=_actor(request))
         return Response(_export_document(export), status=202)
 
@@ -131,7 +124,7 @@ class SubjectExportDetailApi(APIView):
 
 def _export(request: Request, export_id: uuid.UUID) -> SubjectExport:
     try:
-        return subject_export_get(tenant=_client(request).tenant, export_id=export_id)
+        return subject_export_get(tenant=api_client(request).tenant, export_id=export_id)
     except SubjectExport.DoesNotExist:
         raise NotFound from None
 
@@ -214,7 +207,7 @@ class ContactEraseApi(APIView):
         },
     )
     def post(self, request: Request, contact_id: uuid.UUID) -> Response:
-        tenant = _client(request).tenant
+        tenant = api_client(request).tenant
         contact = _contact(tenant, contact_id)
         try:
             tombstone = contact_erase(tenant=tenant, contact=contact, actor=_actor(request))
