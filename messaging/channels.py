@@ -93,8 +93,12 @@ def channel_add(
     access_token: str,
     actor: Actor,
     display_name: str = "",
+    waba_id: str = "",
 ) -> Channel:
-    """A channel reached through ``meta_app``; a tenant's own app can only carry that tenant's channels."""
+    """A channel reached through ``meta_app``; a tenant's own app can only carry that tenant's channels.
+
+    ``waba_id`` is the WhatsApp Business Account of a WhatsApp number (digits); other platforms have none.
+    """
     if platform not in Platform.values:
         raise MessagingError(f"unknown platform {platform!r}; choose one of {', '.join(Platform.values)}")
     if meta_app.tenant_id is not None and meta_app.tenant_id != tenant.pk:
@@ -102,6 +106,7 @@ def channel_add(
     provider_id = provider_id.strip()
     if not provider_id.isdigit():
         raise MessagingError("the provider id (phone_number_id, page id or Instagram id) is a number")
+    waba_id = _waba_id_checked(waba_id, platform=platform)
     with transaction.atomic():
         if Channel.objects.filter(platform=platform, provider_id=provider_id).exists():
             raise MessagingError(f"a {platform} channel with id {provider_id} already exists")
@@ -111,6 +116,7 @@ def channel_add(
             platform=platform,
             provider_id=provider_id,
             display_name=display_name.strip(),
+            waba_id=waba_id,
             access_token=_clean_secret(access_token, "access token"),
         )
         channel.save()
@@ -121,8 +127,18 @@ def channel_add(
             target=channel,
             platform=platform,
             provider_id=provider_id,
+            waba_id=waba_id,
         )
     return channel
+
+
+def _waba_id_checked(waba_id: str, *, platform: str) -> str:
+    waba_id = waba_id.strip()
+    if waba_id and platform != Platform.WHATSAPP:
+        raise MessagingError("only a WhatsApp channel belongs to a WhatsApp Business Account")
+    if waba_id and not waba_id.isdigit():
+        raise MessagingError("the WhatsApp Business Account id is a number")
+    return waba_id
 
 
 def credential_checked(value: str, *, what: str) -> str:

@@ -41,6 +41,12 @@ class ChannelAddForm(forms.Form):
         max_length=64, label="Provider id", help_text="phone_number_id, page id or Instagram account id"
     )
     display_name = forms.CharField(max_length=200, required=False)
+    waba_id = forms.CharField(
+        max_length=64,
+        required=False,
+        label="WhatsApp Business Account id",
+        help_text="WhatsApp only: the account the number belongs to (account-level webhooks and templates).",
+    )
     access_token = secret_input("Access token", required=True, help_text="The Graph token; it is never shown again.")
 
     def __init__(self, *args: Any, tenants: QuerySet[Tenant], meta_apps: QuerySet[MetaApp], **kwargs: Any) -> None:
@@ -68,10 +74,19 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
     scope_area = Area.CHANNELS
     list_display = ("display_name", "platform", "provider_id", "tenant", "status", "created_at")
     list_filter = ("platform", "status")
-    search_fields = ("display_name", "provider_id")
+    search_fields = ("display_name", "provider_id", "waba_id")
     form = ChannelChangeForm
-    fields = ("tenant", "meta_app", "platform", "provider_id", "display_name", "status", "new_access_token")
-    readonly_fields = ("tenant", "meta_app", "platform", "provider_id")
+    fields = (
+        "tenant",
+        "meta_app",
+        "platform",
+        "provider_id",
+        "waba_id",
+        "display_name",
+        "status",
+        "new_access_token",
+    )
+    readonly_fields = ("tenant", "meta_app", "platform", "provider_id", "waba_id")
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

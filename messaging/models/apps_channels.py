@@ -85,6 +85,12 @@ class Channel(BaseModel):
     platform = models.CharField(max_length=16, choices=Platform.choices)
     provider_id = models.CharField(max_length=64, help_text="phone_number_id, page id or Instagram account id")
     display_name = models.CharField(max_length=200, blank=True)
+    waba_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="WhatsApp only: the WhatsApp Business Account of the number (account webhooks, templates).",
+    )
     access_token = EncryptedTextField(purpose=Purpose.SECRET)
     status = models.CharField(max_length=16, choices=ChannelStatus.choices, default=ChannelStatus.ACTIVE)
     paused_reason = models.CharField(max_length=200, blank=True, help_text="Why sending stopped (no content).")

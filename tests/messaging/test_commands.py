@@ -55,6 +55,8 @@ def test_register_an_app_and_add_a_channel(tenant_a: Tenant) -> None:
             "106540352242922",
             "--name",
             "Support",
+            "--waba-id",
+            "102290129340398",
             "--json",
             stdin=TOKEN + "\n",
         )
@@ -69,7 +71,9 @@ def test_register_an_app_and_add_a_channel(tenant_a: Tenant) -> None:
         "tenant": "tenant-a",
         "platform": "whatsapp",
         "provider_id": "106540352242922",
+        "waba_id": "102290129340398",
     }
+    assert channel.waba_id == "102290129340398"
     assert channel.access_token == TOKEN
     stored = b"".join(_raw_column_values())
     for secret in (APP_SECRET, TOKEN, registered["verify_token"]):
@@ -106,6 +110,8 @@ def test_channel_ids_are_unique_and_numeric(tenant_a: Tenant) -> None:
         _run(*base, "--provider-id", "123456", stdin=TOKEN)
     with pytest.raises(CommandError, match="is a number"):
         _run(*base, "--provider-id", "page-1", stdin=TOKEN)
+    with pytest.raises(CommandError, match="only a WhatsApp channel"):
+        _run(*base, "--provider-id", "654321", "--waba-id", "102290129340398", stdin=TOKEN)
     assert Channel.objects.count() == 1
 
 

@@ -26,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--platform", required=True, choices=Platform.values)
         parser.add_argument("--provider-id", required=True, help="phone_number_id, page id or Instagram account id")
         parser.add_argument("--name", default="", help="display name")
+        parser.add_argument(
+            "--waba-id",
+            default="",
+            help="WhatsApp only: the WhatsApp Business Account id (account-level webhooks and templates)",
+        )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -44,6 +49,7 @@ class Command(BaseCommand):
                 provider_id=options["provider_id"],
                 access_token=token,
                 display_name=options["name"],
+                waba_id=options["waba_id"],
                 actor=CLI_ACTOR,
             )
         except MessagingError as error:
@@ -53,6 +59,7 @@ class Command(BaseCommand):
             "tenant": tenant.slug,
             "platform": channel.platform,
             "provider_id": channel.provider_id,
+            "waba_id": channel.waba_id,
         }
         if options["json"]:
             self.stdout.write(json.dumps(result))
