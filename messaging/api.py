@@ -42,6 +42,7 @@ from messaging.models import (
     MessageStatus,
     Platform,
 )
+from messaging.providers.representation import MessageType
 
 
 class MessagePagination(NewestFirstPagination):
@@ -62,11 +63,10 @@ class MessageFilterSerializer(IncludeSerializer):
     contact = serializers.UUIDField(required=False)
     conversation = serializers.UUIDField(required=False)
     direction = serializers.ChoiceField(choices=Direction.choices, required=False)
-    type = serializers.CharField(
+    type = serializers.ChoiceField(
+        choices=MessageType.choices,
         required=False,
-        max_length=32,
-        help_text="The type as stored: the public type, except Messenger's and Instagram's messages received before "
-        "it existed (`message`) and their attachment sends (`attachment`).",
+        help_text="A type of the public vocabulary (the `type` each message shows), the same on every platform.",
     )
     status = serializers.ChoiceField(choices=MessageStatus.choices, required=False)
     provider_message_id = serializers.CharField(required=False, max_length=512)

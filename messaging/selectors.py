@@ -20,7 +20,7 @@ from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
 from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
 from messaging.providers.registry import message_public, reply_windows
-from messaging.providers.representation import PublicMessage, raw_object
+from messaging.providers.representation import PublicMessage, public_type, raw_object
 from messaging.statuses import STATUS_RANK
 
 
@@ -56,8 +56,11 @@ class OpenedMessage:
 
     @property
     def public(self) -> PublicMessage:
-        """Its type in the public vocabulary and its text, read through the platform's adapter."""
+        """Its type in the public vocabulary and its text, read through the platform's adapter; content that is
+        gone (expired, purged) still has the type read when the row was written."""
         message = self.message
+        if self.content is None and message.public_type:
+            return PublicMessage(public_type(message.public_type))
         return message_public(platform=self.platform, message_type=message.message_type, content=self.content)
 
     @property
@@ -115,6 +118,12 @@ def messages_with_live_content(messages: QuerySet[Message], *, now: datetime | N
     return messages.filter(content_live_q(now=now))
 
 
+def public_type_q(public_type: str) -> Q:
+    """Messages of that public type; a row written before the type was stored matches by its stored type
+    (WhatsApp's names are the vocabulary's) until ``manage.py messages_public_types`` fills it."""
+    return Q(public_type=public_type) | Q(public_type="", message_type=public_type)
+
+
 def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message]:
     messages = Message.objects.filter(tenant=tenant)
     if filters.content_expired is not None:
@@ -124,13 +133,14 @@ def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message
         "contact_id": filters.contact_id,
         "conversation_id": filters.conversation_id,
         "direction": filters.direction,
-        "message_type": filters.message_type,
         "status": filters.status,
         "provider_timestamp__gte": filters.since,
         "provider_timestamp__lt": filters.until,
         "updated_at__gte": filters.updated_since,
     }
     messages = messages.filter(**{lookup: value for lookup, value in exact.items() if value is not None})
+    if filters.message_type is not None:
+        messages = messages.filter(public_type_q(filters.message_type))
     if filters.provider_message_id is not None:
         messages = messages.filter(
             blind_index_filter(

@@ -190,9 +190,7 @@ def messages_store(
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
     media_attachments_plan_many(planned=planned)
-    business_events_record(
-        [_message_stored_event(row, draft) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
-    )
+    business_events_record([_message_stored_event(row) for row in inserted])
     outcomes: Counter[str] = Counter(duplicate=len(rows) - len(inserted))
     for row in inserted:
         outcomes["echo" if row.is_sent_elsewhere else "stored"] += 1
@@ -215,6 +213,10 @@ def _message_row(
         contact=contact,
         direction=draft.direction,
         message_type=draft.message_type[:32],
+        # Read from the draft's content: the row's may be sealed already expired under the tenant's policy.
+        public_type=message_public(
+            platform=channel.platform, message_type=draft.message_type, content=draft.content
+        ).type.value,
         status=draft.status,
         provider_message_id=draft.provider_message_id,
         provider_timestamp=draft.provider_timestamp,
@@ -226,7 +228,7 @@ def _message_row(
     )
 
 
-def _message_stored_event(message: Message, draft: MessageDraft) -> BusinessEvent:
+def _message_stored_event(message: Message) -> BusinessEvent:
     """``message.received``, ``.echo``, ``.reaction`` or ``.edited`` for a row this delivery inserted."""
     return message_business_event(
         message_event_type(message_type=message.message_type, is_sent_elsewhere=message.is_sent_elsewhere),
@@ -234,17 +236,10 @@ def _message_stored_event(message: Message, draft: MessageDraft) -> BusinessEven
         occurred_at=message.provider_timestamp,
         facts={
             "direction": message.direction,
-            "type": _public_type(message, draft),
+            "type": message.public_type,
             "platform": message.channel.platform,
         },
     )
-
-
-def _public_type(message: Message, draft: MessageDraft) -> str:
-    """The type as the messages API shows it (one vocabulary for every platform), read from the draft's content
-    (the row's may be sealed already expired under the tenant's policy)."""
-    platform = message.channel.platform
-    return message_public(platform=platform, message_type=message.message_type, content=draft.content).type.value
 
 
 def _last_inbound_update(messages: Sequence[Message]) -> None:

@@ -60,7 +60,13 @@ class Message(BaseModel):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    message_type = models.CharField(max_length=32)
+    message_type = models.CharField(max_length=32, help_text="The type in the platform's own words.")
+    public_type = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The type in the public vocabulary (the same on every platform), read when the row is written. "
+        "Empty only for rows written before it was stored, until `manage.py messages_public_types` fills them.",
+    )
     status = models.CharField(max_length=16, choices=MessageStatus.choices)
     is_flagged = models.BooleanField(default=False, help_text="An unknown type, kept raw.")
     is_sent_elsewhere = models.BooleanField(default=False, help_text="An echo of a message sent outside the gateway.")
@@ -103,6 +109,8 @@ class Message(BaseModel):
         ]
         indexes = [
             models.Index(fields=["tenant", "provider_timestamp"]),
+            # `updated_since` polling: without it a large tenant's poll scans all its messages.
+            models.Index(fields=["tenant", "updated_at"], name="message_tenant_updated"),
             models.Index(fields=["status", "next_attempt_at"], name="message_dispatch_due"),
             models.Index(
                 fields=["content_expires_at"],

@@ -318,6 +318,9 @@ def _queue(
         contact=contact,
         direction=Direction.OUTBOUND,
         message_type=request.message_type,
+        public_type=registry.message_public(
+            platform=channel.platform, message_type=request.message_type, content=content
+        ).type.value,
         status=MessageStatus.QUEUED,
         received_at=now,
         provider_timestamp=now,

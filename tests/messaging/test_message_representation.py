@@ -3,6 +3,7 @@ back through the API (and the events' full payloads, which use the same serializ
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +34,7 @@ from messaging.models import (
 )
 from messaging.providers.registry import content_normalise
 from messaging.providers.sending import SendRequest
-from webhooks.models import Delivery
+from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import delivery_process
 from webhooks.signature import signature_for
 
@@ -101,8 +102,8 @@ def _deliver(app: MetaApp, name: str) -> tuple[Message, dict[str, Any]]:
         HTTP_X_HUB_SIGNATURE_256=signature_for(SECRET, body),
     )
     assert response.status_code == 200
-    delivery_process(delivery_id=Delivery.objects.get().pk)
-    return Message.objects.get(channel__meta_app=app), payload
+    delivery_process(delivery_id=Delivery.objects.get(status=DeliveryStatus.RECEIVED).pk)
+    return Message.objects.get(channel__meta_app=app, channel__platform=_route(payload)[0]), payload
 
 
 def test_a_messenger_text_is_a_text_with_its_text_and_its_raw_event_only_when_asked(app, reader):
@@ -276,3 +277,54 @@ def test_listing_conversations_and_messages_costs_no_more_queries_for_many_rows_
 
     assert _queries(reader, "/api/v1/conversations/") <= one_conversation
     assert _queries(reader, "/api/v1/messages/?include=raw") <= one_message
+
+
+def test_the_type_filter_speaks_the_public_vocabulary_on_every_platform(app, reader):
+    messenger, _ = _deliver(app, "messenger_text.json")
+    whatsapp, _ = _deliver(app, "whatsapp_image.json")
+
+    texts = reader.get("/api/v1/messages/", {"type": "text"}).json()["results"]
+    images = reader.get("/api/v1/messages/", {"type": "image"}).json()["results"]
+    stored_words = reader.get("/api/v1/messages/", {"type": "message"})
+
+    assert (messenger.message_type, messenger.public_type) == ("message", "text")
+    assert [row["id"] for row in texts] == [str(messenger.pk)]
+    assert [row["id"] for row in images] == [str(whatsapp.pk)]
+    assert stored_words.status_code == 400  # Messenger's own word is not a public type
+    assert "type" in json.dumps(stored_words.json())
+
+
+def test_expired_content_still_shows_the_type_read_when_it_was_written(app, reader):
+    message, _ = _deliver(app, "messenger_text.json")
+    Message.objects.filter(pk=message.pk).update(content_expires_at=timezone.now() - timedelta(seconds=1))
+
+    shown = reader.get(f"/api/v1/messages/{message.pk}/").json()
+
+    assert (shown["type"], shown["text"], shown["content_expired"]) == ("text", None, True)
+
+
+def test_rows_written_before_the_public_type_are_named_by_the_migration_then_the_fill_command(app, reader):
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.core.management import call_command
+
+    migration = import_module("messaging.migrations.0015_message_public_type")
+    messenger, _ = _deliver(app, "messenger_text.json")
+    whatsapp, _ = _deliver(app, "whatsapp_image.json")
+    Message.objects.update(public_type="")
+
+    assert [row["id"] for row in reader.get("/api/v1/messages/", {"type": "image"}).json()["results"]] == [
+        str(whatsapp.pk)  # an unfilled WhatsApp row matches by its stored type, which is the public name
+    ]
+    migration.public_types_known_without_content(apps, None)
+    assert dict(Message.objects.values_list("pk", "public_type")) == {whatsapp.pk: "image", messenger.pk: ""}
+
+    out = io.StringIO()
+    call_command("messages_public_types", "--batch-size", "1", stdout=out)
+
+    assert dict(Message.objects.values_list("pk", "public_type")) == {whatsapp.pk: "image", messenger.pk: "text"}
+    assert "1 filled, 0 to go" in out.getvalue() and "1 messages given their public type" in out.getvalue()
+    assert [row["id"] for row in reader.get("/api/v1/messages/", {"type": "text"}).json()["results"]] == [
+        str(messenger.pk)
+    ]
