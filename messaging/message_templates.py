@@ -176,8 +176,9 @@ def graph_templates(*, channel: Channel, waba_id: str) -> list[GraphTemplate]:
             raise TemplateGraphError("list the templates (an answer of another shape)") from None
         found.extend(page)
         if after is None:
-            break
-    return found
+            return found
+    # A partial list must not pass for the whole one: the sync would remove what it did not reach.
+    raise TemplateGraphError(f"list the templates (more than {MAX_PAGES} pages)")
 
 
 # --- Sync ----------------------------------------------------------------------------------------
@@ -278,16 +279,19 @@ def template_create(*, tenant: Tenant, waba_id: str, definition: TemplateDefinit
     except ValueError:
         raise TemplateGraphError("create the template (an answer of another shape)") from None
     with transaction.atomic():
-        template = MessageTemplate.objects.create(
+        # A sync may have stored it since Meta answered, with a status newer than this answer's: it stays.
+        template, _ = MessageTemplate.objects.get_or_create(
             tenant=tenant,
             waba_id=waba_id,
             name=definition.name,
             language=definition.language,
-            provider_template_id=template_id,
-            category=category or definition.category,
-            status=status,
-            parameter_format=definition.parameter_format,
-            components=definition.components,
+            defaults={
+                "provider_template_id": template_id,
+                "category": category or definition.category,
+                "status": status,
+                "parameter_format": definition.parameter_format,
+                "components": definition.components,
+            },
         )
         _audit(
             AuditAction.TEMPLATE_CREATED,
@@ -304,8 +308,11 @@ def template_create(*, tenant: Tenant, waba_id: str, definition: TemplateDefinit
 
 
 def template_delete(*, template: MessageTemplate, actor: Actor) -> None:
-    """Delete one language's template at Meta (by its id), then here; audited. A template Meta no longer has
-    (code 100, not found) is removed here too."""
+    """Delete one language's template at Meta (by its id and name), then here; audited. When Meta refuses (a
+    template it no longer has among them), nothing is deleted here: the next sync removes what Meta lost."""
+    if not template.provider_template_id:
+        # Deleting by name alone would delete every language of it at Meta.
+        raise MessagingError("this template has no Meta id yet; sync the account's templates first")
     channel = _account_channel(template.tenant, template.waba_id)
     query = wa_templates.template_delete_query(name=template.name, template_id=template.provider_template_id)
     url, headers = _templates_url(template.waba_id, query), _bearer(channel)

@@ -208,7 +208,7 @@ class TemplateDetailApi(APIView):
         try:
             message_templates.template_delete(template=template, actor=actor_of(request))
         except MessagingError as error:
-            return refused(error)
+            return refused(error, field="id")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiScope, Tenant
 from audit.models import AuditAction, AuditEvent
+from messaging import message_templates
 from messaging.message_templates import templates_apply_account_event, templates_sync, templates_sync_all
 from messaging.models import Message, MessageTemplate, OutboxEntry
 from messaging.providers.sending import SendRule
@@ -77,6 +78,22 @@ def test_a_sync_stores_what_graph_lists_across_pages(account: Account, monkeypat
     assert first.quality_score == "UNKNOWN"
     assert first.synced_at is not None
     assert not AuditEvent.objects.filter(action=AuditAction.TEMPLATES_SYNCED).exists()  # the periodic one is quiet
+
+
+def test_a_list_longer_than_the_page_limit_fails_and_removes_nothing(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulator_create(account.simulator, "kept")
+    templates_sync(tenant=account.tenant, waba_id=WABA_ID)
+    simulator_create(account.simulator, "second")
+    simulator_create(account.simulator, "third")
+    monkeypatch.setattr(wa_templates, "LIST_PAGE_SIZE", 1)
+    monkeypatch.setattr(message_templates, "MAX_PAGES", 2)
+
+    with pytest.raises(message_templates.TemplateGraphError, match="more than 2 pages"):
+        templates_sync(tenant=account.tenant, waba_id=WABA_ID)
+
+    assert list(MessageTemplate.objects.values_list("name", flat=True)) == ["kept"]
 
 
 def test_a_second_sync_updates_and_removes(account: Account) -> None:
@@ -272,6 +289,20 @@ def test_a_delete_meta_refuses_keeps_the_row(account: Account) -> None:
     assert response.status_code == 502
     assert MessageTemplate.objects.count() == 1
     assert not AuditEvent.objects.filter(action=AuditAction.TEMPLATE_DELETED).exists()
+
+
+def test_a_template_without_its_meta_id_is_not_deleted_by_name(account: Account) -> None:
+    simulator_create(account.simulator, "order_update")
+    simulator_create(account.simulator, "order_update", language="fr")
+    template = stored(account.tenant, provider_template_id="", status="APPROVED")
+    manager = client_for(account.tenant, ApiScope.TEMPLATES_MANAGE)
+
+    response = manager.delete(f"{TEMPLATES_URL}{template.pk}/")
+
+    assert response.status_code == 400
+    assert "sync" in response.json()["errors"][0]["detail"]
+    assert len(simulator_templates(account.simulator)) == 2
+    assert MessageTemplate.objects.filter(pk=template.pk).exists()
 
 
 def test_sync_on_request_answers_the_counts(account: Account) -> None:

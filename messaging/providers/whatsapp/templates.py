@@ -291,8 +291,14 @@ def graph_template(item: Any) -> GraphTemplate | None:
         components=[component for component in components if isinstance(component, dict)]
         if isinstance(components, list)
         else [],
-        rejected_reason=str(item.get("rejected_reason") or ""),
+        rejected_reason=reason_known(item.get("rejected_reason")),
     )
+
+
+def reason_known(value: Any) -> str:
+    """Meta's rejection reason, empty for none (Meta says ``NONE``)."""
+    text = str(value or "")
+    return "" if text.upper() == "NONE" else text
 
 
 def status_known(value: Any) -> str:
@@ -419,6 +425,6 @@ def _status_change(facts: dict[str, Any], value: dict[str, Any]) -> TemplateChan
     return TemplateChange(
         **facts,
         status=event if event in STATUS_EVENTS else None,
-        reason=None if reason in {None, "NONE"} else str(reason),
+        reason=reason_known(reason) or None,
         category=str(category) if isinstance(category, str) and category else None,
     )
