@@ -138,7 +138,9 @@ def account_on_simulator_twin(account: Account) -> None:
     account.simulator.request("POST", "/_sim/templates/review", {"delay_seconds": 0})
 
 
-def test_the_command_syncs_every_account_or_one_and_says_so(account: Account) -> None:
+def test_the_command_syncs_every_account_or_one_and_says_so(
+    account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
     simulator_create(account.simulator, "order_update")
     out = StringIO()
 
@@ -155,6 +157,10 @@ def test_the_command_syncs_every_account_or_one_and_says_so(account: Account) ->
         "removed": 0,
     }
     assert AuditEvent.objects.filter(action=AuditAction.TEMPLATES_SYNCED, actor_label="cli").count() == 1
+    with pytest.raises(SystemExit):
+        call_command("templates_sync", "--help")
+    shown = capsys.readouterr().out
+    assert "--waba-id" in shown and "Sync WhatsApp message templates" in shown
     with pytest.raises(CommandError, match="together"):
         call_command("templates_sync", "--tenant", "tenant-a")
     with pytest.raises(CommandError, match="no WhatsApp channel"):
