@@ -10,6 +10,7 @@ ids, names and Meta's error codes, never a template's text.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def graph_templates(*, channel: Channel, waba_id: str) -> list[GraphTemplate]:
     after: str | None = None
     for _ in range(MAX_PAGES):
         url = _templates_url(waba_id, wa_templates.templates_list_query(after))
-        document = _graph_call("list the templates", lambda url=url: http_get(url, headers=headers))  # type: ignore[misc]
+        document = _graph_call("list the templates", functools.partial(http_get, url, headers=headers))
         try:
             page, after = wa_templates.templates_page(document)
         except ValueError:
@@ -273,7 +274,7 @@ def template_create(*, tenant: Tenant, waba_id: str, definition: TemplateDefinit
         raise TemplateDefinitionError("name", "This account already has a template of that name in that language.")
     channel = _account_channel(tenant, waba_id)
     url, body, headers = _templates_url(waba_id), wa_templates.template_create_body(definition), _bearer(channel)
-    answer = _graph_call("create the template", lambda: http_post_json(url, payload=body, headers=headers))
+    answer = _graph_call("create the template", functools.partial(http_post_json, url, payload=body, headers=headers))
     try:
         template_id, status, category = wa_templates.template_created(answer)
     except ValueError:
@@ -316,7 +317,7 @@ def template_delete(*, template: MessageTemplate, actor: Actor) -> None:
     channel = _account_channel(template.tenant, template.waba_id)
     query = wa_templates.template_delete_query(name=template.name, template_id=template.provider_template_id)
     url, headers = _templates_url(template.waba_id, query), _bearer(channel)
-    _graph_call("delete the template", lambda: http_delete(url, headers=headers))
+    _graph_call("delete the template", functools.partial(http_delete, url, headers=headers))
     with transaction.atomic():
         _audit(
             AuditAction.TEMPLATE_DELETED,
