@@ -134,7 +134,7 @@ def parameters_check(send_components: list[Any], template: TemplateFacts) -> Non
     given = _given_components(send_components)
     for key in given:
         if key not in slots:
-            raise _mismatch(f"The template has no {_place(key)} that takes parameters.", key)
+            raise _mismatch(f"The template has no {_place(key)} that takes parameters.")
     is_named = template.parameter_format == ParameterFormat.NAMED
     for key, slot in slots.items():
         parameters = given.get(key)
@@ -146,7 +146,7 @@ def parameters_check(send_components: list[Any], template: TemplateFacts) -> Non
                     field="template.components",
                 )
             if slot.is_required:
-                raise _mismatch(f"The template's {_place(key)} needs {len(slot.variables) or 1} parameter(s).", key)
+                raise _mismatch(f"The template's {_place(key)} needs {len(slot.variables) or 1} parameter(s).")
             continue
         _slot_check(slot, parameters, is_named=is_named and key in {"header", "body"})
 
@@ -155,14 +155,14 @@ def _given_components(send_components: list[Any]) -> dict[str, list[dict[str, An
     given: dict[str, list[dict[str, Any]]] = {}
     for component in send_components:
         if not isinstance(component, dict):
-            raise _mismatch("Each component is an object.", None)
+            raise _mismatch("Each component is an object.")
         kind = str(component.get("type", "")).lower()
         key = f"button:{component.get('index', '')}" if kind == "button" else kind
         parameters = component.get("parameters") or []
         if key in given:
-            raise _mismatch(f"The {_place(key)} is given twice.", key)
+            raise _mismatch(f"The {_place(key)} is given twice.")
         if not isinstance(parameters, list) or not all(isinstance(item, dict) for item in parameters):
-            raise _mismatch(f"The {_place(key)}'s parameters are a list of objects.", key)
+            raise _mismatch(f"The {_place(key)}'s parameters are a list of objects.")
         given[key] = parameters
     return given
 
@@ -179,22 +179,19 @@ def _slot_check(slot: Slot, parameters: list[dict[str, Any]], *, is_named: bool)
         return
     if slot.kind in {"coupon_code", "payload"}:
         if len(parameters) != 1:
-            raise _mismatch(f"The template's {_place(slot.key)} takes one parameter.", slot.key)
+            raise _mismatch(f"The template's {_place(slot.key)} takes one parameter.")
         _types_check(slot, parameters, frozenset({slot.kind}))
         return
     if len(parameters) != len(slot.variables):
         raise _mismatch(
-            f"The template's {_place(slot.key)} has {len(slot.variables)} variable(s); {len(parameters)} given.",
-            slot.key,
+            f"The template's {_place(slot.key)} has {len(slot.variables)} variable(s); {len(parameters)} given."
         )
     _types_check(slot, parameters, BODY_TYPES if slot.kind == "body" else TEXT_TYPES)
     if is_named:
         names = [parameter.get("parameter_name") for parameter in parameters]
         if sorted(map(str, names)) != sorted(slot.variables):
             expected = ", ".join(slot.variables)
-            raise _mismatch(
-                f"The template's {_place(slot.key)} takes named parameters {expected} (parameter_name).", slot.key
-            )
+            raise _mismatch(f"The template's {_place(slot.key)} takes named parameters {expected} (parameter_name).")
 
 
 def _types_check(slot: Slot, parameters: list[dict[str, Any]], allowed: frozenset[str]) -> None:
@@ -229,8 +226,7 @@ def _place(key: str) -> str:
     return f"button {key.removeprefix('button:')}" if key.startswith("button:") else key
 
 
-def _mismatch(detail: str, key: str | None) -> SendRuleError:
-    del key
+def _mismatch(detail: str) -> SendRuleError:
     return SendRuleError(SendRule.TEMPLATE_PARAMETER_MISMATCH, detail, field="template.components")
 
 
