@@ -168,6 +168,7 @@ class ApiScope(models.TextChoices):
     KEYS_READ = "keys:read", "Read API key metadata"
     EVENTS_MANAGE = "events:manage", "Manage event endpoints, replays and the delivery log"
     EVENTS_READ = "events:read", "Read the event feed"
+    TEMPLATES_MANAGE = "templates:manage", "Create, delete and sync WhatsApp message templates"
 
 
 class ApiKey(BaseModel):

@@ -134,6 +134,17 @@ def http_post_json(
     return _send("POST", url, headers=merged, content=body, timeout=timeout, max_bytes=max_bytes, deadline=None)
 
 
+def http_delete(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> HttpResponse:
+    """DELETE ``url`` (its query names what to delete). Only transport failures raise."""
+    return _send("DELETE", url, headers=headers, content=None, timeout=timeout, max_bytes=max_bytes, deadline=None)
+
+
 def http_post_pinned(
     target: PinnedTarget,
     *,

@@ -297,6 +297,8 @@ SPECTACULAR_SETTINGS = {
         "PayloadMode": "events.models.PayloadMode",
         "DeliveryStatus": "events.models.DeliveryStatus",
         "MessageType": "messaging.providers.representation.MessageType.choices",
+        "TemplateStatus": "messaging.providers.templates.TemplateStatus.choices",
+        "StatusEnum": "messaging.models.MessageStatus",  # its name before templates had a status too
     },
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messaging import api
+from messaging import api, templates_api
 from messaging.inbound import media_api
 from messaging.outbound import api as send_api
 
@@ -20,4 +20,8 @@ urlpatterns = [
     path("conversations/<uuid:conversation_id>/", api.ConversationDetailApi.as_view(), name="api-conversation-detail"),
     path("channels/", api.ChannelListApi.as_view(), name="api-channel-list"),
     path("channels/<uuid:channel_id>/", api.ChannelDetailApi.as_view(), name="api-channel-detail"),
+    # GET reads (messages:read); POST and DELETE go to Meta (templates:manage).
+    path("templates/", templates_api.TemplateCollectionApi.as_view(), name="api-template-list"),
+    path("templates/sync/", templates_api.TemplateSyncApi.as_view(), name="api-template-sync"),
+    path("templates/<uuid:template_id>/", templates_api.TemplateDetailApi.as_view(), name="api-template-detail"),
 ]

@@ -14,6 +14,8 @@ MEDIA_DOWNLOAD_TASK = "media.download"
 MEDIA_DOWNLOAD_BATCH_TASK = "media.download_batch"
 MEDIA_SWEEP_TASK = "maintenance.media_sweep"
 WINDOWS_CLOSING_TASK = "maintenance.conversation_windows_closing"
+TEMPLATES_SYNC_TASK = "maintenance.templates_sync"
+TEMPLATES_SYNC_SECONDS = 3600.0  # webhooks bring each change at once; the sync catches what a webhook missed
 
 # Beat's part (core.periodic): the settings read it before any app is loaded, so this module imports no Django.
 PERIODIC = (
@@ -21,4 +23,5 @@ PERIODIC = (
     Periodic("outbound-relay", OUTBOUND_RELAY_TASK, 2.0),
     Periodic("outbound-sweep", OUTBOUND_SWEEP_TASK, 10.0),
     Periodic("conversation-windows-closing", WINDOWS_CLOSING_TASK, 60.0),
+    Periodic("templates-sync", TEMPLATES_SYNC_TASK, TEMPLATES_SYNC_SECONDS),
 )

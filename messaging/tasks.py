@@ -15,6 +15,7 @@ from messaging.inbound.media import (
     media_pending_requeue,
 )
 from messaging.inbound.media_fetch import MediaRetryError, media_attachment_download, media_retry_delay
+from messaging.message_templates import templates_sync_all
 from messaging.outbound.dispatch import message_send, messages_send
 from messaging.outbound.dispatch.relay import outbox_relay
 from messaging.outbound.dispatch.sweep import outbound_sweep
@@ -26,6 +27,7 @@ from messaging.task_names import (
     OUTBOUND_SWEEP_TASK,
     SEND_BATCH_TASK,
     SEND_TASK,
+    TEMPLATES_SYNC_TASK,
     WINDOWS_CLOSING_TASK,
 )
 from messaging.windows import conversation_windows_closing
@@ -110,3 +112,10 @@ def outbound_sweep_task() -> Counts:
 def conversation_windows_closing_task() -> Counts:
     """``conversation.window_closing`` for the reply windows closing within the notice, once each."""
     return conversation_windows_closing(now=timezone.now())
+
+
+@shared_task(name=TEMPLATES_SYNC_TASK)
+@lock_guarded("templates-sync", ttl_seconds=1800)
+def templates_sync_task() -> Counts:
+    """Every WhatsApp Business Account's templates as Graph lists them (``messaging.message_templates``)."""
+    return {"accounts": templates_sync_all()}

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import control, graph, receiver
+from simulator import control, graph, receiver, templates
 from simulator.control import SENDER, STATE
 from simulator.graph import GraphError
 from simulator.receiver import EventReceiver
@@ -86,8 +86,13 @@ def whatsapp_send(
         state.ledger.marked_read += 1
         return json_response(b'{"success":true}')
     now = time.time()
-    if not parsed.is_template and not state.is_window_open(channel, parsed.wa_id, now):
-        return error_response(state, graph.outside_window())
+    refused = (
+        templates.send_refusal(request.app, channel, payload)
+        if parsed.is_template
+        else (None if state.is_window_open(channel, parsed.wa_id, now) else graph.outside_window())
+    )
+    if refused is not None:
+        return error_response(state, refused)
     pairs = state.pairs[channel.provider_id]
     if not pairs.has_token(parsed.wa_id, now):
         return error_response(state, graph.pair_rate_reached())
@@ -278,6 +283,7 @@ def build_app(
     app.on_cleanup.append(on_cleanup)
     control.routes_add(app)
     receiver.routes_add(app, event_receiver or EventReceiver())
+    templates.routes_add(app)
     app.router.add_get(MEDIA_PATH, media_download)
     app.router.add_get("/_cdn/{media_id}", cdn_download)
     app.router.add_post("/{version}/{node}/messages", messages_post)

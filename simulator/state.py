@@ -14,6 +14,7 @@ import os
 import random
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 WHATSAPP = "whatsapp"
@@ -222,6 +223,7 @@ class SimulatorState:
         self.is_sliding_window = is_sliding_window
         self.public_url = public_url
         self.ids = IdSource()
+        self.on_reset: list[Callable[[], None]] = []  # what other modules keep, emptied with the rest
         self.reset()
 
     def reset(self) -> None:
@@ -236,6 +238,8 @@ class SimulatorState:
         self.media: dict[str, Media] = {}
         self.sink_received = 0
         self.reset_counters()
+        for hook in self.on_reset:
+            hook()
 
     def reset_counters(self) -> None:
         self.ledger = SendLedger()

@@ -26,6 +26,7 @@ from messaging.models.sends import (
     OutboxEntry,
     SendAttempt,
 )
+from messaging.models.templates import MessageTemplate
 
 __all__ = [
     "COEXISTENCE_MPS",
@@ -46,6 +47,7 @@ __all__ = [
     "MediaStatus",
     "Message",
     "MessageStatus",
+    "MessageTemplate",
     "MetaApp",
     "OutboxEntry",
     "ParkedStatus",

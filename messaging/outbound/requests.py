@@ -41,8 +41,12 @@ Channel paused; contact opted out (marking as read still allowed) or erased; Wha
 service window from ``Conversation.last_inbound_at`` (outside it only templates; mark-as-read is not a
 message); Messenger/Instagram: ``RESPONSE``/``UPDATE`` inside 24 hours, outside only ``MESSAGE_TAG`` with a
 tag, ``HUMAN_AGENT`` only for human authors and up to 7 days, other tags not on Instagram (META-SPEC §7).
-Windows are judged at the time of sending (``send_at`` or now) with what is known now. Meta's size limits
-(META-SPEC §6-7) are checked here so that a send is refused at once rather than failed by Meta later.
+A template send on a channel with a WhatsApp Business Account id is checked against that account's stored
+templates (``messaging.message_templates``, docs/templates.md): known, APPROVED in that language (PAUSED,
+DISABLED, PENDING, REJECTED refused), parameters matching its variables in count, names and types, header media
+given when the header is media. Windows are judged at the time of sending (``send_at`` or now) with what is
+known now. Meta's size limits (META-SPEC §6-7) are checked here so that a send is refused at once rather than
+failed by Meta later.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from messaging.contacts import ContactWanted, contacts_resolve, conversation_for
 from messaging.lifetimes import lifetimes_for, message_stamp
+from messaging.message_templates import template_facts
 from messaging.models import (
     Channel,
     ChannelStatus,
@@ -139,6 +144,7 @@ def message_send(
         raise SendRuleError(SendRule.CHANNEL_PAUSED, "The channel is paused; sending resumes when it is reactivated.")
     sending_at = _send_at_check(request.send_at, now)
     content = registry.content_normalise(platform=channel.platform, request=request)
+    _template_check(channel, content)
     recipient = _recipient_of(tenant, channel, request)
     _recipient_check(recipient, request)
     registry.adapter_for(channel.platform).window_check(
@@ -238,6 +244,25 @@ def _recipient_check(recipient: _Recipient, request: SendRequest) -> None:
         raise SendRuleError(SendRule.CONTACT_ERASED, "The contact was erased.") from None
     if contact.is_opted_out and request.message_type != "mark_read":
         raise SendRuleError(SendRule.CONTACT_OPTED_OUT, "The contact opted out of messages.")
+
+
+def _template_check(channel: Channel, content: dict[str, Any]) -> None:
+    """A template send against the stored template of the channel's WhatsApp Business Account: it must be known
+    (synced), approved in that language and filled exactly (``Adapter.template_check``). A channel with no
+    account id has no templates to check against; Meta checks its template sends."""
+    adapter = registry.adapter_for(channel.platform)
+    reference = adapter.template_reference(content)
+    if reference is None or not channel.waba_id:
+        return
+    facts = template_facts(tenant_id=channel.tenant_id, waba_id=channel.waba_id, reference=reference)
+    if facts is None:
+        raise SendRuleError(
+            SendRule.TEMPLATE_NOT_FOUND,
+            f"No template {reference.name} in {reference.language} is known for this channel's WhatsApp Business "
+            "Account; create it or sync the templates first.",
+            field="template",
+        )
+    adapter.template_check(content, facts)
 
 
 # --- Schedule and targets ------------------------------------------------------------------------

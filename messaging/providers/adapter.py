@@ -15,6 +15,7 @@ from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
+from messaging.providers.templates import TemplateFacts, TemplateReference
 
 
 class Platform(StrEnum):
@@ -88,6 +89,17 @@ class Adapter(Protocol):
     ) -> None:
         """Raise ``SendRuleError`` if the platform's messaging window (judged at ``at``, from the contact's
         last message) does not allow this send."""
+        ...
+
+    def template_reference(self, content: dict[str, Any]) -> TemplateReference | None:
+        """The message template a normalised send names, which the caller looks up in the templates it knows
+        and passes to ``template_check``; None when the send names none (or the platform has no templates)."""
+        ...
+
+    def template_check(self, content: dict[str, Any], template: TemplateFacts) -> None:
+        """Raise ``SendRuleError`` unless ``template`` (the stored template ``template_reference`` named) may be
+        sent now and the send's parameters fill it: approved, the count, names and types of its variables,
+        header media when it has a media header."""
         ...
 
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:

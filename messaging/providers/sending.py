@@ -68,6 +68,25 @@ class SendRule(LabelledChoices):
     TARGET_MESSAGE_NOT_SENT = "target_message_not_sent", "That message has no Meta id yet (not accepted by Meta)."
     TARGET_MESSAGE_NOT_INBOUND = "target_message_not_inbound", "Only messages the contact sent can be marked as read."
     SEND_AT_OUT_OF_RANGE = "send_at_out_of_range", "send_at must be in the future and at most 30 days ahead."
+    TEMPLATE_NOT_FOUND = (
+        "template_not_found",
+        "No template of that name and language is known for the channel's WhatsApp Business Account (sync them).",
+    )
+    TEMPLATE_NOT_APPROVED = (
+        "template_not_approved",
+        "The template is not approved in that language (pending, rejected…).",
+    )
+    TEMPLATE_PAUSED = "template_paused", "Meta paused the template after low-quality feedback."
+    TEMPLATE_DISABLED = "template_disabled", "Meta disabled the template for repeated low quality."
+    TEMPLATE_PARAMETER_MISMATCH = (
+        "template_parameter_mismatch",
+        "The parameters do not match the template's variables (count, names, or a component it lacks).",
+    )
+    TEMPLATE_PARAMETER_TYPE = "template_parameter_type", "A parameter's type does not fit its place in the template."
+    TEMPLATE_HEADER_MEDIA_REQUIRED = (
+        "template_header_media_required",
+        "The template's header is an image, video, document or location: the send must give it.",
+    )
 
 
 class SendRuleError(Exception):

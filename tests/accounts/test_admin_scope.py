@@ -56,6 +56,7 @@ EXPECTED_VIEW: dict[str, frozenset[Role]] = {
     "messaging.channel": ALL_ROLES,
     "messaging.channelevent": ALL_ROLES,
     "messaging.channelalert": ALL_ROLES,
+    "messaging.messagetemplate": ALL_ROLES,
     "messaging.contact": ALL_ROLES,
     "messaging.message": ALL_ROLES,
     "messaging.quarantineditem": OVERSIGHT,

@@ -22,6 +22,7 @@ EXPECTED = {
     "outbound-relay": {"task": "maintenance.outbound_relay", "schedule": 2.0},
     "outbound-sweep": {"task": "maintenance.outbound_sweep", "schedule": 10.0},
     "conversation-windows-closing": {"task": "maintenance.conversation_windows_closing", "schedule": 60.0},
+    "templates-sync": {"task": "maintenance.templates_sync", "schedule": 3600.0},
     "events-relay": {"task": "maintenance.events_relay", "schedule": 2.0},
 }
 

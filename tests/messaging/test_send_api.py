@@ -32,6 +32,7 @@ from messaging.models import (
     IdempotencyRecord,
     Message,
     MessageStatus,
+    MessageTemplate,
     OutboxEntry,
 )
 from messaging.providers import registry
@@ -437,6 +438,28 @@ def _outbound_message(thread: Thread, *, provider_id: str | None) -> Message:
     )
 
 
+WABA_ID = "102290129340398"
+GREETING = [{"type": "BODY", "text": "Hello {{1}}"}]
+
+
+def _wa_template(
+    world: World,
+    status: str | None,
+    components: list[dict[str, Any]] = GREETING,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A template send on the WhatsApp channel, put on an account whose ``greeting`` template has ``status``
+    (None: the account has no such template)."""
+    Channel.objects.filter(pk=world.wa.channel.pk).update(waba_id=WABA_ID)
+    if status is not None:
+        MessageTemplate.objects.create(
+            tenant=world.tenant, waba_id=WABA_ID, name="greeting", language="en", status=status, components=components
+        )
+    given = [{"type": "text", "text": "Ana"}] if parameters is None else parameters
+    template = {"name": "greeting", "language": "en", "components": [{"type": "body", "parameters": given}]}
+    return _wa_with(world, "template", template)
+
+
 def _wa_with(world: World, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "channel": str(world.wa.channel.pk),
@@ -576,6 +599,19 @@ CASES: dict[str, tuple[str, Callable[[World], dict[str, Any]]]] = {
         lambda w: _wa_with(w, "mark_read", {"message_id": str(uuid.uuid4())}),
     ),
     "mark_read of our own message": ("target_message_not_inbound", _mark_read_ours),
+    "template unknown on the account": ("template_not_found", lambda w: _wa_template(w, None)),
+    "template pending": ("template_not_approved", lambda w: _wa_template(w, "PENDING")),
+    "template paused": ("template_paused", lambda w: _wa_template(w, "PAUSED")),
+    "template disabled": ("template_disabled", lambda w: _wa_template(w, "DISABLED")),
+    "template parameter missing": ("template_parameter_mismatch", lambda w: _wa_template(w, "APPROVED", parameters=[])),
+    "template parameter of another type": (
+        "template_parameter_type",
+        lambda w: _wa_template(w, "APPROVED", parameters=[{"type": "payload", "payload": "x"}]),
+    ),
+    "template media header missing": (
+        "template_header_media_required",
+        lambda w: _wa_template(w, "APPROVED", [{"type": "HEADER", "format": "VIDEO"}, *GREETING]),
+    ),
     "send_at in the past": (
         "send_at_out_of_range",
         lambda w: _wa_text(w, send_at=(timezone.now() - timedelta(minutes=1)).isoformat()),

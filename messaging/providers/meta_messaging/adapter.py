@@ -14,7 +14,8 @@ from messaging.providers.jsonread import JsonObject
 from messaging.providers.meta_messaging import events, parse, public, send
 from messaging.providers.meta_messaging.types import MESSAGING_EVENT_TYPES
 from messaging.providers.representation import PublicMessage
-from messaging.providers.sending import SendRequest
+from messaging.providers.sending import SendRequest, SendRule, SendRuleError
+from messaging.providers.templates import TemplateFacts, TemplateReference
 
 
 class MetaMessagingAdapter:
@@ -50,6 +51,12 @@ class MetaMessagingAdapter:
         self, *, request: SendRequest, content: dict[str, Any], last_inbound_at: datetime | None, at: datetime
     ) -> None:
         send.window_check(request, content, last_inbound_at, at)
+
+    def template_reference(self, content: dict[str, Any]) -> TemplateReference | None:
+        return None  # Messenger and Instagram have no message templates to check
+
+    def template_check(self, content: dict[str, Any], template: TemplateFacts) -> None:
+        raise SendRuleError(SendRule.NOT_SUPPORTED, "Message templates are a WhatsApp feature.", field="type")
 
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
         return send.graph_request(content, recipient=recipient, callback_id=callback_id)

@@ -12,7 +12,8 @@ from messaging.providers.events import MediaSource, NeutralEvent
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
-from messaging.providers.whatsapp import events, parse, public, send
+from messaging.providers.templates import TemplateFacts, TemplateReference
+from messaging.providers.whatsapp import events, parse, public, send, templates
 from messaging.providers.whatsapp.messages import TYPES
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
@@ -44,6 +45,12 @@ class WhatsAppAdapter:
         self, *, request: SendRequest, content: dict[str, Any], last_inbound_at: datetime | None, at: datetime
     ) -> None:
         send.window_check(request, content, last_inbound_at, at)
+
+    def template_reference(self, content: dict[str, Any]) -> TemplateReference | None:
+        return templates.template_reference(content)
+
+    def template_check(self, content: dict[str, Any], template: TemplateFacts) -> None:
+        templates.template_check(content, template)
 
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
         return send.graph_request(content, recipient=recipient, callback_id=callback_id)
