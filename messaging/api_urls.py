@@ -20,4 +20,5 @@ urlpatterns = [
     path("conversations/<uuid:conversation_id>/", api.ConversationDetailApi.as_view(), name="api-conversation-detail"),
     path("channels/", api.ChannelListApi.as_view(), name="api-channel-list"),
     path("channels/<uuid:channel_id>/", api.ChannelDetailApi.as_view(), name="api-channel-detail"),
+    path("channels/<uuid:channel_id>/events/", api.ChannelEventListApi.as_view(), name="api-channel-events"),
 ]

@@ -28,7 +28,7 @@ def one_store(
     delivery_id: uuid.UUID,
 ) -> str:
     if isinstance(event, ChannelNotice):
-        return _channel_event(channel, event.field, event.payload, received_at)
+        return channel_event_record(channel, event.field, event.payload, received_at)
     if isinstance(event, ReceiptEvent):
         return _receipt(channel, event)
     if isinstance(event, UnroutableEvent):
@@ -58,7 +58,7 @@ def quarantine(
     return "quarantined" if created else "duplicate"
 
 
-def _channel_event(channel: Channel, field: str, payload: dict[str, object], received_at: datetime) -> str:
+def channel_event_record(channel: Channel, field: str, payload: dict[str, object], received_at: datetime) -> str:
     """Channel-level news carries no customer content, so a plain hash of it identifies a redelivery."""
     canonical = json.dumps([field, payload], sort_keys=True, separators=(",", ":"), default=str).encode()
     _, created = ChannelEvent.objects.get_or_create(

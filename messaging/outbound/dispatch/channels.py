@@ -84,3 +84,26 @@ def _channel_event(event_type: EventType, channel: Channel, facts: dict[str, Fac
     return BusinessEvent(
         type=event_type, tenant_id=channel.tenant_id, channel_id=channel.pk, occurred_at=timezone.now(), facts=facts
     )
+
+
+ACCOUNT_ACTOR = Actor(label="meta account webhook")
+ACCOUNT_PAUSE_PREFIX = "Meta account: "
+
+
+def channel_account_pause(channel: Channel, reason: str) -> bool:
+    """Meta restricted or banned the channel's business account: paused like any channel-level error, the
+    reason saying so (which is how the lifting knows the pause is its own)."""
+    return channel_pause(channel=channel, code=None, title=ACCOUNT_PAUSE_PREFIX + reason, actor=ACCOUNT_ACTOR)
+
+
+def channel_account_lift(channel: Channel, reason: str) -> bool:
+    """Meta lifted the account's restriction: a channel the restriction paused sends again (its held messages
+    published, ``channel.resumed`` recorded); one paused for another reason stays paused."""
+    restricted = Channel.objects.filter(
+        pk=channel.pk, status=ChannelStatus.PAUSED, paused_reason__startswith=ACCOUNT_PAUSE_PREFIX
+    ).exists()
+    if not restricted:
+        return False
+    channel_resume(channel=channel, actor=ACCOUNT_ACTOR)
+    logger.info("channel resumed: account restriction lifted", extra={"channel_id": str(channel.pk)})
+    return True

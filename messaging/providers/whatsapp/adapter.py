@@ -13,6 +13,7 @@ from messaging.providers.jsonread import JsonObject
 from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
 from messaging.providers.whatsapp import events, parse, public, send
+from messaging.providers.whatsapp.accounts import AccountUpdate
 from messaging.providers.whatsapp.messages import TYPES
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
@@ -30,7 +31,7 @@ class WhatsAppAdapter:
         return parse.parse_whatsapp(document)
 
     def item_event(self, item: DeliveryItem) -> NeutralEvent:
-        if not isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem):
+        if not isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate):
             raise TypeError(f"not a WhatsApp item: {type(item).__name__}")
         return events.item_event(item)
 

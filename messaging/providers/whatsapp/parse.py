@@ -28,6 +28,7 @@ from messaging.providers.jsonread import (
     need_time,
     read_time,
 )
+from messaging.providers.whatsapp.accounts import ACCOUNT_FIELDS, account_update
 from messaging.providers.whatsapp.contents import message_content, read_strings
 from messaging.providers.whatsapp.types import (
     AdReferral,
@@ -81,6 +82,9 @@ def _change(raw: Json, path: str, waba_id: str, out: Collector) -> None:
         change = as_object(raw, path)
         field = need(change, "field", path, str)
         value = as_object(change.get("value"), join(path, "value"))
+        if field in ACCOUNT_FIELDS:
+            out.items.append(account_update(field, value, path, waba_id))
+            return
         if field != "messages":
             out.items.append(_channel_event(field, value, path, waba_id))
             return
