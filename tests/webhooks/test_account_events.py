@@ -23,6 +23,10 @@ from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, Message, MetaApp, QuarantinedItem
 from messaging.outbound.dispatch.budgets import send_budget_for
 from messaging.outbound.dispatch.channels import channel_pause
+from simulator.accounts import AccountStanding, account_envelope, quality_change
+from simulator.control import channel_from_json
+from simulator.state import SimulatorState
+from simulator.webhooks import meta_json
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.quarantine import quarantined_item_replay
 from webhooks.services import delivery_process
@@ -327,6 +331,26 @@ def test_the_admin_shows_what_meta_says_of_the_account(app: MetaApp, operator_cl
     for shown in ("RED", "TIER_2K", "2000", "Meta account: account disabled by Meta"):
         assert shown in page
     assert "phone_number_quality_update" in events and "account_update" in events
+
+
+def test_the_simulators_quality_and_tier_webhooks_move_the_gateways_channels(app: MetaApp) -> None:
+    simulated = channel_from_json(
+        {"provider_id": NUMBERS[0], "access_token": "t", "app_secret": SECRET, "waba_id": WABA}
+    )
+    standing = AccountStanding()
+    flagged = quality_change(SimulatorState(), standing, simulated, "FLAGGED", "TIER_10K")
+    upgraded = quality_change(SimulatorState(), standing, simulated, "THROUGHPUT_UPGRADE", None)
+
+    for value in (flagged, upgraded):
+        body = meta_json(account_envelope(simulated, "phone_number_quality_update", value))
+        assert _post(app, body) == {"account_event": 2, "problems": 0}
+
+    channel = Channel.objects.get(provider_id=NUMBERS[0])
+    assert (channel.quality_rating, channel.messaging_limit_tier, channel.max_messages_per_second) == (
+        "RED",
+        "TIER_10K",
+        1000,
+    )
 
 
 # --- posting and reading ---------------------------------------------------------------------------
