@@ -21,7 +21,7 @@ from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, Message, MetaApp, QuarantinedItem
-from messaging.outbound.dispatch.budgets import send_budget_for
+from messaging.outbound.dispatch.budgets import DailyReach, daily_reach_for, send_budget_for
 from messaging.outbound.dispatch.channels import channel_pause
 from simulator.accounts import AccountStanding, account_envelope, quality_change
 from simulator.control import channel_from_json
@@ -296,15 +296,17 @@ def test_an_account_field_without_a_place_is_kept_encrypted_in_quarantine(app: M
 def test_the_dispatchers_budgets_follow_the_tier_and_throughput_meta_grants(app: MetaApp) -> None:
     channel = Channel.objects.get(provider_id=NUMBERS[0])
     message = Message(channel=channel, contact_id=uuid.uuid4(), message_type="template")
-    assert send_budget_for(message).channel_rate == 80
+    assert (send_budget_for(message).channel_rate, daily_reach_for(message)) == (80, None)
 
     _post(app, (FIXTURES / "business_capability_update.json").read_bytes())
-    _post(app, (FIXTURES / "phone_number_quality_update_throughput.json").read_bytes())
-
     message.channel = Channel.objects.get(pk=channel.pk)
-    assert send_budget_for(message).channel_rate == 1000
-    assert message.channel.messaging_limit_tier == "TIER_UNLIMITED"
-    assert message.channel.daily_conversation_limit is None
+    assert daily_reach_for(message) == DailyReach(
+        scope=f"account:{WABA}", recipient=str(message.contact_id), limit=2000
+    )
+
+    _post(app, (FIXTURES / "phone_number_quality_update_throughput.json").read_bytes())
+    message.channel = Channel.objects.get(pk=channel.pk)
+    assert (send_budget_for(message).channel_rate, daily_reach_for(message)) == (1000, None)
 
 
 def test_a_quarantined_account_event_replays_once_its_account_has_a_channel(app: MetaApp, tenant_a: Tenant) -> None:

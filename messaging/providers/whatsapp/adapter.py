@@ -19,6 +19,8 @@ from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, Val
 
 # Not a message to the user: only the channel's budget applies.
 NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})
+# The only type that may start a conversation outside the customer service window.
+BUSINESS_INITIATED_TYPES = frozenset({"template"})
 
 
 class WhatsAppAdapter:
@@ -51,6 +53,9 @@ class WhatsAppAdapter:
 
     def is_pair_limited(self, message_type: str) -> bool:
         return message_type not in NO_PAIR_LIMIT_TYPES
+
+    def opens_business_conversation(self, message_type: str) -> bool:
+        return message_type in BUSINESS_INITIATED_TYPES
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         return events.media_sources(content)
