@@ -51,7 +51,9 @@ def account_notices_store(targets: AccountTargets, received_at: datetime) -> Cou
     outcomes: Counter[str] = Counter()
     for channels, event in targets:
         for channel in channels:
-            outcome = channel_event_record(channel, event.field, event.payload, received_at)
+            outcome = channel_event_record(
+                channel, event.field, event.payload, received_at, occurred_at=event.occurred_at
+            )
             outcomes["account_event" if outcome == "channel_event" else outcome] += 1
             if outcome == "channel_event":
                 account_handler_for(event.field)(channel, event)

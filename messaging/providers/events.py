@@ -108,6 +108,7 @@ class AccountNotice(Event):
 
     field: str
     payload: JsonObject
+    occurred_at: datetime | None = None  # when Meta says the change happened (a repeat is a new change)
     event: str | None = None
     phone_number: str | None = None
     quality_rating: str | None = None

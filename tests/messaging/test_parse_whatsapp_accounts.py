@@ -147,3 +147,19 @@ def test_an_unknown_account_field_stays_unhandled_with_its_name() -> None:
 
     assert isinstance(event, UnhandledEvent)
     assert event.reason == "unhandled_field:history"
+
+
+def test_the_entrys_time_is_when_the_change_happened_and_a_broken_one_is_only_a_problem() -> None:
+    def document(time: object) -> bytes:
+        change = {"field": "account_review_update", "value": {"decision": "APPROVED"}}
+        entry = {"id": "W1", "time": time, "changes": [change]}
+        return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+    (timed,) = parse_webhook(document(1731617831)).items
+    broken = parse_webhook(document("yesterday"))
+
+    assert isinstance(timed, AccountUpdate) and timed.occurred_at is not None
+    assert timed.occurred_at.isoformat() == "2024-11-14T20:57:11+00:00"
+    assert [problem.path for problem in broken.problems] == ["entry[0].time"]
+    (item,) = broken.items
+    assert isinstance(item, AccountUpdate) and item.occurred_at is None

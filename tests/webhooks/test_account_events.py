@@ -217,6 +217,18 @@ def test_a_redelivered_account_event_is_recorded_and_acted_on_once(app: MetaApp)
     assert ChannelEvent.objects.count() == 2 and ChannelAlert.objects.count() == 2
 
 
+def test_the_same_change_made_again_later_is_a_new_event_and_acted_on(app: MetaApp) -> None:
+    flagged = (FIXTURES / "phone_number_quality_update_flagged.json").read_bytes()
+    unflagged = flagged.replace(b'"FLAGGED"', b'"UNFLAGGED"').replace(b"1731617831", b"1731621431")
+    flagged_again = flagged.replace(b"1731617831", b"1731625031")
+
+    outcomes = [_post(app, body) for body in (flagged, unflagged, flagged_again)]
+
+    assert outcomes == [{"account_event": 2, "problems": 0}] * 3
+    assert Channel.objects.get(provider_id=NUMBERS[0]).quality_rating == "RED"
+    assert ChannelEvent.objects.filter(channel__provider_id=NUMBERS[0]).count() == 3
+
+
 def test_a_ban_pauses_every_channel_of_the_account_with_an_alert_and_its_lifting_resumes_them(app: MetaApp) -> None:
     _post(app, (FIXTURES / "account_update_disabled.json").read_bytes())
     alerts = ChannelAlert.objects.filter(channel__provider_id__in=NUMBERS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from datetime import datetime
 from typing import Literal, TypedDict
 
 from messaging.providers.jsonread import JsonObject, PayloadError, as_object, get, get_id, join
@@ -73,6 +74,7 @@ class AccountUpdate:
     path: str
     waba_id: str
     field: str
+    occurred_at: datetime | None = None
     event: str | None = None
     phone_number: str | None = None
     quality_rating: str | None = None
@@ -96,14 +98,18 @@ class AccountUpdate:
         return False
 
 
-def account_update(field: str, value: JsonObject, path: str, waba_id: str) -> AccountUpdate:
-    """The change's facts by its field; a known key of the wrong type raises ``PayloadError``."""
+def account_update(
+    field: str, value: JsonObject, path: str, waba_id: str, *, occurred_at: datetime | None = None
+) -> AccountUpdate:
+    """The change's facts by its field; a known key of the wrong type raises ``PayloadError``. ``occurred_at`` is
+    the entry's ``time``: the same change made twice (flagged, unflagged, flagged again) is two changes."""
     reader = _READERS.get(field)
     facts: _Facts = reader(value, path) if reader is not None else {}
     return AccountUpdate(
         path=path,
         waba_id=waba_id,
         field=field,
+        occurred_at=occurred_at,
         event=get(value, "event", path, str),
         phone_number=get_id(value, "display_phone_number", path),
         raw=value,

@@ -104,6 +104,7 @@ def account_event(item: AccountUpdate) -> AccountNotice:
         raw=item.raw,
         field=item.field,
         payload=item.raw,
+        occurred_at=item.occurred_at,
         event=item.event,
         phone_number=item.phone_number,
         quality_rating=item.quality_rating,
