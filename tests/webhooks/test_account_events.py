@@ -20,6 +20,7 @@ from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.models import ApiScope, Tenant
 from messaging.channels import channel_add, meta_app_register
+from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelEvent, ChannelStatus, Message, MetaApp, QuarantinedItem
 from messaging.outbound.dispatch.budgets import DailyReach, daily_reach_for, send_budget_for
 from messaging.outbound.dispatch.channels import channel_pause
@@ -280,10 +281,20 @@ def test_an_account_with_no_channel_on_the_app_is_quarantined_with_its_field(app
     assert not ChannelEvent.objects.exists()
 
 
-def test_an_account_claimed_by_two_tenants_on_a_shared_app_reaches_neither(tenant_a: Tenant, tenant_b: Tenant) -> None:
+def test_a_waba_of_another_tenant_on_the_same_app_is_refused_at_channel_add(tenant_a: Tenant, tenant_b: Tenant) -> None:
     shared = meta_app_register(tenant=None, name="Shared", app_secret=SECRET, actor=CLI_ACTOR).meta_app
     _whatsapp(tenant_a, shared, NUMBERS[0], WABA)
-    _whatsapp(tenant_b, shared, OTHER_APP_NUMBER, WABA)
+
+    with pytest.raises(MessagingError, match="another tenant's on this Meta app"):
+        _whatsapp(tenant_b, shared, OTHER_APP_NUMBER, WABA)
+    assert _whatsapp(tenant_a, shared, NUMBERS[1], WABA).waba_id == WABA
+
+
+def test_an_account_claimed_by_two_tenants_on_a_shared_app_reaches_neither(tenant_a: Tenant, tenant_b: Tenant) -> None:
+    """Refused at channel_add since, but rows written before (or by hand) must still not leak."""
+    shared = meta_app_register(tenant=None, name="Shared", app_secret=SECRET, actor=CLI_ACTOR).meta_app
+    _whatsapp(tenant_a, shared, NUMBERS[0], WABA)
+    Channel.objects.filter(pk=_whatsapp(tenant_b, shared, OTHER_APP_NUMBER, "").pk).update(waba_id=WABA)
 
     assert _post(shared, (FIXTURES / "account_update_disabled.json").read_bytes()) == {
         "quarantined": 1,
