@@ -60,6 +60,12 @@ _memory: dict[str, dict[str, int]] = {}
 _memory_lock = threading.Lock()
 
 
+def reach_memory_clear() -> None:
+    """Forget the in-memory counts (what a restart does; tests start each case from none)."""
+    with _memory_lock:
+        _memory.clear()
+
+
 def _memory_take(scope: str, recipient: str, limit: int, now_ms: int) -> Reach:
     with _memory_lock:
         reached = _memory.setdefault(scope, {})

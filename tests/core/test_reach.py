@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import reach
 from core.reach import Reach, reach_take
 from core.redis import redis_configured
 
@@ -16,14 +14,12 @@ DAY = timedelta(hours=24)
 
 
 @pytest.fixture(params=["redis", "memory"])
-def backend(request: pytest.FixtureRequest, settings: pytest.FixtureRequest) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest, settings: pytest.FixtureRequest) -> str:
     if request.param == "redis" and not redis_configured():
         pytest.skip("the Redis reach needs REDIS_URL (the in-memory one, the embedded default's, runs)")
     if request.param == "memory":
         settings.REDIS_URL = ""  # type: ignore[attr-defined]
-    reach._memory.clear()
-    yield str(request.param)
-    reach._memory.clear()
+    return str(request.param)
 
 
 def test_new_recipients_are_admitted_up_to_the_limit_and_a_known_one_costs_nothing(backend: str) -> None:
