@@ -17,10 +17,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from messaging.inbound.notices import channel_event_record
 from messaging.models import Channel, MetaApp
-from messaging.providers.events import AccountNotice, NeutralEvent
+from messaging.providers.events import AccountNotice, AccountStanding, NeutralEvent
 
 AccountHandler = Callable[[Channel, AccountNotice], None]
-StandingAction = Callable[[Channel, str], bool]
+StandingAction = Callable[[Channel, AccountStanding], bool]
 
 AccountTargets = list[tuple[list[Channel], AccountNotice]]
 
@@ -87,12 +87,12 @@ def limits_apply(channel: Channel, event: AccountNotice) -> None:
 
 def standing_apply(channel: Channel, event: AccountNotice) -> None:
     """A restriction or ban pauses the channel with an alert and its reason; its lifting resumes a channel
-    that such a restriction paused (never one paused for another reason)."""
+    that the same kind of measure paused (never one paused for another reason)."""
     standing = event.standing
     if standing is None:
         return
     action = _standing["pause"] if standing.is_restricted else _standing["lift"]
-    action(channel, standing.reason)
+    action(channel, standing)
 
 
 def display_name_apply(channel: Channel, event: AccountNotice) -> None:
@@ -132,7 +132,7 @@ def _channel_update(channel: Channel, changes: dict[str, object]) -> None:
 
 # Pausing and resuming belong to the sending side, which this module may not import: the messaging app
 # registers them at start-up (messaging/apps.py).
-def _unregistered(channel: Channel, reason: str) -> bool:
+def _unregistered(channel: Channel, standing: AccountStanding) -> bool:
     raise ImproperlyConfigured("channel standing actions are not registered")
 
 

@@ -93,9 +93,11 @@ class ChannelNotice(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountStanding:
-    """The business account may no longer send (``is_restricted``: its channels pause), or may again."""
+    """The business account may no longer send (``is_restricted``: its channels pause), or may again, for one
+    ``kind`` of measure (``ban``, ``restriction``, ``review``, ``connection``): lifting one never lifts another."""
 
     is_restricted: bool
+    kind: str
     reason: str
 
 

@@ -74,10 +74,10 @@ def test_a_quality_update_reads_the_rating_and_the_throughput(event: str, qualit
 @pytest.mark.parametrize(
     ("value", "restriction"),
     [
-        ({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}}, (True, "account disabled by Meta")),
+        ({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}}, (True, "ban", "disabled by Meta")),
         (
             {"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "REINSTATE"}},
-            (False, "account reinstated by Meta"),
+            (False, "ban", "reinstated by Meta"),
         ),
         ({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "SCHEDULE_FOR_DISABLE"}}, None),
         (
@@ -92,19 +92,21 @@ def test_a_quality_update_reads_the_rating_and_the_throughput(event: str, qualit
                 "event": "ACCOUNT_RESTRICTION",
                 "restriction_info": {"restriction_type": "RESTRICTED_CUSTOMER_INITIATED_MESSAGING"},
             },
-            (True, "account restricted: RESTRICTED_CUSTOMER_INITIATED_MESSAGING"),
+            (True, "restriction", "RESTRICTED_CUSTOMER_INITIATED_MESSAGING"),
         ),
-        ({"event": "ACCOUNT_RESTRICTION", "restriction_info": []}, (False, "account restrictions lifted")),
-        ({"event": "ACCOUNT_OFFBOARDED"}, (True, "account event ACCOUNT_OFFBOARDED")),
-        ({"event": "ACCOUNT_RECONNECTED"}, (False, "account event ACCOUNT_RECONNECTED")),
+        ({"event": "ACCOUNT_RESTRICTION", "restriction_info": []}, (False, "restriction", "restrictions lifted")),
+        ({"event": "ACCOUNT_OFFBOARDED"}, (True, "connection", "ACCOUNT_OFFBOARDED")),
+        ({"event": "ACCOUNT_RECONNECTED"}, (False, "connection", "ACCOUNT_RECONNECTED")),
         ({"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}}, None),
         ({"event": "VERIFIED_ACCOUNT"}, None),
     ],
 )
 def test_account_updates_restrict_or_lift_as_meta_says(
-    value: dict[str, Any], restriction: tuple[bool, str] | None
+    value: dict[str, Any], restriction: tuple[bool, str, str] | None
 ) -> None:
-    expected = None if restriction is None else Restriction(is_restricted=restriction[0], reason=restriction[1])
+    expected = None
+    if restriction is not None:
+        expected = Restriction(is_restricted=restriction[0], kind=restriction[1], reason=restriction[2])
 
     assert _item("account_update", value).restriction == expected
 
@@ -132,7 +134,7 @@ def test_a_rejected_review_is_a_restricted_standing() -> None:
     (notice,) = delivery_events(parse_webhook(_body("account_review_update", {"decision": "REJECTED"})))
 
     assert isinstance(notice, AccountNotice)
-    assert notice.standing == AccountStanding(is_restricted=True, reason="account review rejected")
+    assert notice.standing == AccountStanding(is_restricted=True, kind="review", reason="rejected")
 
 
 def test_a_known_key_of_the_wrong_type_is_a_problem_and_an_unreadable_item() -> None:

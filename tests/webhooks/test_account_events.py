@@ -52,7 +52,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "account_update_disabled.json": (
         "account_update",
         {"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "November 14, 2024"}},
-        {"status": "paused", "paused_reason": "Meta account: account disabled by Meta"},
+        {"status": "paused", "paused_reason": "Meta account ban: disabled by Meta"},
     ),
     "account_update_reinstated.json": (
         "account_update",
@@ -70,7 +70,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
                 {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": "2024-12-14T07:09:27+0000"}
             ],
         },
-        {"status": "paused", "paused_reason": "Meta account: account restricted: RESTRICTED_BIZ_INITIATED_MESSAGING"},
+        {"status": "paused", "paused_reason": "Meta account restriction: RESTRICTED_BIZ_INITIATED_MESSAGING"},
     ),
     "account_update_violation.json": (
         "account_update",
@@ -233,7 +233,7 @@ def test_the_same_change_made_again_later_is_a_new_event_and_acted_on(app: MetaA
 def test_a_ban_pauses_every_channel_of_the_account_with_an_alert_and_its_lifting_resumes_them(app: MetaApp) -> None:
     _post(app, (FIXTURES / "account_update_disabled.json").read_bytes())
     alerts = ChannelAlert.objects.filter(channel__provider_id__in=NUMBERS)
-    assert sorted(alert.error_title for alert in alerts) == ["Meta account: account disabled by Meta"] * 2
+    assert sorted(alert.error_title for alert in alerts) == ["Meta account ban: disabled by Meta"] * 2
 
     _post(app, (FIXTURES / "account_update_reinstated.json").read_bytes())
 
@@ -255,11 +255,21 @@ def test_lifting_a_restriction_never_resumes_a_channel_paused_for_another_reason
     assert Channel.objects.get(provider_id=NUMBERS[1]).status == ChannelStatus.ACTIVE
 
 
+def test_lifting_one_kind_of_measure_never_lifts_another(app: MetaApp) -> None:
+    _post(app, (FIXTURES / "account_update_disabled.json").read_bytes())
+
+    _post(app, (FIXTURES / "account_review_update.json").read_bytes())  # an approved review is not a reinstatement
+
+    assert set(Channel.objects.filter(provider_id__in=NUMBERS).values_list("status", "paused_reason")) == {
+        ("paused", "Meta account ban: disabled by Meta")
+    }
+
+
 def test_a_rejected_review_pauses_and_an_approved_one_resumes(app: MetaApp) -> None:
     rejected = (FIXTURES / "account_review_update.json").read_bytes().replace(b"APPROVED", b"REJECTED")
     _post(app, rejected)
     assert set(Channel.objects.filter(provider_id__in=NUMBERS).values_list("paused_reason", flat=True)) == {
-        "Meta account: account review rejected"
+        "Meta account review: rejected"
     }
 
     _post(app, (FIXTURES / "account_review_update.json").read_bytes())
@@ -353,7 +363,7 @@ def test_the_admin_shows_what_meta_says_of_the_account(app: MetaApp, operator_cl
     page = operator_client.get(reverse("admin:messaging_channel_change", args=[channel.pk])).content.decode()
     events = operator_client.get(reverse("admin:messaging_channelevent_changelist")).content.decode()
 
-    for shown in ("RED", "TIER_2K", "2000", "Meta account: account disabled by Meta"):
+    for shown in ("RED", "TIER_2K", "2000", "Meta account ban: disabled by Meta"):
         assert shown in page
     assert "phone_number_quality_update" in events and "account_update" in events
 

@@ -51,9 +51,12 @@ LIFTING_ACCOUNT_EVENTS = frozenset({"ACCOUNT_RECONNECTED"})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Restriction:
-    """The account may no longer send (``is_restricted``), or may again; ``reason`` names Meta's words."""
+    """The account may no longer send (``is_restricted``), or may again, for one ``kind`` of measure (a ban,
+    a messaging restriction, the account review, the account's connection to the app): lifting one kind never
+    lifts another. ``reason`` names Meta's words."""
 
     is_restricted: bool
+    kind: str
     reason: str
 
 
@@ -172,9 +175,9 @@ def _account(value: JsonObject, path: str) -> _Facts:
     if event == "ACCOUNT_RESTRICTION":
         return _restrictions(value, path)
     if event in PAUSING_ACCOUNT_EVENTS:
-        return _restricted(True, f"account event {event}")
+        return _restricted(True, "connection", event)
     if event in LIFTING_ACCOUNT_EVENTS:
-        return _restricted(False, f"account event {event}")
+        return _restricted(False, "connection", event)
     return {}
 
 
@@ -184,9 +187,9 @@ def _ban(value: JsonObject, path: str) -> _Facts:
     ban_path = join(path, "ban_info")
     state = get(as_object(value.get("ban_info") or {}, ban_path), "waba_ban_state", ban_path, str)
     if state == "DISABLE":
-        return _restricted(True, "account disabled by Meta")
+        return _restricted(True, "ban", "disabled by Meta")
     if state == "REINSTATE":
-        return _restricted(False, "account reinstated by Meta")
+        return _restricted(False, "ban", "reinstated by Meta")
     return {}
 
 
@@ -195,8 +198,8 @@ def _restrictions(value: JsonObject, path: str) -> _Facts:
     kinds = _restriction_types(value, path)
     pausing = sorted(kinds & PAUSING_RESTRICTIONS)
     if pausing:
-        return _restricted(True, "account restricted: " + ", ".join(pausing))
-    return {} if kinds else _restricted(False, "account restrictions lifted")
+        return _restricted(True, "restriction", ", ".join(pausing))
+    return {} if kinds else _restricted(False, "restriction", "restrictions lifted")
 
 
 def _restriction_types(value: JsonObject, path: str) -> set[str]:
@@ -216,9 +219,9 @@ def _review(value: JsonObject, path: str) -> _Facts:
     """``account_review_update``: a rejected account cannot send; an approved one can."""
     decision = get(value, "decision", path, str)
     if decision == "REJECTED":
-        return _restricted(True, "account review rejected")
+        return _restricted(True, "review", "rejected")
     if decision == "APPROVED":
-        return _restricted(False, "account review approved")
+        return _restricted(False, "review", "approved")
     return {}
 
 
@@ -230,8 +233,8 @@ def _name(value: JsonObject, path: str) -> _Facts:
     }
 
 
-def _restricted(is_restricted: bool, reason: str) -> _Facts:
-    return {"restriction": Restriction(is_restricted=is_restricted, reason=reason)}
+def _restricted(is_restricted: bool, kind: str, reason: str) -> _Facts:
+    return {"restriction": Restriction(is_restricted=is_restricted, kind=kind, reason=reason)}
 
 
 _READERS = {

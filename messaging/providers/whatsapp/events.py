@@ -113,7 +113,7 @@ def account_event(item: AccountUpdate) -> AccountNotice:
         throughput_mps=item.throughput_mps,
         standing=None
         if restriction is None
-        else AccountStanding(is_restricted=restriction.is_restricted, reason=restriction.reason),
+        else AccountStanding(is_restricted=restriction.is_restricted, kind=restriction.kind, reason=restriction.reason),
         display_name=item.display_name,
         display_name_status=item.display_name_status,
     )
