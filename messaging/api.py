@@ -342,23 +342,29 @@ class ChannelEventOutputSerializer(serializers.Serializer[Any]):
     received_at = serializers.DateTimeField()
 
 
+class ChannelEventFilterSerializer(serializers.Serializer[Any]):
+    field = serializers.CharField(required=False, max_length=64, help_text="Only this webhook field.")
+
+
 class ChannelEventListApi(APIView):
     permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
 
     @extend_schema(
         operation_id="channels_events_list",
         description="A channel's account and channel events from Meta, newest first (requires `messages:read`).",
-        parameters=PAGE_PARAMETERS,
+        parameters=[ChannelEventFilterSerializer, *PAGE_PARAMETERS],
         responses={
             200: page_of("ChannelEventPage", ChannelEventOutputSerializer(many=True)),
-            **problem_responses({404: not_found("channel")}),
+            **problem_responses({400: BAD_FILTER, 404: not_found("channel")}),
         },
     )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
+        filter_serializer = ChannelEventFilterSerializer(data=request.query_params)
+        filter_serializer.is_valid(raise_exception=True)
         try:
             channel = selectors.channel_get(tenant=api_client(request).tenant, channel_id=channel_id)
         except Channel.DoesNotExist:
             raise NotFound from None
-        events = selectors.channel_event_list(channel=channel)
+        events = selectors.channel_event_list(channel=channel, field=filter_serializer.validated_data.get("field"))
         paginator, page = paginate(view=self, request=request, queryset=events, pagination=NewestFirstPagination)
         return paginator.get_paginated_response(ChannelEventOutputSerializer(page, many=True).data)

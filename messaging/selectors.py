@@ -294,6 +294,7 @@ def channel_get(*, tenant: Tenant, channel_id: uuid.UUID) -> Channel:
     return channel_list(tenant=tenant).get(pk=channel_id)
 
 
-def channel_event_list(*, channel: Channel) -> QuerySet[ChannelEvent]:
-    """The channel's news from Meta (the channel is already the tenant's)."""
-    return ChannelEvent.objects.filter(channel=channel, tenant_id=channel.tenant_id)
+def channel_event_list(*, channel: Channel, field: str | None = None) -> QuerySet[ChannelEvent]:
+    """The channel's news from Meta (the channel is already the tenant's), of one webhook field if given."""
+    events = ChannelEvent.objects.filter(channel=channel, tenant_id=channel.tenant_id)
+    return events.filter(field=field) if field else events

@@ -210,6 +210,26 @@ def test_every_account_field_is_stored_acted_on_and_read_back_field_by_field(
     assert (other_channel.status, other_channel.messaging_limit_tier) == ("active", "")
 
 
+def test_a_channels_events_are_listed_newest_first_by_field_and_only_to_its_tenant(
+    app: MetaApp, api: APIClient, other_channel: Channel, tenant_b: Tenant
+) -> None:
+    for name in ("account_alerts.json", "phone_number_name_update.json", "account_review_update.json"):
+        _post(app, (FIXTURES / name).read_bytes())
+    channel = Channel.objects.get(provider_id=NUMBERS[0])
+    url = f"/api/v1/channels/{channel.pk}/events/"
+
+    listed = [row["field"] for row in _get(api, url)["results"]]
+    (named,) = _get(api, url + "?field=phone_number_name_update")["results"]
+    too_long = api.get(url, {"field": "x" * 65})
+    issued = api_key_issue(tenant=tenant_b, name="b", scopes=[ApiScope.MESSAGES_READ])
+    other = APIClient(REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}").get(url)
+
+    assert listed == ["account_review_update", "phone_number_name_update", "account_alerts"]
+    assert named["payload"]["requested_verified_name"] == "Lucky Shrub"
+    assert (too_long.status_code, too_long["Content-Type"]) == (400, "application/problem+json")
+    assert other.status_code == 404
+
+
 def test_a_redelivered_account_event_is_recorded_and_acted_on_once(app: MetaApp) -> None:
     body = (FIXTURES / "account_update_disabled.json").read_bytes()
     _post(app, body)
