@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from messaging.inbound.notices import channel_event_record
 from messaging.models import Channel, MetaApp
@@ -125,6 +126,7 @@ def account_handler_for(field: str) -> AccountHandler:
 def _channel_update(channel: Channel, changes: dict[str, object]) -> None:
     if not changes:
         return
+    changes["updated_at"] = timezone.now()
     Channel.objects.filter(pk=channel.pk).update(**changes)
     for name, value in changes.items():
         setattr(channel, name, value)

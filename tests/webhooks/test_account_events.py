@@ -353,6 +353,7 @@ def test_the_dispatchers_budgets_follow_the_tier_and_throughput_meta_grants(app:
 
     _post(app, (FIXTURES / "business_capability_update.json").read_bytes())
     message.channel = Channel.objects.get(pk=channel.pk)
+    assert message.channel.updated_at > channel.updated_at
     assert daily_reach_for(message) == DailyReach(
         scope=f"account:{WABA}", recipient=str(message.contact_id), limit=2000
     )
