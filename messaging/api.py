@@ -287,6 +287,16 @@ class ChannelOutputSerializer(serializers.Serializer[Any]):
     display_name = serializers.CharField()
     # A string, not a second enum named "status": that would collide with MessageStatus in the schema.
     status = serializers.CharField(help_text=f"One of: {', '.join(ChannelStatus.values)}.")
+    paused_reason = serializers.CharField(help_text="Why sending stopped (empty while active).")
+    waba_id = serializers.CharField(help_text="WhatsApp only: the number's WhatsApp Business Account.")
+    quality_rating = serializers.CharField(help_text="Meta's quality rating (WhatsApp): GREEN, YELLOW, RED, UNKNOWN.")
+    messaging_limit_tier = serializers.CharField(help_text="Meta's messaging limit tier (WhatsApp), e.g. TIER_2K.")
+    daily_conversation_limit = serializers.IntegerField(
+        allow_null=True, help_text="Business-initiated conversations per 24 h by the tier; null: unlimited or unknown."
+    )
+    max_messages_per_second = serializers.IntegerField(help_text="The throughput Meta grants the number.")
+    requested_display_name = serializers.CharField(help_text="The display name asked of Meta (WhatsApp).")
+    display_name_status = serializers.CharField(help_text="Meta's decision on that display name.")
 
 
 class ChannelListApi(APIView):
@@ -321,3 +331,40 @@ class ChannelDetailApi(APIView):
         except Channel.DoesNotExist:
             raise NotFound from None
         return Response(ChannelOutputSerializer(channel).data)
+
+
+class ChannelEventOutputSerializer(serializers.Serializer[Any]):
+    """Channel and account news from Meta as it came (no customer content): template, quality, limits, bans."""
+
+    id = serializers.UUIDField()
+    field = serializers.CharField(help_text="Meta's webhook field, e.g. account_update.")
+    payload = serializers.JSONField(help_text="The change's value as Meta sent it.")
+    received_at = serializers.DateTimeField()
+
+
+class ChannelEventFilterSerializer(serializers.Serializer[Any]):
+    field = serializers.CharField(required=False, max_length=64, help_text="Only this webhook field.")
+
+
+class ChannelEventListApi(APIView):
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.MESSAGES_READ)]
+
+    @extend_schema(
+        operation_id="channels_events_list",
+        description="A channel's account and channel events from Meta, newest first (requires `messages:read`).",
+        parameters=[ChannelEventFilterSerializer, *PAGE_PARAMETERS],
+        responses={
+            200: page_of("ChannelEventPage", ChannelEventOutputSerializer(many=True)),
+            **problem_responses({400: BAD_FILTER, 404: not_found("channel")}),
+        },
+    )
+    def get(self, request: Request, channel_id: uuid.UUID) -> Response:
+        filter_serializer = ChannelEventFilterSerializer(data=request.query_params)
+        filter_serializer.is_valid(raise_exception=True)
+        try:
+            channel = selectors.channel_get(tenant=api_client(request).tenant, channel_id=channel_id)
+        except Channel.DoesNotExist:
+            raise NotFound from None
+        events = selectors.channel_event_list(channel=channel, field=filter_serializer.validated_data.get("field"))
+        paginator, page = paginate(view=self, request=request, queryset=events, pagination=NewestFirstPagination)
+        return paginator.get_paginated_response(ChannelEventOutputSerializer(page, many=True).data)

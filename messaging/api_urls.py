@@ -20,6 +20,7 @@ urlpatterns = [
     path("conversations/<uuid:conversation_id>/", api.ConversationDetailApi.as_view(), name="api-conversation-detail"),
     path("channels/", api.ChannelListApi.as_view(), name="api-channel-list"),
     path("channels/<uuid:channel_id>/", api.ChannelDetailApi.as_view(), name="api-channel-detail"),
+    path("channels/<uuid:channel_id>/events/", api.ChannelEventListApi.as_view(), name="api-channel-events"),
     # GET reads (messages:read); POST and DELETE go to Meta (templates:manage).
     path("templates/", templates_api.TemplateCollectionApi.as_view(), name="api-template-list"),
     path("templates/sync/", templates_api.TemplateSyncApi.as_view(), name="api-template-sync"),

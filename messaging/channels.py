@@ -110,6 +110,9 @@ def channel_add(
     with transaction.atomic():
         if Channel.objects.filter(platform=platform, provider_id=provider_id).exists():
             raise MessagingError(f"a {platform} channel with id {provider_id} already exists")
+        if waba_id and Channel.objects.filter(meta_app=meta_app, waba_id=waba_id).exclude(tenant=tenant).exists():
+            # Its account webhooks could reach neither tenant (docs/whatsapp-accounts.md): refused up front.
+            raise MessagingError("this WhatsApp Business Account is another tenant's on this Meta app")
         channel = Channel(
             tenant=tenant,
             meta_app=meta_app,

@@ -18,7 +18,7 @@ from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
-from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
+from messaging.models import Channel, ChannelEvent, Contact, Conversation, MediaAttachment, Message, StatusEvent
 from messaging.providers.registry import message_public, reply_windows
 from messaging.providers.representation import PublicMessage, public_type, raw_object
 from messaging.statuses import STATUS_RANK
@@ -302,3 +302,9 @@ def channel_list(*, tenant: Tenant) -> QuerySet[Channel]:
 def channel_get(*, tenant: Tenant, channel_id: uuid.UUID) -> Channel:
     """Raises Channel.DoesNotExist for a missing id and for another tenant's id alike."""
     return channel_list(tenant=tenant).get(pk=channel_id)
+
+
+def channel_event_list(*, channel: Channel, field: str | None = None) -> QuerySet[ChannelEvent]:
+    """The channel's news from Meta (the channel is already the tenant's), of one webhook field if given."""
+    events = ChannelEvent.objects.filter(channel=channel, tenant_id=channel.tenant_id)
+    return events.filter(field=field) if field else events

@@ -17,6 +17,7 @@ from django_otp.oath import totp
 
 from accounts.mfa import SESSION_VERIFIED_AT, totp_device_provision
 from accounts.models import Membership, Role, Tenant, TotpDevice, User
+from core.reach import reach_memory_clear
 from core.redis import redis_client, redis_configured
 from encryption import keyring
 from messaging.lifetimes import lifetimes_cache_clear
@@ -66,9 +67,11 @@ def _fresh_key_caches() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> None:
-    """Throttle counters and locks live in Redis when configured: every test starts from nothing."""
+    """Throttle counters and locks live in Redis when configured (daily reach in memory without it): every test
+    starts from nothing."""
     if redis_configured():
         redis_client().flushdb()
+    reach_memory_clear()
 
 
 @pytest.fixture(autouse=True)

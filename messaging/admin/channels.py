@@ -69,11 +69,31 @@ class ChannelChangeForm(forms.ModelForm):  # type: ignore[type-arg]
         return credential_field_checked(self.cleaned_data["new_access_token"], "access token")
 
 
+# What Meta's account webhooks set: shown, never edited here.
+ACCOUNT_FIELDS = (
+    "quality_rating",
+    "messaging_limit_tier",
+    "daily_conversation_limit",
+    "max_messages_per_second",
+    "requested_display_name",
+    "display_name_status",
+)
+
+
 @admin.register(Channel)
 class ChannelAdmin(CredentialsAdmin[Channel]):
     scope_area = Area.CHANNELS
-    list_display = ("display_name", "platform", "provider_id", "tenant", "status", "created_at")
-    list_filter = ("platform", "status")
+    list_display = (
+        "display_name",
+        "platform",
+        "provider_id",
+        "tenant",
+        "status",
+        "quality_rating",
+        "messaging_limit_tier",
+        "created_at",
+    )
+    list_filter = ("platform", "status", "quality_rating", "messaging_limit_tier")
     search_fields = ("display_name", "provider_id", "waba_id")
     form = ChannelChangeForm
     fields = (
@@ -84,9 +104,11 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         "waba_id",
         "display_name",
         "status",
+        "paused_reason",
         "new_access_token",
+        *ACCOUNT_FIELDS,
     )
-    readonly_fields = ("tenant", "meta_app", "platform", "provider_id", "waba_id")
+    readonly_fields = ("tenant", "meta_app", "platform", "provider_id", "waba_id", "paused_reason", *ACCOUNT_FIELDS)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -134,6 +156,7 @@ class ChannelEventAdmin(TenantScopedAdmin[ChannelEvent]):
     scope_area = Area.CHANNELS
     list_display = ("field", "channel", "received_at")
     list_filter = ("field",)
+    search_fields = ("channel__waba_id", "channel__provider_id")
     readonly_fields = ("tenant", "channel", "field", "payload", "fingerprint", "received_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -28,7 +28,7 @@ def one_store(
     delivery_id: uuid.UUID,
 ) -> str:
     if isinstance(event, ChannelNotice):
-        return _channel_event(channel, event.field, event.payload, received_at)
+        return channel_event_record(channel, event.field, event.payload, received_at)
     if isinstance(event, ReceiptEvent):
         return _receipt(channel, event)
     if isinstance(event, UnroutableEvent):
@@ -58,9 +58,18 @@ def quarantine(
     return "quarantined" if created else "duplicate"
 
 
-def _channel_event(channel: Channel, field: str, payload: dict[str, object], received_at: datetime) -> str:
-    """Channel-level news carries no customer content, so a plain hash of it identifies a redelivery."""
-    canonical = json.dumps([field, payload], sort_keys=True, separators=(",", ":"), default=str).encode()
+def channel_event_record(
+    channel: Channel,
+    field: str,
+    payload: dict[str, object],
+    received_at: datetime,
+    *,
+    occurred_at: datetime | None = None,
+) -> str:
+    """Channel-level news carries no customer content, so a plain hash of it (and of when it happened, when
+    Meta says) identifies a redelivery."""
+    identity: list[object] = [field, payload] if occurred_at is None else [field, payload, occurred_at.isoformat()]
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str).encode()
     _, created = ChannelEvent.objects.get_or_create(
         channel=channel,
         fingerprint=hashlib.sha256(canonical).hexdigest(),

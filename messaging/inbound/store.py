@@ -28,13 +28,22 @@ from messaging.business_events import (
     message_event_type,
 )
 from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
+from messaging.inbound.accounts import AccountTargets, account_channels_of, account_notices_store, account_refusal
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
 from messaging.inbound.notices import OneByOne, one_store, quarantine
 from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
-from messaging.providers.events import MediaSource, MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
+from messaging.providers.events import (
+    AccountNotice,
+    MediaSource,
+    MessageEvent,
+    NeutralEvent,
+    StatusEvent,
+    UnhandledEvent,
+    UnreadableEvent,
+)
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
@@ -67,6 +76,7 @@ class _Sorted:
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
     one_by_one: list[tuple[Channel, OneByOne]]
+    accounts: AccountTargets
 
 
 def delivery_items_store(
@@ -86,12 +96,20 @@ def delivery_items_store(
     outcomes: Counter[str] = Counter()
     events = delivery_events(parsed)
     channels = _channels_of(meta_app, events)
-    batch = _Sorted(drafts=[], statuses=[], unsent=[], one_by_one=[])
+    account_channels = account_channels_of(meta_app, events)
+    batch = _Sorted(drafts=[], statuses=[], unsent=[], one_by_one=[], accounts=[])
     for event in events:
+        if isinstance(event, AccountNotice):
+            targets = account_channels.get((event.platform, event.routing_id or ""), [])
+            refusal = account_refusal(event, targets)
+            if refusal is not None:
+                outcomes[quarantine(meta_app, delivery_id, event, refusal, received_at)] += 1
+            else:
+                batch.accounts.append((targets, event))
+            continue
         channel = None if isinstance(event, UnreadableEvent) else channels.get((event.platform, event.routing_id or ""))
         if isinstance(event, UnreadableEvent) or channel is None:
-            reason = "unreadable" if isinstance(event, UnreadableEvent) else "no_channel"
-            outcomes[quarantine(meta_app, delivery_id, event, reason, received_at)] += 1
+            outcomes[quarantine(meta_app, delivery_id, event, _unclaimed_reason(event), received_at)] += 1
         else:
             _sort(batch, channel, event, received_at)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
@@ -106,14 +124,26 @@ def delivery_items_store(
         outcomes += statuses_apply(batch.statuses)
         for channel, item in batch.one_by_one:
             outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
+        outcomes += account_notices_store(batch.accounts, received_at)
         if then is not None:
             then()
     return +outcomes
 
 
+def _unclaimed_reason(event: NeutralEvent) -> str:
+    """Why an event no channel takes is held: unreadable, a field with no place (named), or no channel."""
+    if isinstance(event, UnreadableEvent):
+        return "unreadable"
+    return event.reason if isinstance(event, UnhandledEvent) else "no_channel"
+
+
 def _channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tuple[str, str], Channel]:
     """The channels this app reaches that the events name: one query per delivery."""
-    routing_ids = {event.routing_id for event in events if not isinstance(event, UnreadableEvent) and event.routing_id}
+    routing_ids = {
+        event.routing_id
+        for event in events
+        if not isinstance(event, UnreadableEvent | AccountNotice) and event.routing_id
+    }
     if not routing_ids:
         return {}
     channels = Channel.objects.filter(meta_app=meta_app, provider_id__in=routing_ids).select_related("tenant")
@@ -127,7 +157,7 @@ def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: da
             batch.unsent.append((channel, event.takes_back))
     elif isinstance(event, StatusEvent):
         batch.statuses.append(_status_report(channel, event, received_at))
-    elif not isinstance(event, UnreadableEvent):
+    elif not isinstance(event, UnreadableEvent | AccountNotice):
         batch.one_by_one.append((channel, event))
 
 

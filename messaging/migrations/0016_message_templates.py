@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_one_time_secret"),
-        ("messaging", "0014_channel_waba_id"),
+        ("messaging", "0015_message_public_type"),
     ]
 
     operations = [

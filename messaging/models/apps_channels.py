@@ -102,6 +102,24 @@ class Channel(BaseModel):
     is_coexistence = models.BooleanField(
         default=False, help_text="A number also used in the WhatsApp Business app: limited to 20 messages/s."
     )
+    # What Meta says of the account (WhatsApp account webhooks): set by the webhooks, shown in the API.
+    quality_rating = models.CharField(
+        max_length=16, blank=True, help_text="Meta's quality rating: GREEN, YELLOW, RED, or UNKNOWN once unflagged."
+    )
+    messaging_limit_tier = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Meta's messaging limit (TIER_250 … TIER_UNLIMITED): business-initiated conversations per 24 h.",
+    )
+    daily_conversation_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The tier's business-initiated conversations per 24 h; empty: unlimited or unknown.",
+    )
+    requested_display_name = models.CharField(max_length=200, blank=True, help_text="The display name asked of Meta.")
+    display_name_status = models.CharField(
+        max_length=32, blank=True, help_text="Meta's decision on the requested display name (APPROVED, REJECTED…)."
+    )
 
     objects: ClassVar[models.Manager[Channel]] = EncryptedManager()
 

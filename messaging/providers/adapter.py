@@ -112,6 +112,11 @@ class Adapter(Protocol):
         for messages to a user), besides the channel's."""
         ...
 
+    def opens_business_conversation(self, message_type: str) -> bool:
+        """Whether a send of this type, outside the reply window, opens a business-initiated conversation
+        (WhatsApp's templates): those count against the daily messaging limit Meta grants."""
+        ...
+
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         """The files a stored inbound item (``Message.content``) refers to, in order, read by the parser its
         webhook went through (the same files its event carried); never raises."""

@@ -9,13 +9,14 @@ from typing import ParamSpec, TypeAlias, TypeVar
 from messaging.providers.items import ChannelEventItem, ParseProblem, PlatformName, UnknownItem
 from messaging.providers.jsonread import Json, JsonObject, PayloadError, array, as_object, join
 from messaging.providers.meta_messaging.types import MessagingEvent
+from messaging.providers.whatsapp.accounts import AccountUpdate
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 DeliveryItem: TypeAlias = (
-    InboundMessage | StatusUpdate | ValueErrorItem | MessagingEvent | ChannelEventItem | UnknownItem
+    InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate | MessagingEvent | ChannelEventItem | UnknownItem
 )
 
 

@@ -92,6 +92,37 @@ class ChannelNotice(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AccountStanding:
+    """The business account may no longer send (``is_restricted``: its channels pause), or may again, for one
+    ``kind`` of measure (``ban``, ``restriction``, ``review``, ``connection``): lifting one never lifts another."""
+
+    is_restricted: bool
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountNotice(Event):
+    """News of a business account (a WhatsApp Business Account, ``routing_id`` its id), no customer content:
+    recorded on every channel of the account the app reaches, then acted on by ``field``. ``messaging_limit``
+    is a tier of business-initiated conversations per 24 h with its ``daily_limit`` (None: unlimited);
+    ``throughput_mps`` is a send rate Meta granted."""
+
+    field: str
+    payload: JsonObject
+    occurred_at: datetime | None = None  # when Meta says the change happened (a repeat is a new change)
+    event: str | None = None
+    phone_number: str | None = None
+    quality_rating: str | None = None
+    messaging_limit: str | None = None
+    daily_limit: int | None = None
+    throughput_mps: int | None = None
+    standing: AccountStanding | None = None
+    display_name: str | None = None
+    display_name_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnroutableEvent(Event):
     """A message event that names no person to file it under."""
 
@@ -109,7 +140,14 @@ class UnreadableEvent(Event):
 
 
 NeutralEvent = (
-    MessageEvent | StatusEvent | ReceiptEvent | ChannelNotice | UnroutableEvent | UnhandledEvent | UnreadableEvent
+    MessageEvent
+    | StatusEvent
+    | ReceiptEvent
+    | ChannelNotice
+    | AccountNotice
+    | UnroutableEvent
+    | UnhandledEvent
+    | UnreadableEvent
 )
 
 

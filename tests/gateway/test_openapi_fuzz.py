@@ -149,6 +149,7 @@ def test_the_tenants_own_objects_answer_as_documented(world: World) -> None:
         ("/api/v1/contacts/{contact_id}/", "contact_id", world.contact.pk),
         ("/api/v1/conversations/{conversation_id}/", "conversation_id", world.conversation.pk),
         ("/api/v1/channels/{channel_id}/", "channel_id", world.channel.pk),
+        ("/api/v1/channels/{channel_id}/events/", "channel_id", world.channel.pk),
         ("/api/v1/api-keys/{api_key_id}/", "api_key_id", world.api_key.pk),
     ]:
         _call(world, path, "GET", 200, path_parameters={name: str(value)})

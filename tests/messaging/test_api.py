@@ -257,6 +257,14 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "provider_id": "1001",
         "display_name": "Line 1001",
         "status": "active",
+        "paused_reason": "",
+        "waba_id": "",
+        "quality_rating": "",
+        "messaging_limit_tier": "",
+        "daily_conversation_limit": None,
+        "max_messages_per_second": 80,
+        "requested_display_name": "",
+        "display_name_status": "",
     }
 
 
@@ -519,6 +527,7 @@ def test_the_schema_lists_every_read_operation(db: None):
         "/api/v1/conversations/{conversation_id}/": ["get"],
         "/api/v1/channels/": ["get"],
         "/api/v1/channels/{channel_id}/": ["get"],
+        "/api/v1/channels/{channel_id}/events/": ["get"],
         "/api/v1/policies/": ["get"],
         "/api/v1/contacts/{contact_id}/export/": ["post"],
         "/api/v1/contacts/{contact_id}/exports/{export_id}/": ["get"],

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.items import ChannelEventItem, GraphError, ParseProblem, UnknownItem
 from messaging.providers.registry import parse_webhook
+from messaging.providers.whatsapp.accounts import AccountUpdate
 from messaging.providers.whatsapp.types import (
     AdReferral,
     ButtonReplyContent,
@@ -837,7 +838,7 @@ def test_error_data_as_a_bare_string_becomes_the_details() -> None:
         ("account_update", {"phone_number": "15550783881", "event": "VERIFIED_ACCOUNT"}),
     ],
 )
-def test_other_fields_become_channel_events(field: str, value: dict[str, Any]) -> None:
+def test_account_fields_become_account_updates_routed_by_the_waba(field: str, value: dict[str, Any]) -> None:
     document = {
         "object": "whatsapp_business_account",
         "entry": [{"id": "W1", "time": 1767273000, "changes": [{"field": field, "value": value}]}],
@@ -846,10 +847,15 @@ def test_other_fields_become_channel_events(field: str, value: dict[str, Any]) -
     delivery = parse_json(document)
 
     assert delivery.problems == ()
-    assert delivery.items == (
-        ChannelEventItem(platform="whatsapp", path="entry[0].changes[0]", account_id="W1", field=field, value=value),
+    (item,) = delivery.items
+    assert isinstance(item, AccountUpdate)
+    assert (item.path, item.waba_id, item.field, item.raw, item.routing_id) == (
+        "entry[0].changes[0]",
+        "W1",
+        field,
+        value,
+        "W1",
     )
-    assert delivery.items[0].routing_id == "W1"
 
 
 def test_helper_properties_are_uniform_across_item_kinds() -> None:

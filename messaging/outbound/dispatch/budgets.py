@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 
 from core.ratelimit import CHANNEL, Grant, SendBudget, send_budgets_take
-from messaging.models import Channel, Message
+from core.reach import reach_take
+from messaging.models import Channel, Conversation, Message
 from messaging.outbound.dispatch.calls import Outgoing
 from messaging.outbound.dispatch.lease import Leased
 from messaging.outbound.dispatch.transitions import message_requeue, messages_requeue
@@ -24,28 +26,79 @@ COUNTDOWN_JITTER_SECONDS = 0.3  # the least spread of messages a full second ref
 
 
 @dataclass(frozen=True, slots=True)
+class DailyReach:
+    """A business-initiated send's share of the messaging limit Meta grants: ``limit`` distinct recipients in a
+    moving 24 hours, counted per account (``scope``; Meta counts per business)."""
+
+    scope: str
+    recipient: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ticket:
-    """A leased message (only the leased columns and its channel are loaded) and the budget its send takes."""
+    """A leased message (only the leased columns and its channel are loaded), the budget its send takes, and
+    its share of the daily messaging limit when it opens a conversation outside the reply window."""
 
     message: Message
     budget: SendBudget
     last_attempt: int
+    reach: DailyReach | None = None
 
 
 def tickets_for(leased: dict[uuid.UUID, Leased]) -> list[Ticket]:
     """The leased messages as unloaded shells with their channels (one query), each with its budget."""
     channels = Channel.objects.in_bulk({row.channel_id for row in leased.values()})
-    tickets = []
-    for message_id, row in leased.items():
-        message = Message(
+    messages = {
+        message_id: Message(
             pk=message_id,
             tenant_id=row.tenant_id,
             channel=channels[row.channel_id],
             contact_id=row.contact_id,
             message_type=row.message_type,
         )
-        tickets.append(Ticket(message, send_budget_for(message), row.last_attempt))
-    return tickets
+        for message_id, row in leased.items()
+    }
+    opening = [message for message in messages.values() if daily_reach_for(message) is not None]
+    inside = _inside_reply_window(opening)
+    return [
+        Ticket(
+            message,
+            send_budget_for(message),
+            leased[message_id].last_attempt,
+            None if (message.channel_id, message.contact_id) in inside else daily_reach_for(message),
+        )
+        for message_id, message in messages.items()
+    ]
+
+
+def daily_reach_for(message: Message) -> DailyReach | None:
+    """The messaging limit this send counts against, from the tier Meta granted the channel (None: the type
+    does not open a business-initiated conversation, or the tier is unlimited or not known yet)."""
+    channel = message.channel
+    limit = channel.daily_conversation_limit
+    if limit is None or not adapter_for(channel.platform).opens_business_conversation(message.message_type):
+        return None
+    scope = f"account:{channel.waba_id}" if channel.waba_id else f"channel:{channel.pk}"
+    return DailyReach(scope=scope, recipient=str(message.contact_id), limit=limit)
+
+
+def _inside_reply_window(messages: list[Message]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(channel, contact) pairs whose reply window is open now: a send there opens no new conversation."""
+    if not messages:
+        return set()
+    now = timezone.now()
+    pairs = Conversation.objects.filter(
+        channel_id__in={message.channel_id for message in messages},
+        contact_id__in={message.contact_id for message in messages},
+        last_inbound_at__isnull=False,
+    ).values_list("channel_id", "contact_id", "last_inbound_at", "channel__platform")
+    inside = set()
+    for channel_id, contact_id, last_inbound_at, platform in pairs:
+        window = adapter_for(platform).reply_window
+        if window is not None and last_inbound_at is not None and last_inbound_at + window > now:
+            inside.add((channel_id, contact_id))
+    return inside
 
 
 def send_budget_for(message: Message) -> SendBudget:
@@ -70,6 +123,7 @@ def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ti
     the time from a grant to Meta receiving the request). Refused messages go back to ``queued`` without
     using their retry budget: one group per channel, at its place in the channel's schedule; a recipient's
     refusal on its own clock. Returns the granted tickets and the monotonic time before the grants."""
+    tickets = _reach_take(tickets, outcomes)
     taken_at = time.monotonic()
     by_channel: dict[uuid.UUID, list[Ticket]] = defaultdict(list)
     for ticket in tickets:
@@ -91,6 +145,21 @@ def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ti
             messages_requeue([ticket.message for ticket, _ in channel_refused], delay_seconds=delay)
             outcomes[f"throttled_by_{CHANNEL}"] += len(channel_refused)
     return granted, taken_at
+
+
+def _reach_take(tickets: list[Ticket], outcomes: Counter[str]) -> list[Ticket]:
+    """Each business-initiated send takes its recipient's place in the account's daily limit, or waits (without
+    using its retry budget) until the oldest recipient of the moving day leaves it."""
+    kept = []
+    for ticket in tickets:
+        reach = ticket.reach
+        taken = None if reach is None else reach_take(scope=reach.scope, recipient=reach.recipient, limit=reach.limit)
+        if taken is None or taken.is_granted:
+            kept.append(ticket)
+            continue
+        message_requeue(ticket.message, delay_seconds=max(taken.wait_seconds, 1.0), counts_as_attempt=False)
+        outcomes["throttled_by_daily_limit"] += 1
+    return kept
 
 
 def _refusal_delay(grant: Grant) -> float:

@@ -16,6 +16,7 @@ from messaging.business_events import BusinessEvent, EventType, Fact, business_e
 from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelStatus
 from messaging.outbound.dispatch.relay import outbox_relay
+from messaging.providers.events import AccountStanding
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +85,30 @@ def _channel_event(event_type: EventType, channel: Channel, facts: dict[str, Fac
     return BusinessEvent(
         type=event_type, tenant_id=channel.tenant_id, channel_id=channel.pk, occurred_at=timezone.now(), facts=facts
     )
+
+
+ACCOUNT_ACTOR = Actor(label="meta account webhook")
+
+
+def account_pause_prefix(standing: AccountStanding) -> str:
+    return f"Meta account {standing.kind}: "
+
+
+def channel_account_pause(channel: Channel, standing: AccountStanding) -> bool:
+    """Meta banned or restricted the channel's business account: paused like any channel-level error, the
+    reason naming the kind of measure (which is how its lifting knows the pause is its own)."""
+    title = account_pause_prefix(standing) + standing.reason
+    return channel_pause(channel=channel, code=None, title=title, actor=ACCOUNT_ACTOR)
+
+
+def channel_account_lift(channel: Channel, standing: AccountStanding) -> bool:
+    """Meta lifted a measure on the account: a channel that kind of measure paused sends again (its held
+    messages published, ``channel.resumed`` recorded); one paused for another reason stays paused."""
+    restricted = Channel.objects.filter(
+        pk=channel.pk, status=ChannelStatus.PAUSED, paused_reason__startswith=account_pause_prefix(standing)
+    ).exists()
+    if not restricted:
+        return False
+    channel_resume(channel=channel, actor=ACCOUNT_ACTOR)
+    logger.info("channel resumed: account restriction lifted", extra={"channel_id": str(channel.pk)})
+    return True

@@ -64,6 +64,9 @@ class MetaMessagingAdapter:
     def is_pair_limited(self, message_type: str) -> bool:
         return False
 
+    def opens_business_conversation(self, message_type: str) -> bool:
+        return False
+
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         return events.media_sources(content, self._platform)
 

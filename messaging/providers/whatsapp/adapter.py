@@ -14,11 +14,14 @@ from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
 from messaging.providers.templates import TemplateFacts, TemplateReference
 from messaging.providers.whatsapp import events, parse, public, send, templates
+from messaging.providers.whatsapp.accounts import AccountUpdate
 from messaging.providers.whatsapp.messages import TYPES
 from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
 # Not a message to the user: only the channel's budget applies.
 NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})
+# The only type that may start a conversation outside the customer service window.
+BUSINESS_INITIATED_TYPES = frozenset({"template"})
 
 
 class WhatsAppAdapter:
@@ -31,7 +34,7 @@ class WhatsAppAdapter:
         return parse.parse_whatsapp(document)
 
     def item_event(self, item: DeliveryItem) -> NeutralEvent:
-        if not isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem):
+        if not isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate):
             raise TypeError(f"not a WhatsApp item: {type(item).__name__}")
         return events.item_event(item)
 
@@ -57,6 +60,9 @@ class WhatsAppAdapter:
 
     def is_pair_limited(self, message_type: str) -> bool:
         return message_type not in NO_PAIR_LIMIT_TYPES
+
+    def opens_business_conversation(self, message_type: str) -> bool:
+        return message_type in BUSINESS_INITIATED_TYPES
 
     def media_sources(self, content: JsonObject) -> tuple[MediaSource, ...]:
         return events.media_sources(content)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from messaging.providers.delivery import Collector
 from messaging.providers.events import (
+    AccountNotice,
+    AccountStanding,
     ChannelNotice,
     MediaSource,
     MessageEvent,
@@ -14,6 +16,7 @@ from messaging.providers.events import (
 )
 from messaging.providers.items import GraphError
 from messaging.providers.jsonread import JsonObject
+from messaging.providers.whatsapp.accounts import AccountUpdate, daily_limit_of
 from messaging.providers.whatsapp.contents import message_content
 from messaging.providers.whatsapp.types import (
     InboundMessage,
@@ -24,10 +27,14 @@ from messaging.providers.whatsapp.types import (
     ValueErrorItem,
 )
 
-WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem
+WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate
 
 
-def item_event(item: WhatsAppEventItem) -> MessageEvent | UnroutableEvent | StatusEvent | ChannelNotice:
+def item_event(
+    item: WhatsAppEventItem,
+) -> MessageEvent | UnroutableEvent | StatusEvent | ChannelNotice | AccountNotice:
+    if isinstance(item, AccountUpdate):
+        return account_event(item)
     if isinstance(item, InboundMessage):
         return message_event(item)
     if isinstance(item, StatusUpdate):
@@ -83,6 +90,32 @@ def value_error_event(item: ValueErrorItem) -> ChannelNotice:
         raw=item.raw,
         field="errors",
         payload=error_fields(item.error),
+    )
+
+
+def account_event(item: AccountUpdate) -> AccountNotice:
+    """A WABA's change, routed by the WABA id to every channel of the account."""
+    tier = item.messaging_limit_tier
+    restriction = item.restriction
+    return AccountNotice(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        field=item.field,
+        payload=item.raw,
+        occurred_at=item.occurred_at,
+        event=item.event,
+        phone_number=item.phone_number,
+        quality_rating=item.quality_rating,
+        messaging_limit=tier,
+        daily_limit=daily_limit_of(tier) if tier else None,
+        throughput_mps=item.throughput_mps,
+        standing=None
+        if restriction is None
+        else AccountStanding(is_restricted=restriction.is_restricted, kind=restriction.kind, reason=restriction.reason),
+        display_name=item.display_name,
+        display_name_status=item.display_name_status,
     )
 
 

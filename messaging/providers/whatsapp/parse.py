@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import TypedDict
 
@@ -28,6 +29,7 @@ from messaging.providers.jsonread import (
     need_time,
     read_time,
 )
+from messaging.providers.whatsapp.accounts import ACCOUNT_FIELDS, account_update
 from messaging.providers.whatsapp.contents import message_content, read_strings
 from messaging.providers.whatsapp.types import (
     AdReferral,
@@ -72,15 +74,19 @@ def _entry(raw: Json, path: str, out: Collector) -> None:
     except PayloadError as error:
         out.reject(error, raw, path=path, platform="whatsapp", routing_id=None)
         return
+    entry_time = out.attempt(read_time, as_object(raw, path), "time", path, unit="s")
     for change_path, change in out.elements(raw, "changes", path, required=True):
-        _change(change, change_path, waba_id, out)
+        _change(change, change_path, waba_id, out, entry_time=entry_time)
 
 
-def _change(raw: Json, path: str, waba_id: str, out: Collector) -> None:
+def _change(raw: Json, path: str, waba_id: str, out: Collector, *, entry_time: datetime | None = None) -> None:
     try:
         change = as_object(raw, path)
         field = need(change, "field", path, str)
         value = as_object(change.get("value"), join(path, "value"))
+        if field in ACCOUNT_FIELDS:
+            out.items.append(account_update(field, value, path, waba_id, occurred_at=entry_time))
+            return
         if field != "messages":
             out.items.append(_channel_event(field, value, path, waba_id))
             return
