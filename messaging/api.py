@@ -287,6 +287,10 @@ class ChannelOutputSerializer(serializers.Serializer[Any]):
     display_name = serializers.CharField()
     # A string, not a second enum named "status": that would collide with MessageStatus in the schema.
     status = serializers.CharField(help_text=f"One of: {', '.join(ChannelStatus.values)}.")
+    is_coexistence = serializers.BooleanField(
+        help_text="The number is also used in the WhatsApp Business app (set when its echoes, chat history or "
+        "address book arrive): Meta holds it to 20 messages per second, and so does the gateway."
+    )
 
 
 class ChannelListApi(APIView):

@@ -28,13 +28,21 @@ from messaging.business_events import (
     message_event_type,
 )
 from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
+from messaging.inbound.address_book import address_book_apply, address_book_wanted
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
 from messaging.inbound.notices import OneByOne, one_store, quarantine
 from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
-from messaging.providers.events import MediaSource, MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
+from messaging.providers.events import (
+    AddressBookEvent,
+    MediaSource,
+    MessageEvent,
+    NeutralEvent,
+    StatusEvent,
+    UnreadableEvent,
+)
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
@@ -52,6 +60,7 @@ class MessageDraft:
     content: object
     is_flagged: bool = False
     is_sent_elsewhere: bool = False
+    is_historical: bool = False
     media: tuple[MediaSource, ...] = ()
 
     @property
@@ -66,7 +75,9 @@ class _Sorted:
     drafts: list[MessageDraft]
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
+    address_book: list[tuple[Channel, AddressBookEvent]]
     one_by_one: list[tuple[Channel, OneByOne]]
+    coexistence: dict[object, Channel]
 
 
 def delivery_items_store(
@@ -86,7 +97,7 @@ def delivery_items_store(
     outcomes: Counter[str] = Counter()
     events = delivery_events(parsed)
     channels = _channels_of(meta_app, events)
-    batch = _Sorted(drafts=[], statuses=[], unsent=[], one_by_one=[])
+    batch = _Sorted(drafts=[], statuses=[], unsent=[], address_book=[], one_by_one=[], coexistence={})
     for event in events:
         channel = None if isinstance(event, UnreadableEvent) else channels.get((event.platform, event.routing_id or ""))
         if isinstance(event, UnreadableEvent) or channel is None:
@@ -94,15 +105,19 @@ def delivery_items_store(
             outcomes[quarantine(meta_app, delivery_id, event, reason, received_at)] += 1
         else:
             _sort(batch, channel, event, received_at)
+    drafts = [draft for draft, _ in _stamped(batch.drafts, received_at)]  # past history is not imported
+    outcomes["history_expired"] += len(batch.drafts) - len(drafts)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
     # for the rest of the delivery; a contact left without messages by a failure below is harmless.
-    contacts = contacts_resolve([draft.person for draft in batch.drafts])
+    contacts = contacts_resolve([draft.person for draft in drafts] + address_book_wanted(batch.address_book))
     relaxed = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         if relaxed:
             commit_without_waiting_for_disk()
-        outcomes += messages_store(batch.drafts, contacts=contacts, received_at=received_at)
+        outcomes += messages_store(drafts, contacts=contacts, received_at=received_at)
         _unsent_blank(batch.unsent)
+        outcomes += Counter(address_book_apply(batch.address_book, contacts=contacts))
+        coexistence_mark(list(batch.coexistence.values()))
         outcomes += statuses_apply(batch.statuses)
         for channel, item in batch.one_by_one:
             outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
@@ -121,10 +136,14 @@ def _channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tupl
 
 
 def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: datetime) -> None:
+    if isinstance(event, AddressBookEvent) or (isinstance(event, MessageEvent) and event.is_coexistence):
+        batch.coexistence[channel.pk] = channel
     if isinstance(event, MessageEvent):
         batch.drafts.append(_message_draft(channel, event))
         if event.takes_back is not None:
             batch.unsent.append((channel, event.takes_back))
+    elif isinstance(event, AddressBookEvent):
+        batch.address_book.append((channel, event))
     elif isinstance(event, StatusEvent):
         batch.statuses.append(_status_report(channel, event, received_at))
     elif not isinstance(event, UnreadableEvent):
@@ -142,14 +161,25 @@ def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
         ),
         direction=Direction.OUTBOUND if event.is_echo else Direction.INBOUND,
         message_type=event.message_type,
-        status=MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED,
+        status=event.status or (MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED),
         provider_message_id=event.provider_message_id,
         provider_timestamp=event.provider_timestamp,
         content=event.content,
         is_flagged=event.is_flagged,
         is_sent_elsewhere=event.is_echo,
+        is_historical=event.is_historical,
         media=event.media,
     )
+
+
+def coexistence_mark(channels: Sequence[Channel]) -> None:
+    """A number whose WhatsApp Business app echoes, syncs or shares its history is on that app too: Meta then
+    holds it to the coexistence throughput, so the dispatcher does (``Channel.send_rate``)."""
+    pending = [channel.pk for channel in channels if not channel.is_coexistence]
+    if pending:
+        Channel.objects.filter(pk__in=pending, is_coexistence=False).update(
+            is_coexistence=True, updated_at=timezone.now()
+        )
 
 
 def _status_report(channel: Channel, event: StatusEvent, received_at: datetime) -> StatusReport:
@@ -174,16 +204,13 @@ def messages_store(
     """Insert the drafts not stored yet (by channel and provider id) in one statement, and plan the media of
     those inserted from their drafts; count the rest. ``contacts`` comes from ``contacts_resolve`` over the
     same drafts."""
-    if not drafts:
-        return Counter()
+    stamped = _stamped(drafts, received_at)
+    outcomes: Counter[str] = Counter(history_expired=len(drafts) - len(stamped))
+    if not stamped:
+        return +outcomes
+    drafts = [draft for draft, _ in stamped]
     conversations = conversations_resolve({(draft.channel, contacts[draft.person.key]) for draft in drafts})
-    stamps = {
-        channel.pk: message_stamp(
-            written_at=received_at, lifetimes=lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
-        )
-        for channel in {draft.channel.pk: draft.channel for draft in drafts}.values()
-    }
-    rows = [_message_row(draft, contacts, conversations, received_at, stamps[draft.channel.pk]) for draft in drafts]
+    rows = [_message_row(draft, contacts, conversations, received_at, stamp) for draft, stamp in stamped]
     stored = rows_insert(rows)
     planned = [(row, draft.media) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
     inserted = [row for row, _ in planned]
@@ -191,12 +218,36 @@ def messages_store(
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
     media_attachments_plan_many(planned=planned)
     business_events_record(
-        [_message_stored_event(row, draft) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
+        [
+            _message_stored_event(row, draft)
+            for row, draft in zip(rows, drafts, strict=True)
+            if row.pk in stored and not row.is_historical  # an import of past chats is not news
+        ]
     )
-    outcomes: Counter[str] = Counter(duplicate=len(rows) - len(inserted))
+    outcomes["duplicate"] += len(rows) - len(inserted)
     for row in inserted:
-        outcomes["echo" if row.is_sent_elsewhere else "stored"] += 1
-    return outcomes
+        outcomes["historical" if row.is_historical else "echo" if row.is_sent_elsewhere else "stored"] += 1
+    return +outcomes
+
+
+def _stamped(drafts: Sequence[MessageDraft], received_at: datetime) -> list[tuple[MessageDraft, MessageStamp]]:
+    """Each draft with its retention stamps: counted from its arrival, or for a message of the app's chat history
+    from when it was sent, under the tenant's policy. A historical message already past its content's lifetime
+    is not imported at all (left out here)."""
+    lifetimes = {
+        channel.pk: lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
+        for channel in {draft.channel.pk: draft.channel for draft in drafts}.values()
+    }
+    arrived = {pk: message_stamp(written_at=received_at, lifetimes=policy) for pk, policy in lifetimes.items()}
+    stamped: list[tuple[MessageDraft, MessageStamp]] = []
+    for draft in drafts:
+        if not draft.is_historical:
+            stamped.append((draft, arrived[draft.channel.pk]))
+            continue
+        stamp = message_stamp(written_at=draft.provider_timestamp, lifetimes=lifetimes[draft.channel.pk])
+        if stamp.content_expires_at > received_at:
+            stamped.append((draft, stamp))
+    return stamped
 
 
 def _message_row(
@@ -222,6 +273,7 @@ def _message_row(
         content=draft.content,
         is_flagged=draft.is_flagged,
         is_sent_elsewhere=draft.is_sent_elsewhere,
+        is_historical=draft.is_historical,
         **stamp.as_fields(),
     )
 

@@ -9,13 +9,28 @@ from typing import ParamSpec, TypeAlias, TypeVar
 from messaging.providers.items import ChannelEventItem, ParseProblem, PlatformName, UnknownItem
 from messaging.providers.jsonread import Json, JsonObject, PayloadError, array, as_object, join
 from messaging.providers.meta_messaging.types import MessagingEvent
-from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
+from messaging.providers.whatsapp.types import (
+    AddressBookEntry,
+    HistoryMessage,
+    InboundMessage,
+    MessageEcho,
+    StatusUpdate,
+    ValueErrorItem,
+)
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 DeliveryItem: TypeAlias = (
-    InboundMessage | StatusUpdate | ValueErrorItem | MessagingEvent | ChannelEventItem | UnknownItem
+    InboundMessage
+    | StatusUpdate
+    | ValueErrorItem
+    | MessageEcho
+    | HistoryMessage
+    | AddressBookEntry
+    | MessagingEvent
+    | ChannelEventItem
+    | UnknownItem
 )
 
 

@@ -208,6 +208,7 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "send_at": None,
         "is_flagged": False,
         "is_sent_elsewhere": False,
+        "historical": False,
         "provider_message_id": SHARED_WAMID,
         "provider_timestamp": "2026-01-10T12:04:00Z",
         "received_at": message.received_at.isoformat().replace("+00:00", "Z"),
@@ -257,6 +258,7 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "provider_id": "1001",
         "display_name": "Line 1001",
         "status": "active",
+        "is_coexistence": False,
     }
 
 
