@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import control, graph, receiver
+from simulator import coexistence, control, graph, receiver
 from simulator.control import SENDER, STATE
 from simulator.graph import GraphError
 from simulator.receiver import EventReceiver
@@ -277,6 +277,7 @@ def build_app(
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     control.routes_add(app)
+    coexistence.routes_add(app)
     receiver.routes_add(app, event_receiver or EventReceiver())
     app.router.add_get(MEDIA_PATH, media_download)
     app.router.add_get("/_cdn/{media_id}", cdn_download)
