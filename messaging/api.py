@@ -77,6 +77,10 @@ class MessageFilterSerializer(IncludeSerializer):
         required=False,
         help_text="true: only messages whose content expired; false: only those whose content is still served.",
     )
+    historical = QueryBooleanField(
+        required=False,
+        help_text="true: only messages imported from the WhatsApp Business app's past chats; false: none of them.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = attrs.get("since"), attrs.get("until")
@@ -98,6 +102,7 @@ class MessageFilterSerializer(IncludeSerializer):
             until=data.get("until"),
             updated_since=data.get("updated_since"),
             content_expired=data.get("content_expired"),
+            is_historical=data.get("historical"),
         )
 
 

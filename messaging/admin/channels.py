@@ -73,7 +73,7 @@ class ChannelChangeForm(forms.ModelForm):  # type: ignore[type-arg]
 class ChannelAdmin(CredentialsAdmin[Channel]):
     scope_area = Area.CHANNELS
     list_display = ("display_name", "platform", "provider_id", "tenant", "status", "created_at")
-    list_filter = ("platform", "status")
+    list_filter = ("platform", "status", "is_coexistence")
     search_fields = ("display_name", "provider_id", "waba_id")
     form = ChannelChangeForm
     fields = (
@@ -84,9 +84,11 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         "waba_id",
         "display_name",
         "status",
+        "is_coexistence",
         "new_access_token",
     )
-    readonly_fields = ("tenant", "meta_app", "platform", "provider_id", "waba_id")
+    # is_coexistence is learnt from the number's WhatsApp Business app webhooks (docs/coexistence.md).
+    readonly_fields = ("tenant", "meta_app", "platform", "provider_id", "waba_id", "is_coexistence")
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

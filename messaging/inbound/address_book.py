@@ -9,6 +9,7 @@ and its messages: only the saved names go. A removal of a number never seen crea
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -32,16 +33,29 @@ def address_book_wanted(entries: Sequence[tuple[Channel, AddressBookEvent]]) -> 
 def address_book_apply(
     entries: Sequence[tuple[Channel, AddressBookEvent]], *, contacts: dict[ContactKey, Contact]
 ) -> list[str]:
-    """Apply each change in order, inside the caller's transaction; one outcome per change."""
-    return [_apply(channel, event, contacts) for channel, event in entries]
+    """Apply each change in order, inside the caller's transaction, the contacts it names locked in one
+    statement; one outcome per change."""
+    known = [
+        contacts.get((channel.tenant_id, channel.platform, event.person.external_id))
+        or _existing(channel, event.person.external_id)
+        for channel, event in entries
+    ]
+    locked = Contact.objects.select_for_update().in_bulk([contact.pk for contact in known if contact is not None])
+    changed: dict[uuid.UUID, Contact] = {}
+    outcomes = []
+    for contact, (_, event) in zip(known, entries, strict=True):
+        row = locked.get(contact.pk) if contact is not None else None
+        outcome = "address_book_unknown" if row is None else _apply(row, event)
+        if row is not None and outcome == "address_book":
+            changed[row.pk] = row
+        outcomes.append(outcome)
+    for row in changed.values():
+        row.save(update_fields=["profile", "updated_at"])
+    return outcomes
 
 
-def _apply(channel: Channel, event: AddressBookEvent, contacts: dict[ContactKey, Contact]) -> str:
-    key: ContactKey = (channel.tenant_id, channel.platform, event.person.external_id)
-    known = contacts.get(key) or _existing(channel, event.person.external_id)
-    if known is None:
-        return "address_book_unknown"
-    contact = Contact.objects.select_for_update().get(pk=known.pk)
+def _apply(contact: Contact, event: AddressBookEvent) -> str:
+    """The change on the locked row, in memory; "duplicate" when it is not newer than the one kept."""
     profile = dict(contact.profile or {})
     if not _is_newer(profile.get(ADDRESS_BOOK), event.timestamp):
         return "duplicate"
@@ -52,7 +66,6 @@ def _apply(channel: Channel, event: AddressBookEvent, contacts: dict[ContactKey,
         "synced_at": event.timestamp.isoformat(),
     }
     contact.profile = profile
-    contact.save(update_fields=["profile", "updated_at"])
     return "address_book"
 
 

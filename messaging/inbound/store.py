@@ -9,6 +9,7 @@ receipts) go one by one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -45,6 +46,8 @@ from messaging.providers.events import (
 )
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,10 +179,12 @@ def coexistence_mark(channels: Sequence[Channel]) -> None:
     """A number whose WhatsApp Business app echoes, syncs or shares its history is on that app too: Meta then
     holds it to the coexistence throughput, so the dispatcher does (``Channel.send_rate``)."""
     pending = [channel.pk for channel in channels if not channel.is_coexistence]
-    if pending:
-        Channel.objects.filter(pk__in=pending, is_coexistence=False).update(
-            is_coexistence=True, updated_at=timezone.now()
-        )
+    if not pending:
+        return
+    marked = list(Channel.objects.filter(pk__in=pending, is_coexistence=False).values_list("pk", flat=True))
+    Channel.objects.filter(pk__in=marked).update(is_coexistence=True, updated_at=timezone.now())
+    for channel_id in marked:
+        logger.info("channel shares its number with the WhatsApp Business app", extra={"channel_id": str(channel_id)})
 
 
 def _status_report(channel: Channel, event: StatusEvent, received_at: datetime) -> StatusReport:

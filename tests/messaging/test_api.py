@@ -549,6 +549,7 @@ def test_the_schema_lists_every_read_operation(db: None):
         "until",
         "updated_since",
         "content_expired",
+        "historical",
         "include",
         "cursor",
         "page_size",

@@ -222,6 +222,23 @@ def test_history_is_imported_field_by_field_without_events_and_once(app: MetaApp
     assert _channel().is_coexistence is True
 
 
+@pytest.mark.usefixtures("long_retention")
+def test_the_messages_api_filters_on_historical(app: MetaApp, api: APIClient) -> None:
+    _post(app, _fixture("whatsapp_history.json"))
+    _post(app, _fixture("whatsapp_smb_message_echoes.json"))
+
+    def listed(params: dict[str, str]) -> list[str]:
+        response = api.get("/api/v1/messages/", params)
+        assert response.status_code == 200, response.content
+        return sorted(message["provider_message_id"] for message in response.json()["results"])
+
+    assert listed({"historical": "true"}) == sorted([WAMID_USER, WAMID_BUSINESS])
+    assert listed({"historical": "false"}) == [WAMID_ECHO]
+    assert len(listed({})) == 3
+    refused = api.get("/api/v1/messages/", {"historical": "sometimes"})
+    assert (refused.status_code, refused["Content-Type"]) == (400, "application/problem+json")
+
+
 def test_history_past_the_tenant_retention_is_not_imported_and_the_rest_is(app: MetaApp) -> None:
     """Under the default policy (content kept 365 days) a message sent 400 days ago is left out."""
     document = _document("whatsapp_history.json")
