@@ -33,7 +33,7 @@ from messaging.inbound.address_book import address_book_apply, address_book_want
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
 from messaging.inbound.notices import OneByOne, one_store, quarantine
-from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
+from messaging.lifetimes import Lifetimes, MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.events import (
@@ -48,6 +48,8 @@ from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
 logger = logging.getLogger(__name__)
+SEEN_STATUSES = frozenset({MessageStatus.READ, MessageStatus.PLAYED})
+REACHED_STATUSES = SEEN_STATUSES | {MessageStatus.DELIVERED}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,10 +251,24 @@ def _stamped(drafts: Sequence[MessageDraft], received_at: datetime) -> list[tupl
         if not draft.is_historical:
             stamped.append((draft, arrived[draft.channel.pk]))
             continue
-        stamp = message_stamp(written_at=draft.provider_timestamp, lifetimes=lifetimes[draft.channel.pk])
+        stamp = _historical_stamp(draft, lifetimes[draft.channel.pk])
         if stamp.content_expires_at > received_at:
             stamped.append((draft, stamp))
     return stamped
+
+
+def _historical_stamp(draft: MessageDraft, lifetimes: Lifetimes) -> MessageStamp:
+    """Counted from when it was sent. Meta tells whether the business's message reached the user, not when: it did
+    no earlier than it was sent, so a policy that shortens delivered or read content counts from then."""
+    sent_at = draft.provider_timestamp
+    reached = draft.direction == Direction.OUTBOUND and draft.status in REACHED_STATUSES
+    seen = draft.direction == Direction.OUTBOUND and draft.status in SEEN_STATUSES
+    return message_stamp(
+        written_at=sent_at,
+        lifetimes=lifetimes,
+        delivered_at=sent_at if reached else None,
+        read_at=sent_at if seen else None,
+    )
 
 
 def _message_row(

@@ -255,6 +255,22 @@ def test_history_past_the_tenant_retention_is_not_imported_and_the_rest_is(app: 
 
 
 @pytest.mark.usefixtures("long_retention")
+def test_a_policy_shortening_delivered_content_counts_a_delivered_history_message_from_its_sending(
+    app: MetaApp, tenant_a: Tenant
+) -> None:
+    """Meta says the business's reply was delivered, not when: no earlier than it was sent, so content kept 30
+    days after delivery was due in March 2025 and is not imported; the user's message is kept its 3,000 days."""
+    retention_policy_update(tenant=tenant_a, actor=CLI_ACTOR, values={"content_days_after_delivery": 30})
+    lifetimes_cache_clear()
+
+    assert _post(app, _fixture("whatsapp_history.json")) == {"historical": 1, "history_expired": 1, "problems": 0}
+
+    (kept,) = Message.objects.all()
+    assert (kept.provider_message_id, kept.direction) == (WAMID_USER, "inbound")
+    assert kept.content_expires_at == _at(1739230955) + timedelta(days=LONG_CONTENT_DAYS)
+
+
+@pytest.mark.usefixtures("long_retention")
 def test_a_history_message_already_echoed_is_a_duplicate_not_a_second_row(app: MetaApp) -> None:
     document = _document("whatsapp_history.json")
     _value(document)["history"][0]["threads"][0]["messages"][1]["id"] = WAMID_ECHO
