@@ -342,3 +342,25 @@ def test_removing_a_number_never_seen_creates_nothing(app: MetaApp) -> None:
         "problems": 0,
     }
     assert not Contact.objects.exists()
+
+
+def test_an_address_book_change_touches_only_its_own_tenant_contact(app: MetaApp, tenant_b: Tenant) -> None:
+    other_app = meta_app_register(tenant=tenant_b, name="Other", app_secret=SECRET, actor=CLI_ACTOR).meta_app
+    channel_add(
+        tenant=tenant_b,
+        meta_app=other_app,
+        platform="whatsapp",
+        provider_id="1122334455667",
+        access_token="t" * 40,
+        actor=CLI_ACTOR,
+    )
+    text = _document("whatsapp_text.json")
+    _value(text)["metadata"]["phone_number_id"] = "1122334455667"
+    _post(other_app, json.dumps(text).encode())  # tenant B knows 16505551234 as Sheena Nelson
+
+    assert _post(app, _fixture("whatsapp_smb_app_state_sync.json")) == {"address_book": 1, "problems": 0}
+
+    theirs, ours = Contact.objects.get(tenant=tenant_b), Contact.objects.exclude(tenant=tenant_b).get()
+    assert (theirs.external_id, theirs.profile) == (USER, {"name": "Sheena Nelson"})
+    assert (ours.external_id, ours.profile["address_book"]["full_name"]) == (USER, "Pablo Morales")
+    assert Channel.objects.get(provider_id="1122334455667").is_coexistence is False
