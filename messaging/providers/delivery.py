@@ -12,6 +12,7 @@ from messaging.providers.meta_messaging.types import MessagingEvent
 from messaging.providers.whatsapp.types import (
     AddressBookEntry,
     HistoryMessage,
+    HistoryProgress,
     InboundMessage,
     MessageEcho,
     StatusUpdate,
@@ -27,6 +28,7 @@ DeliveryItem: TypeAlias = (
     | ValueErrorItem
     | MessageEcho
     | HistoryMessage
+    | HistoryProgress
     | AddressBookEntry
     | MessagingEvent
     | ChannelEventItem

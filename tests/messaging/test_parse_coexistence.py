@@ -17,6 +17,7 @@ from messaging.providers.whatsapp.types import (
     AddressBookEntry,
     HistoryChunk,
     HistoryMessage,
+    HistoryProgress,
     MessageEcho,
     TextContent,
     UnknownContent,
@@ -91,8 +92,11 @@ def test_history_names_each_thread_message_by_its_sender_and_keeps_its_chunk_and
     parsed = parse_webhook(_fixture("whatsapp_history.json"))
 
     assert parsed.problems == ()
-    user_message, business_message = parsed.items
+    progress, user_message, business_message = parsed.items
     chunk = HistoryChunk(phase=0, chunk_order=1, progress=55)
+    assert isinstance(progress, HistoryProgress)
+    assert (progress.chunk, progress.threads, progress.messages) == (chunk, 1, 2)
+    assert progress.path == "entry[0].changes[0].history[0].metadata"
     assert isinstance(user_message, HistoryMessage) and isinstance(business_message, HistoryMessage)
     assert (user_message.id, user_message.thread_id, user_message.from_business) == (WAMID_USER, USER, False)
     assert (user_message.timestamp, user_message.status, user_message.chunk) == (_at(1739230955), "READ", chunk)
@@ -107,7 +111,10 @@ def test_history_names_each_thread_message_by_its_sender_and_keeps_its_chunk_and
     )
     assert business_message.path == "entry[0].changes[0].history[0].threads[0].messages[1]"
 
-    received, sent = delivery_events(parsed)
+    notice, received, sent = delivery_events(parsed)
+    assert isinstance(notice, ChannelNotice)
+    assert (notice.field, notice.routing_id) == ("history", PHONE_NUMBER_ID)
+    assert notice.payload == {"phase": 0, "chunk_order": 1, "progress": 55, "threads": 1, "messages": 2}
     assert isinstance(received, MessageEvent) and isinstance(sent, MessageEvent)
     assert (received.person.external_id, received.is_echo, received.is_historical, received.status) == (
         USER,

@@ -31,6 +31,7 @@ from messaging.providers.whatsapp.types import (
     Conversation,
     FlowReplyContent,
     HistoryMessage,
+    HistoryProgress,
     InboundMessage,
     ListReplyContent,
     LocationContent,
@@ -146,7 +147,14 @@ def test_every_whatsapp_fixture_parses_without_problems(name: str) -> None:
     assert delivery.items
     for item in delivery.items:
         assert isinstance(
-            item, InboundMessage | StatusUpdate | ValueErrorItem | MessageEcho | HistoryMessage | AddressBookEntry
+            item,
+            InboundMessage
+            | StatusUpdate
+            | ValueErrorItem
+            | MessageEcho
+            | HistoryMessage
+            | HistoryProgress
+            | AddressBookEntry,
         )
         assert item.waba_id == fixture_json(name)["entry"][0]["id"]
         assert item.phone_number_id == value_of(fixture_json(name))["metadata"]["phone_number_id"]

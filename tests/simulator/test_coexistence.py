@@ -187,7 +187,7 @@ def test_the_gateway_stores_what_the_simulator_sends(
         assert parse_webhook(received.body).problems == ()
         outcomes.append(_relay(app, received))
 
-    assert outcomes == [{"address_book": 1}, {"historical": 2}, {"echo": 1}]
+    assert outcomes == [{"address_book": 1}, {"historical": 2, "channel_event": 1}, {"echo": 1}]
     assert _relay(app, receiver.snapshot()[-1]) == {"duplicate": 1}
     assert Channel.objects.get(provider_id=PHONE_NUMBER_ID).is_coexistence is True
     (contact,) = Contact.objects.all()

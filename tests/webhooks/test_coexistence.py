@@ -183,8 +183,8 @@ def test_history_is_imported_field_by_field_without_events_and_once(app: MetaApp
     body = _fixture("whatsapp_history.json")
     before = timezone.now()
 
-    assert _post(app, body) == {"historical": 2, "problems": 0}
-    assert _post(app, body) == {"duplicate": 2, "problems": 0}
+    assert _post(app, body) == {"historical": 2, "channel_event": 1, "problems": 0}
+    assert _post(app, body) == {"duplicate": 3, "problems": 0}
 
     received, sent = _message(WAMID_USER), _message(WAMID_BUSINESS)
     for message, sent_at in ((received, 1739230955), (sent, 1739231012)):
@@ -219,6 +219,9 @@ def test_history_is_imported_field_by_field_without_events_and_once(app: MetaApp
     assert conversation["last_message"]["id"] == str(sent.pk)
 
     assert not Event.objects.exists()  # an import is not news
+    (progress,) = ChannelEvent.objects.all()  # where the import stands is channel news, once
+    assert (progress.channel, progress.field) == (_channel(), "history")
+    assert progress.payload == {"phase": 0, "chunk_order": 1, "progress": 55, "threads": 1, "messages": 2}
     assert _channel().is_coexistence is True
 
 
@@ -246,7 +249,12 @@ def test_history_past_the_tenant_retention_is_not_imported_and_the_rest_is(app: 
     now = int(timezone.now().timestamp())
     old["timestamp"], recent["timestamp"] = str(now - 400 * 86400), str(now - 10 * 86400)
 
-    assert _post(app, json.dumps(document).encode()) == {"historical": 1, "history_expired": 1, "problems": 0}
+    assert _post(app, json.dumps(document).encode()) == {
+        "historical": 1,
+        "history_expired": 1,
+        "channel_event": 1,
+        "problems": 0,
+    }
 
     (kept,) = Message.objects.all()
     assert (kept.provider_message_id, kept.is_historical) == (WAMID_BUSINESS, True)
@@ -263,7 +271,12 @@ def test_a_policy_shortening_delivered_content_counts_a_delivered_history_messag
     retention_policy_update(tenant=tenant_a, actor=CLI_ACTOR, values={"content_days_after_delivery": 30})
     lifetimes_cache_clear()
 
-    assert _post(app, _fixture("whatsapp_history.json")) == {"historical": 1, "history_expired": 1, "problems": 0}
+    assert _post(app, _fixture("whatsapp_history.json")) == {
+        "historical": 1,
+        "history_expired": 1,
+        "channel_event": 1,
+        "problems": 0,
+    }
 
     (kept,) = Message.objects.all()
     assert (kept.provider_message_id, kept.direction) == (WAMID_USER, "inbound")
@@ -276,7 +289,12 @@ def test_a_history_message_already_echoed_is_a_duplicate_not_a_second_row(app: M
     _value(document)["history"][0]["threads"][0]["messages"][1]["id"] = WAMID_ECHO
 
     _post(app, _fixture("whatsapp_smb_message_echoes.json"))
-    assert _post(app, json.dumps(document).encode()) == {"historical": 1, "duplicate": 1, "problems": 0}
+    assert _post(app, json.dumps(document).encode()) == {
+        "historical": 1,
+        "duplicate": 1,
+        "channel_event": 1,
+        "problems": 0,
+    }
 
     echo = _message(WAMID_ECHO)
     assert (echo.is_historical, echo.is_sent_elsewhere) == (False, True)

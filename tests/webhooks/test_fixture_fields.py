@@ -684,7 +684,17 @@ EXPECTED: dict[str, Expected] = {
     ),
     # Sent in February 2025: under the default policy (content kept 365 days) both are past their lifetime when
     # imported, so neither is stored (tests/webhooks/test_coexistence.py imports them under a longer policy).
-    "whatsapp_history.json": Expected({"history_expired": 2}, coexistence=(("whatsapp", WA_SHEENA),)),
+    "whatsapp_history.json": Expected(
+        {"history_expired": 2, "channel_event": 1},
+        events=(
+            Event(
+                ("whatsapp", WA_SHEENA),
+                "history",
+                {"phase": 0, "chunk_order": 1, "progress": 55, "threads": 1, "messages": 2},
+            ),
+        ),
+        coexistence=(("whatsapp", WA_SHEENA),),
+    ),
     "whatsapp_history_declined.json": Expected(
         {"channel_event": 1},
         events=(

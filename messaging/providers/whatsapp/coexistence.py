@@ -31,6 +31,7 @@ from messaging.providers.whatsapp.types import (
     ChannelRoute,
     HistoryChunk,
     HistoryMessage,
+    HistoryProgress,
     MessageEcho,
     ValueErrorItem,
 )
@@ -104,8 +105,26 @@ def history_parse(value: JsonObject, path: str, channel: ChannelRoute, out: Coll
                 platform="whatsapp",
                 routing_id=routing_id,
             )
-        for thread_path, raw_thread in out.elements(chunk_object, "threads", chunk_path):
+        threads = out.elements(chunk_object, "threads", chunk_path)
+        if "metadata" in chunk_object:
+            out.items.append(_progress(chunk_object, chunk_path, chunk, threads, channel))
+        for thread_path, raw_thread in threads:
             _thread(raw_thread, thread_path, chunk, channel, out)
+
+
+def _progress(
+    chunk_object: JsonObject, path: str, chunk: HistoryChunk, threads: list[tuple[str, Json]], channel: ChannelRoute
+) -> HistoryProgress:
+    """The chunk's place and size (its messages counted as sent, broken ones too); never its content."""
+    messages = sum(
+        len(thread["messages"])
+        for _, thread in threads
+        if isinstance(thread, dict) and isinstance(thread.get("messages"), list)
+    )
+    metadata = chunk_object["metadata"]
+    return HistoryProgress(
+        **channel, path=join(path, "metadata"), chunk=chunk, threads=len(threads), messages=messages, raw=metadata
+    )
 
 
 def _chunk(chunk: JsonObject, path: str) -> HistoryChunk:

@@ -19,6 +19,7 @@ from messaging.providers.whatsapp.contents import message_content
 from messaging.providers.whatsapp.types import (
     AddressBookEntry,
     HistoryMessage,
+    HistoryProgress,
     InboundMessage,
     MediaContent,
     MessageContent,
@@ -28,8 +29,18 @@ from messaging.providers.whatsapp.types import (
     ValueErrorItem,
 )
 
-WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem | MessageEcho | HistoryMessage | AddressBookEntry
-WHATSAPP_EVENT_ITEMS = (InboundMessage, StatusUpdate, ValueErrorItem, MessageEcho, HistoryMessage, AddressBookEntry)
+WhatsAppEventItem = (
+    InboundMessage | StatusUpdate | ValueErrorItem | MessageEcho | HistoryMessage | HistoryProgress | AddressBookEntry
+)
+WHATSAPP_EVENT_ITEMS = (
+    InboundMessage,
+    StatusUpdate,
+    ValueErrorItem,
+    MessageEcho,
+    HistoryMessage,
+    HistoryProgress,
+    AddressBookEntry,
+)
 
 # ``history_context.status`` (Meta writes it in capitals) as the status of a stored message; ``PENDING`` and
 # anything unknown read as ``sent``: the app sent it, no receipt says more.
@@ -43,13 +54,22 @@ def item_event(
         return message_event(item)
     if isinstance(item, StatusUpdate):
         return status_event(item)
+    if isinstance(item, MessageEcho | HistoryMessage | HistoryProgress | AddressBookEntry):
+        return coexistence_event(item)
+    return value_error_event(item)
+
+
+def coexistence_event(
+    item: MessageEcho | HistoryMessage | HistoryProgress | AddressBookEntry,
+) -> MessageEvent | ChannelNotice | AddressBookEvent:
+    """The items of a number shared with the WhatsApp Business app (``coexistence.py``)."""
     if isinstance(item, MessageEcho):
         return echo_event(item)
     if isinstance(item, HistoryMessage):
         return history_event(item)
-    if isinstance(item, AddressBookEntry):
-        return address_book_event(item)
-    return value_error_event(item)
+    if isinstance(item, HistoryProgress):
+        return history_progress_event(item)
+    return address_book_event(item)
 
 
 def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
@@ -114,6 +134,25 @@ def history_event(item: HistoryMessage) -> MessageEvent:
         is_coexistence=True,
         is_historical=True,
         status=HISTORY_STATUSES.get((item.status or "").upper(), "sent") if item.from_business else None,
+    )
+
+
+def history_progress_event(item: HistoryProgress) -> ChannelNotice:
+    """Channel news under ``history``: how far the import is (``progress`` 100: complete), never a message."""
+    chunk = item.chunk
+    return ChannelNotice(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        field="history",
+        payload={
+            "phase": chunk.phase,
+            "chunk_order": chunk.chunk_order,
+            "progress": chunk.progress,
+            "threads": item.threads,
+            "messages": item.messages,
+        },
     )
 
 

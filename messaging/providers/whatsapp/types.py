@@ -388,6 +388,16 @@ class HistoryChunk:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryProgress(WhatsAppItem):
+    """Where one ``history`` webhook sits in the import, with how many threads and messages it carries."""
+
+    kind: Literal["whatsapp.history_progress"] = dataclass_field(default="whatsapp.history_progress", init=False)
+    chunk: HistoryChunk
+    threads: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryMessage(WhatsAppItem):
     """One message of a ``history`` thread (the chat with ``thread_id``), sent by the user or, when
     ``from_business``, by the business from its app; ``status`` is ``history_context.status`` as sent."""
