@@ -82,7 +82,7 @@ class _Sorted:
     unsent: list[tuple[Channel, str]]
     address_book: list[tuple[Channel, AddressBookEvent]]
     one_by_one: list[tuple[Channel, OneByOne]]
-    coexistence: dict[object, Channel]
+    coexistence: dict[uuid.UUID, Channel]  # the channels shown to share their number with the Business app
 
 
 def delivery_items_store(
