@@ -77,6 +77,10 @@ class MessageFilterSerializer(IncludeSerializer):
         required=False,
         help_text="true: only messages whose content expired; false: only those whose content is still served.",
     )
+    historical = QueryBooleanField(
+        required=False,
+        help_text="true: only messages imported from the WhatsApp Business app's past chats; false: none of them.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = attrs.get("since"), attrs.get("until")
@@ -98,6 +102,7 @@ class MessageFilterSerializer(IncludeSerializer):
             until=data.get("until"),
             updated_since=data.get("updated_since"),
             content_expired=data.get("content_expired"),
+            is_historical=data.get("historical"),
         )
 
 
@@ -297,6 +302,10 @@ class ChannelOutputSerializer(serializers.Serializer[Any]):
     max_messages_per_second = serializers.IntegerField(help_text="The throughput Meta grants the number.")
     requested_display_name = serializers.CharField(help_text="The display name asked of Meta (WhatsApp).")
     display_name_status = serializers.CharField(help_text="Meta's decision on that display name.")
+    is_coexistence = serializers.BooleanField(
+        help_text="The number is also used in the WhatsApp Business app (set when its echoes, chat history or "
+        "address book arrive): Meta holds it to 20 messages per second, and so does the gateway."
+    )
 
 
 class ChannelListApi(APIView):

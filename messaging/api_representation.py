@@ -63,7 +63,16 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     )
     send_at = serializers.DateTimeField(source="message.send_at", allow_null=True, help_text="A scheduled send's time.")
     is_flagged = serializers.BooleanField(source="message.is_flagged")
-    is_sent_elsewhere = serializers.BooleanField(source="message.is_sent_elsewhere")
+    is_sent_elsewhere = serializers.BooleanField(
+        source="message.is_sent_elsewhere",
+        help_text="The business sent it outside the gateway (a Messenger or Instagram echo, or from the WhatsApp "
+        "Business app sharing the number).",
+    )
+    historical = serializers.BooleanField(
+        source="message.is_historical",
+        help_text="Imported from the WhatsApp Business app's past chats when the number joined the gateway "
+        "(coexistence); no event announced it.",
+    )
     provider_message_id = serializers.CharField(allow_null=True)
     provider_timestamp = serializers.DateTimeField(source="message.provider_timestamp")
     received_at = serializers.DateTimeField(source="message.received_at")

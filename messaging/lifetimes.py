@@ -157,10 +157,19 @@ class MessageStamp:
         }
 
 
-def message_stamp(*, written_at: datetime, lifetimes: Lifetimes) -> MessageStamp:
-    """The expiry of a message's content and row, counted from ``written_at`` (received, or due to be sent)."""
+def message_stamp(
+    *,
+    written_at: datetime,
+    lifetimes: Lifetimes,
+    delivered_at: datetime | None = None,
+    read_at: datetime | None = None,
+) -> MessageStamp:
+    """The expiry of a message's content and row, counted from ``written_at`` (received, or due to be sent);
+    a message written already delivered or read (an imported one) has its content's expiry brought forward."""
     return MessageStamp(
-        content_expires_at=content_expires_at(received_at=written_at, lifetimes=lifetimes),
+        content_expires_at=content_expires_at(
+            received_at=written_at, lifetimes=lifetimes, delivered_at=delivered_at, read_at=read_at
+        ),
         content_key_day=content_key_day(written_at=written_at, lifetimes=lifetimes),
         metadata_expires_at=metadata_expires_at(received_at=written_at, lifetimes=lifetimes),
     )

@@ -37,6 +37,7 @@ class MessageFilters:
     until: datetime | None = None
     updated_since: datetime | None = None
     content_expired: bool | None = None
+    is_historical: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def message_list(*, tenant: Tenant, filters: MessageFilters) -> QuerySet[Message
         "provider_timestamp__gte": filters.since,
         "provider_timestamp__lt": filters.until,
         "updated_at__gte": filters.updated_since,
+        "is_historical": filters.is_historical,
     }
     messages = messages.filter(**{lookup: value for lookup, value in exact.items() if value is not None})
     if filters.message_type is not None:

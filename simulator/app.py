@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import accounts, control, graph, receiver, templates
+from simulator import accounts, coexistence, control, graph, receiver, templates
 from simulator.control import SENDER, STATE
 from simulator.graph import GraphError
 from simulator.receiver import EventReceiver
@@ -283,6 +283,7 @@ def build_app(
     app.on_cleanup.append(on_cleanup)
     control.routes_add(app)
     accounts.routes_add(app)
+    coexistence.routes_add(app)
     receiver.routes_add(app, event_receiver or EventReceiver())
     templates.routes_add(app)
     app.router.add_get(MEDIA_PATH, media_download)

@@ -85,14 +85,14 @@ def signature_headers(body: bytes, app_secret: str) -> dict[str, str]:
     }
 
 
-def whatsapp_envelope(channel: Channel, value: dict[str, Any]) -> dict[str, Any]:
+def whatsapp_envelope(channel: Channel, value: dict[str, Any], *, field: str = "messages") -> dict[str, Any]:
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": channel.display_phone_number, "phone_number_id": channel.provider_id},
         **value,
     }
     return {"object": "whatsapp_business_account", "entry": [{"id": channel.waba_id, "changes": [
-        {"value": value, "field": "messages"}
+        {"value": value, "field": field}
     ]}]}  # fmt: skip
 
 

@@ -93,7 +93,7 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         "messaging_limit_tier",
         "created_at",
     )
-    list_filter = ("platform", "status", "quality_rating", "messaging_limit_tier")
+    list_filter = ("platform", "status", "is_coexistence", "quality_rating", "messaging_limit_tier")
     search_fields = ("display_name", "provider_id", "waba_id")
     form = ChannelChangeForm
     fields = (
@@ -105,10 +105,21 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         "display_name",
         "status",
         "paused_reason",
+        "is_coexistence",
         "new_access_token",
         *ACCOUNT_FIELDS,
     )
-    readonly_fields = ("tenant", "meta_app", "platform", "provider_id", "waba_id", "paused_reason", *ACCOUNT_FIELDS)
+    # is_coexistence is learnt from the number's WhatsApp Business app webhooks (docs/coexistence.md).
+    readonly_fields = (
+        "tenant",
+        "meta_app",
+        "platform",
+        "provider_id",
+        "waba_id",
+        "paused_reason",
+        "is_coexistence",
+        *ACCOUNT_FIELDS,
+    )
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

@@ -51,7 +51,7 @@ class SendAttemptInline(ReadOnlyInline):
 class MessageAdmin(BlindIndexSearchAdmin[Message]):
     scope_area = Area.CONVERSATIONS
     list_display = ("id", "tenant", "channel", "direction", "message_type", "status", "provider_timestamp")
-    list_filter = ("direction", "status", "message_type", "is_flagged", "is_sent_elsewhere")
+    list_filter = ("direction", "status", "message_type", "is_flagged", "is_sent_elsewhere", "is_historical")
     ordering = ("-provider_timestamp",)
     blind_index_field = "provider_message_index"
     search_help_text = "Exact provider message id (wamid… or mid…), or the row id."

@@ -9,6 +9,7 @@ receipts) go one by one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,14 +30,16 @@ from messaging.business_events import (
 )
 from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
 from messaging.inbound.accounts import AccountTargets, account_channels_of, account_notices_store, account_refusal
+from messaging.inbound.address_book import address_book_apply, address_book_wanted
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
 from messaging.inbound.notices import OneByOne, one_store, quarantine
-from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
+from messaging.lifetimes import Lifetimes, MessageStamp, lifetimes_for, message_stamp
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.events import (
     AccountNotice,
+    AddressBookEvent,
     MediaSource,
     MessageEvent,
     NeutralEvent,
@@ -46,6 +49,10 @@ from messaging.providers.events import (
 )
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
+
+logger = logging.getLogger(__name__)
+SEEN_STATUSES = frozenset({MessageStatus.READ, MessageStatus.PLAYED})
+REACHED_STATUSES = SEEN_STATUSES | {MessageStatus.DELIVERED}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +68,7 @@ class MessageDraft:
     content: object
     is_flagged: bool = False
     is_sent_elsewhere: bool = False
+    is_historical: bool = False
     media: tuple[MediaSource, ...] = ()
 
     @property
@@ -75,8 +83,10 @@ class _Sorted:
     drafts: list[MessageDraft]
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
+    address_book: list[tuple[Channel, AddressBookEvent]]
     one_by_one: list[tuple[Channel, OneByOne]]
     accounts: AccountTargets
+    coexistence: dict[uuid.UUID, Channel]  # the channels shown to share their number with the Business app
 
 
 def delivery_items_store(
@@ -97,7 +107,7 @@ def delivery_items_store(
     events = delivery_events(parsed)
     channels = _channels_of(meta_app, events)
     account_channels = account_channels_of(meta_app, events)
-    batch = _Sorted(drafts=[], statuses=[], unsent=[], one_by_one=[], accounts=[])
+    batch = _Sorted(drafts=[], statuses=[], unsent=[], address_book=[], one_by_one=[], accounts=[], coexistence={})
     for event in events:
         if isinstance(event, AccountNotice):
             targets = account_channels.get((event.platform, event.routing_id or ""), [])
@@ -112,15 +122,19 @@ def delivery_items_store(
             outcomes[quarantine(meta_app, delivery_id, event, _unclaimed_reason(event), received_at)] += 1
         else:
             _sort(batch, channel, event, received_at)
+    drafts = [draft for draft, _ in _stamped(batch.drafts, received_at)]  # past history is not imported
+    outcomes["history_expired"] += len(batch.drafts) - len(drafts)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
     # for the rest of the delivery; a contact left without messages by a failure below is harmless.
-    contacts = contacts_resolve([draft.person for draft in batch.drafts])
+    contacts = contacts_resolve([draft.person for draft in drafts] + address_book_wanted(batch.address_book))
     relaxed = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         if relaxed:
             commit_without_waiting_for_disk()
-        outcomes += messages_store(batch.drafts, contacts=contacts, received_at=received_at)
+        outcomes += messages_store(drafts, contacts=contacts, received_at=received_at)
         _unsent_blank(batch.unsent)
+        outcomes += Counter(address_book_apply(batch.address_book, contacts=contacts))
+        coexistence_mark(list(batch.coexistence.values()))
         outcomes += statuses_apply(batch.statuses)
         for channel, item in batch.one_by_one:
             outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
@@ -151,10 +165,14 @@ def _channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tupl
 
 
 def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: datetime) -> None:
+    if isinstance(event, AddressBookEvent) or (isinstance(event, MessageEvent) and event.is_coexistence):
+        batch.coexistence[channel.pk] = channel
     if isinstance(event, MessageEvent):
         batch.drafts.append(_message_draft(channel, event))
         if event.takes_back is not None:
             batch.unsent.append((channel, event.takes_back))
+    elif isinstance(event, AddressBookEvent):
+        batch.address_book.append((channel, event))
     elif isinstance(event, StatusEvent):
         batch.statuses.append(_status_report(channel, event, received_at))
     elif not isinstance(event, UnreadableEvent | AccountNotice):
@@ -172,14 +190,27 @@ def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
         ),
         direction=Direction.OUTBOUND if event.is_echo else Direction.INBOUND,
         message_type=event.message_type,
-        status=MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED,
+        status=event.status or (MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED),
         provider_message_id=event.provider_message_id,
         provider_timestamp=event.provider_timestamp,
         content=event.content,
         is_flagged=event.is_flagged,
         is_sent_elsewhere=event.is_echo,
+        is_historical=event.is_historical,
         media=event.media,
     )
+
+
+def coexistence_mark(channels: Sequence[Channel]) -> None:
+    """A number whose WhatsApp Business app echoes, syncs or shares its history is on that app too: Meta then
+    holds it to the coexistence throughput, so the dispatcher does (``Channel.send_rate``)."""
+    pending = [channel.pk for channel in channels if not channel.is_coexistence]
+    if not pending:
+        return
+    marked = list(Channel.objects.filter(pk__in=pending, is_coexistence=False).values_list("pk", flat=True))
+    Channel.objects.filter(pk__in=marked).update(is_coexistence=True, updated_at=timezone.now())
+    for channel_id in marked:
+        logger.info("channel shares its number with the WhatsApp Business app", extra={"channel_id": str(channel_id)})
 
 
 def _status_report(channel: Channel, event: StatusEvent, received_at: datetime) -> StatusReport:
@@ -204,27 +235,60 @@ def messages_store(
     """Insert the drafts not stored yet (by channel and provider id) in one statement, and plan the media of
     those inserted from their drafts; count the rest. ``contacts`` comes from ``contacts_resolve`` over the
     same drafts."""
-    if not drafts:
-        return Counter()
+    stamped = _stamped(drafts, received_at)
+    outcomes: Counter[str] = Counter(history_expired=len(drafts) - len(stamped))
+    if not stamped:
+        return +outcomes
+    drafts = [draft for draft, _ in stamped]
     conversations = conversations_resolve({(draft.channel, contacts[draft.person.key]) for draft in drafts})
-    stamps = {
-        channel.pk: message_stamp(
-            written_at=received_at, lifetimes=lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
-        )
-        for channel in {draft.channel.pk: draft.channel for draft in drafts}.values()
-    }
-    rows = [_message_row(draft, contacts, conversations, received_at, stamps[draft.channel.pk]) for draft in drafts]
+    rows = [_message_row(draft, contacts, conversations, received_at, stamp) for draft, stamp in stamped]
     stored = rows_insert(rows)
     planned = [(row, draft.media) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
     inserted = [row for row, _ in planned]
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
     media_attachments_plan_many(planned=planned)
-    business_events_record([_message_stored_event(row) for row in inserted])
-    outcomes: Counter[str] = Counter(duplicate=len(rows) - len(inserted))
+    business_events_record(
+        [_message_stored_event(row) for row in inserted if not row.is_historical]  # an import of past chats is not news
+    )
+    outcomes["duplicate"] += len(rows) - len(inserted)
     for row in inserted:
-        outcomes["echo" if row.is_sent_elsewhere else "stored"] += 1
-    return outcomes
+        outcomes["historical" if row.is_historical else "echo" if row.is_sent_elsewhere else "stored"] += 1
+    return +outcomes
+
+
+def _stamped(drafts: Sequence[MessageDraft], received_at: datetime) -> list[tuple[MessageDraft, MessageStamp]]:
+    """Each draft with its retention stamps: counted from its arrival, or for a message of the app's chat history
+    from when it was sent, under the tenant's policy. A historical message already past its content's lifetime
+    is not imported at all (left out here)."""
+    lifetimes = {
+        channel.pk: lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
+        for channel in {draft.channel.pk: draft.channel for draft in drafts}.values()
+    }
+    arrived = {pk: message_stamp(written_at=received_at, lifetimes=policy) for pk, policy in lifetimes.items()}
+    stamped: list[tuple[MessageDraft, MessageStamp]] = []
+    for draft in drafts:
+        if not draft.is_historical:
+            stamped.append((draft, arrived[draft.channel.pk]))
+            continue
+        stamp = _historical_stamp(draft, lifetimes[draft.channel.pk])
+        if stamp.content_expires_at > received_at:
+            stamped.append((draft, stamp))
+    return stamped
+
+
+def _historical_stamp(draft: MessageDraft, lifetimes: Lifetimes) -> MessageStamp:
+    """Counted from when it was sent. Meta tells whether the business's message reached the user, not when: it did
+    no earlier than it was sent, so a policy that shortens delivered or read content counts from then."""
+    sent_at = draft.provider_timestamp
+    reached = draft.direction == Direction.OUTBOUND and draft.status in REACHED_STATUSES
+    seen = draft.direction == Direction.OUTBOUND and draft.status in SEEN_STATUSES
+    return message_stamp(
+        written_at=sent_at,
+        lifetimes=lifetimes,
+        delivered_at=sent_at if reached else None,
+        read_at=sent_at if seen else None,
+    )
 
 
 def _message_row(
@@ -254,6 +318,7 @@ def _message_row(
         content=draft.content,
         is_flagged=draft.is_flagged,
         is_sent_elsewhere=draft.is_sent_elsewhere,
+        is_historical=draft.is_historical,
         **stamp.as_fields(),
     )
 

@@ -70,6 +70,9 @@ class Message(BaseModel):
     status = models.CharField(max_length=16, choices=MessageStatus.choices)
     is_flagged = models.BooleanField(default=False, help_text="An unknown type, kept raw.")
     is_sent_elsewhere = models.BooleanField(default=False, help_text="An echo of a message sent outside the gateway.")
+    is_historical = models.BooleanField(
+        default=False, help_text="Imported from the past chats of the WhatsApp Business app sharing the number."
+    )
     received_at = models.DateTimeField()
     provider_timestamp = models.DateTimeField()
     provider_message_id = EncryptedTextField(

@@ -10,13 +10,31 @@ from messaging.providers.items import ChannelEventItem, ParseProblem, PlatformNa
 from messaging.providers.jsonread import Json, JsonObject, PayloadError, array, as_object, join
 from messaging.providers.meta_messaging.types import MessagingEvent
 from messaging.providers.whatsapp.accounts import AccountUpdate
-from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
+from messaging.providers.whatsapp.types import (
+    AddressBookEntry,
+    HistoryMessage,
+    HistoryProgress,
+    InboundMessage,
+    MessageEcho,
+    StatusUpdate,
+    ValueErrorItem,
+)
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 DeliveryItem: TypeAlias = (
-    InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate | MessagingEvent | ChannelEventItem | UnknownItem
+    InboundMessage
+    | StatusUpdate
+    | ValueErrorItem
+    | MessageEcho
+    | HistoryMessage
+    | HistoryProgress
+    | AddressBookEntry
+    | AccountUpdate
+    | MessagingEvent
+    | ChannelEventItem
+    | UnknownItem
 )
 
 

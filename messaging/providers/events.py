@@ -47,7 +47,11 @@ class MessageEvent(Event):
     """A message received, or one the business sent from elsewhere (``is_echo``); also an event about a
     message (reaction, edit, postback, referral, unsend) stored as a message of its own type.
     ``takes_back`` names the message a person unsent; ``media`` are the files it refers to, in order, read
-    from its typed content (storage plans their downloads from these, never from the raw content)."""
+    from its typed content (storage plans their downloads from these, never from the raw content).
+
+    ``is_coexistence``: it came through the WhatsApp Business app sharing the channel's number (an app echo
+    or its chat history). ``is_historical``: imported from that app's past chats, with ``status`` the state
+    Meta last knew of a message the business sent (``delivered``, ``read``…), None when it told none."""
 
     person: Person
     message_type: str
@@ -58,6 +62,9 @@ class MessageEvent(Event):
     is_echo: bool = False
     takes_back: str | None = None
     media: tuple[MediaSource, ...] = ()
+    is_coexistence: bool = False
+    is_historical: bool = False
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +87,18 @@ class ReceiptEvent(Event):
     message_ids: tuple[str, ...]
     watermark: datetime | None
     user_id: str | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddressBookEvent(Event):
+    """The business added, edited or removed (``is_removed``) a person in the address book of the app that
+    shares the channel's number, at ``timestamp``; names as the business saved them, None on a removal."""
+
+    person: Person
+    full_name: str | None
+    first_name: str | None
+    is_removed: bool
     timestamp: datetime
 
 
@@ -143,6 +162,7 @@ NeutralEvent = (
     MessageEvent
     | StatusEvent
     | ReceiptEvent
+    | AddressBookEvent
     | ChannelNotice
     | AccountNotice
     | UnroutableEvent

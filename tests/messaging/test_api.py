@@ -208,6 +208,7 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "send_at": None,
         "is_flagged": False,
         "is_sent_elsewhere": False,
+        "historical": False,
         "provider_message_id": SHARED_WAMID,
         "provider_timestamp": "2026-01-10T12:04:00Z",
         "received_at": message.received_at.isoformat().replace("+00:00", "Z"),
@@ -265,6 +266,7 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "max_messages_per_second": 80,
         "requested_display_name": "",
         "display_name_status": "",
+        "is_coexistence": False,
     }
 
 
@@ -528,6 +530,9 @@ def test_the_schema_lists_every_read_operation(db: None):
         "/api/v1/channels/": ["get"],
         "/api/v1/channels/{channel_id}/": ["get"],
         "/api/v1/channels/{channel_id}/events/": ["get"],
+        "/api/v1/templates/": ["get", "post"],
+        "/api/v1/templates/sync/": ["post"],
+        "/api/v1/templates/{template_id}/": ["delete", "get"],
         "/api/v1/policies/": ["get"],
         "/api/v1/contacts/{contact_id}/export/": ["post"],
         "/api/v1/contacts/{contact_id}/exports/{export_id}/": ["get"],
@@ -556,6 +561,7 @@ def test_the_schema_lists_every_read_operation(db: None):
         "until",
         "updated_since",
         "content_expired",
+        "historical",
         "include",
         "cursor",
         "page_size",

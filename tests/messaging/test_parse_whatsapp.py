@@ -19,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
-from messaging.providers.items import ChannelEventItem, GraphError, ParseProblem, UnknownItem
+from messaging.providers.items import GraphError, ParseProblem, UnknownItem
 from messaging.providers.registry import parse_webhook
 from messaging.providers.whatsapp.accounts import AccountUpdate
 from messaging.providers.whatsapp.types import (
+    AddressBookEntry,
     AdReferral,
     ButtonReplyContent,
     ContactName,
@@ -30,11 +31,14 @@ from messaging.providers.whatsapp.types import (
     ContactsContent,
     Conversation,
     FlowReplyContent,
+    HistoryMessage,
+    HistoryProgress,
     InboundMessage,
     ListReplyContent,
     LocationContent,
     MediaContent,
     MessageContext,
+    MessageEcho,
     OrderContent,
     OrderItem,
     Pricing,
@@ -143,17 +147,37 @@ def test_every_whatsapp_fixture_parses_without_problems(name: str) -> None:
     assert delivery.platform == "whatsapp"
     assert delivery.items
     for item in delivery.items:
-        assert isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem)
+        assert isinstance(
+            item,
+            InboundMessage
+            | StatusUpdate
+            | ValueErrorItem
+            | MessageEcho
+            | HistoryMessage
+            | HistoryProgress
+            | AddressBookEntry,
+        )
         assert item.waba_id == fixture_json(name)["entry"][0]["id"]
         assert item.phone_number_id == value_of(fixture_json(name))["metadata"]["phone_number_id"]
         assert item.routing_id == item.phone_number_id
-        assert item.is_echo is False
+        assert item.is_echo is isinstance(item, MessageEcho)
         assert not isinstance(getattr(item, "content", None), UnknownContent)
 
 
+# Written from Meta's coexistence webhook references (smb_message_echoes, history, smb_app_state_sync), beside the
+# copies of the shared developer set.
+COEXISTENCE_FIXTURES = {
+    "whatsapp_history.json",
+    "whatsapp_history_declined.json",
+    "whatsapp_smb_app_state_sync.json",
+    "whatsapp_smb_message_echoes.json",
+}
+
+
 def test_fixture_copies_match_the_count_in_the_readme() -> None:
-    assert len(ALL_FIXTURES) == 44
-    assert len(WHATSAPP_FIXTURES) == 29
+    assert set(WHATSAPP_FIXTURES) >= COEXISTENCE_FIXTURES
+    assert len(ALL_FIXTURES) - len(COEXISTENCE_FIXTURES) == 44
+    assert len(WHATSAPP_FIXTURES) - len(COEXISTENCE_FIXTURES) == 29
 
 
 # --- inbound messages -----------------------------------------------------------------------------
@@ -867,23 +891,6 @@ def test_helper_properties_are_uniform_across_item_kinds() -> None:
     assert (message.platform, message.routing_id, message.is_echo) == ("whatsapp", "P1", False)
     assert (unknown.platform, unknown.routing_id, unknown.is_echo) == ("whatsapp", "P1", False)
     assert (event.platform, event.routing_id, event.is_echo) == ("whatsapp", "W1", False)
-
-
-def test_smb_message_echoes_are_a_channel_event_routed_by_phone_number_not_an_inbound_message() -> None:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "P1"},
-        "message_echoes": [{"from": "15550783881", "to": "16505551234", "id": "wamid.E", "type": "text"}],
-    }
-    document = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "W1", "changes": [{"field": "smb_message_echoes", "value": value}]}],
-    }
-
-    (item,) = parse_json(document).items
-
-    assert isinstance(item, ChannelEventItem)
-    assert (item.field, item.phone_number_id, item.routing_id) == ("smb_message_echoes", "P1", "P1")
 
 
 # --- batches --------------------------------------------------------------------------------------

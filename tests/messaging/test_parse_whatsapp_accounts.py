@@ -145,10 +145,10 @@ def test_a_known_key_of_the_wrong_type_is_a_problem_and_an_unreadable_item() -> 
 
 
 def test_an_unknown_account_field_stays_unhandled_with_its_name() -> None:
-    (event,) = delivery_events(parse_webhook(_body("history", {"history": [{"threads": []}]})))
+    (event,) = delivery_events(parse_webhook(_body("flows", {"event": "FLOW_STATUS_CHANGE"})))
 
     assert isinstance(event, UnhandledEvent)
-    assert event.reason == "unhandled_field:history"
+    assert event.reason == "unhandled_field:flows"
 
 
 def test_the_entrys_time_is_when_the_change_happened_and_a_broken_one_is_only_a_problem() -> None:

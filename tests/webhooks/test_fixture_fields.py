@@ -86,6 +86,7 @@ class StoredMessage:
     is_flagged: bool = False
     is_sent_elsewhere: bool = False
     shown_type: str = ""  # the API's type, when it is not the stored one
+    is_historical: bool = False
 
     @property
     def public_type(self) -> str:
@@ -128,6 +129,12 @@ class Expected:
     parked: tuple[Parked, ...] = ()
     events: tuple[Event, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
+    address_book: tuple[tuple[str, dict[str, Any]], ...] = ()  # (contact's external id, profile.address_book)
+    coexistence: tuple[tuple[str, str], ...] = ()  # the channels now known to share their number with the app
+
+    @property
+    def contact_ids(self) -> set[str]:
+        return {m.contact_external_id for m in self.messages} | {external_id for external_id, _ in self.address_book}
 
 
 def _wa_in(
@@ -652,6 +659,73 @@ EXPECTED: dict[str, Expected] = {
         parked=(Parked(("whatsapp", WA_SHEENA), WAMID_LIST_REPLY, "sent", _at(1750030073)),),
     ),
     # --- WhatsApp value-level errors: channel news ----------------------------------------------------
+    # --- WhatsApp coexistence (the number is on the WhatsApp Business app too) --------------------------
+    "whatsapp_smb_message_echoes.json": Expected(
+        {"echo": 1},
+        messages=(
+            StoredMessage(
+                channel=("whatsapp", WA_SHEENA),
+                direction="outbound",
+                message_type="text",
+                status="sent",
+                provider_message_id=WAMID_LIST_REPLY,
+                provider_timestamp=_at(1739321024),
+                contact_external_id=SHEENA[0],  # Meta wrote "to": "+16505551234"
+                profile_name=None,
+                content={
+                    "from": "15550783881",
+                    "to": "+16505551234",
+                    "text.body": "Here's the info you requested! https://www.meta.com/quest/quest-3/",
+                },
+                is_sent_elsewhere=True,
+            ),
+        ),
+        coexistence=(("whatsapp", WA_SHEENA),),
+    ),
+    # Sent in February 2025: under the default policy (content kept 365 days) both are past their lifetime when
+    # imported, so neither is stored (tests/webhooks/test_coexistence.py imports them under a longer policy).
+    "whatsapp_history.json": Expected(
+        {"history_expired": 2, "channel_event": 1},
+        events=(
+            Event(
+                ("whatsapp", WA_SHEENA),
+                "history",
+                {"phase": 0, "chunk_order": 1, "progress": 55, "threads": 1, "messages": 2},
+            ),
+        ),
+        coexistence=(("whatsapp", WA_SHEENA),),
+    ),
+    "whatsapp_history_declined.json": Expected(
+        {"channel_event": 1},
+        events=(
+            Event(
+                ("whatsapp", WA_SHEENA),
+                "history",
+                {
+                    "code": 2593109,
+                    "title": "History sync is turned off by the business from the WhatsApp Business App",
+                    "message": "History sync is turned off by the business from the WhatsApp Business App",
+                    "details": "History sync is turned off by the business from the WhatsApp Business App",
+                    "href": None,
+                },
+            ),
+        ),
+    ),
+    "whatsapp_smb_app_state_sync.json": Expected(
+        {"address_book": 1},
+        address_book=(
+            (
+                SHEENA[0],
+                {
+                    "full_name": "Pablo Morales",
+                    "first_name": "Pablo",
+                    "saved": True,
+                    "synced_at": "2025-02-12T00:43:44+00:00",
+                },
+            ),
+        ),
+        coexistence=(("whatsapp", WA_SHEENA),),
+    ),
     "whatsapp_errors.json": Expected(
         {"channel_event": 1},
         events=(
@@ -1059,7 +1133,16 @@ def _assert_stored(expected: Expected, outcome: dict[str, int], tenant: Tenant) 
     assert Message.objects.count() == len(expected.messages)
     for message_expected in expected.messages:
         _assert_message_row(_stored_message(message_expected), message_expected, tenant)
-    assert Contact.objects.count() == len({m.contact_external_id for m in expected.messages})
+    assert Contact.objects.count() == len(expected.contact_ids)
+    for external_id, address_book in expected.address_book:
+        (contact,) = [row for row in Contact.objects.all() if row.external_id == external_id]
+        assert (contact.tenant, contact.platform, contact.profile) == (
+            tenant,
+            "whatsapp",
+            {"address_book": address_book},
+        )
+    coexistence = Channel.objects.filter(is_coexistence=True)
+    assert sorted((channel.platform, channel.provider_id) for channel in coexistence) == sorted(expected.coexistence)
     assert Conversation.objects.count() == len({(m.channel, m.contact_external_id) for m in expected.messages})
     assert StatusEvent.objects.count() == 0
 
@@ -1122,6 +1205,7 @@ def _assert_message_api(api: APIClient, message: Message, expected: StoredMessag
         expected.status,
     )
     assert (detail["is_flagged"], detail["is_sent_elsewhere"]) == (expected.is_flagged, expected.is_sent_elsewhere)
+    assert detail["historical"] is expected.is_historical
     assert _id_matches(detail["provider_message_id"], expected.provider_message_id)
     assert _api_time(detail["provider_timestamp"]) == expected.provider_timestamp
     assert _api_time(detail["received_at"]) == message.received_at
@@ -1130,7 +1214,7 @@ def _assert_message_api(api: APIClient, message: Message, expected: StoredMessag
     assert detail["statuses"] == []
 
     for params in (
-        {"type": expected.message_type, "direction": expected.direction},
+        {"type": expected.public_type, "direction": expected.direction},
         {"conversation": str(message.conversation_id), "status": expected.status},
         {"contact": str(message.contact_id), "channel": detail["channel"]},
         {"since": detail["provider_timestamp"], "until": "2100-01-01T00:00:00Z"},
@@ -1153,6 +1237,7 @@ def _assert_message_api(api: APIClient, message: Message, expected: StoredMessag
 
     channel = api.get(f"/api/v1/channels/{detail['channel']}/").json()
     assert (channel["platform"], channel["provider_id"]) == expected.channel
+    assert channel["is_coexistence"] is (expected.is_sent_elsewhere and expected.channel[0] == "whatsapp")
 
 
 def _assert_api(api: APIClient, expected: Expected) -> None:
@@ -1160,7 +1245,11 @@ def _assert_api(api: APIClient, expected: Expected) -> None:
     assert len(listed) == len(expected.messages)
     for message_expected in expected.messages:
         _assert_message_api(api, _stored_message(message_expected), message_expected)
-    assert len(_results(api, "/api/v1/contacts/")) == Contact.objects.count()
+    contacts = _results(api, "/api/v1/contacts/")
+    assert len(contacts) == Contact.objects.count()
+    for external_id, address_book in expected.address_book:
+        (shown,) = [contact for contact in contacts if contact["external_id"] == external_id]
+        assert shown["profile"] == {"address_book": address_book}
     assert len(_results(api, "/api/v1/conversations/")) == Conversation.objects.count()
 
 

@@ -14,9 +14,7 @@ from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
 from messaging.providers.templates import TemplateFacts, TemplateReference
 from messaging.providers.whatsapp import events, parse, public, send, templates
-from messaging.providers.whatsapp.accounts import AccountUpdate
 from messaging.providers.whatsapp.messages import TYPES
-from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate, ValueErrorItem
 
 # Not a message to the user: only the channel's budget applies.
 NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})
@@ -34,7 +32,7 @@ class WhatsAppAdapter:
         return parse.parse_whatsapp(document)
 
     def item_event(self, item: DeliveryItem) -> NeutralEvent:
-        if not isinstance(item, InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate):
+        if not isinstance(item, events.WHATSAPP_EVENT_ITEMS):
             raise TypeError(f"not a WhatsApp item: {type(item).__name__}")
         return events.item_event(item)
 

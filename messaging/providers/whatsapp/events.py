@@ -7,6 +7,7 @@ from messaging.providers.delivery import Collector
 from messaging.providers.events import (
     AccountNotice,
     AccountStanding,
+    AddressBookEvent,
     ChannelNotice,
     MediaSource,
     MessageEvent,
@@ -19,27 +20,69 @@ from messaging.providers.jsonread import JsonObject
 from messaging.providers.whatsapp.accounts import AccountUpdate, daily_limit_of
 from messaging.providers.whatsapp.contents import message_content
 from messaging.providers.whatsapp.types import (
+    AddressBookEntry,
+    HistoryMessage,
+    HistoryProgress,
     InboundMessage,
     MediaContent,
     MessageContent,
+    MessageEcho,
     StatusUpdate,
     UnknownContent,
     ValueErrorItem,
 )
 
-WhatsAppEventItem = InboundMessage | StatusUpdate | ValueErrorItem | AccountUpdate
+WhatsAppEventItem = (
+    InboundMessage
+    | StatusUpdate
+    | ValueErrorItem
+    | MessageEcho
+    | HistoryMessage
+    | HistoryProgress
+    | AddressBookEntry
+    | AccountUpdate
+)
+WHATSAPP_EVENT_ITEMS = (
+    InboundMessage,
+    StatusUpdate,
+    ValueErrorItem,
+    MessageEcho,
+    HistoryMessage,
+    HistoryProgress,
+    AddressBookEntry,
+    AccountUpdate,
+)
+
+# ``history_context.status`` (Meta writes it in capitals) as the status of a stored message; ``PENDING`` and
+# anything unknown read as ``sent``: the app sent it, no receipt says more.
+HISTORY_STATUSES = {"DELIVERED": "delivered", "READ": "read", "PLAYED": "played", "ERROR": "failed", "FAILED": "failed"}
 
 
 def item_event(
     item: WhatsAppEventItem,
-) -> MessageEvent | UnroutableEvent | StatusEvent | ChannelNotice | AccountNotice:
+) -> MessageEvent | UnroutableEvent | StatusEvent | ChannelNotice | AddressBookEvent | AccountNotice:
     if isinstance(item, AccountUpdate):
         return account_event(item)
     if isinstance(item, InboundMessage):
         return message_event(item)
     if isinstance(item, StatusUpdate):
         return status_event(item)
+    if isinstance(item, MessageEcho | HistoryMessage | HistoryProgress | AddressBookEntry):
+        return coexistence_event(item)
     return value_error_event(item)
+
+
+def coexistence_event(
+    item: MessageEcho | HistoryMessage | HistoryProgress | AddressBookEntry,
+) -> MessageEvent | ChannelNotice | AddressBookEvent:
+    """The items of a number shared with the WhatsApp Business app (``coexistence.py``)."""
+    if isinstance(item, MessageEcho):
+        return echo_event(item)
+    if isinstance(item, HistoryMessage):
+        return history_event(item)
+    if isinstance(item, HistoryProgress):
+        return history_progress_event(item)
+    return address_book_event(item)
 
 
 def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
@@ -66,6 +109,80 @@ def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
     )
 
 
+def echo_event(item: MessageEcho) -> MessageEvent:
+    """A message the business sent from the WhatsApp Business app: stored as sent elsewhere, like a Messenger
+    echo, in the conversation with the person it went ``to``."""
+    return MessageEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        person=Person(external_id=item.to),
+        message_type=item.type,
+        provider_message_id=item.id,
+        provider_timestamp=item.timestamp,
+        content=item.raw,
+        is_flagged=isinstance(item.content, UnknownContent),
+        is_echo=True,
+        media=content_media(item.content),
+        is_coexistence=True,
+    )
+
+
+def history_event(item: HistoryMessage) -> MessageEvent:
+    """A past message of the app's chat with ``thread_id``: the user's, or the business's (sent elsewhere)."""
+    return MessageEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        person=Person(external_id=item.thread_id),
+        message_type=item.type,
+        provider_message_id=item.id,
+        provider_timestamp=item.timestamp,
+        content=item.raw,
+        is_flagged=isinstance(item.content, UnknownContent),
+        is_echo=item.from_business,
+        media=content_media(item.content),
+        is_coexistence=True,
+        is_historical=True,
+        status=HISTORY_STATUSES.get((item.status or "").upper(), "sent") if item.from_business else None,
+    )
+
+
+def history_progress_event(item: HistoryProgress) -> ChannelNotice:
+    """Channel news under ``history``: how far the import is (``progress`` 100: complete), never a message."""
+    chunk = item.chunk
+    return ChannelNotice(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        field="history",
+        payload={
+            "phase": chunk.phase,
+            "chunk_order": chunk.chunk_order,
+            "progress": chunk.progress,
+            "threads": item.threads,
+            "messages": item.messages,
+        },
+    )
+
+
+def address_book_event(item: AddressBookEntry) -> AddressBookEvent:
+    return AddressBookEvent(
+        platform=item.platform,
+        path=item.path,
+        routing_id=item.routing_id,
+        raw=item.raw,
+        person=Person(external_id=item.wa_id),
+        full_name=None if item.is_removal else item.full_name,
+        first_name=None if item.is_removal else item.first_name,
+        is_removed=item.is_removal,
+        timestamp=item.timestamp,
+    )
+
+
 def status_event(item: StatusUpdate) -> StatusEvent:
     return StatusEvent(
         platform=item.platform,
@@ -82,13 +199,14 @@ def status_event(item: StatusUpdate) -> StatusEvent:
 
 
 def value_error_event(item: ValueErrorItem) -> ChannelNotice:
-    """An out-of-band error for the phone number is channel news under the ``errors`` field."""
+    """An out-of-band error for the phone number is channel news under the ``errors`` field (``history`` for
+    a chat history the business declined to share)."""
     return ChannelNotice(
         platform=item.platform,
         path=item.path,
         routing_id=item.routing_id,
         raw=item.raw,
-        field="errors",
+        field=item.field,
         payload=error_fields(item.error),
     )
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import TypedDict
 
 from messaging.providers.delivery import Collector, DeliveryItem, ParsedDelivery
 from messaging.providers.items import ChannelEventItem, GraphError, read_graph_error
@@ -30,9 +29,11 @@ from messaging.providers.jsonread import (
     read_time,
 )
 from messaging.providers.whatsapp.accounts import ACCOUNT_FIELDS, account_update
+from messaging.providers.whatsapp.coexistence import COEXISTENCE_FIELDS, FieldParser
 from messaging.providers.whatsapp.contents import message_content, read_strings
 from messaging.providers.whatsapp.types import (
     AdReferral,
+    ChannelRoute,
     Conversation,
     InboundMessage,
     MessageContext,
@@ -43,12 +44,6 @@ from messaging.providers.whatsapp.types import (
 )
 
 OBJECT = "whatsapp_business_account"
-
-
-class _Channel(TypedDict):
-    waba_id: str
-    phone_number_id: str
-    display_phone_number: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,15 +82,19 @@ def _change(raw: Json, path: str, waba_id: str, out: Collector, *, entry_time: d
         if field in ACCOUNT_FIELDS:
             out.items.append(account_update(field, value, path, waba_id, occurred_at=entry_time))
             return
-        if field != "messages":
+        parse_field = _FIELDS.get(field)
+        if parse_field is None:
             out.items.append(_channel_event(field, value, path, waba_id))
             return
         channel = _channel(value, path, waba_id)
     except PayloadError as error:
         out.reject(error, raw, path=path, platform="whatsapp", routing_id=waba_id)
         return
-    senders = _senders(value, path, out)
-    _items(value, path, channel, senders, out)
+    parse_field(value, path, channel, out)
+
+
+def _messages(value: JsonObject, path: str, channel: ChannelRoute, out: Collector) -> None:
+    _items(value, path, channel, _senders(value, path, out), out)
 
 
 def _channel_event(field: str, value: JsonObject, path: str, waba_id: str) -> ChannelEventItem:
@@ -108,17 +107,17 @@ def _channel_event(field: str, value: JsonObject, path: str, waba_id: str) -> Ch
     )
 
 
-def _channel(value: JsonObject, path: str, waba_id: str) -> _Channel:
+def _channel(value: JsonObject, path: str, waba_id: str) -> ChannelRoute:
     metadata_path = join(path, "metadata")
     metadata = as_object(value.get("metadata"), metadata_path)
-    return _Channel(
+    return ChannelRoute(
         waba_id=waba_id,
         phone_number_id=need_id(metadata, "phone_number_id", metadata_path),
         display_phone_number=get(metadata, "display_phone_number", metadata_path, str),
     )
 
 
-def _items(value: JsonObject, path: str, channel: _Channel, senders: Mapping[str, _Sender], out: Collector) -> None:
+def _items(value: JsonObject, path: str, channel: ChannelRoute, senders: Mapping[str, _Sender], out: Collector) -> None:
     parsers: dict[str, Callable[[JsonObject, str], DeliveryItem]] = {
         "messages": partial(_inbound_message, channel=channel, senders=senders, out=out),
         "statuses": partial(_status, channel=channel, senders=senders, out=out),
@@ -158,7 +157,7 @@ def _sender(raw: Json, path: str) -> _Sender:
 
 
 def _inbound_message(
-    message: JsonObject, path: str, *, channel: _Channel, senders: Mapping[str, _Sender], out: Collector
+    message: JsonObject, path: str, *, channel: ChannelRoute, senders: Mapping[str, _Sender], out: Collector
 ) -> InboundMessage:
     wa_id = get_id(message, "from", path)
     user_id = get_id(message, "from_user_id", path)
@@ -185,7 +184,7 @@ def _inbound_message(
 
 
 def _status(
-    status: JsonObject, path: str, *, channel: _Channel, senders: Mapping[str, _Sender], out: Collector
+    status: JsonObject, path: str, *, channel: ChannelRoute, senders: Mapping[str, _Sender], out: Collector
 ) -> StatusUpdate:
     recipient_id = get_id(status, "recipient_id", path)
     sender = senders.get(recipient_id or "")
@@ -205,7 +204,7 @@ def _status(
     )
 
 
-def _value_error(error: JsonObject, path: str, *, channel: _Channel) -> ValueErrorItem:
+def _value_error(error: JsonObject, path: str, *, channel: ChannelRoute) -> ValueErrorItem:
     return ValueErrorItem(**channel, path=path, error=read_graph_error(error, path), raw=error)
 
 
@@ -273,6 +272,9 @@ def _referral(message: JsonObject, path: str) -> AdReferral | None:
         welcome_message_text=get(welcome, "text", join(path, "welcome_message"), str),
     )
 
+
+# The changes that carry conversations (every other field is channel news, or quarantined).
+_FIELDS: dict[str, FieldParser] = {"messages": _messages, **COEXISTENCE_FIELDS}
 
 _REFERRAL_KEYS = (
     "source_url",
