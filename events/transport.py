@@ -15,7 +15,8 @@ from functools import cache
 from django.conf import settings
 
 from core.addresses import AddressPolicy, AddressRefusedError, PinnedTarget, target_resolve
-from core.http import HttpConnectionError, HttpError, HttpTimeoutError, http_post_pinned
+from core.http import HttpConnectionError, HttpError, HttpTimeoutError
+from core.http.pinned import http_post_pinned
 
 KEEP_BYTES = 4096
 EXCERPT_CHARS = 512
