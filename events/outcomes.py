@@ -22,6 +22,7 @@ from django.db import connections, router, transaction
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.bulk import ColumnChange, RowCondition, quoted_column, rows_update_where
+from core.db import rows_insert
 from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, EventDelivery
 from events.schedule import retry_after_delay, retry_delay
 from events.transport import Outcome
@@ -64,9 +65,7 @@ def outcomes_record(
     verdicts = [outcome_verdict(item.outcome, attempts=item.attempt, now=now) for item in attempted]
     with transaction.atomic():
         moved = _deliveries_move(attempted, verdicts, token=token, now=now)
-        DeliveryAttempt.objects.bulk_create(
-            [_log_row(item, verdict) for item, verdict in zip(attempted, verdicts, strict=True)]
-        )
+        rows_insert([_log_row(item, verdict) for item, verdict in zip(attempted, verdicts, strict=True)])
         _endpoint_health(endpoint, [item.outcome for item in attempted], now)
     stale = len(attempted) - len(moved)
     if stale:
