@@ -2,6 +2,7 @@
 
 The ORM can express this with ``Case(When(...))``, but compiling a few dozen ``When`` clauses costs more
 than the statement itself; this builds the same SQL directly, with every value passed as a parameter.
+``rows_update_where`` adds a condition each row must meet (a fencing token) and returns the rows it updated.
 """
 
 from __future__ import annotations
@@ -44,6 +45,48 @@ def rows_update(
     ``same`` changes on every row. Returns rows matched."""
     if not changes:
         return 0
+    sql, params = _update_sql(model, changes, same, RowCondition())
+    connection = connections[router.db_for_write(model)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class RowCondition:
+    """A condition every row must meet to be updated: SQL on the row as it is (columns named with
+    ``quoted_column``), ``%s`` for each of ``values``, each already prepared for the database by its field
+    (``get_db_prep_value``)."""
+
+    sql: str = ""
+    values: Sequence[object] = ()
+
+
+def rows_update_where(
+    model: type[models.Model],
+    changes: Mapping[Any, Mapping[str, ColumnChange]],
+    *,
+    where: RowCondition,
+    same: Mapping[str, ColumnChange] | None = None,
+) -> set[Any]:
+    """``rows_update`` for the rows that also meet ``where`` (a fencing token, a status), in one statement;
+    returns the primary keys of the rows updated."""
+    if not changes:
+        return set()
+    sql, params = _update_sql(model, changes, same, where)
+    connection = connections[router.db_for_write(model)]
+    pk_field = _concrete(model, model._meta.pk.name if model._meta.pk else "pk")
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(_column(pk_field))}", params)
+        return {pk_field.to_python(row[0]) for row in cursor.fetchall()}
+
+
+def _update_sql(
+    model: type[models.Model],
+    changes: Mapping[Any, Mapping[str, ColumnChange]],
+    same: Mapping[str, ColumnChange] | None,
+    where: RowCondition,
+) -> tuple[str, list[Any]]:
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     pk_field = _concrete(model, model._meta.pk.name if model._meta.pk else "pk")
@@ -60,14 +103,13 @@ def rows_update(
     if not assignments:
         raise ValueError("nothing to update")
     keys = [pk_field.get_db_prep_value(pk, connection) for pk in changes]
+    condition = f" AND ({where.sql})" if where.sql else ""
     # Names come from the model's metadata, quoted; every value is a parameter.
     sql = (
         f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
-        f"WHERE {pk_column} IN ({', '.join(['%s'] * len(keys))})"
+        f"WHERE {pk_column} IN ({', '.join(['%s'] * len(keys))}){condition}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *keys])
-        return int(cursor.rowcount)
+    return sql, [*params, *keys, *where.values]
 
 
 def _per_row(

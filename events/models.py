@@ -113,6 +113,9 @@ class EventDelivery(models.Model):
     next_attempt_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True, help_text="Last handed to the broker.")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(
+        null=True, blank=True, help_text="Who holds the lease: set at lease, required by the outcome's write."
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -32,9 +32,11 @@ def leases_expired_take_back(*, now: datetime) -> int:
     the worker attempting it, each time) ends failed instead."""
     expired = EventDelivery.objects.filter(status=DeliveryStatus.DELIVERING, lease_expires_at__lt=now)
     expired.filter(attempts__gt=len(settings.GATEWAY_EVENTS_RETRY_SCHEDULE)).update(
-        status=DeliveryStatus.FAILED, lease_expires_at=None
+        status=DeliveryStatus.FAILED, lease_expires_at=None, lease_token=None
     )
-    return expired.update(status=DeliveryStatus.PENDING, lease_expires_at=None, next_attempt_at=now, published_at=None)
+    return expired.update(
+        status=DeliveryStatus.PENDING, lease_expires_at=None, lease_token=None, next_attempt_at=now, published_at=None
+    )
 
 
 def deliveries_unpublished(*, now: datetime, limit: int) -> list[uuid.UUID]:

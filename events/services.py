@@ -188,6 +188,7 @@ def _deliveries_restart(ids: Iterable[uuid.UUID]) -> int:
             published_at=now,
             delivered_at=None,
             lease_expires_at=None,
+            lease_token=None,
         )
     )
     deliveries_publish_on_commit(ids)

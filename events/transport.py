@@ -1,8 +1,9 @@
 """One POST of a signed event to an endpoint, through core's pinned client, and what came of it.
 
-The URL is checked (and its host resolved, once) before every attempt, since DNS answers change; the request
-connects to the address checked. Nothing here raises for a failed attempt: an answer, a timeout, a refused
-address all become an ``Outcome`` the delivery log records. The answer kept is short and never our own body.
+The URL is checked (and its host resolved, once) before every batch of attempts to an endpoint, since DNS answers
+change; each request connects to the address checked. Nothing here raises for a failed attempt: an answer, a
+timeout, a refused address all become an ``Outcome`` the delivery log records. The answer kept is short and never
+our own body.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from functools import cache
 
 from django.conf import settings
 
-from core.addresses import AddressPolicy, AddressRefusedError, target_resolve
-from core.http import HttpConnectionError, HttpError, HttpTimeoutError, http_post_pinned
+from core.addresses import AddressPolicy, AddressRefusedError, PinnedTarget, target_resolve
+from core.http import HttpConnectionError, HttpError, HttpTimeoutError
+from core.http.pinned import http_post_pinned
 
 KEEP_BYTES = 4096
 EXCERPT_CHARS = 512
@@ -46,10 +48,20 @@ def endpoint_url_check(url: str) -> str | None:
     return None
 
 
-def event_post(url: str, *, body: bytes, headers: dict[str, str]) -> Outcome:
+def event_target(url: str) -> PinnedTarget | Outcome:
+    """The checked address to POST ``url``'s events to now, or the refused attempt's outcome (refused_url,
+    refused_scheme, refused_address, unresolved): once per batch of deliveries to one endpoint."""
     started = time.monotonic()
     try:
-        target = target_resolve(url, address_policy())
+        return target_resolve(url, address_policy())
+    except AddressRefusedError as refused:
+        return Outcome(None, refused.reason, _since(started), "", None)
+
+
+def event_post(target: PinnedTarget, *, body: bytes, headers: dict[str, str]) -> Outcome:
+    """POST one signed event to the address ``event_target`` checked (keep-alive: the worker's one pinned client)."""
+    started = time.monotonic()
+    try:
         response = http_post_pinned(
             target,
             content=body,
@@ -58,8 +70,6 @@ def event_post(url: str, *, body: bytes, headers: dict[str, str]) -> Outcome:
             read_timeout=settings.GATEWAY_EVENTS_READ_TIMEOUT,
             keep_bytes=KEEP_BYTES,
         )
-    except AddressRefusedError as refused:
-        return Outcome(None, refused.reason, _since(started), "", None)
     except HttpError as error:
         return Outcome(None, _error_word(error), _since(started), "", None)
     excerpt = _excerpt(response.body, body)

@@ -239,7 +239,7 @@ GATEWAY_DELIVERY_MAX_ATTEMPTS = env_int("GATEWAY_DELIVERY_MAX_ATTEMPTS", 5, mini
 # The longest any message content may live (its day key is destroyed after); tenant policies may be shorter.
 GATEWAY_CONTENT_MAX_DAYS = env_int("GATEWAY_CONTENT_MAX_DAYS", 365, minimum=1, maximum=3650)
 
-# --- Outbound HTTP (core/http.py, the one client) and inbound media ---------------------------------
+# --- Outbound HTTP (core/http/, the one client) and inbound media -----------------------------------
 GATEWAY_HTTP_CONNECT_TIMEOUT = env_int("GATEWAY_HTTP_CONNECT_TIMEOUT", 5, minimum=1, maximum=60)
 GATEWAY_HTTP_READ_TIMEOUT = env_int("GATEWAY_HTTP_READ_TIMEOUT", 30, minimum=1, maximum=240)
 GATEWAY_GRAPH_BASE_URL = env_str("GATEWAY_GRAPH_BASE_URL", "https://graph.facebook.com").rstrip("/")

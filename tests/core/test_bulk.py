@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core.bulk import ColumnChange, rows_update
+from core.bulk import ColumnChange, RowCondition, quoted_column, rows_update, rows_update_where
 from tests.testapp.models import PlainNote
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +61,21 @@ def test_rows_update_without_rows_is_no_statement_and_without_changes_an_error()
     assert len(queries) == 0
     with pytest.raises(ValueError, match="nothing to update"):
         rows_update(PlainNote, {note.pk: {}})
+
+
+def test_rows_update_where_updates_only_the_rows_meeting_the_condition_and_returns_them() -> None:
+    held, other = _notes("token-a", "token-b")
+    title = quoted_column(PlainNote, "title", connection)
+
+    with CaptureQueriesContext(connection) as queries:
+        updated = rows_update_where(
+            PlainNote,
+            {held.pk: {"body": ColumnChange.to("first")}, other.pk: {"body": ColumnChange.to("second")}},
+            where=RowCondition(f"{title} = %s", ["token-a"]),
+            same={"title": ColumnChange.to("done")},
+        )
+
+    assert (updated, len(queries)) == ({held.pk}, 1)
+    rows = {pk: (title, body) for pk, title, body in PlainNote._default_manager.values_list("pk", "title", "body")}
+    assert rows == {held.pk: ("done", "first"), other.pk: ("token-b", "token-b")}
+    assert rows_update_where(PlainNote, {}, where=RowCondition()) == set()

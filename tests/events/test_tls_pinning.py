@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Tenant
-from core.http import http_client_close
+from core.http.pinned import http_pinned_close
 from events.models import DeliveryAttempt, EventDelivery
 from messaging.models import Channel
 from tests.events.conftest import EndpointFactory
@@ -66,9 +66,9 @@ def certificates(
     bundle = tmp_path / "trusted.pem"
     bundle.write_bytes(b"".join(certificate.read_bytes() for _key, certificate in made.values()))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-    http_client_close()  # the next client reads SSL_CERT_FILE
+    http_pinned_close()  # the next client reads SSL_CERT_FILE
     yield made
-    http_client_close()
+    http_pinned_close()
 
 
 def _serve_tls(server: LocalServer, files: tuple[Path, Path]) -> list[str]:

@@ -1,5 +1,5 @@
-"""The one outbound HTTP client of the gateway: media downloads, Graph API sends, and event deliveries to the
-tenants' own URLs (``http_post_pinned``: to the one address core.addresses checked, never resolving again).
+"""The one outbound HTTP client of the gateway: media downloads and Graph API sends (event deliveries to the
+tenants' own URLs go through core.http.pinned, to the one address core.addresses checked).
 
 One keep-alive ``httpx.Client`` per process (made again after a fork: a pool must never be shared by two
 processes), explicit timeouts from settings, no redirects (a caller that follows one checks the new URL
@@ -11,22 +11,19 @@ content), never a header (a bearer token).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import httpcore
 import httpx
 from django.conf import settings
-
-if TYPE_CHECKING:
-    from core.addresses import PinnedTarget
 
 USER_AGENT = "meta-gateway/1"
 CHUNK_BYTES = 64 * 1024
@@ -97,12 +94,11 @@ def http_client() -> httpx.Client:
 
 def http_client_close() -> None:
     """Close this thread's clients (tests; a worker shutting down)."""
-    for name in ("client", "pinned"):
-        current = getattr(_state, name, None)
-        if current is not None:
-            setattr(_state, name, None)
-            if current[0] == os.getpid():
-                current[1].close()
+    current = getattr(_state, "client", None)
+    if current is not None:
+        _state.client = None
+        if current[0] == os.getpid():
+            current[1].close()
 
 
 def http_get(
@@ -145,37 +141,16 @@ def http_delete(
     return _send("DELETE", url, headers=headers, content=None, timeout=timeout, max_bytes=max_bytes, deadline=None)
 
 
-def http_post_pinned(
-    target: PinnedTarget,
-    *,
-    content: bytes,
-    headers: Mapping[str, str],
-    connect_timeout: float,
-    read_timeout: float,
-    keep_bytes: int,
-) -> HttpResponse:
-    """POST ``content`` to ``target``'s URL over this process's pinned client: a new connection goes to the address
-    checked (never resolving the name again), while the request, the TLS server name and the certificate check all
-    use the URL's own host. The answer's body is read up to ``keep_bytes`` and the rest dropped (a consumer's answer
-    is only shown, never parsed); the transfer as a whole is bounded by the two timeouts together, so a slow drip
-    of bytes cannot hold a worker."""
-    timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
-    where = f"POST to {target.origin.host}"
-    pins = _pins.set({target.connect_host: str(target.address)})
-    try:
-        with _translated_errors(where):
-            client = _pinned_client()
-            request = client.build_request("POST", target.url, headers=dict(headers), content=content, timeout=timeout)
-            response = client.send(request, stream=True)
-            try:
-                body = _read_prefix(
-                    response, keep_bytes=keep_bytes, seconds=connect_timeout + read_timeout, where=where
-                )
-            finally:
-                response.close()
-    finally:
-        _pins.reset(pins)
-    return HttpResponse(status=response.status_code, headers=dict(response.headers.items()), body=body)
+def ssl_context_new() -> ssl.SSLContext:
+    """A TLS context verifying certificates as this module's clients do (the certificate store read now)."""
+    return httpx.create_ssl_context()
+
+
+@functools.lru_cache(maxsize=1024)
+def url_request_path(url: str) -> str:
+    """The path and query of ``url`` as a request line carries them (parsed by httpx, as the address checks are;
+    the same few URLs again and again, so remembered)."""
+    return httpx.URL(url).raw_path.decode("ascii")
 
 
 def url_connect_host(url: str) -> str:
@@ -184,57 +159,6 @@ def url_connect_host(url: str) -> str:
         return httpx.URL(url).raw_host.decode("ascii")
     except httpx.InvalidURL:
         return ""
-
-
-_pins: ContextVar[Mapping[str, str] | None] = ContextVar("http_pins", default=None)  # host -> the address checked
-
-
-class _PinnedBackend(httpcore.SyncBackend):
-    """Opens a connection only to the address pinned for its host by the request under way: a host without one
-    (a redirect, a bug) is refused rather than resolved."""
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        address = (_pins.get() or {}).get(host)
-        if address is None:
-            raise httpcore.ConnectError("no checked address for this host")
-        return super().connect_tcp(address, port, timeout, local_address, socket_options)
-
-
-class _PinnedTransport(httpx.HTTPTransport):
-    """httpx's transport over a pool whose connections go through _PinnedBackend. Kept connections are pooled by
-    the URL's host, so one reused for a host was opened to an address checked for that same host, with its
-    certificate verified against that host's name."""
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PinnedBackend(),
-        )
-
-
-def _pinned_client() -> httpx.Client:
-    """This process's client for URLs that tenants give (events), apart from the one for Graph and media."""
-    current = getattr(_state, "pinned", None)
-    if current is not None and current[0] == os.getpid():
-        client: httpx.Client = current[1]
-        return client
-    limits = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
-    client = httpx.Client(
-        transport=_PinnedTransport(limits), follow_redirects=False, headers={"User-Agent": USER_AGENT}
-    )
-    _state.pinned = (os.getpid(), client)
-    return client
 
 
 @dataclass(frozen=True)
@@ -308,20 +232,6 @@ def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float | 
             late.may_have_been_sent = True
             raise late
     return bytes(body)
-
-
-def _read_prefix(response: httpx.Response, *, keep_bytes: int, seconds: float, where: str) -> bytes:
-    ends_at = time.monotonic() + seconds
-    body = bytearray()
-    for chunk in response.iter_bytes(CHUNK_BYTES):
-        body += chunk
-        if len(body) >= keep_bytes:
-            break
-        if time.monotonic() > ends_at:
-            late = HttpTimeoutError(f"{where}: the answer took longer than {seconds} seconds")
-            late.may_have_been_sent = True
-            raise late
-    return bytes(body[:keep_bytes])
 
 
 @contextmanager

@@ -1,0 +1,138 @@
+"""core.http.pinned: event POSTs reuse one kept connection per host and checked address, a kept connection the
+server had dropped is replaced once without losing the request, and an answer longer than what is kept closes
+its connection (the rest is never read)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from core.addresses import AddressPolicy, PinnedTarget, target_resolve
+from core.http import HttpConnectionError
+from core.http.pinned import _pinned_pool, http_pinned_close, http_post_pinned
+
+KEEP_BYTES = 64
+
+
+class KeepAliveServer:
+    """A local HTTP/1.1 server that keeps connections open; answers 200 with ``answer``; records the bodies."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.bodies: list[bytes] = []
+        self.webhook_ids: list[str] = []
+        recorded = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                recorded.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                recorded.webhook_ids.append(self.headers.get("webhook-id", ""))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def keep_alive_server(answer: bytes) -> Iterator[KeepAliveServer]:
+    """The server, and this thread's kept connections closed before and after."""
+    server = KeepAliveServer(answer)
+    http_pinned_close()
+    try:
+        yield server
+    finally:
+        http_pinned_close()
+        server.stop()
+
+
+@pytest.fixture
+def connections_made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    made: list[Any] = []
+    real = socket.create_connection
+
+    def counting(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        made.append(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", counting)
+    return made
+
+
+def _target(server: KeepAliveServer, path: str) -> PinnedTarget:
+    return target_resolve(server.url(path), AddressPolicy.of(allow_http=True, allowed_networks=("127.0.0.0/8",)))
+
+
+def _post(target: PinnedTarget, body: bytes = b'{"n":1}') -> Any:
+    return http_post_pinned(
+        target, content=body, headers={"webhook-id": "evt_1"}, connect_timeout=5, read_timeout=5, keep_bytes=KEEP_BYTES
+    )
+
+
+def test_posts_to_one_host_reuse_one_kept_connection(connections_made: list[Any]) -> None:
+    with keep_alive_server(b"ok") as server:
+        target = _target(server, "/hook")
+        answers = [_post(target, f'{{"n":{n}}}'.encode()) for n in range(5)]
+
+    assert [(answer.status, answer.body) for answer in answers] == [(200, b"ok")] * 5
+    assert len(connections_made) == 1
+    assert server.bodies == [f'{{"n":{n}}}'.encode() for n in range(5)]
+    assert server.webhook_ids == ["evt_1"] * 5
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_once_and_the_post_goes_through(
+    connections_made: list[Any],
+) -> None:
+    with keep_alive_server(b"ok") as server:
+        target = _target(server, "/hook")
+        _post(target)
+        ((kept, _used),) = _pinned_pool()._idle.values()
+        assert kept.sock is not None
+        kept.sock.shutdown(socket.SHUT_RDWR)  # as a server closing an idle connection leaves it
+        answer = _post(target)
+
+    assert (answer.status, len(connections_made), len(server.bodies)) == (200, 2, 2)
+
+
+def test_an_answer_longer_than_what_is_kept_closes_its_connection(connections_made: list[Any]) -> None:
+    with keep_alive_server(b"x" * (KEEP_BYTES * 4)) as server:
+        target = _target(server, "/long")
+        first, second = _post(target), _post(target)
+
+    assert (first.body, second.body) == (b"x" * KEEP_BYTES, b"x" * KEEP_BYTES)
+    assert len(connections_made) == 2
+
+
+def test_a_refused_connection_is_a_connection_error_never_sent() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    target = target_resolve(
+        f"http://127.0.0.1:{port}/hook", AddressPolicy.of(allow_http=True, allowed_networks=("127.0.0.0/8",))
+    )
+
+    with pytest.raises(HttpConnectionError) as refused:
+        _post(target)
+
+    assert refused.value.may_have_been_sent is False
+    assert "/hook" not in str(refused.value)
