@@ -11,13 +11,15 @@ import math
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import control, graph, receiver
+from simulator import control, graph, identity, receiver
 from simulator.control import SENDER, STATE
 from simulator.graph import GraphError
+from simulator.identity import PHONE
 from simulator.receiver import EventReceiver
 from simulator.state import MEDIA_URL_SECONDS, WHATSAPP, Channel, Fault, FaultPlan, Media, SimulatorState
 from simulator.webhooks import SentMessage, WebhookSender, WebhookSettings
@@ -26,6 +28,7 @@ MEDIA_MAX_BYTES = 100 * 1024 * 1024
 MEDIA_PATH = "/whatsapp_business/attachments/"
 HOLD_POLL_SECONDS = 0.1
 JSON = "application/json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_response(body: bytes, status: int = 200) -> web.Response:
@@ -60,48 +63,74 @@ async def messages_post(request: web.Request) -> web.StreamResponse:
     if isinstance(channel, GraphError):
         return error_response(state, channel)
     body = await request.read()
-    plan = state.faults_for(channel)
+
+    async def answer() -> web.Response:
+        payload = graph.parse_json_object(body)
+        if payload is None:
+            return error_response(state, graph.invalid_parameter("The request body must be a JSON object."))
+        if channel.platform == WHATSAPP:
+            return whatsapp_send(request, state, channel, payload)
+        return messenger_send(request, state, channel, payload)
+
+    return await with_faults(request, state, state.faults_for(channel), answer)
+
+
+async def with_faults(
+    request: web.Request, state: SimulatorState, plan: FaultPlan | None, answer: Callable[[], Awaitable[web.Response]]
+) -> web.StreamResponse:
+    """Answer with ``answer()``, unless the fault plan draws a failure before or after it (sends and media alike)."""
     fault = plan.draw() if plan is not None else None
-    if fault is not None and plan is not None and not fault.is_after_accept:
+    if fault is None or plan is None:
+        return await answer()
+    if not fault.is_after_accept:
         return await fault_apply(request, state, plan, fault, None)
-    payload = graph.parse_json_object(body)
-    if payload is None:
-        response = error_response(state, graph.invalid_parameter("The request body must be a JSON object."))
-    elif channel.platform == WHATSAPP:
-        response = whatsapp_send(request, state, channel, payload)
-    else:
-        response = messenger_send(request, state, channel, payload)
-    if fault is not None and plan is not None:
-        return await fault_apply(request, state, plan, fault, response)
-    return response
+    return await fault_apply(request, state, plan, fault, await answer())
 
 
 def whatsapp_send(
     request: web.Request, state: SimulatorState, channel: Channel, payload: dict[str, Any]
 ) -> web.Response:
-    parsed = graph.whatsapp_parse(payload)
+    parsed = graph.whatsapp_parse(payload, accepts_bsuid=channel.identity != PHONE)
     if isinstance(parsed, GraphError):
         return error_response(state, parsed)
     if isinstance(parsed, graph.WhatsAppMarkRead):
-        state.ledger.marked_read += 1
-        return json_response(b'{"success":true}')
+        return mark_read(state, channel, parsed)
+    user = send_user(state, channel, parsed)
     now = time.time()
-    if not parsed.is_template and not state.is_window_open(channel, parsed.wa_id, now):
+    if not parsed.is_template and not state.is_window_open(channel, user.key, now):
         return error_response(state, graph.outside_window())
     pairs = state.pairs[channel.provider_id]
-    if not pairs.has_token(parsed.wa_id, now):
+    if not pairs.has_token(user.key, now):
         return error_response(state, graph.pair_rate_reached())
     throughput = state.throughput[channel.provider_id]
     if not throughput.has_room(now):
         return error_response(state, graph.throughput_reached())
-    pairs.take(parsed.wa_id, now)
+    pairs.take(user.key, now)
     throughput.record(now)
     state.ledger.record_accepted(parsed.callback_data)
-    wamid = state.ids.wamid(parsed.wa_id)
+    wamid = state.ids.wamid(user.key)
     if channel.status_delays_ms is not None:
-        message = SentMessage(channel, wamid, parsed.wa_id, parsed.callback_data, parsed.is_template)
+        failure = state.failures.failure_for(channel.provider_id, user.wa_id, user.user_id)
+        message = SentMessage(channel, wamid, user.key, parsed.callback_data, parsed.is_template, user, failure)
         request.app[SENDER].statuses_schedule(message)
-    return json_response(graph.whatsapp_success(to=parsed.to, wa_id=parsed.wa_id, wamid=wamid))
+    contact = identity.answer_contact(parsed.recipient, user, channel.identity)
+    message_status = "accepted" if parsed.is_template else None
+    return json_response(graph.whatsapp_success(contact=contact, wamid=wamid, message_status=message_status))
+
+
+def mark_read(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppMarkRead) -> web.Response:
+    """Only a message this number received can be marked as read, as on the Cloud API."""
+    if not state.is_inbound(channel, parsed.message_id):
+        return error_response(state, graph.invalid_read_receipt(parsed.message_id))
+    state.ledger.marked_read += 1
+    return json_response(b'{"success":true}')
+
+
+def send_user(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppSend) -> identity.User:
+    """The user a send reaches: by phone number (and its BSUID), or by a BSUID the simulator may know the number of."""
+    if parsed.wa_id is not None:
+        return state.directory.user_for_phone(channel.waba_id, parsed.wa_id)
+    return state.directory.user_for_bsuid(parsed.user_id or "")
 
 
 def messenger_send(
@@ -169,11 +198,16 @@ def connection_reset(request: web.Request) -> web.StreamResponse:
     return web.Response(status=499)
 
 
-async def media_upload(request: web.Request) -> web.Response:
+async def media_upload(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     channel = channel_for_node(state, request.match_info["node"], request_token(request))
     if isinstance(channel, GraphError):
         return error_response(state, channel)
+    return await with_faults(request, state, state.faults_for(channel), lambda: media_store(request, channel))
+
+
+async def media_store(request: web.Request, channel: Channel) -> web.Response:
+    state = request.app[STATE]
     if not request.content_type.startswith("multipart/"):
         return error_response(state, graph.invalid_parameter("The upload must be multipart/form-data."))
     fields: dict[str, str] = {}
@@ -203,11 +237,43 @@ def media_for(request: web.Request) -> Media | GraphError:
     token = request_token(request)
     if media is None:
         known = any(channel.access_token == token for channel in state.channels.values())
-        return graph.media_not_found(media_id) if known else graph.bad_token()
+        return graph.media_not_found(media_id, request.method) if known else graph.bad_token()
     owner = state.channels.get(media.owner)
     if owner is None or token != owner.access_token:
         return graph.bad_token()
     return media
+
+
+def faults_for_node(request: web.Request, node: str) -> FaultPlan | None:
+    """The fault plan of the channel owning a media id, else of the channel the token belongs to, else global."""
+    state = request.app[STATE]
+    media = state.media.get(node)
+    channel = state.channels.get(media.owner) if media is not None else None
+    token = request_token(request)
+    if channel is None and token is not None:
+        channel = next((known for known in state.channels.values() if known.access_token == token), None)
+    return state.faults_for(channel) if channel is not None else state.global_faults
+
+
+async def node_get(request: web.Request) -> web.StreamResponse:
+    """``GET /<id>``: a phone number or page the token owns, else a media object."""
+    state = request.app[STATE]
+    node = request.match_info["media_id"]
+    if node in state.channels:
+        return await with_faults(request, state, state.faults_for(state.channels[node]), lambda: channel_get(request))
+    return await with_faults(request, state, faults_for_node(request, node), lambda: media_get(request))
+
+
+async def channel_get(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    channel = channel_for_node(state, request.match_info["media_id"], request_token(request))
+    if isinstance(channel, GraphError):
+        return error_response(state, channel)
+    node = graph.phone_number_node(channel) if channel.platform == WHATSAPP else graph.page_node(channel)
+    fields = [name for name in request.query.get("fields", "").split(",") if name]
+    if fields:
+        node = {name: node[name] for name in ["id", *fields] if name in node}
+    return web.json_response(node)
 
 
 async def media_get(request: web.Request) -> web.Response:
@@ -228,7 +294,13 @@ async def media_get(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def media_delete(request: web.Request) -> web.Response:
+async def media_delete(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    plan = faults_for_node(request, request.match_info["media_id"])
+    return await with_faults(request, state, plan, lambda: media_remove(request))
+
+
+async def media_remove(request: web.Request) -> web.Response:
     state = request.app[STATE]
     media = media_for(request)
     if isinstance(media, GraphError):
@@ -260,6 +332,17 @@ async def cdn_download(request: web.Request) -> web.Response:
     return web.Response(body=media.content, content_type=media.mime_type.split(";")[0])
 
 
+@web.middleware
+async def graph_json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods answer Graph's JSON error shape, never aiohttp's plain-text 404/405."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return error_response(request.app[STATE], graph.unknown_path(request.path))
+    except web.HTTPMethodNotAllowed:
+        return error_response(request.app[STATE], graph.unsupported_method(request.method, request.path))
+
+
 async def on_startup(app: web.Application) -> None:
     await app[SENDER].start()
 
@@ -271,7 +354,7 @@ async def on_cleanup(app: web.Application) -> None:
 def build_app(
     *, state: SimulatorState, webhook_settings: WebhookSettings, event_receiver: EventReceiver | None = None
 ) -> web.Application:
-    app = web.Application(client_max_size=MEDIA_MAX_BYTES + 1024 * 1024)
+    app = web.Application(client_max_size=MEDIA_MAX_BYTES + 1024 * 1024, middlewares=[graph_json_errors])
     app[STATE] = state
     app[SENDER] = WebhookSender(webhook_settings)
     app.on_startup.append(on_startup)
@@ -282,6 +365,6 @@ def build_app(
     app.router.add_get("/_cdn/{media_id}", cdn_download)
     app.router.add_post("/{version}/{node}/messages", messages_post)
     app.router.add_post("/{version}/{node}/media", media_upload)
-    app.router.add_get("/{version}/{media_id}", media_get)
+    app.router.add_get("/{version}/{media_id}", node_get)
     app.router.add_delete("/{version}/{media_id}", media_delete)
     return app
