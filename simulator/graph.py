@@ -367,8 +367,17 @@ def _has_attachment(message: dict[str, Any]) -> bool:
     return isinstance(attachment, dict) and isinstance(attachment.get("type"), str)
 
 
+PHONE_SUCCESS = '{"messaging_product":"whatsapp","contacts":[{"input":"%s","wa_id":"%s"}],"messages":[{"id":"%s"}]}'
+
+
 def whatsapp_success(*, contact: dict[str, str], wamid: str, message_status: str | None) -> bytes:
-    """The send answer; ``message_status`` (``accepted``) only for templates, as Meta answers paced templates."""
+    """The send answer; ``message_status`` (``accepted``) only for templates, as Meta answers paced templates.
+
+    The common answer (a phone number, no status) is formatted, not serialised: the input matched
+    PHONE_PATTERN and the ids are digits and base64, so nothing in it needs escaping.
+    """
+    if message_status is None and contact.keys() == {"input", "wa_id"}:
+        return (PHONE_SUCCESS % (contact["input"], contact["wa_id"], wamid)).encode()
     message = {"id": wamid} if message_status is None else {"id": wamid, "message_status": message_status}
     body = {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
     return json.dumps(body, separators=(",", ":")).encode()
