@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from simulator.app import build_app
-from simulator.control import SENDER, STATE, ControlError, config_apply
+from simulator.control import SENDER, STATE, ControlError, choice, config_apply
+from simulator.identity import IDENTITIES, PHONE
 from simulator.receiver import EventReceiver, ReceiverError
 from simulator.state import SimulatorState
 from simulator.webhooks import WebhookSettings
@@ -43,6 +44,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--sliding-window",
         action="store_true",
         help="enforce the per-number limit over any 1 s (default: per wall-clock second, like the histogram)",
+    )
+    parser.add_argument(
+        "--identity",
+        choices=sorted(IDENTITIES),
+        help="identity shape of WhatsApp channels that do not name one: phone (pre-2026, default), bsuid, bsuid_only",
     )
     parser.add_argument("--webhook-concurrency", type=int, help="concurrent webhook POSTs (default: 32)")
     parser.add_argument("--status-batch", type=int, help="status updates per webhook POST (default: 1)")
@@ -136,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         config = config_load(options.config)
         public_url = options.public_url or config.get("public_url")
         is_sliding = options.sliding_window or config.get("throughput_window") == "sliding"
-        state = SimulatorState(is_sliding_window=is_sliding, public_url=public_url)
+        identity = choice(
+            {"identity": options.identity or config.get("identity", PHONE)}, "identity", PHONE, IDENTITIES
+        )
+        state = SimulatorState(is_sliding_window=is_sliding, public_url=public_url, default_identity=identity)
         config_apply(state, config)
         app = build_app(
             state=state, webhook_settings=webhook_settings(config, options), event_receiver=event_receiver(config)

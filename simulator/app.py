@@ -11,13 +11,15 @@ import math
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import accounts, coexistence, control, graph, receiver, templates
+from simulator import accounts, coexistence, control, graph, identity, receiver, templates
 from simulator.control import SENDER, STATE
 from simulator.graph import GraphError
+from simulator.identity import PHONE
 from simulator.receiver import EventReceiver
 from simulator.state import MEDIA_URL_SECONDS, WHATSAPP, Channel, Fault, FaultPlan, Media, SimulatorState
 from simulator.webhooks import SentMessage, WebhookSender, WebhookSettings
@@ -26,6 +28,7 @@ MEDIA_MAX_BYTES = 100 * 1024 * 1024
 MEDIA_PATH = "/whatsapp_business/attachments/"
 HOLD_POLL_SECONDS = 0.1
 JSON = "application/json"
+GRAPH_METHODS = frozenset({"GET", "POST", "DELETE"})
 
 
 def json_response(body: bytes, status: int = 200) -> web.Response:
@@ -61,52 +64,87 @@ async def messages_post(request: web.Request) -> web.StreamResponse:
         return error_response(state, channel)
     body = await request.read()
     plan = state.faults_for(channel)
-    fault = plan.draw() if plan is not None else None
-    if fault is not None and plan is not None and not fault.is_after_accept:
-        return await fault_apply(request, state, plan, fault, None)
+    if plan is None:
+        return messages_answer(request, state, channel, body)
+
+    async def answer() -> web.Response:
+        return messages_answer(request, state, channel, body)
+
+    return await with_faults(request, state, plan, answer)
+
+
+def messages_answer(request: web.Request, state: SimulatorState, channel: Channel, body: bytes) -> web.Response:
     payload = graph.parse_json_object(body)
     if payload is None:
-        response = error_response(state, graph.invalid_parameter("The request body must be a JSON object."))
-    elif channel.platform == WHATSAPP:
-        response = whatsapp_send(request, state, channel, payload)
-    else:
-        response = messenger_send(request, state, channel, payload)
-    if fault is not None and plan is not None:
-        return await fault_apply(request, state, plan, fault, response)
-    return response
+        return error_response(state, graph.invalid_parameter("The request body must be a JSON object."))
+    if channel.platform == WHATSAPP:
+        return whatsapp_send(request, state, channel, payload)
+    return messenger_send(request, state, channel, payload)
+
+
+async def with_faults(
+    request: web.Request, state: SimulatorState, plan: FaultPlan | None, answer: Callable[[], Awaitable[web.Response]]
+) -> web.StreamResponse:
+    """Answer with ``answer()``, unless the fault plan draws a failure before or after it (sends and media alike)."""
+    fault = plan.draw() if plan is not None else None
+    if fault is None or plan is None:
+        return await answer()
+    if not fault.is_after_accept:
+        return await fault_apply(request, state, plan, fault, None)
+    return await fault_apply(request, state, plan, fault, await answer())
 
 
 def whatsapp_send(
     request: web.Request, state: SimulatorState, channel: Channel, payload: dict[str, Any]
 ) -> web.Response:
-    parsed = graph.whatsapp_parse(payload)
+    parsed = graph.whatsapp_parse(payload, accepts_bsuid=channel.identity != PHONE)
     if isinstance(parsed, GraphError):
         return error_response(state, parsed)
     if isinstance(parsed, graph.WhatsAppMarkRead):
-        state.ledger.marked_read += 1
-        return json_response(b'{"success":true}')
+        return mark_read(state, channel, parsed)
+    user = send_user(state, channel, parsed)
     now = time.time()
     refused = (
         templates.send_refusal(request.app, channel, payload)
         if parsed.is_template
-        else (None if state.is_window_open(channel, parsed.wa_id, now) else graph.outside_window())
+        else (None if state.is_window_open(channel, user.key, now) else graph.outside_window())
     )
     if refused is not None:
         return error_response(state, refused)
     pairs = state.pairs[channel.provider_id]
-    if not pairs.has_token(parsed.wa_id, now):
+    if not pairs.has_token(user.key, now):
         return error_response(state, graph.pair_rate_reached())
     throughput = state.throughput[channel.provider_id]
     if not throughput.has_room(now):
         return error_response(state, graph.throughput_reached())
-    pairs.take(parsed.wa_id, now)
+    pairs.take(user.key, now)
     throughput.record(now)
     state.ledger.record_accepted(parsed.callback_data)
-    wamid = state.ids.wamid(parsed.wa_id)
+    wamid = state.ids.wamid(user.key)
     if channel.status_delays_ms is not None:
-        message = SentMessage(channel, wamid, parsed.wa_id, parsed.callback_data, parsed.is_template)
+        failure = state.failures.failure_for(channel.provider_id, user.wa_id, user.user_id)
+        message = SentMessage(channel, wamid, user.key, parsed.callback_data, parsed.is_template, user, failure)
         request.app[SENDER].statuses_schedule(message)
-    return json_response(graph.whatsapp_success(to=parsed.to, wa_id=parsed.wa_id, wamid=wamid))
+    contact = identity.answer_contact(parsed.recipient, user, channel.identity)
+    message_status = "accepted" if parsed.is_template else None
+    return json_response(graph.whatsapp_success(contact=contact, wamid=wamid, message_status=message_status))
+
+
+def mark_read(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppMarkRead) -> web.Response:
+    """Only a message this number received can be marked as read, as on the Cloud API."""
+    if not state.is_inbound(channel, parsed.message_id):
+        return error_response(state, graph.invalid_read_receipt(parsed.message_id))
+    state.ledger.marked_read += 1
+    return json_response(b'{"success":true}')
+
+
+def send_user(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppSend) -> identity.User:
+    """The user a send reaches: by phone number (and its BSUID), or by a BSUID the simulator may know the number of."""
+    if parsed.wa_id is not None and channel.identity == PHONE:
+        return identity.User(wa_id=parsed.wa_id, user_id=None)
+    if parsed.wa_id is not None:
+        return state.directory.user_for_phone(channel.waba_id, parsed.wa_id)
+    return state.directory.user_for_bsuid(parsed.user_id or "")
 
 
 def messenger_send(
@@ -174,11 +212,16 @@ def connection_reset(request: web.Request) -> web.StreamResponse:
     return web.Response(status=499)
 
 
-async def media_upload(request: web.Request) -> web.Response:
+async def media_upload(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     channel = channel_for_node(state, request.match_info["node"], request_token(request))
     if isinstance(channel, GraphError):
         return error_response(state, channel)
+    return await with_faults(request, state, state.faults_for(channel), lambda: media_store(request, channel))
+
+
+async def media_store(request: web.Request, channel: Channel) -> web.Response:
+    state = request.app[STATE]
     if not request.content_type.startswith("multipart/"):
         return error_response(state, graph.invalid_parameter("The upload must be multipart/form-data."))
     fields: dict[str, str] = {}
@@ -208,11 +251,43 @@ def media_for(request: web.Request) -> Media | GraphError:
     token = request_token(request)
     if media is None:
         known = any(channel.access_token == token for channel in state.channels.values())
-        return graph.media_not_found(media_id) if known else graph.bad_token()
+        return graph.media_not_found(media_id, request.method) if known else graph.bad_token()
     owner = state.channels.get(media.owner)
     if owner is None or token != owner.access_token:
         return graph.bad_token()
     return media
+
+
+def faults_for_node(request: web.Request, node: str) -> FaultPlan | None:
+    """The fault plan of the channel owning a media id, else of the channel the token belongs to, else global."""
+    state = request.app[STATE]
+    media = state.media.get(node)
+    channel = state.channels.get(media.owner) if media is not None else None
+    token = request_token(request)
+    if channel is None and token is not None:
+        channel = next((known for known in state.channels.values() if known.access_token == token), None)
+    return state.faults_for(channel) if channel is not None else state.global_faults
+
+
+async def node_get(request: web.Request) -> web.StreamResponse:
+    """``GET /<id>``: a phone number or page the token owns, else a media object."""
+    state = request.app[STATE]
+    node = request.match_info["media_id"]
+    if node in state.channels:
+        return await with_faults(request, state, state.faults_for(state.channels[node]), lambda: channel_get(request))
+    return await with_faults(request, state, faults_for_node(request, node), lambda: media_get(request))
+
+
+async def channel_get(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    channel = channel_for_node(state, request.match_info["media_id"], request_token(request))
+    if isinstance(channel, GraphError):
+        return error_response(state, channel)
+    node = graph.phone_number_node(channel) if channel.platform == WHATSAPP else graph.page_node(channel)
+    fields = [name for name in request.query.get("fields", "").split(",") if name]
+    if fields:
+        node = {name: node[name] for name in ["id", *fields] if name in node}
+    return web.json_response(node)
 
 
 async def media_get(request: web.Request) -> web.Response:
@@ -233,7 +308,13 @@ async def media_get(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def media_delete(request: web.Request) -> web.Response:
+async def media_delete(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    plan = faults_for_node(request, request.match_info["media_id"])
+    return await with_faults(request, state, plan, lambda: media_remove(request))
+
+
+async def media_remove(request: web.Request) -> web.Response:
     state = request.app[STATE]
     media = media_for(request)
     if isinstance(media, GraphError):
@@ -265,6 +346,17 @@ async def cdn_download(request: web.Request) -> web.Response:
     return web.Response(body=media.content, content_type=media.mime_type.split(";")[0])
 
 
+async def graph_unknown_route(request: web.Request) -> web.Response:
+    """Every path or method no other route serves answers Graph's JSON error shape, never a plain-text 404/405.
+
+    A catch-all route rather than a middleware, so the hot send path pays nothing for it.
+    """
+    state = request.app[STATE]
+    if request.method not in GRAPH_METHODS:
+        return error_response(state, graph.unsupported_method(request.method, request.path))
+    return error_response(state, graph.unknown_path(request.path))
+
+
 async def on_startup(app: web.Application) -> None:
     await app[SENDER].start()
 
@@ -290,6 +382,7 @@ def build_app(
     app.router.add_get("/_cdn/{media_id}", cdn_download)
     app.router.add_post("/{version}/{node}/messages", messages_post)
     app.router.add_post("/{version}/{node}/media", media_upload)
-    app.router.add_get("/{version}/{media_id}", media_get)
+    app.router.add_get("/{version}/{media_id}", node_get)
     app.router.add_delete("/{version}/{media_id}", media_delete)
+    app.router.add_route("*", "/{tail:.*}", graph_unknown_route)
     return app

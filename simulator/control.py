@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from simulator.failures import FAILURES
+from simulator.identity import IDENTITIES, PHONE, is_bsuid
 from simulator.inbound import MESSAGING_KINDS, WHATSAPP_KINDS, InboundPlan, default_senders, inbound_generate
 from simulator.state import (
     COEXISTENCE_MPS,
@@ -31,8 +34,9 @@ STATE = web.AppKey("state", SimulatorState)
 SENDER = web.AppKey("sender", WebhookSender)
 DEFAULT_STATUS_DELAYS_MS = (50.0, 150.0, 300.0)
 DEFAULT_PAIR_PERIOD_SECONDS = 6.0
-DEFAULT_PAIR_BURST = 5
+DEFAULT_PAIR_BURST = 45
 MAX_INBOUND = 1_000_000
+NON_DIGITS = re.compile(r"[^0-9]")
 
 
 class ControlError(Exception):
@@ -40,9 +44,18 @@ class ControlError(Exception):
 
 
 def public_base(request: web.Request) -> str:
-    """The simulator's own base URL as the caller reached it (or as configured), for media links."""
+    """The simulator's own base URL for media links: as configured, else the address the connection arrived on.
+
+    Never the request's ``Host`` header: a link Meta hands out does not follow what the caller claims.
+    """
     configured = request.app[STATE].public_url
-    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
+    if configured:
+        return configured.rstrip("/")
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    if not sockname:
+        return f"{request.scheme}://127.0.0.1"
+    host, port = sockname[0], sockname[1]
+    return f"{request.scheme}://[{host}]:{port}" if ":" in host else f"{request.scheme}://{host}:{port}"
 
 
 def text(data: dict[str, Any], key: str, *, default: str | None = None) -> str:
@@ -80,6 +93,13 @@ def flag(data: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def choice(data: dict[str, Any], key: str, default: str, choices: frozenset[str]) -> str:
+    value = data.get(key, default)
+    if value not in choices:
+        raise ControlError(f"{key} must be one of {sorted(choices)}")
+    return str(value)
+
+
 def string_list(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key)
     if not isinstance(value, list) or not value or not all(isinstance(item, str) and item for item in value):
@@ -97,7 +117,7 @@ def status_delays(data: dict[str, Any]) -> tuple[float, float, float] | None:
     return delays[0], delays[1], delays[2]
 
 
-def channel_from_json(data: Any) -> Channel:
+def channel_from_json(data: Any, *, default_identity: str = PHONE) -> Channel:
     if not isinstance(data, dict):
         raise ControlError("a channel must be a JSON object")
     platform = text(data, "platform", default=WHATSAPP)
@@ -120,6 +140,7 @@ def channel_from_json(data: Any) -> Channel:
         is_coexistence=is_coexistence,
         enforces_window=flag(data, "enforce_window", True),
         status_delays_ms=status_delays(data),
+        identity=choice(data, "identity", default_identity, IDENTITIES),
     )
 
 
@@ -148,7 +169,7 @@ def config_apply(state: SimulatorState, data: Any) -> None:
     if not isinstance(channels, list):
         raise ControlError("channels must be a list")
     for channel in channels:
-        state.channel_add(channel_from_json(channel))
+        state.channel_add(channel_from_json(channel, default_identity=state.default_identity))
     faults = data.get("faults", [])
     for plan in faults if isinstance(faults, list) else [faults]:
         faults_set(state, plan)
@@ -165,6 +186,11 @@ def faults_set(state: SimulatorState, data: Any) -> dict[str, object]:
         channel_get(state, provider_id)
         state.channel_faults[provider_id] = plan
     return {"provider_id": provider_id, **plan.public()}
+
+
+def recipient_key(recipient: str) -> str:
+    """A recipient as sends are counted: a BSUID as given, a phone number as its digits."""
+    return recipient if is_bsuid(recipient) else NON_DIGITS.sub("", recipient)
 
 
 def channel_get(state: SimulatorState, provider_id: str) -> Channel:
@@ -198,7 +224,9 @@ def routes_add(app: web.Application) -> None:  # noqa: PLR0915 - one closure per
     async def channels_post(request: web.Request) -> web.Response:
         data = await json_body(request)
         items = data.get("channels") if isinstance(data, dict) and "channels" in data else [data]
-        channels = [channel_from_json(item) for item in (items if isinstance(items, list) else [items])]
+        identity = request.app[STATE].default_identity
+        items = items if isinstance(items, list) else [items]
+        channels = [channel_from_json(item, default_identity=identity) for item in items]
         for channel in channels:
             request.app[STATE].channel_add(channel)
         return web.json_response({"channels": [channel.public() for channel in channels]}, status=201)
@@ -243,6 +271,29 @@ def routes_add(app: web.Application) -> None:  # noqa: PLR0915 - one closure per
         state = request.app[STATE]
         channel = channel_get(state, request.query.get("provider_id", ""))
         return web.json_response({"provider_id": channel.provider_id, "open": state.windows[channel.provider_id]})
+
+    async def failures_post(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        data = await json_body(request)
+        if not isinstance(data, dict):
+            raise ControlError("the body must be a JSON object")
+        channel = channel_get(state, text(data, "provider_id"))
+        if channel.platform != WHATSAPP:
+            raise ControlError("failed statuses exist on WhatsApp channels only")
+        code = data.get("code")
+        failure = FAILURES.get(code) if isinstance(code, int) and not isinstance(code, bool) else None
+        if failure is None:
+            raise ControlError(f"code must be one of {sorted(FAILURES)}")
+        recipients = [recipient_key(recipient) for recipient in string_list(data, "recipients")]
+        state.failures.mark(channel.provider_id, recipients, failure)
+        return web.json_response({"provider_id": channel.provider_id, "recipients": recipients, "code": code})
+
+    async def failures_get(request: web.Request) -> web.Response:
+        return web.json_response({"failures": request.app[STATE].failures.public()})
+
+    async def failures_delete(request: web.Request) -> web.Response:
+        request.app[STATE].failures.clear()
+        return web.json_response({"cleared": True})
 
     async def sends_get(request: web.Request) -> web.Response:
         state = request.app[STATE]
@@ -302,6 +353,9 @@ def routes_add(app: web.Application) -> None:  # noqa: PLR0915 - one closure per
         ("DELETE", "/_sim/faults", faults_delete),
         ("POST", "/_sim/windows", windows_post),
         ("GET", "/_sim/windows", windows_get),
+        ("POST", "/_sim/failures", failures_post),
+        ("GET", "/_sim/failures", failures_get),
+        ("DELETE", "/_sim/failures", failures_delete),
         ("GET", "/_sim/sends", sends_get),
         ("DELETE", "/_sim/sends", sends_delete),
         ("GET", "/_sim/webhooks", webhooks_get),

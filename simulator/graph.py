@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.identity import is_bsuid
+from simulator.state import Channel
+
 WHATSAPP_TYPES = frozenset(
     {"text", "image", "audio", "video", "document", "sticker", "template", "interactive", "reaction", "location"}
     | {"contacts"}
@@ -69,13 +72,24 @@ def bad_token() -> GraphError:
     return GraphError(401, 190, "Invalid OAuth access token - Cannot parse access token", messaging_product=None)
 
 
-def unknown_node(node: str) -> GraphError:
+def unknown_node(node: str, method: str = "POST") -> GraphError:
     message = (
-        f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
-        "permissions, or does not support this operation. Please read the Graph API documentation at "
+        f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, cannot be loaded due to "
+        "missing permissions, or does not support this operation. Please read the Graph API documentation at "
         "https://developers.facebook.com/docs/graph-api"
     )
     return GraphError(400, 100, message, error_type="GraphMethodException", subcode=33, messaging_product=None)
+
+
+def unknown_path(path: str) -> GraphError:
+    """Graph's answer to a path it has no route for: JSON like every other error, never a plain-text 404."""
+    message = f"Unknown path components: {path}"
+    return GraphError(400, 2500, message, messaging_product=None)
+
+
+def unsupported_method(method: str, path: str) -> GraphError:
+    message = f"Unsupported {method.lower()} request. The path {path} does not support this operation."
+    return GraphError(400, 100, message, error_type="GraphMethodException", messaging_product=None)
 
 
 def invalid_parameter(details: str, *, messaging_product: str | None = "whatsapp") -> GraphError:
@@ -132,14 +146,27 @@ def server_error(http_status: int) -> GraphError:
     return GraphError(http_status, 2, message, messaging_product=None, is_transient=True)
 
 
-def media_not_found(media_id: str) -> GraphError:
-    return unknown_node(media_id)
+def media_not_found(media_id: str, method: str) -> GraphError:
+    return unknown_node(media_id, method)
+
+
+def invalid_read_receipt(message_id: str) -> GraphError:
+    """Mark-as-read of an id that is no inbound message of this number; the id is not echoed back."""
+    del message_id
+    return invalid_value("Invalid message_id: it is not the id of a message this phone number received.")
+
+
+def recipient_not_supported() -> GraphError:
+    return invalid_parameter("Param recipient (a business-scoped user id) is not available for this phone number.")
 
 
 @dataclass(frozen=True, slots=True)
 class WhatsAppSend:
-    to: str
-    wa_id: str
+    """One accepted-looking send: ``recipient`` as given, and the phone number's digits or the BSUID it names."""
+
+    recipient: str
+    wa_id: str | None
+    user_id: str | None
     message_type: str
     callback_data: str | None
 
@@ -170,23 +197,31 @@ def parse_json_object(body: bytes) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def whatsapp_parse(payload: dict[str, Any]) -> WhatsAppSend | WhatsAppMarkRead | GraphError:
-    """Check a ``/<PHONE_NUMBER_ID>/messages`` body the way the Cloud API would, roughly."""
+def whatsapp_parse(payload: dict[str, Any], *, accepts_bsuid: bool) -> WhatsAppSend | WhatsAppMarkRead | GraphError:
+    """Check a ``/<PHONE_NUMBER_ID>/messages`` body the way the Cloud API would, roughly.
+
+    The user is ``to`` (a phone number) or, where business-scoped user ids are spoken, ``recipient`` (a BSUID).
+    """
     if payload.get("messaging_product") != "whatsapp":
         return invalid_parameter("The parameter messaging_product is required and must be 'whatsapp'.")
     if "status" in payload:
         return _whatsapp_mark_read(payload)
-    to: str = payload.get("to")  # type: ignore[assignment] # checked by _recipient_error below
     message_type = payload.get("type", "text")
     callback_data = payload.get("biz_opaque_callback_data")
+    recipient = payload.get("recipient")
+    if recipient is not None and not accepts_bsuid:
+        return recipient_not_supported()
     error = (
-        _recipient_error(to)
+        (_bsuid_error(recipient) if recipient is not None else _recipient_error(payload.get("to")))
         or _whatsapp_content_error(message_type, payload.get(message_type))
         or _callback_data_error(callback_data)
     )
     if error is not None:
         return error
-    return WhatsAppSend(to=to, wa_id=NON_DIGITS.sub("", to), message_type=message_type, callback_data=callback_data)
+    if recipient is not None:
+        return WhatsAppSend(recipient, None, recipient, message_type, callback_data)
+    to: str = payload["to"]
+    return WhatsAppSend(to, NON_DIGITS.sub("", to), None, message_type, callback_data)
 
 
 def _recipient_error(to: Any) -> GraphError | None:
@@ -194,6 +229,12 @@ def _recipient_error(to: Any) -> GraphError | None:
         return invalid_parameter("The parameter to is required.")
     if PHONE_PATTERN.fullmatch(to) is None:
         return invalid_parameter("Param to must be a phone number.")
+    return None
+
+
+def _bsuid_error(recipient: Any) -> GraphError | None:
+    if not isinstance(recipient, str) or not is_bsuid(recipient):
+        return invalid_parameter("Param recipient must be a business-scoped user id.")
     return None
 
 
@@ -215,6 +256,8 @@ def _whatsapp_mark_read(payload: dict[str, Any]) -> WhatsAppMarkRead | GraphErro
 def _whatsapp_content_error(message_type: Any, content: Any) -> GraphError | None:  # noqa: PLR0911
     if message_type not in WHATSAPP_TYPES:
         return invalid_parameter(f"Param type must be one of {{{', '.join(sorted(WHATSAPP_TYPES))}}}.")
+    if message_type == "contacts":
+        return _contacts_error(content)
     if not isinstance(content, dict):
         return missing_parameter(f"Parameter '{message_type}' is required.")
     if message_type == "text":
@@ -232,6 +275,17 @@ def _whatsapp_content_error(message_type: Any, content: Any) -> GraphError | Non
         return missing_parameter("Parameter 'reaction['message_id']' is required.")
     if message_type == "location" and ("latitude" not in content or "longitude" not in content):
         return missing_parameter("Parameters 'location['latitude']' and 'location['longitude']' are required.")
+    return None
+
+
+def _contacts_error(content: Any) -> GraphError | None:
+    """``contacts`` is an array of cards, each with ``name.formatted_name`` (Meta's one required field)."""
+    if not isinstance(content, list) or not content:
+        return missing_parameter("Parameter 'contacts' is required and must be a non-empty array.")
+    for index, card in enumerate(content):
+        name = card.get("name") if isinstance(card, dict) else None
+        if not isinstance(name, dict) or not isinstance(name.get("formatted_name"), str) or not name["formatted_name"]:
+            return missing_parameter(f"Parameter 'contacts[{index}]['name']['formatted_name']' is required.")
     return None
 
 
@@ -313,12 +367,20 @@ def _has_attachment(message: dict[str, Any]) -> bool:
     return isinstance(attachment, dict) and isinstance(attachment.get("type"), str)
 
 
-WHATSAPP_SUCCESS = '{"messaging_product":"whatsapp","contacts":[{"input":"%s","wa_id":"%s"}],"messages":[{"id":"%s"}]}'
+PHONE_SUCCESS = '{"messaging_product":"whatsapp","contacts":[{"input":"%s","wa_id":"%s"}],"messages":[{"id":"%s"}]}'
 
 
-def whatsapp_success(*, to: str, wa_id: str, wamid: str) -> bytes:
-    """Formatted, not serialised: ``to`` matched PHONE_PATTERN and ids are base64, so nothing needs escaping."""
-    return (WHATSAPP_SUCCESS % (to, wa_id, wamid)).encode()
+def whatsapp_success(*, contact: dict[str, str], wamid: str, message_status: str | None) -> bytes:
+    """The send answer; ``message_status`` (``accepted``) only for templates, as Meta answers paced templates.
+
+    The common answer (a phone number, no status) is formatted, not serialised: the input matched
+    PHONE_PATTERN and the ids are digits and base64, so nothing in it needs escaping.
+    """
+    if message_status is None and contact.keys() == {"input", "wa_id"}:
+        return (PHONE_SUCCESS % (contact["input"], contact["wa_id"], wamid)).encode()
+    message = {"id": wamid} if message_status is None else {"id": wamid, "message_status": message_status}
+    body = {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def messenger_success(*, recipient_id: str, message_id: str | None) -> bytes:
@@ -326,3 +388,24 @@ def messenger_success(*, recipient_id: str, message_id: str | None) -> bytes:
     if message_id is not None:
         body["message_id"] = message_id
     return json.dumps(body).encode()
+
+
+HIGH_THROUGHPUT_MPS = 1000
+
+
+def phone_number_node(channel: Channel) -> dict[str, Any]:
+    """``GET /<PHONE_NUMBER_ID>``: the phone number object (META-SPEC §9 reads ``throughput`` from it)."""
+    return {
+        "verified_name": "Simulated Business",
+        "code_verification_status": "VERIFIED",
+        "display_phone_number": channel.display_phone_number,
+        "quality_rating": "GREEN",
+        "platform_type": "CLOUD_API",
+        "throughput": {"level": "HIGH" if channel.mps >= HIGH_THROUGHPUT_MPS else "STANDARD"},
+        "is_on_biz_app": channel.is_coexistence,
+        "id": channel.provider_id,
+    }
+
+
+def page_node(channel: Channel) -> dict[str, Any]:
+    return {"name": "Simulated Page", "id": channel.provider_id}

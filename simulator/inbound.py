@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.identity import User, contact, is_bsuid, sender_fields
 from simulator.state import MEDIA_URL_SECONDS, WHATSAPP, WINDOW_SECONDS, Channel, Media, SimulatorState
 from simulator.webhooks import WebhookSender, messaging_envelope, whatsapp_envelope
 
@@ -46,13 +47,23 @@ def inbound_generate(state: SimulatorState, sender: WebhookSender, channel: Chan
     return [message_id for message_id, _, _ in items]
 
 
+def whatsapp_user(state: SimulatorState, channel: Channel, sender_id: str) -> User:
+    """A generated sender: a phone number (with its BSUID) or, when given as one, a BSUID."""
+    if is_bsuid(sender_id):
+        return state.directory.user_for_bsuid(sender_id)
+    return state.directory.user_for_phone(channel.waba_id, sender_id)
+
+
 def _item(
     state: SimulatorState, channel: Channel, plan: InboundPlan, index: int, now: float
-) -> tuple[str, str, dict[str, Any]]:
-    user = plan.senders[index % len(plan.senders)]
+) -> tuple[str, User | None, dict[str, Any]]:
+    user_key = plan.senders[index % len(plan.senders)]
     if channel.platform == WHATSAPP:
-        message_id = state.ids.wamid(user)
-        message: dict[str, Any] = {"from": user, "id": message_id, "timestamp": str(int(now)), "type": plan.kind}
+        user = whatsapp_user(state, channel, user_key)
+        message_id = state.ids.wamid(user.key)
+        state.inbound_record(channel, message_id)
+        message: dict[str, Any] = {**sender_fields(user, channel.identity), "id": message_id}
+        message |= {"timestamp": str(int(now)), "type": plan.kind}
         message[plan.kind] = _whatsapp_content(state, channel, plan, index)
         return message_id, user, message
     message_id = state.ids.messenger_mid()
@@ -62,8 +73,8 @@ def _item(
         content["attachments"] = [{"type": "image", "payload": {"url": f"{plan.base_url}/_cdn/{media.media_id}"}}]
     else:
         content["text"] = f"{plan.text} {index + 1}"
-    item = {"sender": {"id": user}, "recipient": {"id": channel.provider_id}, "timestamp": int(now * 1000)}
-    return message_id, user, {**item, "message": content}
+    item = {"sender": {"id": user_key}, "recipient": {"id": channel.provider_id}, "timestamp": int(now * 1000)}
+    return message_id, None, {**item, "message": content}
 
 
 def _whatsapp_content(state: SimulatorState, channel: Channel, plan: InboundPlan, index: int) -> dict[str, Any]:
@@ -92,9 +103,9 @@ def _media(state: SimulatorState, channel: Channel, index: int) -> Media:
     return state.media_add(owner=channel.provider_id, content=content, mime_type=IMAGE_MIME_TYPE)
 
 
-def _envelope(channel: Channel, chunk: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+def _envelope(channel: Channel, chunk: list[tuple[str, User | None, dict[str, Any]]]) -> dict[str, Any]:
     if channel.platform != WHATSAPP:
         return messaging_envelope(channel, [item for _, _, item in chunk])
-    users = dict.fromkeys(user for _, user, _ in chunk)
-    contacts = [{"profile": {"name": f"Simulated {user[-4:]}"}, "wa_id": user} for user in users]
+    users = dict.fromkeys(user for _, user, _ in chunk if user is not None)
+    contacts = [contact(user, channel.identity, name=f"Simulated {user.key[-4:]}") for user in users]
     return whatsapp_envelope(channel, {"contacts": contacts, "messages": [item for _, _, item in chunk]})

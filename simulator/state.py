@@ -17,6 +17,9 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from simulator.failures import FailureBook
+from simulator.identity import PHONE, Directory
+
 WHATSAPP = "whatsapp"
 MESSENGER = "messenger"
 INSTAGRAM = "instagram"
@@ -25,6 +28,7 @@ DEFAULT_MPS = {WHATSAPP: 80, MESSENGER: 300, INSTAGRAM: 300}
 COEXISTENCE_MPS = 20
 WINDOW_SECONDS = 24 * 3600.0
 MEDIA_URL_SECONDS = 300.0
+INBOUND_IDS_KEPT = 1_000_000
 
 
 @dataclass(slots=True)
@@ -42,6 +46,7 @@ class Channel:
     is_coexistence: bool
     enforces_window: bool
     status_delays_ms: tuple[float, float, float] | None
+    identity: str = PHONE
 
     def public(self) -> dict[str, object]:
         """The channel without its credentials, for the control API."""
@@ -57,6 +62,7 @@ class Channel:
             "coexistence": self.is_coexistence,
             "enforce_window": self.enforces_window,
             "status_delays_ms": list(self.status_delays_ms) if self.status_delays_ms is not None else None,
+            "identity": self.identity,
         }
 
 
@@ -219,8 +225,11 @@ class IdSource:
 
 
 class SimulatorState:
-    def __init__(self, *, is_sliding_window: bool = False, public_url: str | None = None) -> None:
+    def __init__(
+        self, *, is_sliding_window: bool = False, public_url: str | None = None, default_identity: str = PHONE
+    ) -> None:
         self.is_sliding_window = is_sliding_window
+        self.default_identity = default_identity
         self.public_url = public_url
         self.ids = IdSource()
         self.on_reset: list[Callable[[], None]] = []  # what other modules keep, emptied with the rest
@@ -236,6 +245,9 @@ class SimulatorState:
         self.global_faults: FaultPlan | None = None
         self.channel_faults: dict[str, FaultPlan] = {}
         self.media: dict[str, Media] = {}
+        self.directory = Directory()
+        self.failures = FailureBook()
+        self.inbound_ids: dict[str, dict[str, None]] = {}
         self.sink_received = 0
         self.reset_counters()
         for hook in self.on_reset:
@@ -261,6 +273,16 @@ class SimulatorState:
         media = Media.create(media_id=self.ids.media_id(), owner=owner, content=content, mime_type=mime_type)
         self.media[media.media_id] = media
         return media
+
+    def inbound_record(self, channel: Channel, message_id: str) -> None:
+        """Remember a generated inbound message id, so it can be marked as read (the oldest are forgotten)."""
+        ids = self.inbound_ids.setdefault(channel.provider_id, {})
+        ids[message_id] = None
+        if len(ids) > INBOUND_IDS_KEPT:
+            del ids[next(iter(ids))]
+
+    def is_inbound(self, channel: Channel, message_id: str) -> bool:
+        return message_id in self.inbound_ids.get(channel.provider_id, {})
 
     def faults_for(self, channel: Channel) -> FaultPlan | None:
         return self.channel_faults.get(channel.provider_id, self.global_faults)

@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 
+from simulator.failures import Failure
+from simulator.identity import PHONE, User, contact, recipient_fields
 from simulator.state import WHATSAPP, Channel
 
 logger = logging.getLogger("simulator.webhooks")
@@ -27,6 +29,7 @@ logger = logging.getLogger("simulator.webhooks")
 STATUS_SENT = "sent"
 STATUS_DELIVERED = "delivered"
 STATUS_READ = "read"
+STATUS_FAILED = "failed"
 STATUS_ORDER = (STATUS_SENT, STATUS_DELIVERED, STATUS_READ)
 USER_AGENT = "facebookexternalua"
 
@@ -48,6 +51,14 @@ class SentMessage:
     recipient_id: str
     callback_data: str | None
     is_template: bool
+    user: User | None = None
+    failure: Failure | None = None
+
+    def statuses(self) -> tuple[str, ...]:
+        """The statuses Meta posts for this send, in order: a failure replaces delivered and read."""
+        if self.failure is None:
+            return STATUS_ORDER
+        return (STATUS_SENT, STATUS_FAILED) if self.failure.after_sent else (STATUS_FAILED,)
 
 
 @dataclass(slots=True)
@@ -103,20 +114,29 @@ def messaging_envelope(channel: Channel, items: list[dict[str, Any]]) -> dict[st
 
 
 def whatsapp_status(message: SentMessage, status: str, at: float) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": message.message_id,
-        "status": status,
-        "timestamp": str(int(at)),
-        "recipient_id": message.recipient_id,
-    }
+    item: dict[str, Any] = {"id": message.message_id, "status": status, "timestamp": str(int(at))}
+    if message.user is None:
+        item["recipient_id"] = message.recipient_id
+    else:
+        item.update(recipient_fields(message.user, message.channel.identity))
     if message.callback_data is not None:
         item["biz_opaque_callback_data"] = message.callback_data
-    if status != STATUS_READ:
+    if status == STATUS_FAILED and message.failure is not None:
+        item["errors"] = [message.failure.error()]
+    elif status != STATUS_READ:
         category = "utility" if message.is_template else "service"
         pricing_type = "regular" if message.is_template else "free_customer_service"
         item["pricing"] = {"billable": message.is_template, "pricing_model": "PMP", "type": pricing_type}
         item["pricing"]["category"] = category
     return item
+
+
+def status_contacts(channel: Channel, messages: list[SentMessage]) -> list[dict[str, Any]]:
+    """The ``contacts[]`` of a status webhook in the new identity shapes: one row per user, in order."""
+    if channel.identity == PHONE:
+        return []
+    users = dict.fromkeys(message.user for message in messages if message.user is not None)
+    return [contact(user, channel.identity) for user in users]
 
 
 def messaging_status(message: SentMessage, status: str, at: float) -> dict[str, Any]:
@@ -190,12 +210,15 @@ class WebhookSender:
         }
 
     def statuses_schedule(self, message: SentMessage) -> None:
-        """Post sent, delivered and read for an accepted send after the channel's delays (Messenger: no sent)."""
+        """Post sent, delivered and read (or failed) for an accepted send after the channel's delays.
+
+        Messenger and Instagram have no ``sent``; a failure marked for the recipient replaces the rest.
+        """
         delays = message.channel.status_delays_ms
         if delays is None or message.channel.webhook_url is None:
             return
         loop = asyncio.get_running_loop()
-        for status, delay_ms in zip(STATUS_ORDER, delays, strict=True):
+        for status, delay_ms in zip(message.statuses(), delays, strict=False):
             if status == STATUS_SENT and message.channel.platform != WHATSAPP:
                 continue
             self.scheduled += 1
@@ -226,7 +249,10 @@ class WebhookSender:
             self.queue.put_nowait(channel)
         if channel.platform == WHATSAPP:
             statuses = [whatsapp_status(message, status, at) for message, status, at in taken]
-            payload = whatsapp_envelope(channel, {"statuses": statuses})
+            contacts = status_contacts(channel, [message for message, _, _ in taken])
+            payload = whatsapp_envelope(
+                channel, {"contacts": contacts, "statuses": statuses} if contacts else {"statuses": statuses}
+            )
         else:
             payload = messaging_envelope(
                 channel, [messaging_status(message, status, at) for message, status, at in taken]

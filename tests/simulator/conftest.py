@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -142,6 +143,9 @@ class WebhookReceiver:
 @pytest.fixture(scope="module")
 def simulator_url() -> Iterator[str]:
     command = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"]
+    # SIMULATOR_IDENTITY=bsuid (or bsuid_only) runs the same tests against Meta's 2026 identity shapes.
+    if identity := os.environ.get("SIMULATOR_IDENTITY"):
+        command += ["--identity", identity]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     first_line = process.stdout.readline()

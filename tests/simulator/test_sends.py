@@ -75,17 +75,20 @@ def test_invalid_bodies_are_rejected_like_graph(simulator: SimulatorClient) -> N
 
 
 def test_media_by_link_template_and_mark_read_are_accepted(simulator: SimulatorClient) -> None:
-    simulator.channel_add(enforce_window=False)
+    simulator.channel_add(enforce_window=False, webhook_url="http://127.0.0.1:9/unreachable")
     base = {"messaging_product": "whatsapp", "to": "+16505551234"}
     path = f"/v23.0/{PHONE_NUMBER_ID}/messages"
+    [inbound_id] = simulator.request("POST", "/_sim/inbound", {"provider_id": PHONE_NUMBER_ID}).body["ids"]
 
     image = {**base, "type": "image", "image": {"link": "https://example.com/a.jpg"}}
     assert simulator.request("POST", path, image, token=TOKEN).status == 200
-    assert (
-        simulator.request("POST", path, {**base, "type": "template", "template": TEMPLATE}, token=TOKEN).status == 200
-    )
-    read = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"}
+    template = simulator.request("POST", path, {**base, "type": "template", "template": TEMPLATE}, token=TOKEN)
+    assert template.status == 200
+    assert template.body["messages"][0]["message_status"] == "accepted"
+    read = {"messaging_product": "whatsapp", "status": "read", "message_id": inbound_id}
     assert simulator.request("POST", path, read, token=TOKEN).body == {"success": True}
+    made_up = simulator.request("POST", path, {**read, "message_id": "wamid.X"}, token=TOKEN)
+    assert (made_up.status, made_up.body["error"]["code"]) == (400, 131009)
     sends = simulator.sends()
     assert (sends["accepted_total"], sends["marked_read"]) == (2, 1)
 
