@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0013_conversation_window_closing'),
+        ("messaging", "0013_conversation_window_closing"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='channel',
-            name='waba_id',
-            field=models.CharField(blank=True, db_index=True, help_text='WhatsApp only: the WhatsApp Business Account of the number (account webhooks, templates).', max_length=64),
+            model_name="channel",
+            name="waba_id",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                help_text="WhatsApp only: the WhatsApp Business Account of the number (account webhooks, templates).",
+                max_length=64,
+            ),
         ),
     ]
