@@ -159,7 +159,17 @@ class ContactOutputSerializer(serializers.Serializer[Any]):
     business_user_id = serializers.CharField(
         allow_null=True, help_text="WhatsApp's business-scoped user id (BSUID), when Meta sent one."
     )
-    profile = serializers.JSONField(allow_null=True)
+    profile = serializers.JSONField(
+        allow_null=True, help_text="The profile the newest message named (WhatsApp's `profile.name`); the latest wins."
+    )
+    profile_seen_at = serializers.DateTimeField(
+        source="contact.profile_seen_at", allow_null=True, help_text="The provider time of that message."
+    )
+    changed_to = serializers.UUIDField(
+        source="contact.changed_to_id",
+        allow_null=True,
+        help_text="The contact this person became when they changed their number (WhatsApp's `user_changed_number`).",
+    )
     is_opted_out = serializers.BooleanField(source="contact.is_opted_out")
     content_unavailable = serializers.BooleanField(source="is_content_unavailable")
     created_at = serializers.DateTimeField(source="contact.created_at")

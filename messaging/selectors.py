@@ -18,7 +18,7 @@ from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
-from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, StatusEvent
+from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, MessageEdit, StatusEvent
 from messaging.providers.registry import message_public, reply_windows
 from messaging.providers.representation import PublicMessage, raw_object
 from messaging.statuses import STATUS_RANK
@@ -64,6 +64,17 @@ class OpenedMessage:
     def raw(self) -> Any:
         """The platform's own object (a webhook's message or event); None for a send the gateway made."""
         return raw_object(self.content)
+
+    @property
+    def previous_versions(self) -> list[dict[str, Any]]:
+        """The texts it had before its current one, oldest first (none once its content is not served)."""
+        if self.content is None:
+            return []
+        return [
+            {"number": edit.number, "text": _opened(instance=edit, attribute="text")[0], "at": edit.provider_timestamp}
+            for edit in self.message.edits.all()
+            if edit.number < self.message.edit_count
+        ]
 
     @property
     def failure(self) -> dict[str, Any] | None:
@@ -146,7 +157,7 @@ def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
 
 
 def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """The messages with their status events (in lifecycle order) and attachments prefetched."""
+    """The messages with their status events (in lifecycle order), attachments and earlier versions prefetched."""
     # Meta's timestamps are whole seconds: within one, the lifecycle order decides (sent before delivered).
     rank = Case(
         *(When(status=status, then=Value(position)) for status, position in STATUS_RANK.items()),
@@ -154,8 +165,9 @@ def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
     )
     statuses = StatusEvent.objects.alias(rank=rank).order_by("provider_timestamp", "rank", "id")
     attachments = MediaAttachment.objects.order_by("position").only("message_id", "status", "mime_type", "size")
+    edits = MessageEdit.objects.order_by("number")
     return with_channel(messages).prefetch_related(
-        Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments)
+        Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments), Prefetch("edits", edits)
     )
 
 

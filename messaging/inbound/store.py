@@ -27,12 +27,28 @@ from messaging.business_events import (
     message_business_event,
     message_event_type,
 )
-from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
+from messaging.contacts import (
+    ContactKey,
+    ContactWanted,
+    contacts_resolve,
+    conversations_resolve,
+    numbers_changed_link,
+)
+from messaging.inbound.edits import EditReport, edits_apply, edits_follow
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
 from messaging.inbound.notices import OneByOne, one_store, quarantine
 from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
-from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
+from messaging.models import (
+    Channel,
+    Contact,
+    Conversation,
+    Direction,
+    Message,
+    MessageEdit,
+    MessageStatus,
+    MetaApp,
+)
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.events import MediaSource, MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
 from messaging.providers.registry import delivery_events, message_public
@@ -53,6 +69,7 @@ class MessageDraft:
     is_flagged: bool = False
     is_sent_elsewhere: bool = False
     media: tuple[MediaSource, ...] = ()
+    changed_to: ContactWanted | None = None  # the person's new number, when this says they changed it
 
     @property
     def channel(self) -> Channel:
@@ -66,6 +83,7 @@ class _Sorted:
     drafts: list[MessageDraft]
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
+    edits: list[EditReport]
     one_by_one: list[tuple[Channel, OneByOne]]
 
 
@@ -86,7 +104,7 @@ def delivery_items_store(
     outcomes: Counter[str] = Counter()
     events = delivery_events(parsed)
     channels = _channels_of(meta_app, events)
-    batch = _Sorted(drafts=[], statuses=[], unsent=[], one_by_one=[])
+    batch = _Sorted(drafts=[], statuses=[], unsent=[], edits=[], one_by_one=[])
     for event in events:
         channel = None if isinstance(event, UnreadableEvent) else channels.get((event.platform, event.routing_id or ""))
         if isinstance(event, UnreadableEvent) or channel is None:
@@ -96,13 +114,22 @@ def delivery_items_store(
             _sort(batch, channel, event, received_at)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
     # for the rest of the delivery; a contact left without messages by a failure below is harmless.
-    contacts = contacts_resolve([draft.person for draft in batch.drafts])
+    people = [draft.person for draft in batch.drafts]
+    contacts = contacts_resolve(people + [draft.changed_to for draft in batch.drafts if draft.changed_to])
     relaxed = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         if relaxed:
             commit_without_waiting_for_disk()
         outcomes += messages_store(batch.drafts, contacts=contacts, received_at=received_at)
+        numbers_changed_link(
+            [
+                (contacts[draft.person.key], contacts[draft.changed_to.key])
+                for draft in batch.drafts
+                if draft.changed_to is not None
+            ]
+        )
         _unsent_blank(batch.unsent)
+        edits_apply(batch.edits)
         outcomes += statuses_apply(batch.statuses)
         for channel, item in batch.one_by_one:
             outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
@@ -125,6 +152,15 @@ def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: da
         batch.drafts.append(_message_draft(channel, event))
         if event.takes_back is not None:
             batch.unsent.append((channel, event.takes_back))
+        if event.edits is not None:
+            batch.edits.append(
+                EditReport(
+                    channel=channel,
+                    edit=event.edits,
+                    provider_timestamp=event.provider_timestamp,
+                    received_at=received_at,
+                )
+            )
     elif isinstance(event, StatusEvent):
         batch.statuses.append(_status_report(channel, event, received_at))
     elif not isinstance(event, UnreadableEvent):
@@ -139,7 +175,9 @@ def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
             external_id=person.external_id,
             profile={"name": person.profile_name} if person.profile_name else None,
             business_user_id=person.business_user_id,
+            seen_at=event.provider_timestamp,
         ),
+        changed_to=ContactWanted(channel=channel, external_id=person.changed_to) if person.changed_to else None,
         direction=Direction.OUTBOUND if event.is_echo else Direction.INBOUND,
         message_type=event.message_type,
         status=MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED,
@@ -189,6 +227,7 @@ def messages_store(
     inserted = [row for row, _ in planned]
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
     parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
+    edits_follow(messages=[row for row in inserted if row.direction == Direction.INBOUND])
     media_attachments_plan_many(planned=planned)
     business_events_record(
         [_message_stored_event(row, draft) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
@@ -266,9 +305,12 @@ def _last_inbound_update(messages: Sequence[Message]) -> None:
 
 
 def _unsent_blank(unsent: Sequence[tuple[Channel, str]]) -> None:
-    """A person who unsends a message takes it back: keep the row and the event, drop its content and media."""
+    """A person who unsends a message takes it back: keep the row and the event, drop its content, its earlier
+    versions and its media."""
     for channel, mid in unsent:
         query = blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
         originals = Message.objects.filter(query, channel=channel, direction=Direction.INBOUND)
-        media_attachments_discard(message_ids=list(originals.values_list("pk", flat=True)))
+        ids = list(originals.values_list("pk", flat=True))
+        media_attachments_discard(message_ids=ids)
+        MessageEdit.objects.filter(message_id__in=ids).delete()  # its earlier versions go with it
         originals.update(content=None)

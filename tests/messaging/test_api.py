@@ -216,6 +216,9 @@ def test_message_detail_shows_every_field_and_the_status_history(client_a, world
         "content_unavailable": False,
         "content_expired": False,
         "content_expires_at": None,
+        "edit_count": 0,
+        "edited_at": None,
+        "previous_versions": [],
         "statuses": [
             {"status": "sent", "provider_timestamp": "2026-01-10T12:05:00Z", "errors": [], "pricing": PRICING},
             {"status": "delivered", "provider_timestamp": "2026-01-10T12:05:01Z", "errors": [], "pricing": None},
@@ -233,6 +236,8 @@ def test_contact_conversation_and_channel_details_show_their_fields(client_a, wo
         "external_id": WA_ONE,
         "business_user_id": None,
         "profile": {"name": WA_ONE},
+        "profile_seen_at": None,
+        "changed_to": None,
         "is_opted_out": False,
         "content_unavailable": False,
         "created_at": contact.created_at.isoformat().replace("+00:00", "Z"),

@@ -128,6 +128,7 @@ class Expected:
     parked: tuple[Parked, ...] = ()
     events: tuple[Event, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
+    other_contacts: tuple[str, ...] = ()  # people named without a message of their own (a changed number)
 
 
 def _wa_in(
@@ -494,6 +495,7 @@ EXPECTED: dict[str, Expected] = {
                 },
             ),
         ),
+        other_contacts=("972912345678",),
     ),
     "whatsapp_text.json": Expected(
         STORED,
@@ -743,6 +745,44 @@ EXPECTED: dict[str, Expected] = {
                 "mid": "<MID_OF_ReactedTo_Message>",
             },
         },
+    ),
+    # An edit of a message not stored (yet) is stored as an event of its own; it waits for that message.
+    "messenger_message_edit.json": Expected(
+        STORED,
+        messages=(
+            _meta_in(
+                "messenger",
+                _event_id("message_edit:external_id:"),
+                1459991490112,
+                "message_edit",
+                "5678",
+                {
+                    "message_edit.mid": "external_id",
+                    "message_edit.text": "Hello World \N{EM DASH} caf\N{LATIN SMALL LETTER E WITH ACUTE} at 10:30 "
+                    "\N{SLIGHTLY SMILING FACE}",
+                    "message_edit.num_edit": 1,
+                },
+                "edit",
+            ),
+        ),
+    ),
+    "instagram_message_edit.json": Expected(
+        STORED,
+        messages=(
+            _meta_in(
+                "instagram",
+                _event_id("message_edit:external_id:"),
+                1459991492004,
+                "message_edit",
+                "5678",
+                {
+                    "message_edit.mid": "external_id",
+                    "message_edit.text": "Hello W\N{LATIN SMALL LETTER O WITH DIAERESIS}rld, see https://example.com/a",
+                    "message_edit.num_edit": 2,
+                },
+                "edit",
+            ),
+        ),
     ),
     "messenger_read.json": _unrouted(
         "messenger",
@@ -1059,7 +1099,8 @@ def _assert_stored(expected: Expected, outcome: dict[str, int], tenant: Tenant) 
     assert Message.objects.count() == len(expected.messages)
     for message_expected in expected.messages:
         _assert_message_row(_stored_message(message_expected), message_expected, tenant)
-    assert Contact.objects.count() == len({m.contact_external_id for m in expected.messages})
+    people = {m.contact_external_id for m in expected.messages} | set(expected.other_contacts)
+    assert Contact.objects.count() == len(people)
     assert Conversation.objects.count() == len({(m.channel, m.contact_external_id) for m in expected.messages})
     assert StatusEvent.objects.count() == 0
 

@@ -20,6 +20,7 @@ from messaging.providers.whatsapp.types import (
     MediaContent,
     MessageContent,
     StatusUpdate,
+    SystemContent,
     UnknownContent,
     ValueErrorItem,
 )
@@ -49,6 +50,7 @@ def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
             external_id=sender,
             profile_name=item.profile_name,
             business_user_id=item.user_id if item.wa_id else None,
+            changed_to=_changed_to(item.content),
         ),
         message_type=item.type,
         provider_message_id=item.id,
@@ -57,6 +59,13 @@ def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
         is_flagged=isinstance(item.content, UnknownContent),
         media=content_media(item.content),
     )
+
+
+def _changed_to(content: MessageContent) -> str | None:
+    """A ``user_changed_number`` system message names the number the person has now."""
+    if isinstance(content, SystemContent) and content.system_type == "user_changed_number":
+        return content.new_wa_id
+    return None
 
 
 def status_event(item: StatusUpdate) -> StatusEvent:

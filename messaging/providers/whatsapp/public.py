@@ -53,3 +53,19 @@ def _sent_text(message_type: str, content: dict[str, Any]) -> str | None:
     if message_type in ("text", "interactive"):
         return string_or_none(body.get("body"))
     return string_or_none(body.get("caption")) if message_type in CAPTIONED_MEDIA else None
+
+
+def content_edited(content: object, text: str) -> object:
+    """A stored message (``InboundMessage.raw``) whose text body, or media caption, is now the edit's; anything
+    else as it is."""
+    if not isinstance(content, dict):
+        return content
+    message_type = content.get("type")
+    body = content.get(message_type) if isinstance(message_type, str) else None
+    if not isinstance(body, dict):
+        return content
+    if message_type == "text":
+        return {**content, "text": {**body, "body": text}}
+    if message_type in CAPTIONED_MEDIA:
+        return {**content, message_type: {**body, "caption": text}}
+    return content
