@@ -6,18 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
-from django.db.models import Q
-
-from encryption.blind_index import blind_index_filter
 from messaging.lifetimes import lifetimes_for, raw_expires_at
-from messaging.models import Channel, ChannelEvent, Contact, Conversation, Direction, Message, MetaApp, QuarantinedItem
+from messaging.models import Channel, ChannelEvent, Contact, MetaApp, QuarantinedItem
 from messaging.providers.events import ChannelNotice, NeutralEvent, ReceiptEvent, UnhandledEvent, UnroutableEvent
-from messaging.statuses import STATUS_MESSAGE_FIELDS, StatusReport, statuses_record
+from messaging.statuses import StatusReport, Watermark, statuses_apply, watermark_apply
 
-OneByOne = ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent
+OneByOne = ChannelNotice | UnroutableEvent | UnhandledEvent
 
 
 def one_store(
@@ -29,8 +25,6 @@ def one_store(
 ) -> str:
     if isinstance(event, ChannelNotice):
         return _channel_event(channel, event.field, event.payload, received_at)
-    if isinstance(event, ReceiptEvent):
-        return _receipt(channel, event)
     if isinstance(event, UnroutableEvent):
         return "unroutable"  # no sender to file it under
     return quarantine(meta_app, delivery_id, event, event.reason, received_at)
@@ -69,36 +63,31 @@ def _channel_event(channel: Channel, field: str, payload: dict[str, object], rec
     return "channel_event" if created else "duplicate"
 
 
-def _receipt(channel: Channel, event: ReceiptEvent) -> str:
-    """Messenger/Instagram delivery and read receipts move the business's outbound messages forward."""
-    targets = list(_outbound_by_mid(channel, event.message_ids))
-    if event.watermark is not None and event.user_id:
-        conversation = _conversation_of_user(channel, event.user_id)
-        if conversation is not None:
-            targets += list(
-                Message.objects.filter(
-                    conversation=conversation, direction=Direction.OUTBOUND, provider_timestamp__lte=event.watermark
-                ).only(*STATUS_MESSAGE_FIELDS)
+def receipt_store(channel: Channel, event: ReceiptEvent, contact: Contact | None, received_at: datetime) -> str:
+    """Messenger/Instagram delivery and read receipts move the business's outbound messages forward: those it
+    names (or, not stored yet, when they are), and those up to its watermark (kept for the ones that appear
+    later). ``contact`` is the person's, None when the receipt names nobody."""
+    statuses_apply(
+        [
+            StatusReport(
+                channel=channel,
+                provider_message_id=mid,
+                status=event.status,
+                provider_timestamp=event.timestamp,
+                received_at=received_at,
             )
-    report = StatusReport(
-        channel=channel,
-        provider_message_id="",
-        status=event.status,
-        provider_timestamp=event.timestamp,
-        received_at=event.timestamp,
+            for mid in event.message_ids
+        ]
     )
-    statuses_record([(message, report) for message in {message.pk: message for message in targets}.values()])
+    if event.watermark is not None and contact is not None:
+        watermark_apply(
+            Watermark(
+                channel=channel,
+                contact=contact,
+                status=event.status,
+                watermark=event.watermark,
+                provider_timestamp=event.timestamp,
+                received_at=received_at,
+            )
+        )
     return "receipt"
-
-
-def _outbound_by_mid(channel: Channel, mids: Sequence[str]) -> list[Message]:
-    matches = Q(pk__in=[])
-    for mid in mids:
-        matches |= blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
-    return list(Message.objects.filter(matches, channel=channel).only(*STATUS_MESSAGE_FIELDS)) if mids else []
-
-
-def _conversation_of_user(channel: Channel, user_id: str) -> Conversation | None:
-    query = blind_index_filter(Contact, "external_id_index", tenant_id=channel.tenant_id, value=user_id)
-    contact = Contact.objects.filter(query, tenant=channel.tenant, platform=channel.platform).first()
-    return Conversation.objects.filter(channel=channel, contact=contact).first() if contact else None

@@ -37,7 +37,7 @@ from messaging.contacts import (
 from messaging.inbound.edits import EditReport, edits_apply, edits_follow
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
-from messaging.inbound.notices import OneByOne, one_store, quarantine
+from messaging.inbound.notices import OneByOne, one_store, quarantine, receipt_store
 from messaging.lifetimes import MessageStamp, lifetimes_for, message_stamp
 from messaging.models import (
     Channel,
@@ -50,7 +50,14 @@ from messaging.models import (
     MetaApp,
 )
 from messaging.providers.delivery import ParsedDelivery
-from messaging.providers.events import MediaSource, MessageEvent, NeutralEvent, StatusEvent, UnreadableEvent
+from messaging.providers.events import (
+    MediaSource,
+    MessageEvent,
+    NeutralEvent,
+    ReceiptEvent,
+    StatusEvent,
+    UnreadableEvent,
+)
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
 
@@ -84,6 +91,7 @@ class _Sorted:
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
     edits: list[EditReport]
+    receipts: list[tuple[Channel, ReceiptEvent]]
     one_by_one: list[tuple[Channel, OneByOne]]
 
 
@@ -104,7 +112,7 @@ def delivery_items_store(
     outcomes: Counter[str] = Counter()
     events = delivery_events(parsed)
     channels = _channels_of(meta_app, events)
-    batch = _Sorted(drafts=[], statuses=[], unsent=[], edits=[], one_by_one=[])
+    batch = _Sorted(drafts=[], statuses=[], unsent=[], edits=[], receipts=[], one_by_one=[])
     for event in events:
         channel = None if isinstance(event, UnreadableEvent) else channels.get((event.platform, event.routing_id or ""))
         if isinstance(event, UnreadableEvent) or channel is None:
@@ -115,7 +123,9 @@ def delivery_items_store(
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
     # for the rest of the delivery; a contact left without messages by a failure below is harmless.
     people = [draft.person for draft in batch.drafts]
-    contacts = contacts_resolve(people + [draft.changed_to for draft in batch.drafts if draft.changed_to])
+    people += [draft.changed_to for draft in batch.drafts if draft.changed_to]
+    people += _watermark_people(batch)
+    contacts = contacts_resolve(people)
     relaxed = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         if relaxed:
@@ -131,6 +141,9 @@ def delivery_items_store(
         _unsent_blank(batch.unsent)
         edits_apply(batch.edits)
         outcomes += statuses_apply(batch.statuses)
+        for channel, receipt in batch.receipts:
+            person = ContactWanted(channel=channel, external_id=receipt.user_id) if receipt.user_id else None
+            outcomes[receipt_store(channel, receipt, contacts.get(person.key) if person else None, received_at)] += 1
         for channel, item in batch.one_by_one:
             outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
         if then is not None:
@@ -163,8 +176,19 @@ def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: da
             )
     elif isinstance(event, StatusEvent):
         batch.statuses.append(_status_report(channel, event, received_at))
+    elif isinstance(event, ReceiptEvent):
+        batch.receipts.append((channel, event))
     elif not isinstance(event, UnreadableEvent):
         batch.one_by_one.append((channel, event))
+
+
+def _watermark_people(batch: _Sorted) -> list[ContactWanted]:
+    """The people of the receipts with a watermark: their messages up to it are covered."""
+    people = []
+    for channel, receipt in batch.receipts:
+        if receipt.watermark is not None and receipt.user_id:
+            people.append(ContactWanted(channel=channel, external_id=receipt.user_id))
+    return people
 
 
 def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:

@@ -13,6 +13,7 @@ from encryption.blind_index import BlindIndexField
 from encryption.fields import EncryptedManager, EncryptedTextField
 from encryption.models import Purpose
 from messaging.models.apps_channels import Channel
+from messaging.models.contacts import Contact
 from messaging.models.content import content_day_bucket
 from messaging.models.messages import Message, MessageStatus
 
@@ -99,3 +100,27 @@ class MessageEdit(BaseModel):
 
     def __str__(self) -> str:
         return f"edit {self.number} {self.pk}"
+
+
+class ParkedReceipt(BaseModel):
+    """A Messenger or Instagram watermark: every message sent to ``contact`` up to ``watermark`` was delivered
+    (or read). Kept ``PARKED_STATUS_WINDOW`` after it arrived so that a message that appears later and falls
+    under it (an echo, a send Meta accepts late) takes it too; one row per status, the highest watermark."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: parked_receipt_unique leads with it (every index costs each insert).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="parked_receipts", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="parked_receipts")
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    watermark = models.DateTimeField()
+    provider_timestamp = models.DateTimeField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "contact", "status"], name="parked_receipt_unique"),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="parked_receipt_due")]
+
+    def __str__(self) -> str:
+        return f"parked {self.status} watermark {self.pk}"

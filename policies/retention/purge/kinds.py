@@ -29,6 +29,7 @@ from messaging.models import (
     MediaAttachment,
     Message,
     MessageEdit,
+    ParkedReceipt,
     ParkedStatus,
     QuarantinedItem,
 )
@@ -51,6 +52,7 @@ class PurgeKind(StrEnum):
     QUARANTINE = "quarantine"  # quarantined webhook items
     IDEMPOTENCY = "idempotency"  # send Idempotency-Key records past their window
     PARKED_STATUS = "parked_status"  # statuses whose message never appeared
+    PARKED_RECEIPT = "parked_receipt"  # watermarks kept for messages that might appear after them
     MESSAGE_EDIT = "message_edit"  # earlier versions of edited messages, and edits whose message never appeared
     METADATA = "metadata"  # message rows, with their statuses, attempts and outbox entries
     KEY = "key"  # content and raw day keys scheduled for destruction
@@ -117,6 +119,12 @@ def parked_statuses_due(*, now: datetime) -> QuerySet[ParkedStatus]:
     return due.filter(~held_tenant_filter(now=now))
 
 
+def parked_receipts_due(*, now: datetime) -> QuerySet[ParkedReceipt]:
+    """Watermarks kept their whole window for messages that might still appear."""
+    due = ParkedReceipt.objects.filter(received_at__lte=now - PARKED_STATUS_WINDOW)
+    return due.filter(~held_tenant_filter(now=now))
+
+
 def message_edits_due(*, now: datetime) -> QuerySet[MessageEdit]:
     """Versions past their message content's expiry, and edits that waited their whole window for a message
     that never appeared; not those of held messages."""
@@ -176,6 +184,10 @@ def parked_status_batch(now: datetime, batch_size: int) -> Tally:
     return _rows_delete(parked_statuses_due(now=now), "received_at", batch_size, PurgeKind.PARKED_STATUS)
 
 
+def parked_receipt_batch(now: datetime, batch_size: int) -> Tally:
+    return _rows_delete(parked_receipts_due(now=now), "received_at", batch_size, PurgeKind.PARKED_RECEIPT)
+
+
 def message_edit_batch(now: datetime, batch_size: int) -> Tally:
     return _rows_delete(message_edits_due(now=now), "expires_at", batch_size, PurgeKind.MESSAGE_EDIT)
 
@@ -188,6 +200,7 @@ STEPS: tuple[tuple[PurgeKind, Step], ...] = (
     (PurgeKind.QUARANTINE, quarantine_batch),
     (PurgeKind.IDEMPOTENCY, idempotency_batch),
     (PurgeKind.PARKED_STATUS, parked_status_batch),
+    (PurgeKind.PARKED_RECEIPT, parked_receipt_batch),
     (PurgeKind.MESSAGE_EDIT, message_edit_batch),
 )
 
