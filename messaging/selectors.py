@@ -18,7 +18,19 @@ from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
-from messaging.models import Channel, Contact, Conversation, MediaAttachment, Message, MessageEdit, StatusEvent
+from messaging.models import (
+    PARKED_STATUS_WINDOW,
+    Channel,
+    ChannelEvent,
+    Contact,
+    Conversation,
+    MediaAttachment,
+    Message,
+    MessageEdit,
+    ParkedReceipt,
+    ParkedStatus,
+    StatusEvent,
+)
 from messaging.providers.registry import message_public, reply_windows
 from messaging.providers.representation import PublicMessage, raw_object
 from messaging.statuses import STATUS_RANK
@@ -304,3 +316,40 @@ def channel_list(*, tenant: Tenant) -> QuerySet[Channel]:
 def channel_get(*, tenant: Tenant, channel_id: uuid.UUID) -> Channel:
     """Raises Channel.DoesNotExist for a missing id and for another tenant's id alike."""
     return channel_list(tenant=tenant).get(pk=channel_id)
+
+
+# --- What is parked, and channel news ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedParkedStatus:
+    parked: ParkedStatus
+    provider_message_id: str | None
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.parked.received_at + PARKED_STATUS_WINDOW
+
+
+def parked_status_list(*, tenant: Tenant, channel: uuid.UUID | None = None) -> QuerySet[ParkedStatus]:
+    rows = ParkedStatus.objects.filter(tenant=tenant)
+    return rows if channel is None else rows.filter(channel_id=channel)
+
+
+def parked_status_open(*, parked: ParkedStatus) -> OpenedParkedStatus:
+    provider_message_id, _ = _opened(instance=parked, attribute="provider_message_id")
+    return OpenedParkedStatus(parked=parked, provider_message_id=provider_message_id)
+
+
+def parked_receipt_list(*, tenant: Tenant, channel: uuid.UUID | None = None) -> QuerySet[ParkedReceipt]:
+    rows = ParkedReceipt.objects.filter(tenant=tenant)
+    return rows if channel is None else rows.filter(channel_id=channel)
+
+
+def channel_event_list(
+    *, tenant: Tenant, channel: uuid.UUID | None = None, field: str | None = None
+) -> QuerySet[ChannelEvent]:
+    rows = ChannelEvent.objects.filter(tenant=tenant)
+    if channel is not None:
+        rows = rows.filter(channel_id=channel)
+    return rows if field is None else rows.filter(field=field)

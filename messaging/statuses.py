@@ -31,12 +31,9 @@ from messaging.business_events import (
 from messaging.lifetimes import content_expiry_candidates, lifetimes_for
 from messaging.models import (
     Channel,
-    Contact,
-    Direction,
     MediaAttachment,
     Message,
     MessageStatus,
-    ParkedReceipt,
     ParkedStatus,
     StatusEvent,
 )
@@ -278,73 +275,9 @@ def _park(reports: Sequence[StatusReport]) -> int:
     return len(rows_insert(list(rows.values())))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Watermark:
-    """Every message the business sent ``contact`` on ``channel`` up to ``watermark`` reached ``status``."""
-
-    channel: Channel
-    contact: Contact
-    status: str
-    watermark: datetime
-    provider_timestamp: datetime
-    received_at: datetime
-
-    def report(self) -> StatusReport:
-        return StatusReport(
-            channel=self.channel,
-            provider_message_id="",
-            status=self.status,
-            provider_timestamp=self.provider_timestamp,
-            received_at=self.received_at,
-        )
-
-
-def watermark_apply(watermark: Watermark) -> Counter[str]:
-    """Move the messages it covers that Meta has (a provider id) and that its status moves forward, then keep it
-    for those that appear later (``parked_statuses_apply``): one row per status, the highest watermark."""
-    if watermark.status not in MessageStatus.values:
-        return Counter(unknown_status=1)
-    covered = Message.objects.filter(
-        channel=watermark.channel,
-        contact=watermark.contact,
-        direction=Direction.OUTBOUND,
-        provider_message_index__isnull=False,
-        provider_timestamp__lte=watermark.watermark,
-        status__in=predecessors(watermark.status),
-    ).only(*STATUS_MESSAGE_FIELDS)
-    report = watermark.report()
-    outcomes = statuses_record([(message, report) for message in covered])
-    _receipt_park(watermark)
-    return outcomes
-
-
-def _receipt_park(watermark: Watermark) -> None:
-    row = ParkedReceipt(
-        tenant_id=watermark.channel.tenant_id,
-        channel=watermark.channel,
-        contact=watermark.contact,
-        status=watermark.status,
-        watermark=watermark.watermark,
-        provider_timestamp=watermark.provider_timestamp,
-        received_at=watermark.received_at,
-    )
-    if not rows_insert([row]):
-        ParkedReceipt.objects.filter(
-            channel=watermark.channel,
-            contact=watermark.contact,
-            status=watermark.status,
-            watermark__lt=watermark.watermark,
-        ).update(
-            watermark=watermark.watermark,
-            provider_timestamp=watermark.provider_timestamp,
-            received_at=watermark.received_at,
-        )
-
-
 def parked_statuses_apply(*, messages: Sequence[Message]) -> int:
-    """Apply (then drop) the statuses that arrived before these outbound messages were stored, and the kept
-    watermarks that cover them."""
-    applied = _parked_receipts_apply(messages)
+    """Apply (then drop) the statuses that arrived before these outbound messages were stored."""
+    applied = 0
     by_channel: dict[uuid.UUID, list[Message]] = defaultdict(list)
     for message in messages:
         by_channel[message.channel_id].append(message)
@@ -376,36 +309,6 @@ def _parked_apply_on_channel(messages: list[Message]) -> int:
     ]
     statuses_record(pairs)
     ParkedStatus.objects.filter(pk__in=[row.pk for row in parked]).delete()
-    return len(pairs)
-
-
-def _parked_receipts_apply(messages: Sequence[Message]) -> int:
-    """The watermarks kept for these messages' contacts that cover them (one query; most channels have none)."""
-    if not messages:
-        return 0
-    receipts = ParkedReceipt.objects.filter(
-        channel_id__in={message.channel_id for message in messages},
-        contact_id__in={message.contact_id for message in messages},
-    )
-    by_pair: dict[tuple[uuid.UUID, uuid.UUID], list[ParkedReceipt]] = defaultdict(list)
-    for receipt in receipts:
-        by_pair[(receipt.channel_id, receipt.contact_id)].append(receipt)
-    pairs = [
-        (
-            message,
-            StatusReport(
-                channel=message.channel,
-                provider_message_id="",
-                status=receipt.status,
-                provider_timestamp=receipt.provider_timestamp,
-                received_at=receipt.received_at,
-            ),
-        )
-        for message in messages
-        for receipt in by_pair[(message.channel_id, message.contact_id)]
-        if message.provider_timestamp <= receipt.watermark
-    ]
-    statuses_record(pairs)
     return len(pairs)
 
 

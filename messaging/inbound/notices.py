@@ -11,7 +11,8 @@ from datetime import datetime
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.models import Channel, ChannelEvent, Contact, MetaApp, QuarantinedItem
 from messaging.providers.events import ChannelNotice, NeutralEvent, ReceiptEvent, UnhandledEvent, UnroutableEvent
-from messaging.statuses import StatusReport, Watermark, statuses_apply, watermark_apply
+from messaging.statuses import StatusReport, statuses_apply
+from messaging.watermarks import Watermark, watermark_apply
 
 OneByOne = ChannelNotice | UnroutableEvent | UnhandledEvent
 

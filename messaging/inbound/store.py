@@ -60,6 +60,7 @@ from messaging.providers.events import (
 )
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
+from messaging.watermarks import parked_receipts_apply
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,7 +251,9 @@ def messages_store(
     planned = [(row, draft.media) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
     inserted = [row for row, _ in planned]
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
-    parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
+    outbound = [row for row in inserted if row.direction == Direction.OUTBOUND]
+    parked_statuses_apply(messages=outbound)
+    parked_receipts_apply(messages=outbound)
     edits_follow(messages=[row for row in inserted if row.direction == Direction.INBOUND])
     media_attachments_plan_many(planned=planned)
     business_events_record(

@@ -20,6 +20,7 @@ from messaging.business_events import MESSAGE_EVENT_FIELDS, business_events_reco
 from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedReceipt, ParkedStatus
 from messaging.statuses import parked_statuses_apply, predecessors
 from messaging.task_names import SEND_BATCH_TASK, SEND_TASK
+from messaging.watermarks import parked_receipts_apply
 
 if TYPE_CHECKING:
     from encryption.fields import EncryptedField
@@ -102,7 +103,9 @@ def parked_statuses_follow(messages: list[Message]) -> None:
     ) | set(ParkedReceipt.objects.filter(channel_id__in=wanted).values_list("channel_id", flat=True).distinct())
     if channels:
         with transaction.atomic():
-            parked_statuses_apply(messages=[message for message in with_ids if message.channel_id in channels])
+            followed = [message for message in with_ids if message.channel_id in channels]
+            parked_statuses_apply(messages=followed)
+            parked_receipts_apply(messages=followed)
 
 
 def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt: bool) -> None:
