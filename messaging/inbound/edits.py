@@ -33,18 +33,17 @@ class EditReport:
     provider_timestamp: datetime
     received_at: datetime
 
-    @property
-    def number(self) -> int:
-        """Meta's edit count; an edit that does not say counts as the first."""
-        return self.edit.number if self.edit.number and self.edit.number > 0 else 1
-
 
 def edits_apply(reports: Sequence[EditReport]) -> int:
     """Record the edits not recorded yet, then apply them to their messages that are stored; returns how many
     were new. Runs inside the storing transaction, after the delivery's messages are stored."""
     if not reports:
         return 0
-    rows = {(report.channel.pk, report.edit.original_id, report.number): _parked_row(report) for report in reports}
+    rows: dict[tuple[uuid.UUID, str, int], MessageEdit] = {}
+    for report in reports:
+        number = report.edit.number if report.edit.number and report.edit.number > 0 else _next_number(report, rows)
+        if number is not None:
+            rows.setdefault((report.channel.pk, report.edit.original_id, number), _parked_row(report, number))
     recorded = rows_insert(list(rows.values()))
     by_channel: dict[uuid.UUID, tuple[Channel, set[str]]] = {}
     for report in reports:
@@ -73,7 +72,27 @@ def edits_follow(*, messages: Sequence[Message]) -> None:
         _apply_on_channel(channel, original_ids)
 
 
-def _parked_row(report: EditReport) -> MessageEdit:
+def _next_number(report: EditReport, batch: dict[tuple[uuid.UUID, str, int], MessageEdit]) -> int | None:
+    """The number of an edit the platform does not count (WhatsApp): the one after those recorded, or None when
+    an edit made at the same moment is recorded already (a redelivery)."""
+    channel, original_id = report.channel, report.edit.original_id
+    candidates = _candidates(MessageEdit, channel, {original_id})
+    known = list(
+        MessageEdit.objects.filter(channel=channel, provider_message_index__in=list(candidates)).values_list(
+            "number", "provider_timestamp"
+        )
+    )
+    known += [
+        (number, row.provider_timestamp)
+        for (channel_id, edited, number), row in batch.items()
+        if (channel_id, edited) == (channel.pk, original_id)
+    ]
+    if any(number > 0 and at == report.provider_timestamp for number, at in known):
+        return None
+    return max((number for number, _ in known), default=0) + 1
+
+
+def _parked_row(report: EditReport, number: int) -> MessageEdit:
     channel = report.channel
     lifetimes = lifetimes_for(tenant_id=channel.tenant_id, channel_id=channel.pk)
     return MessageEdit(
@@ -82,7 +101,7 @@ def _parked_row(report: EditReport) -> MessageEdit:
         received_at=report.received_at,
         provider_timestamp=report.provider_timestamp,
         provider_message_id=report.edit.original_id,
-        number=report.number,
+        number=number,
         text=report.edit.text,
         content_key_day=content_key_day(written_at=report.received_at, lifetimes=lifetimes),
         expires_at=report.received_at + PARKED_STATUS_WINDOW,

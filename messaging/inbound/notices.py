@@ -8,6 +8,13 @@ import json
 import uuid
 from datetime import datetime
 
+from messaging.business_events import (
+    ERROR_TITLE_LENGTH,
+    BusinessEvent,
+    EventType,
+    business_events_record,
+    first_error,
+)
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.models import Channel, ChannelEvent, Contact, MetaApp, QuarantinedItem
 from messaging.providers.events import ChannelNotice, NeutralEvent, ReceiptEvent, UnhandledEvent, UnroutableEvent
@@ -15,6 +22,7 @@ from messaging.statuses import StatusReport, statuses_apply
 from messaging.watermarks import Watermark, watermark_apply
 
 OneByOne = ChannelNotice | UnroutableEvent | UnhandledEvent
+ERRORS_FIELD = "errors"  # the field of a webhook's ``value.errors`` (``ChannelNotice.field``)
 
 
 def one_store(
@@ -61,7 +69,21 @@ def _channel_event(channel: Channel, field: str, payload: dict[str, object], rec
         fingerprint=hashlib.sha256(canonical).hexdigest(),
         defaults={"tenant": channel.tenant, "field": field, "payload": payload, "received_at": received_at},
     )
+    if created and field == ERRORS_FIELD:
+        business_events_record([_channel_error_event(channel, payload, received_at)])
     return "channel_event" if created else "duplicate"
+
+
+def _channel_error_event(channel: Channel, payload: dict[str, object], received_at: datetime) -> BusinessEvent:
+    """``channel.error``: Meta's code and title of a webhook's ``value.errors`` (never its free text)."""
+    code, title = first_error([payload])
+    return BusinessEvent(
+        type=EventType.CHANNEL_ERROR,
+        tenant_id=channel.tenant_id,
+        occurred_at=received_at,
+        channel_id=channel.pk,
+        facts={"error_code": code, "error_title": title[:ERROR_TITLE_LENGTH] if title else None},
+    )
 
 
 def receipt_store(channel: Channel, event: ReceiptEvent, contact: Contact | None, received_at: datetime) -> str:

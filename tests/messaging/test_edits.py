@@ -148,3 +148,33 @@ def test_retention_purges_earlier_versions_with_their_content_and_edits_that_wai
     assert MessageEdit.objects.filter(pk=waiting.pk).exists()  # still within its window
     message_edit_batch(waiting.received_at + PARKED_STATUS_WINDOW, 100)
     assert not MessageEdit.objects.exists()
+
+
+def test_a_whatsapp_edit_and_revoke_change_the_message_they_name(app: MetaApp, tenant_a: Tenant) -> None:
+    post(app, fixture_bytes("whatsapp_edit.json"))  # before its message: it waits
+    post(app, fixture_bytes("whatsapp_text.json"))
+    post(app, fixture_bytes("whatsapp_edit.json"))  # redelivered: nothing more
+
+    [shown] = results(reader(tenant_a), "/api/v1/messages/?type=text")
+    assert shown["text"] == "Does it come in another colour? \N{INVERTED QUESTION MARK}Y en azul?"
+    assert shown["content"]["text"]["body"] == shown["text"]
+    assert (shown["edit_count"], shown["edited_at"]) == (1, "2025-06-08T21:00:50Z")
+    assert [version["text"] for version in shown["previous_versions"]] == ["Does it come in another color?"]
+
+    post(app, _whatsapp_edit_again("And in green?"))
+    [shown] = results(reader(tenant_a), "/api/v1/messages/?type=text")
+    assert (shown["text"], shown["edit_count"], len(shown["previous_versions"])) == ("And in green?", 2, 2)
+
+    post(app, fixture_bytes("whatsapp_revoke.json"))
+
+    [shown] = results(reader(tenant_a), "/api/v1/messages/?type=text")
+    assert (shown["content"], shown["text"], shown["previous_versions"]) == (None, None, [])
+    assert [row["type"] for row in results(reader(tenant_a), "/api/v1/messages/?type=revoke")] == ["unsent"]
+
+
+def _whatsapp_edit_again(text: str) -> bytes:
+    document = fixture_document("whatsapp_edit.json")
+    message = document["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(id="wamid.SECOND-EDIT", timestamp=str(int(message["timestamp"]) + 60))
+    message["edit"]["message"]["text"]["body"] = text
+    return compact(document)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -507,6 +507,39 @@ EXPECTED: dict[str, Expected] = {
                 "text",
                 SHEENA,
                 {"text.body": "Does it come in another color?", "context": ABSENT},
+            ),
+        ),
+    ),
+    # Coexistence numbers: an edit and a revoke name Meta's text example; alone, each is stored as its own event.
+    "whatsapp_edit.json": Expected(
+        STORED,
+        messages=(
+            _wa_in(
+                WA_SHEENA,
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ0RTJDNEY2QjE1RjI4RkQ5MUQA",
+                1749416450,
+                "edit",
+                SHEENA,
+                {
+                    "edit.original_message_id": WAMID_TEXT,
+                    "edit.message.text.body": "Does it come in another colour? \N{INVERTED QUESTION MARK}Y en azul?",
+                },
+            ),
+        ),
+    ),
+    "whatsapp_revoke.json": Expected(
+        STORED,
+        messages=(
+            replace(
+                _wa_in(
+                    WA_SHEENA,
+                    "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ5QjVGQTJERTc0MzY2NDJCNjQA",
+                    1749416512,
+                    "revoke",
+                    SHEENA,
+                    {"revoke.original_message_id": WAMID_TEXT},
+                ),
+                shown_type="unsent",
             ),
         ),
     ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from messaging.providers.delivery import Collector
 from messaging.providers.events import (
     ChannelNotice,
+    EditOf,
     MediaSource,
     MessageEvent,
     Person,
@@ -16,9 +17,11 @@ from messaging.providers.items import GraphError
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.whatsapp.contents import message_content
 from messaging.providers.whatsapp.types import (
+    EditContent,
     InboundMessage,
     MediaContent,
     MessageContent,
+    RevokeContent,
     StatusUpdate,
     SystemContent,
     UnknownContent,
@@ -57,8 +60,18 @@ def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
         provider_timestamp=item.timestamp,
         content=item.raw,
         is_flagged=isinstance(item.content, UnknownContent),
+        takes_back=item.content.original_message_id if isinstance(item.content, RevokeContent) else None,
+        edits=_edit_of(item.content),
         media=content_media(item.content),
     )
+
+
+def _edit_of(content: MessageContent) -> EditOf | None:
+    """An ``edit`` names the message it changes and brings its new text; WhatsApp does not count edits, so
+    each later one is the next (``EditReport.number`` counts from what is stored)."""
+    if not isinstance(content, EditContent) or content.body is None:
+        return None
+    return EditOf(original_id=content.original_message_id, text=content.body)
 
 
 def _changed_to(content: MessageContent) -> str | None:
