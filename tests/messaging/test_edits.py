@@ -4,6 +4,9 @@ after its message, before it, out of order or twice."""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from messaging.models import PARKED_STATUS_WINDOW, Message, MessageEdit, MetaApp
 from policies.retention.purge.kinds import content_batch, message_edit_batch
+from policies.subjects.export_archive import export_archive
 from tests.database_text import tables_holding
 from tests.messaging.semantics_support import (
     app_with_channels,
@@ -178,3 +182,18 @@ def _whatsapp_edit_again(text: str) -> bytes:
     message.update(id="wamid.SECOND-EDIT", timestamp=str(int(message["timestamp"]) + 60))
     message["edit"]["message"]["text"]["body"] = text
     return compact(document)
+
+
+def test_a_subject_export_holds_the_earlier_versions_of_an_edited_message(app: MetaApp, tenant_a: Tenant) -> None:
+    post(app, fixture_bytes("messenger_text.json"))
+    post(app, fixture_bytes("messenger_message_edit.json"))
+    original = Message.objects.get(message_type="message")
+
+    archive, _ = export_archive(original.contact, now=timezone.now())
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        messages = json.loads(opened.read("messages.json"))
+    [exported] = [row for row in messages if row["id"] == str(original.pk)]
+    assert exported["edit_count"] == 1
+    assert [version["text"] for version in exported["previous_versions"]] == ["Hello World"]
+    assert exported["content"]["message"]["text"] == MESSENGER_EDIT
