@@ -22,7 +22,17 @@ from encryption.models import DataKey, KeyEncryptionKey
 from events.endpoints import endpoint_create
 from events.models import DeliveryAttempt, Event, EventDelivery
 from messaging.channels import meta_app_register
-from messaging.models import Channel, ChannelAlert, ChannelEvent, Contact, Message, MetaApp, QuarantinedItem
+from messaging.models import (
+    Channel,
+    ChannelAlert,
+    ChannelEvent,
+    Contact,
+    Message,
+    MetaApp,
+    ParkedReceipt,
+    ParkedStatus,
+    QuarantinedItem,
+)
 from policies.models import PurgeCount, PurgeRun
 from policies.retention.services import retention_policy_update
 from policies.subjects.erasure import contact_erase
@@ -134,6 +144,23 @@ def tenant_rows(tenant: Tenant, provider_id: str, sender: str) -> Rows:
             received_at=now,
         ),
         ChannelAlert.objects.create(tenant=tenant, channel=channel, error_code=190, error_title="Token expired"),
+        ParkedStatus.objects.create(
+            tenant=tenant,
+            channel=channel,
+            received_at=now,
+            provider_message_id=f"wamid.parked.{tenant.slug}",
+            status="delivered",
+            provider_timestamp=now,
+        ),
+        ParkedReceipt.objects.create(
+            tenant=tenant,
+            channel=channel,
+            contact=contact,
+            status="read",
+            watermark=now,
+            provider_timestamp=now,
+            received_at=now,
+        ),
         retention_policy_update(tenant=tenant, actor=CLI_ACTOR, values={"content_max_days": 30}),
         legal_hold_place(
             tenant=tenant, contact=contact, case_reference=f"CASE-{tenant.slug}", reason="r", actor=CLI_ACTOR

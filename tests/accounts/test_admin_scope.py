@@ -58,6 +58,8 @@ EXPECTED_VIEW: dict[str, frozenset[Role]] = {
     "messaging.channelalert": ALL_ROLES,
     "messaging.contact": ALL_ROLES,
     "messaging.message": ALL_ROLES,
+    "messaging.parkedstatus": ALL_ROLES,
+    "messaging.parkedreceipt": ALL_ROLES,
     "messaging.quarantineditem": OVERSIGHT,
     "webhooks.delivery": OVERSIGHT,
     "policies.retentionpolicy": OVERSIGHT,
