@@ -123,6 +123,6 @@ class ChannelEventListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = ChannelEventFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        news = selectors.channel_event_list(tenant=api_client(request).tenant, **filters.validated_data)
+        news = selectors.tenant_channel_event_list(tenant=api_client(request).tenant, **filters.validated_data)
         paginator, page = paginate(view=self, request=request, queryset=news, pagination=NewestFirstPagination)
         return paginator.get_paginated_response(ChannelEventOutputSerializer(page, many=True).data)

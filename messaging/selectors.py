@@ -346,7 +346,7 @@ def parked_receipt_list(*, tenant: Tenant, channel: uuid.UUID | None = None) -> 
     return rows if channel is None else rows.filter(channel_id=channel)
 
 
-def channel_event_list(
+def tenant_channel_event_list(
     *, tenant: Tenant, channel: uuid.UUID | None = None, field: str | None = None
 ) -> QuerySet[ChannelEvent]:
     rows = ChannelEvent.objects.filter(tenant=tenant)
