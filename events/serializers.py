@@ -129,9 +129,16 @@ class EventDataSerializer(serializers.Serializer[Any]):
     payload = serializers.ChoiceField(
         choices=PayloadMode.choices, help_text="`full` when `message_detail` is included, else `thin`."
     )
-    status = serializers.CharField(required=False, help_text="`message.status`: the status reached.")
+    status = serializers.CharField(
+        required=False, help_text="`message.status`: the status reached; `message.status_parked`: the one waiting."
+    )
+    parked = serializers.UUIDField(
+        required=False, help_text="`message.status_parked`: its id in `GET /api/v1/parked-statuses/`."
+    )
     error_code = serializers.IntegerField(
-        required=False, allow_null=True, help_text="`message.status` failed, `channel.paused`: Meta's error code."
+        required=False,
+        allow_null=True,
+        help_text="`message.status` failed, `channel.paused`, `channel.error`: Meta's error code.",
     )
     error_title = serializers.CharField(required=False, allow_null=True, help_text="Meta's error title.")
     direction = serializers.CharField(required=False, help_text="`message.*`: inbound or outbound.")

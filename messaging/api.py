@@ -31,6 +31,7 @@ from messaging.api_lists import (
     page_of,
     paginate,
 )
+from messaging.api_pending import ChannelEventOutputSerializer
 from messaging.api_representation import IncludeSerializer, LastMessageSerializer, MessageOutputSerializer
 from messaging.models import (
     Channel,
@@ -164,7 +165,17 @@ class ContactOutputSerializer(serializers.Serializer[Any]):
     business_user_id = serializers.CharField(
         allow_null=True, help_text="WhatsApp's business-scoped user id (BSUID), when Meta sent one."
     )
-    profile = serializers.JSONField(allow_null=True)
+    profile = serializers.JSONField(
+        allow_null=True, help_text="The profile the newest message named (WhatsApp's `profile.name`); the latest wins."
+    )
+    profile_seen_at = serializers.DateTimeField(
+        source="contact.profile_seen_at", allow_null=True, help_text="The provider time of that message."
+    )
+    changed_to = serializers.UUIDField(
+        source="contact.changed_to_id",
+        allow_null=True,
+        help_text="The contact this person became when they changed their number (WhatsApp's `user_changed_number`).",
+    )
     is_opted_out = serializers.BooleanField(source="contact.is_opted_out")
     content_unavailable = serializers.BooleanField(source="is_content_unavailable")
     created_at = serializers.DateTimeField(source="contact.created_at")
@@ -342,16 +353,7 @@ class ChannelDetailApi(APIView):
         return Response(ChannelOutputSerializer(channel).data)
 
 
-class ChannelEventOutputSerializer(serializers.Serializer[Any]):
-    """Channel and account news from Meta as it came (no customer content): template, quality, limits, bans."""
-
-    id = serializers.UUIDField()
-    field = serializers.CharField(help_text="Meta's webhook field, e.g. account_update.")
-    payload = serializers.JSONField(help_text="The change's value as Meta sent it.")
-    received_at = serializers.DateTimeField()
-
-
-class ChannelEventFilterSerializer(serializers.Serializer[Any]):
+class ChannelEventFieldSerializer(serializers.Serializer[Any]):
     field = serializers.CharField(required=False, max_length=64, help_text="Only this webhook field.")
 
 
@@ -361,14 +363,14 @@ class ChannelEventListApi(APIView):
     @extend_schema(
         operation_id="channels_events_list",
         description="A channel's account and channel events from Meta, newest first (requires `messages:read`).",
-        parameters=[ChannelEventFilterSerializer, *PAGE_PARAMETERS],
+        parameters=[ChannelEventFieldSerializer, *PAGE_PARAMETERS],
         responses={
             200: page_of("ChannelEventPage", ChannelEventOutputSerializer(many=True)),
             **problem_responses({400: BAD_FILTER, 404: not_found("channel")}),
         },
     )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
-        filter_serializer = ChannelEventFilterSerializer(data=request.query_params)
+        filter_serializer = ChannelEventFieldSerializer(data=request.query_params)
         filter_serializer.is_valid(raise_exception=True)
         try:
             channel = selectors.channel_get(tenant=api_client(request).tenant, channel_id=channel_id)

@@ -23,6 +23,12 @@ class StatusOutputSerializer(serializers.Serializer[Any]):
     )
 
 
+class PreviousVersionSerializer(serializers.Serializer[Any]):
+    number = serializers.IntegerField(help_text="0: the text before the first edit; n: the text after the n-th.")
+    text = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField(help_text="When its author wrote this version (provider time).")
+
+
 class AttachmentOutputSerializer(serializers.Serializer[Any]):
     """A media attachment; its bytes come from ``/messages/<id>/media/<attachment id>/`` once stored."""
 
@@ -98,6 +104,17 @@ class MessageOutputSerializer(serializers.Serializer[Any]):
     )
     content_expires_at = serializers.DateTimeField(
         source="message.content_expires_at", allow_null=True, help_text="When the content expires (or expired)."
+    )
+    edit_count = serializers.IntegerField(
+        source="message.edit_count", help_text="How many times its author edited it; `content` is the latest edit."
+    )
+    edited_at = serializers.DateTimeField(
+        source="message.edited_at", allow_null=True, help_text="When it was last edited (provider time)."
+    )
+    previous_versions = PreviousVersionSerializer(
+        many=True,
+        help_text="The texts it had before the current one, oldest first; kept as long as its content and "
+        "empty when the content is not served.",
     )
     statuses = StatusOutputSerializer(source="message.status_events.all", many=True)
     attachments = AttachmentOutputSerializer(source="message.attachments.all", many=True)

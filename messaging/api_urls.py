@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messaging import api, templates_api
+from messaging import api, api_pending, templates_api
 from messaging.inbound import media_api
 from messaging.outbound import api as send_api
 
@@ -18,6 +18,9 @@ urlpatterns = [
     path("contacts/<uuid:contact_id>/", api.ContactDetailApi.as_view(), name="api-contact-detail"),
     path("conversations/", api.ConversationListApi.as_view(), name="api-conversation-list"),
     path("conversations/<uuid:conversation_id>/", api.ConversationDetailApi.as_view(), name="api-conversation-detail"),
+    path("parked-statuses/", api_pending.ParkedStatusListApi.as_view(), name="api-parked-status-list"),
+    path("parked-receipts/", api_pending.ParkedReceiptListApi.as_view(), name="api-parked-receipt-list"),
+    path("channel-events/", api_pending.ChannelEventListApi.as_view(), name="api-channel-event-list"),
     path("channels/", api.ChannelListApi.as_view(), name="api-channel-list"),
     path("channels/<uuid:channel_id>/", api.ChannelDetailApi.as_view(), name="api-channel-detail"),
     path("channels/<uuid:channel_id>/events/", api.ChannelEventListApi.as_view(), name="api-channel-events"),

@@ -38,9 +38,11 @@ class EventType(StrEnum):
     MESSAGE_STATUS = "message.status"
     MESSAGE_REACTION = "message.reaction"
     MESSAGE_EDITED = "message.edited"
+    MESSAGE_STATUS_PARKED = "message.status_parked"
     CONTACT_ERASED = "contact.erased"
     CHANNEL_PAUSED = "channel.paused"
     CHANNEL_RESUMED = "channel.resumed"
+    CHANNEL_ERROR = "channel.error"
     CONVERSATION_WINDOW_CLOSING = "conversation.window_closing"
     PING = "ping"
 

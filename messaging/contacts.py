@@ -11,11 +11,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from core.bulk import ColumnChange, rows_update
 from core.db import rows_insert
 from encryption.blind_index import blind_index_candidates, blind_index_filter
+from encryption.errors import DecryptionError
 from encryption.fields import fresh_scope_keys_create
 from messaging.models import Channel, Contact, Conversation
 
@@ -24,12 +27,13 @@ ContactKey = tuple[uuid.UUID, str, str]  # tenant, platform, external id
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactWanted:
-    """A person an item is with, as the item names them."""
+    """A person an item is with, as the item names them; ``seen_at`` is the item's provider time."""
 
     channel: Channel
     external_id: str
     profile: dict[str, object] | None = None
     business_user_id: str | None = None
+    seen_at: datetime | None = None
 
     @property
     def key(self) -> ContactKey:
@@ -42,14 +46,23 @@ class ContactWanted:
             external_id=self.external_id,
             business_user_id=self.business_user_id,
             profile=self.profile,
+            profile_seen_at=self.seen_at if self.profile is not None else None,
         )
+
+    def names_newer_profile_than(self, other: ContactWanted) -> bool:
+        if self.profile is None or self.seen_at is None:
+            return False
+        return other.profile is None or other.seen_at is None or self.seen_at > other.seen_at
 
 
 def contacts_resolve(wanted: Sequence[ContactWanted]) -> dict[ContactKey, Contact]:
     """(tenant, platform, external id) → contact: one query per tenant and platform, creating the missing ones."""
     groups: dict[tuple[uuid.UUID, str], dict[str, ContactWanted]] = defaultdict(dict)
     for person in wanted:
-        groups[(person.channel.tenant_id, person.channel.platform)].setdefault(person.external_id, person)
+        group = groups[(person.channel.tenant_id, person.channel.platform)]
+        known = group.get(person.external_id)
+        if known is None or person.names_newer_profile_than(known):
+            group[person.external_id] = person
     found: dict[ContactKey, Contact] = {}
     for (tenant_id, platform), by_id in groups.items():
         candidates = {
@@ -60,11 +73,15 @@ def contacts_resolve(wanted: Sequence[ContactWanted]) -> dict[ContactKey, Contac
             )
         }
         rows = Contact.objects.filter(tenant_id=tenant_id, platform=platform, external_id_index__in=list(candidates))
-        for row in rows.defer("external_id", "profile"):
+        # The profile is read only where an item names one, to compare.
+        deferred = ("external_id",) if any(person.profile for person in by_id.values()) else ("external_id", "profile")
+        for row in rows.defer(*deferred):
             found[(tenant_id, platform, candidates[bytes(row.external_id_index)])] = row
         missing = [person for external_id, person in by_id.items() if (tenant_id, platform, external_id) not in found]
         found.update(_contacts_create(missing))
-        _business_user_ids_fill([(found[(tenant_id, platform, key)], person) for key, person in by_id.items()])
+        pairs = [(found[(tenant_id, platform, key)], person) for key, person in by_id.items()]
+        _business_user_ids_fill(pairs)
+        _profiles_refresh(pairs)
     return found
 
 
@@ -87,6 +104,44 @@ def _business_user_ids_fill(pairs: Sequence[tuple[Contact, ContactWanted]]) -> N
         if person.business_user_id and contact.business_user_id is None:
             contact.business_user_id = person.business_user_id
             contact.save(update_fields=["business_user_id", "business_user_id_index"])
+
+
+def _profiles_refresh(pairs: Sequence[tuple[Contact, ContactWanted]]) -> None:
+    """The profile of the newest item that names one wins (a person renamed; an older item redelivered changes
+    nothing): a new name is written over the old one, which is not kept; the same name only moves the time."""
+    newer_same: dict[uuid.UUID, datetime] = {}
+    for contact, person in pairs:
+        seen_at = person.seen_at
+        if person.profile is None or seen_at is None:
+            continue
+        if contact.profile_seen_at is not None and contact.profile_seen_at >= seen_at:
+            continue
+        try:
+            current = contact.profile
+        except DecryptionError:  # an erased person: their key is gone, nothing is written under it again
+            continue
+        if current == person.profile:
+            newer_same[contact.pk] = seen_at
+            continue
+        contact.profile = person.profile
+        contact.profile_seen_at = seen_at
+        contact.save(update_fields=["profile", "profile_seen_at", "updated_at"])
+    guard = "{column} IS NULL OR {column} < %s"
+    rows_update(
+        Contact,
+        {
+            pk: {"profile_seen_at": ColumnChange.to(at, guard=guard, guard_values=(at,))}
+            for pk, at in newer_same.items()
+        },
+    )
+
+
+def numbers_changed_link(changes: Sequence[tuple[Contact, Contact]]) -> None:
+    """Each (old, new): the person behind ``old`` changed their number and is ``new`` from now on."""
+    for old, new in changes:
+        if new.pk not in (old.pk, old.changed_to_id):
+            Contact.objects.filter(pk=old.pk).update(changed_to=new)
+            old.changed_to_id = new.pk
 
 
 def contact_for(person: ContactWanted) -> Contact:

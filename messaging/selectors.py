@@ -18,7 +18,19 @@ from accounts.models import Tenant
 from encryption.blind_index import blind_index_filter
 from encryption.errors import DecryptionError
 from encryption.fields import ContentExpiredError
-from messaging.models import Channel, ChannelEvent, Contact, Conversation, MediaAttachment, Message, StatusEvent
+from messaging.models import (
+    PARKED_STATUS_WINDOW,
+    Channel,
+    ChannelEvent,
+    Contact,
+    Conversation,
+    MediaAttachment,
+    Message,
+    MessageEdit,
+    ParkedReceipt,
+    ParkedStatus,
+    StatusEvent,
+)
 from messaging.providers.registry import message_public, reply_windows
 from messaging.providers.representation import PublicMessage, public_type, raw_object
 from messaging.statuses import STATUS_RANK
@@ -68,6 +80,17 @@ class OpenedMessage:
     def raw(self) -> Any:
         """The platform's own object (a webhook's message or event); None for a send the gateway made."""
         return raw_object(self.content)
+
+    @property
+    def previous_versions(self) -> list[dict[str, Any]]:
+        """The texts it had before its current one, oldest first (none once its content is not served)."""
+        if self.content is None:
+            return []
+        return [
+            {"number": edit.number, "text": _opened(instance=edit, attribute="text")[0], "at": edit.provider_timestamp}
+            for edit in self.message.edits.all()
+            if edit.number < self.message.edit_count
+        ]
 
     @property
     def failure(self) -> dict[str, Any] | None:
@@ -158,7 +181,7 @@ def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
 
 
 def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """The messages with their status events (in lifecycle order) and attachments prefetched."""
+    """The messages with their status events (in lifecycle order), attachments and earlier versions prefetched."""
     # Meta's timestamps are whole seconds: within one, the lifecycle order decides (sent before delivered).
     rank = Case(
         *(When(status=status, then=Value(position)) for status, position in STATUS_RANK.items()),
@@ -166,8 +189,9 @@ def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
     )
     statuses = StatusEvent.objects.alias(rank=rank).order_by("provider_timestamp", "rank", "id")
     attachments = MediaAttachment.objects.order_by("position").only("message_id", "status", "mime_type", "size")
+    edits = MessageEdit.objects.order_by("number")
     return with_channel(messages).prefetch_related(
-        Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments)
+        Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments), Prefetch("edits", edits)
     )
 
 
@@ -308,5 +332,41 @@ def channel_get(*, tenant: Tenant, channel_id: uuid.UUID) -> Channel:
 
 def channel_event_list(*, channel: Channel, field: str | None = None) -> QuerySet[ChannelEvent]:
     """The channel's news from Meta (the channel is already the tenant's), of one webhook field if given."""
-    events = ChannelEvent.objects.filter(channel=channel, tenant_id=channel.tenant_id)
-    return events.filter(field=field) if field else events
+    return tenant_channel_event_list(tenant=channel.tenant, channel=channel.pk, field=field)
+
+
+# --- What is parked, and channel news ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedParkedStatus:
+    parked: ParkedStatus
+    provider_message_id: str | None
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.parked.received_at + PARKED_STATUS_WINDOW
+
+
+def parked_status_list(*, tenant: Tenant, channel: uuid.UUID | None = None) -> QuerySet[ParkedStatus]:
+    rows = ParkedStatus.objects.filter(tenant=tenant)
+    return rows if channel is None else rows.filter(channel_id=channel)
+
+
+def parked_status_open(*, parked: ParkedStatus) -> OpenedParkedStatus:
+    provider_message_id, _ = _opened(instance=parked, attribute="provider_message_id")
+    return OpenedParkedStatus(parked=parked, provider_message_id=provider_message_id)
+
+
+def parked_receipt_list(*, tenant: Tenant, channel: uuid.UUID | None = None) -> QuerySet[ParkedReceipt]:
+    rows = ParkedReceipt.objects.filter(tenant=tenant)
+    return rows if channel is None else rows.filter(channel_id=channel)
+
+
+def tenant_channel_event_list(
+    *, tenant: Tenant, channel: uuid.UUID | None = None, field: str | None = None
+) -> QuerySet[ChannelEvent]:
+    rows = ChannelEvent.objects.filter(tenant=tenant)
+    if channel is not None:
+        rows = rows.filter(channel_id=channel)
+    return rows if field is None else rows.filter(field=field)

@@ -24,12 +24,20 @@ from encryption.blind_index import blind_index_candidates
 from messaging.business_events import (
     MESSAGE_EVENT_FIELDS,
     BusinessEvent,
+    EventType,
     business_events_record,
     first_error,
     message_status_event,
 )
 from messaging.lifetimes import content_expiry_candidates, lifetimes_for
-from messaging.models import Channel, MediaAttachment, Message, MessageStatus, ParkedStatus, StatusEvent
+from messaging.models import (
+    Channel,
+    MediaAttachment,
+    Message,
+    MessageStatus,
+    ParkedStatus,
+    StatusEvent,
+)
 
 STATUS_RANK: dict[str, int] = {
     MessageStatus.QUEUED: 0,
@@ -265,7 +273,21 @@ def _park(reports: Sequence[StatusReport]) -> int:
         )
         for report in reports
     }
-    return len(rows_insert(list(rows.values())))
+    parked = rows_insert(list(rows.values()))
+    business_events_record([_parked_event(row) for row in rows.values() if row.pk in parked])
+    return len(parked)
+
+
+def _parked_event(row: ParkedStatus) -> BusinessEvent:
+    """``message.status_parked``: a status waits for its message (never its provider id, which may embed the
+    customer's number); ``parked`` is its id in ``/api/v1/parked-statuses/``."""
+    return BusinessEvent(
+        type=EventType.MESSAGE_STATUS_PARKED,
+        tenant_id=row.tenant_id,
+        occurred_at=row.provider_timestamp,
+        channel_id=row.channel_id,
+        facts={"status": row.status, "parked": str(row.pk)},
+    )
 
 
 def parked_statuses_apply(*, messages: Sequence[Message]) -> int:

@@ -6,18 +6,23 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
-from django.db.models import Q
-
-from encryption.blind_index import blind_index_filter
+from messaging.business_events import (
+    ERROR_TITLE_LENGTH,
+    BusinessEvent,
+    EventType,
+    business_events_record,
+    first_error,
+)
 from messaging.lifetimes import lifetimes_for, raw_expires_at
-from messaging.models import Channel, ChannelEvent, Contact, Conversation, Direction, Message, MetaApp, QuarantinedItem
+from messaging.models import Channel, ChannelEvent, Contact, MetaApp, QuarantinedItem
 from messaging.providers.events import ChannelNotice, NeutralEvent, ReceiptEvent, UnhandledEvent, UnroutableEvent
-from messaging.statuses import STATUS_MESSAGE_FIELDS, StatusReport, statuses_record
+from messaging.statuses import StatusReport, statuses_apply
+from messaging.watermarks import Watermark, watermark_apply
 
-OneByOne = ChannelNotice | ReceiptEvent | UnroutableEvent | UnhandledEvent
+OneByOne = ChannelNotice | UnroutableEvent | UnhandledEvent
+ERRORS_FIELD = "errors"  # the field of a webhook's ``value.errors`` (``ChannelNotice.field``)
 
 
 def one_store(
@@ -29,8 +34,6 @@ def one_store(
 ) -> str:
     if isinstance(event, ChannelNotice):
         return channel_event_record(channel, event.field, event.payload, received_at)
-    if isinstance(event, ReceiptEvent):
-        return _receipt(channel, event)
     if isinstance(event, UnroutableEvent):
         return "unroutable"  # no sender to file it under
     return quarantine(meta_app, delivery_id, event, event.reason, received_at)
@@ -75,39 +78,48 @@ def channel_event_record(
         fingerprint=hashlib.sha256(canonical).hexdigest(),
         defaults={"tenant": channel.tenant, "field": field, "payload": payload, "received_at": received_at},
     )
+    if created and field == ERRORS_FIELD:
+        business_events_record([_channel_error_event(channel, payload, received_at)])
     return "channel_event" if created else "duplicate"
 
 
-def _receipt(channel: Channel, event: ReceiptEvent) -> str:
-    """Messenger/Instagram delivery and read receipts move the business's outbound messages forward."""
-    targets = list(_outbound_by_mid(channel, event.message_ids))
-    if event.watermark is not None and event.user_id:
-        conversation = _conversation_of_user(channel, event.user_id)
-        if conversation is not None:
-            targets += list(
-                Message.objects.filter(
-                    conversation=conversation, direction=Direction.OUTBOUND, provider_timestamp__lte=event.watermark
-                ).only(*STATUS_MESSAGE_FIELDS)
-            )
-    report = StatusReport(
-        channel=channel,
-        provider_message_id="",
-        status=event.status,
-        provider_timestamp=event.timestamp,
-        received_at=event.timestamp,
+def _channel_error_event(channel: Channel, payload: dict[str, object], received_at: datetime) -> BusinessEvent:
+    """``channel.error``: Meta's code and title of a webhook's ``value.errors`` (never its free text)."""
+    code, title = first_error([payload])
+    return BusinessEvent(
+        type=EventType.CHANNEL_ERROR,
+        tenant_id=channel.tenant_id,
+        occurred_at=received_at,
+        channel_id=channel.pk,
+        facts={"error_code": code, "error_title": title[:ERROR_TITLE_LENGTH] if title else None},
     )
-    statuses_record([(message, report) for message in {message.pk: message for message in targets}.values()])
+
+
+def receipt_store(channel: Channel, event: ReceiptEvent, contact: Contact | None, received_at: datetime) -> str:
+    """Messenger/Instagram delivery and read receipts move the business's outbound messages forward: those it
+    names (or, not stored yet, when they are), and those up to its watermark (kept for the ones that appear
+    later). ``contact`` is the person's, None when the receipt names nobody."""
+    statuses_apply(
+        [
+            StatusReport(
+                channel=channel,
+                provider_message_id=mid,
+                status=event.status,
+                provider_timestamp=event.timestamp,
+                received_at=received_at,
+            )
+            for mid in event.message_ids
+        ]
+    )
+    if event.watermark is not None and contact is not None:
+        watermark_apply(
+            Watermark(
+                channel=channel,
+                contact=contact,
+                status=event.status,
+                watermark=event.watermark,
+                provider_timestamp=event.timestamp,
+                received_at=received_at,
+            )
+        )
     return "receipt"
-
-
-def _outbound_by_mid(channel: Channel, mids: Sequence[str]) -> list[Message]:
-    matches = Q(pk__in=[])
-    for mid in mids:
-        matches |= blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
-    return list(Message.objects.filter(matches, channel=channel).only(*STATUS_MESSAGE_FIELDS)) if mids else []
-
-
-def _conversation_of_user(channel: Channel, user_id: str) -> Conversation | None:
-    query = blind_index_filter(Contact, "external_id_index", tenant_id=channel.tenant_id, value=user_id)
-    contact = Contact.objects.filter(query, tenant=channel.tenant, platform=channel.platform).first()
-    return Conversation.objects.filter(channel=channel, contact=contact).first() if contact else None

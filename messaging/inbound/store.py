@@ -28,14 +28,30 @@ from messaging.business_events import (
     message_business_event,
     message_event_type,
 )
-from messaging.contacts import ContactKey, ContactWanted, contacts_resolve, conversations_resolve
+from messaging.contacts import (
+    ContactKey,
+    ContactWanted,
+    contacts_resolve,
+    conversations_resolve,
+    numbers_changed_link,
+)
 from messaging.inbound.accounts import AccountTargets, account_channels_of, account_notices_store, account_refusal
 from messaging.inbound.address_book import address_book_apply, address_book_wanted
+from messaging.inbound.edits import EditReport, edits_apply, edits_follow
 from messaging.inbound.media import media_attachments_plan_many
 from messaging.inbound.media_storage import media_attachments_discard
-from messaging.inbound.notices import OneByOne, one_store, quarantine
+from messaging.inbound.notices import OneByOne, one_store, quarantine, receipt_store
 from messaging.lifetimes import Lifetimes, MessageStamp, lifetimes_for, message_stamp
-from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, MetaApp
+from messaging.models import (
+    Channel,
+    Contact,
+    Conversation,
+    Direction,
+    Message,
+    MessageEdit,
+    MessageStatus,
+    MetaApp,
+)
 from messaging.providers.delivery import ParsedDelivery
 from messaging.providers.events import (
     AccountNotice,
@@ -43,12 +59,14 @@ from messaging.providers.events import (
     MediaSource,
     MessageEvent,
     NeutralEvent,
+    ReceiptEvent,
     StatusEvent,
     UnhandledEvent,
     UnreadableEvent,
 )
 from messaging.providers.registry import delivery_events, message_public
 from messaging.statuses import StatusReport, parked_statuses_apply, statuses_apply
+from messaging.watermarks import parked_receipts_apply
 
 logger = logging.getLogger(__name__)
 SEEN_STATUSES = frozenset({MessageStatus.READ, MessageStatus.PLAYED})
@@ -70,6 +88,7 @@ class MessageDraft:
     is_sent_elsewhere: bool = False
     is_historical: bool = False
     media: tuple[MediaSource, ...] = ()
+    changed_to: ContactWanted | None = None  # the person's new number, when this says they changed it
 
     @property
     def channel(self) -> Channel:
@@ -84,6 +103,8 @@ class _Sorted:
     statuses: list[StatusReport]
     unsent: list[tuple[Channel, str]]
     address_book: list[tuple[Channel, AddressBookEvent]]
+    edits: list[EditReport]
+    receipts: list[tuple[Channel, ReceiptEvent]]
     one_by_one: list[tuple[Channel, OneByOne]]
     accounts: AccountTargets
     coexistence: dict[uuid.UUID, Channel]  # the channels shown to share their number with the Business app
@@ -107,7 +128,17 @@ def delivery_items_store(
     events = delivery_events(parsed)
     channels = _channels_of(meta_app, events)
     account_channels = account_channels_of(meta_app, events)
-    batch = _Sorted(drafts=[], statuses=[], unsent=[], address_book=[], one_by_one=[], accounts=[], coexistence={})
+    batch = _Sorted(
+        drafts=[],
+        statuses=[],
+        unsent=[],
+        address_book=[],
+        edits=[],
+        receipts=[],
+        one_by_one=[],
+        accounts=[],
+        coexistence={},
+    )
     for event in events:
         if isinstance(event, AccountNotice):
             targets = account_channels.get((event.platform, event.routing_id or ""), [])
@@ -126,16 +157,26 @@ def delivery_items_store(
     outcomes["history_expired"] += len(batch.drafts) - len(drafts)
     # New contacts (each with its own subject key) commit on their own first, so their keys are cached
     # for the rest of the delivery; a contact left without messages by a failure below is harmless.
-    contacts = contacts_resolve([draft.person for draft in drafts] + address_book_wanted(batch.address_book))
+    people = [draft.person for draft in drafts] + address_book_wanted(batch.address_book)
+    people += [draft.changed_to for draft in drafts if draft.changed_to]
+    people += _watermark_people(batch)
+    contacts = contacts_resolve(people)
     relaxed = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         if relaxed:
             commit_without_waiting_for_disk()
         outcomes += messages_store(drafts, contacts=contacts, received_at=received_at)
+        numbers_changed_link(
+            [(contacts[draft.person.key], contacts[draft.changed_to.key]) for draft in drafts if draft.changed_to]
+        )
         _unsent_blank(batch.unsent)
+        edits_apply(batch.edits)
         outcomes += Counter(address_book_apply(batch.address_book, contacts=contacts))
         coexistence_mark(list(batch.coexistence.values()))
         outcomes += statuses_apply(batch.statuses)
+        for channel, receipt in batch.receipts:
+            person = ContactWanted(channel=channel, external_id=receipt.user_id) if receipt.user_id else None
+            outcomes[receipt_store(channel, receipt, contacts.get(person.key) if person else None, received_at)] += 1
         for channel, item in batch.one_by_one:
             outcomes[one_store(channel, item, received_at, meta_app, delivery_id)] += 1
         outcomes += account_notices_store(batch.accounts, received_at)
@@ -171,12 +212,32 @@ def _sort(batch: _Sorted, channel: Channel, event: NeutralEvent, received_at: da
         batch.drafts.append(_message_draft(channel, event))
         if event.takes_back is not None:
             batch.unsent.append((channel, event.takes_back))
+        if event.edits is not None:
+            batch.edits.append(
+                EditReport(
+                    channel=channel,
+                    edit=event.edits,
+                    provider_timestamp=event.provider_timestamp,
+                    received_at=received_at,
+                )
+            )
     elif isinstance(event, AddressBookEvent):
         batch.address_book.append((channel, event))
     elif isinstance(event, StatusEvent):
         batch.statuses.append(_status_report(channel, event, received_at))
+    elif isinstance(event, ReceiptEvent):
+        batch.receipts.append((channel, event))
     elif not isinstance(event, UnreadableEvent | AccountNotice):
         batch.one_by_one.append((channel, event))
+
+
+def _watermark_people(batch: _Sorted) -> list[ContactWanted]:
+    """The people of the receipts with a watermark: their messages up to it are covered."""
+    people = []
+    for channel, receipt in batch.receipts:
+        if receipt.watermark is not None and receipt.user_id:
+            people.append(ContactWanted(channel=channel, external_id=receipt.user_id))
+    return people
 
 
 def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
@@ -187,7 +248,9 @@ def _message_draft(channel: Channel, event: MessageEvent) -> MessageDraft:
             external_id=person.external_id,
             profile={"name": person.profile_name} if person.profile_name else None,
             business_user_id=person.business_user_id,
+            seen_at=event.provider_timestamp,
         ),
+        changed_to=ContactWanted(channel=channel, external_id=person.changed_to) if person.changed_to else None,
         direction=Direction.OUTBOUND if event.is_echo else Direction.INBOUND,
         message_type=event.message_type,
         status=event.status or (MessageStatus.SENT if event.is_echo else MessageStatus.RECEIVED),
@@ -246,7 +309,10 @@ def messages_store(
     planned = [(row, draft.media) for row, draft in zip(rows, drafts, strict=True) if row.pk in stored]
     inserted = [row for row, _ in planned]
     _last_inbound_update([row for row in inserted if row.direction == Direction.INBOUND])
-    parked_statuses_apply(messages=[row for row in inserted if row.direction == Direction.OUTBOUND])
+    outbound = [row for row in inserted if row.direction == Direction.OUTBOUND]
+    parked_statuses_apply(messages=outbound)
+    parked_receipts_apply(messages=outbound)
+    edits_follow(messages=[row for row in inserted if row.direction == Direction.INBOUND])
     media_attachments_plan_many(planned=planned)
     business_events_record(
         [_message_stored_event(row) for row in inserted if not row.is_historical]  # an import of past chats is not news
@@ -356,9 +422,12 @@ def _last_inbound_update(messages: Sequence[Message]) -> None:
 
 
 def _unsent_blank(unsent: Sequence[tuple[Channel, str]]) -> None:
-    """A person who unsends a message takes it back: keep the row and the event, drop its content and media."""
+    """A person who unsends a message takes it back: keep the row and the event, drop its content, its earlier
+    versions and its media."""
     for channel, mid in unsent:
         query = blind_index_filter(Message, "provider_message_index", tenant_id=channel.tenant_id, value=mid)
         originals = Message.objects.filter(query, channel=channel, direction=Direction.INBOUND)
-        media_attachments_discard(message_ids=list(originals.values_list("pk", flat=True)))
+        ids = list(originals.values_list("pk", flat=True))
+        media_attachments_discard(message_ids=ids)
+        MessageEdit.objects.filter(message_id__in=ids).delete()  # its earlier versions go with it
         originals.update(content=None)

@@ -15,7 +15,7 @@ from messaging.models.apps_channels import (
 from messaging.models.contacts import Contact, Conversation, subject_scope
 from messaging.models.content import HOLD_SCOPE_PREFIX, content_day_bucket, content_is_expired, hold_scope
 from messaging.models.messages import AuthorKind, Direction, Message, MessageStatus
-from messaging.models.statuses import PARKED_STATUS_WINDOW, ParkedStatus, StatusEvent
+from messaging.models.statuses import PARKED_STATUS_WINDOW, MessageEdit, ParkedReceipt, ParkedStatus, StatusEvent
 from messaging.models.webhook_items import ChannelEvent, QuarantinedItem, raw_day_bucket
 from messaging.models.media import MediaAttachment, MediaStatus
 from messaging.models.sends import (
@@ -46,10 +46,12 @@ __all__ = [
     "MediaAttachment",
     "MediaStatus",
     "Message",
+    "MessageEdit",
     "MessageStatus",
     "MessageTemplate",
     "MetaApp",
     "OutboxEntry",
+    "ParkedReceipt",
     "ParkedStatus",
     "Platform",
     "QuarantinedItem",

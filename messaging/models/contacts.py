@@ -30,6 +30,17 @@ class Contact(BaseModel):
     business_user_id = EncryptedTextField(purpose=Purpose.SUBJECT, scope=subject_scope, null=True)
     business_user_id_index = BlindIndexField(source="business_user_id", normalizer="opaque", null=True)
     profile = EncryptedJSONField(purpose=Purpose.SUBJECT, scope=subject_scope, null=True)
+    profile_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The provider time of the newest message that named the profile."
+    )
+    changed_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="changed_from",
+        help_text="The contact this person became when they changed their number (WhatsApp).",
+    )
     is_opted_out = models.BooleanField(default=False)
 
     objects: ClassVar[models.Manager[Contact]] = EncryptedManager()

@@ -11,7 +11,7 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from messaging.models.media import MediaAttachment
     from messaging.models.messages import Message
-    from messaging.models.statuses import ParkedStatus
+    from messaging.models.statuses import MessageEdit, ParkedStatus
 
 
 HOLD_SCOPE_PREFIX = "hold:"
@@ -22,7 +22,7 @@ def hold_scope(hold_id: object) -> str:
     return f"{HOLD_SCOPE_PREFIX}{hold_id}"
 
 
-def content_day_bucket(row: Message | ParkedStatus | MediaAttachment) -> str:
+def content_day_bucket(row: Message | ParkedStatus | MessageEdit | MediaAttachment) -> str:
     """The day after the one by which this content must be gone at the latest: received + the maximum content
     lifetime of the policy in force when it was written (``content_key_day``), else of the installation.
     Content under a legal hold (``hold_id``) is sealed under the hold's key instead (policies.subjects.holds)."""

@@ -82,6 +82,8 @@ class Message(BaseModel):
     content = EncryptedJSONField(
         purpose=Purpose.CONTENT, scope=content_day_bucket, null=True, expired=content_is_expired
     )
+    edit_count = models.PositiveSmallIntegerField(default=0, help_text="How many times its author edited it.")
+    edited_at = models.DateTimeField(null=True, blank=True, help_text="When its content last became an edit's.")
     # Outbound only: scheduling, the dispatcher's lease and retry budget, and why a send failed.
     author_kind = models.CharField(max_length=8, choices=AuthorKind.choices, blank=True)
     send_at = models.DateTimeField(null=True, blank=True, help_text="A scheduled send: not before this time.")

@@ -127,6 +127,11 @@ class Adapter(Protocol):
         public vocabulary (``messaging.providers.representation``), with its text; never raises."""
         ...
 
+    def content_edited(self, content: object, text: str) -> object:
+        """A stored inbound message's content (its platform object) with its text replaced by an edit's, the rest
+        kept; the content unchanged when it has no text to replace. Never raises."""
+        ...
+
     def media_lookup_path(self, reference: str) -> str | None:
         """The Graph path that resolves a media reference to a download URL before each attempt (a WhatsApp
         media id), or None when the reference is the file's own URL, fetched without credentials."""

@@ -40,14 +40,26 @@ class Person:
     external_id: str
     profile_name: str | None = None
     business_user_id: str | None = None  # WhatsApp's business-scoped user id, sent beside a phone number
+    changed_to: str | None = None  # the id the person has now, when the item says they changed it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditOf:
+    """An edit its author made to an earlier message: ``text`` replaces that message's text; ``number`` is how
+    many times it has been edited now (Meta's ``num_edit``), None when the platform does not say."""
+
+    original_id: str
+    text: str
+    number: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageEvent(Event):
     """A message received, or one the business sent from elsewhere (``is_echo``); also an event about a
     message (reaction, edit, postback, referral, unsend) stored as a message of its own type.
-    ``takes_back`` names the message a person unsent; ``media`` are the files it refers to, in order, read
-    from its typed content (storage plans their downloads from these, never from the raw content).
+    ``takes_back`` names the message a person unsent, ``edits`` the one they edited; ``media`` are the files
+    it refers to, in order, read from its typed content (storage plans their downloads from these, never from
+    the raw content).
 
     ``is_coexistence``: it came through the WhatsApp Business app sharing the channel's number (an app echo
     or its chat history). ``is_historical``: imported from that app's past chats, with ``status`` the state
@@ -61,6 +73,7 @@ class MessageEvent(Event):
     is_flagged: bool = False
     is_echo: bool = False
     takes_back: str | None = None
+    edits: EditOf | None = None
     media: tuple[MediaSource, ...] = ()
     is_coexistence: bool = False
     is_historical: bool = False

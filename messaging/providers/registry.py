@@ -47,6 +47,13 @@ def message_public(*, platform: str, message_type: str, content: object) -> Publ
     return ADAPTERS[Platform(platform)].message_public(message_type, content)
 
 
+def content_edited(*, platform: str, content: object, text: str) -> object:
+    """A stored message's content with its text replaced by an edit's (``Adapter.content_edited``)."""
+    if platform not in ADAPTERS:
+        return content
+    return ADAPTERS[Platform(platform)].content_edited(content, text)
+
+
 def parser_for(object_name: str) -> Callable[[JsonObject], ParsedDelivery] | None:
     """The parser for a webhook body's top-level ``object``, or None for one no platform sends."""
     return PARSERS.get(object_name)

@@ -24,6 +24,7 @@ from messaging.models import (
     MediaAttachment,
     MediaStatus,
     Message,
+    MessageEdit,
     StatusEvent,
     content_is_expired,
 )
@@ -35,8 +36,9 @@ SPOOL_BYTES = 16 * 1024 * 1024
 README = (
     "Everything this gateway holds about one contact, as of exported_at (contact.json).\n"
     "contact.json: identifiers and profile. conversations.json: the threads with the business's channels.\n"
-    "messages.json: every message, oldest first, with its status history and attachments; content that has\n"
-    "expired under the retention policy is listed with content_expired: true and no content.\n"
+    "messages.json: every message, oldest first, with its status history, attachments and the earlier versions\n"
+    "of an edited text; content that has expired under the retention policy is listed with content_expired:\n"
+    "true and no content.\n"
     "media/: the attachments' files, named by attachment id.\n"
 )
 
@@ -104,10 +106,15 @@ def _messages_write(contact: Contact, archive: zipfile.ZipFile, out: IO[bytes], 
     """``messages.json`` into ``out`` (a JSON array, one message at a time), each file straight into the zip."""
     statuses = StatusEvent.objects.order_by("provider_timestamp", "id")
     attachments = MediaAttachment.objects.order_by("position")
+    edits = MessageEdit.objects.order_by("number")
     messages = (
         Message.objects.filter(tenant_id=contact.tenant_id, contact_id=contact.pk)
         .order_by("provider_timestamp", "id")
-        .prefetch_related(Prefetch("status_events", queryset=statuses), Prefetch("attachments", queryset=attachments))
+        .prefetch_related(
+            Prefetch("status_events", queryset=statuses),
+            Prefetch("attachments", queryset=attachments),
+            Prefetch("edits", queryset=edits),
+        )
     )
     out.write(b"[")
     for index, message in enumerate(messages.iterator(chunk_size=MESSAGE_CHUNK)):
@@ -118,7 +125,7 @@ def _messages_write(contact: Contact, archive: zipfile.ZipFile, out: IO[bytes], 
     out.write(b"\n]\n")
 
 
-def _opened(message: Message, name: str) -> tuple[Any, bool]:
+def _opened(message: Message | MessageEdit, name: str) -> tuple[Any, bool]:
     try:
         return getattr(message, name), True
     except DecryptionError:  # its key is gone, or (ContentExpiredError) its retention ran out
@@ -145,6 +152,8 @@ def _message_document(message: Message, counts: Counter[str]) -> dict[str, Any]:
         "content": content,
         "content_expired": expired,
         "content_unavailable": not is_open,
+        "edit_count": message.edit_count,
+        "previous_versions": [] if expired else _previous_versions(message),
         "statuses": [
             {
                 "status": row.status,
@@ -155,6 +164,15 @@ def _message_document(message: Message, counts: Counter[str]) -> dict[str, Any]:
             for row in message.status_events.all()
         ],
     }
+
+
+def _previous_versions(message: Message) -> list[dict[str, Any]]:
+    """The texts an edited message had before its current one, as the messages API shows them."""
+    return [
+        {"number": edit.number, "text": _opened(edit, "text")[0], "at": edit.provider_timestamp}
+        for edit in message.edits.all()
+        if edit.number < message.edit_count
+    ]
 
 
 def _attachment_write(attachment: MediaAttachment, archive: zipfile.ZipFile, counts: Counter[str]) -> dict[str, Any]:

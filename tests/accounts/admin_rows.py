@@ -30,6 +30,8 @@ from messaging.models import (
     Message,
     MessageTemplate,
     MetaApp,
+    ParkedReceipt,
+    ParkedStatus,
     QuarantinedItem,
 )
 from policies.models import PurgeCount, PurgeRun
@@ -145,6 +147,23 @@ def tenant_rows(tenant: Tenant, provider_id: str, sender: str) -> Rows:
         ChannelAlert.objects.create(tenant=tenant, channel=channel, error_code=190, error_title="Token expired"),
         MessageTemplate.objects.create(
             tenant=tenant, waba_id="102290129340398", name=f"t_{tenant.pk.hex}", language="en"
+        ),
+        ParkedStatus.objects.create(
+            tenant=tenant,
+            channel=channel,
+            received_at=now,
+            provider_message_id=f"wamid.parked.{tenant.slug}",
+            status="delivered",
+            provider_timestamp=now,
+        ),
+        ParkedReceipt.objects.create(
+            tenant=tenant,
+            channel=channel,
+            contact=contact,
+            status="read",
+            watermark=now,
+            provider_timestamp=now,
+            received_at=now,
         ),
         retention_policy_update(tenant=tenant, actor=CLI_ACTOR, values={"content_max_days": 30}),
         legal_hold_place(

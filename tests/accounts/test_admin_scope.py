@@ -59,6 +59,8 @@ EXPECTED_VIEW: dict[str, frozenset[Role]] = {
     "messaging.messagetemplate": ALL_ROLES,
     "messaging.contact": ALL_ROLES,
     "messaging.message": ALL_ROLES,
+    "messaging.parkedstatus": ALL_ROLES,
+    "messaging.parkedreceipt": ALL_ROLES,
     "messaging.quarantineditem": OVERSIGHT,
     "webhooks.delivery": OVERSIGHT,
     "policies.retentionpolicy": OVERSIGHT,

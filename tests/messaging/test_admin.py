@@ -43,7 +43,10 @@ def processed(tenant_a: Tenant) -> MetaApp:
     return app
 
 
-@pytest.mark.parametrize("model", ["metaapp", "channel", "contact", "message", "quarantineditem", "channelevent"])
+@pytest.mark.parametrize(
+    "model",
+    ["metaapp", "channel", "contact", "message", "quarantineditem", "channelevent", "parkedstatus", "parkedreceipt"],
+)
 def test_changelists_show_no_secret_and_no_content(operator_client: Client, processed: MetaApp, model: str) -> None:
     page = operator_client.get(reverse(f"admin:messaging_{model}_changelist")).content.decode()
 

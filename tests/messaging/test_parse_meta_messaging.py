@@ -100,8 +100,10 @@ def test_every_messaging_fixture_parses_without_problems(name: str) -> None:
     assert delivery.items[0].routing_id == document["entry"][0]["id"]
 
 
-def test_there_are_fifteen_messaging_fixtures() -> None:
-    assert len(MESSAGING_FIXTURES) == 15
+def test_there_are_seventeen_messaging_fixtures() -> None:
+    assert (
+        len(MESSAGING_FIXTURES) == 17
+    )  # the shared set's 15, and the Messenger and Instagram message_edit from Meta's example
 
 
 # --- messages -------------------------------------------------------------------------------------

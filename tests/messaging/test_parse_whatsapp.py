@@ -30,6 +30,7 @@ from messaging.providers.whatsapp.types import (
     ContactPhone,
     ContactsContent,
     Conversation,
+    EditContent,
     FlowReplyContent,
     HistoryMessage,
     HistoryProgress,
@@ -44,6 +45,7 @@ from messaging.providers.whatsapp.types import (
     Pricing,
     ReactionContent,
     ReferredProduct,
+    RevokeContent,
     StatusUpdate,
     SystemContent,
     TemplateButtonContent,
@@ -175,9 +177,29 @@ COEXISTENCE_FIXTURES = {
 
 
 def test_fixture_copies_match_the_count_in_the_readme() -> None:
+    # The shared set's 44, plus 8 written from Meta's documented examples: the coexistence fields, the
+    # Messenger and Instagram message_edit, WhatsApp's edit and revoke (compact and escaped, as Meta sends them).
     assert set(WHATSAPP_FIXTURES) >= COEXISTENCE_FIXTURES
-    assert len(ALL_FIXTURES) - len(COEXISTENCE_FIXTURES) == 44
-    assert len(WHATSAPP_FIXTURES) - len(COEXISTENCE_FIXTURES) == 29
+    assert len(ALL_FIXTURES) - len(COEXISTENCE_FIXTURES) == 48
+    assert len(WHATSAPP_FIXTURES) - len(COEXISTENCE_FIXTURES) == 31
+
+
+def test_an_edit_names_its_original_and_brings_the_new_text() -> None:
+    message, _ = only_message("whatsapp_edit.json")
+
+    assert message.type == "edit"
+    assert message.content == EditContent(
+        original_message_id="wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+        body="Does it come in another colour? \N{INVERTED QUESTION MARK}Y en azul?",
+    )
+
+
+def test_a_revoke_names_the_message_taken_back() -> None:
+    message, _ = only_message("whatsapp_revoke.json")
+
+    assert message.content == RevokeContent(
+        original_message_id="wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
+    )
 
 
 # --- inbound messages -----------------------------------------------------------------------------

@@ -198,9 +198,13 @@ def test_every_fixture_is_accepted_and_stored_byte_for_byte(app_a: MetaApp, fixt
     assert Delivery.objects.get().body == body
 
 
-# Built here from Meta's documented examples (the coexistence fields), not copied from the shared set.
+# Built here from Meta's documented examples (coexistence, edits and revokes), not copied from the shared set.
 AUTHORED_FIXTURES = frozenset(
     {
+        "instagram_message_edit.json",
+        "messenger_message_edit.json",
+        "whatsapp_edit.json",
+        "whatsapp_revoke.json",
         "whatsapp_history.json",
         "whatsapp_history_declined.json",
         "whatsapp_smb_app_state_sync.json",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,10 +131,12 @@ class Expected:
     quarantined: tuple[Quarantined, ...] = ()
     address_book: tuple[tuple[str, dict[str, Any]], ...] = ()  # (contact's external id, profile.address_book)
     coexistence: tuple[tuple[str, str], ...] = ()  # the channels now known to share their number with the app
+    other_contacts: tuple[str, ...] = ()  # people named without a message of their own (a changed number)
 
     @property
     def contact_ids(self) -> set[str]:
-        return {m.contact_external_id for m in self.messages} | {external_id for external_id, _ in self.address_book}
+        messages = {m.contact_external_id for m in self.messages}
+        return messages | {external_id for external_id, _ in self.address_book} | set(self.other_contacts)
 
 
 def _wa_in(
@@ -501,6 +503,7 @@ EXPECTED: dict[str, Expected] = {
                 },
             ),
         ),
+        other_contacts=("972912345678",),
     ),
     "whatsapp_text.json": Expected(
         STORED,
@@ -512,6 +515,39 @@ EXPECTED: dict[str, Expected] = {
                 "text",
                 SHEENA,
                 {"text.body": "Does it come in another color?", "context": ABSENT},
+            ),
+        ),
+    ),
+    # Coexistence numbers: an edit and a revoke name Meta's text example; alone, each is stored as its own event.
+    "whatsapp_edit.json": Expected(
+        STORED,
+        messages=(
+            _wa_in(
+                WA_SHEENA,
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ0RTJDNEY2QjE1RjI4RkQ5MUQA",
+                1749416450,
+                "edit",
+                SHEENA,
+                {
+                    "edit.original_message_id": WAMID_TEXT,
+                    "edit.message.text.body": "Does it come in another colour? \N{INVERTED QUESTION MARK}Y en azul?",
+                },
+            ),
+        ),
+    ),
+    "whatsapp_revoke.json": Expected(
+        STORED,
+        messages=(
+            replace(
+                _wa_in(
+                    WA_SHEENA,
+                    "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ5QjVGQTJERTc0MzY2NDJCNjQA",
+                    1749416512,
+                    "revoke",
+                    SHEENA,
+                    {"revoke.original_message_id": WAMID_TEXT},
+                ),
+                shown_type="unsent",
             ),
         ),
     ),
@@ -765,7 +801,14 @@ EXPECTED: dict[str, Expected] = {
         ),
     ),
     # A delivery receipt for a message the gateway never stored changes nothing.
-    "messenger_delivery.json": Expected({"receipt": 1}),
+    # The mid names a message not stored: it waits for it; the watermark is kept for the person's messages.
+    "messenger_delivery.json": Expected(
+        {"receipt": 1},
+        parked=(
+            Parked(("messenger", PAGE), "mid.1458668856218:ed81099e15d3f4f233", "delivered", _at(MS_PAGE_EVENT / 1000)),
+        ),
+        other_contacts=("5678",),
+    ),
     "messenger_echo.json": _unrouted(
         "messenger",
         {
@@ -817,6 +860,44 @@ EXPECTED: dict[str, Expected] = {
                 "mid": "<MID_OF_ReactedTo_Message>",
             },
         },
+    ),
+    # An edit of a message not stored (yet) is stored as an event of its own; it waits for that message.
+    "messenger_message_edit.json": Expected(
+        STORED,
+        messages=(
+            _meta_in(
+                "messenger",
+                _event_id("message_edit:external_id:"),
+                1459991490112,
+                "message_edit",
+                "5678",
+                {
+                    "message_edit.mid": "external_id",
+                    "message_edit.text": "Hello World \N{EM DASH} caf\N{LATIN SMALL LETTER E WITH ACUTE} at 10:30 "
+                    "\N{SLIGHTLY SMILING FACE}",
+                    "message_edit.num_edit": 1,
+                },
+                "edit",
+            ),
+        ),
+    ),
+    "instagram_message_edit.json": Expected(
+        STORED,
+        messages=(
+            _meta_in(
+                "instagram",
+                _event_id("message_edit:external_id:"),
+                1459991492004,
+                "message_edit",
+                "5678",
+                {
+                    "message_edit.mid": "external_id",
+                    "message_edit.text": "Hello W\N{LATIN SMALL LETTER O WITH DIAERESIS}rld, see https://example.com/a",
+                    "message_edit.num_edit": 2,
+                },
+                "edit",
+            ),
+        ),
     ),
     "messenger_read.json": _unrouted(
         "messenger",
@@ -971,8 +1052,9 @@ ROUTED_PLACEHOLDERS: dict[str, Expected] = {
             ),
         ),
     ),
-    # A read receipt with nothing sent to this person before its watermark changes nothing.
-    "messenger_read.json": Expected({"receipt": 1}),
+    # A read receipt with nothing sent to this person before its watermark moves nothing; it is kept for the
+    # person's messages that may appear after it.
+    "messenger_read.json": Expected({"receipt": 1}, other_contacts=("<PSID>",)),
     "messenger_text_quick_reply.json": Expected(
         STORED,
         messages=(
@@ -1520,4 +1602,7 @@ def test_statuses_named_in_the_table_are_the_status_fixtures() -> None:
     }
 
     assert status_fixtures <= set(APPLIED)
-    assert {name for name, expected in EXPECTED.items() if expected.parked} == status_fixtures
+    receipts_naming_messages = {"messenger_delivery.json"}
+    assert {
+        name for name, expected in EXPECTED.items() if expected.parked
+    } == status_fixtures | receipts_naming_messages

@@ -17,9 +17,10 @@ from django.utils import timezone
 from core.bulk import ColumnChange, rows_update
 from core.tasks import enqueue_by_name_on_commit
 from messaging.business_events import MESSAGE_EVENT_FIELDS, business_events_record, message_status_event
-from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedStatus
+from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedReceipt, ParkedStatus
 from messaging.statuses import parked_statuses_apply, predecessors
 from messaging.task_names import SEND_BATCH_TASK, SEND_TASK
+from messaging.watermarks import parked_receipts_apply
 
 if TYPE_CHECKING:
     from encryption.fields import EncryptedField
@@ -92,17 +93,19 @@ def message_accept(message: Message, *, provider_message_id: str | None) -> None
 
 
 def parked_statuses_follow(messages: list[Message]) -> None:
-    """Statuses parked before these provider ids were stored, on the channels that have any parked at all (a
-    status carrying our id in its callback data finds the message without parking, so most have none)."""
+    """Statuses parked before these provider ids were stored, and kept watermarks (Messenger, Instagram) that
+    cover them, on the channels that have any parked at all (a status carrying our id in its callback data finds
+    the message without parking, so most have none)."""
     with_ids = [message for message in messages if message.provider_message_id]
+    wanted = {message.channel_id for message in with_ids}
     channels = set(
-        ParkedStatus.objects.filter(channel_id__in={message.channel_id for message in with_ids})
-        .values_list("channel_id", flat=True)
-        .distinct()
-    )
+        ParkedStatus.objects.filter(channel_id__in=wanted).values_list("channel_id", flat=True).distinct()
+    ) | set(ParkedReceipt.objects.filter(channel_id__in=wanted).values_list("channel_id", flat=True).distinct())
     if channels:
         with transaction.atomic():
-            parked_statuses_apply(messages=[message for message in with_ids if message.channel_id in channels])
+            followed = [message for message in with_ids if message.channel_id in channels]
+            parked_statuses_apply(messages=followed)
+            parked_receipts_apply(messages=followed)
 
 
 def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt: bool) -> None:

@@ -73,5 +73,8 @@ class MetaMessagingAdapter:
     def message_public(self, message_type: str, content: object) -> PublicMessage:
         return public.message_public(message_type, content, self._platform)
 
+    def content_edited(self, content: object, text: str) -> object:
+        return public.content_edited(content, text)
+
     def media_lookup_path(self, reference: str) -> str | None:
         return None

@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-from messaging.providers.events import MediaSource, MessageEvent, Person, ReceiptEvent, UnroutableEvent
+from messaging.providers.events import EditOf, MediaSource, MessageEvent, Person, ReceiptEvent, UnroutableEvent
 from messaging.providers.items import MessagingPlatform
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.meta_messaging.parse import stored_event
 from messaging.providers.meta_messaging.types import (
     MessagingDelivery,
+    MessagingEdit,
     MessagingEvent,
     MessagingItem,
     MessagingMessage,
@@ -46,8 +47,16 @@ def message_event(item: MessagingItem) -> MessageEvent | UnroutableEvent:
         content=item.raw,
         is_echo=isinstance(item, MessagingMessage) and item.is_echo,
         takes_back=item.mid if isinstance(item, MessagingUnsent) else None,
+        edits=_edit_of(item),
         media=message_media(item),
     )
+
+
+def _edit_of(item: MessagingItem) -> EditOf | None:
+    """``message_edit``: the person's message ``mid`` now says ``text``, edited ``num_edit`` times."""
+    if not isinstance(item, MessagingEdit) or item.text is None:
+        return None
+    return EditOf(original_id=item.mid, text=item.text, number=item.num_edit)
 
 
 def _event_id(item: MessagingItem, kind: str) -> str:

@@ -91,3 +91,10 @@ def _sent(message_type: str, content: dict[str, Any]) -> PublicMessage:
     if message_type == "attachment":
         return PublicMessage(ATTACHMENT_TYPES.get(str(body.get("type")), MessageType.UNKNOWN))
     return PublicMessage(public_type(message_type), string_or_none(body.get("body")))
+
+
+def content_edited(content: object, text: str) -> object:
+    """A stored event (``MessagingItem.raw``) whose ``message`` now says the edit's text; anything else as it is."""
+    if not isinstance(content, dict) or not isinstance(content.get("message"), dict):
+        return content
+    return {**content, "message": {**content["message"], "text": text}}

@@ -28,6 +28,7 @@ from messaging.providers.whatsapp.types import (
     ContactPhone,
     ContactsContent,
     ContactUrl,
+    EditContent,
     FlowReplyContent,
     ListReplyContent,
     LocationContent,
@@ -37,6 +38,7 @@ from messaging.providers.whatsapp.types import (
     OrderContent,
     OrderItem,
     ReactionContent,
+    RevokeContent,
     SharedContact,
     SystemContent,
     TemplateButtonContent,
@@ -199,6 +201,24 @@ def _system(message: JsonObject, path: str, out: Collector) -> MessageContent:
     )
 
 
+def _edit(message: JsonObject, path: str, out: Collector) -> MessageContent:
+    """The edited message comes whole under ``edit.message``; its text body or caption is the new text."""
+    edit, path = _payload(message, "edit", path)
+    edited = get(edit, "message", path, dict) or {}
+    edited_type = get(edited, "type", join(path, "message"), str)
+    body = get(edited, edited_type, join(path, "message"), dict) if edited_type else None
+    text = None
+    if body is not None:
+        body_path = join(path, f"message.{edited_type}")
+        text = get(body, "body", body_path, str) if edited_type == "text" else get(body, "caption", body_path, str)
+    return EditContent(original_message_id=need_id(edit, "original_message_id", path), body=text)
+
+
+def _revoke(message: JsonObject, path: str, out: Collector) -> MessageContent:
+    revoke, path = _payload(message, "revoke", path)
+    return RevokeContent(original_message_id=need_id(revoke, "original_message_id", path))
+
+
 def _unsupported(message: JsonObject, path: str, out: Collector) -> MessageContent:
     unsupported = get(message, "unsupported", path, dict) or {}
     return UnsupportedContent(unsupported_type=get(unsupported, "type", join(path, "unsupported"), str))
@@ -214,6 +234,8 @@ _CONTENT_PARSERS: dict[str, Callable[[JsonObject, str, Collector], MessageConten
     "reaction": _reaction,
     "order": _order,
     "system": _system,
+    "edit": _edit,
+    "revoke": _revoke,
     "unsupported": _unsupported,
     "unknown": _unsupported,
 }

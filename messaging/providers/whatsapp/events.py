@@ -9,6 +9,7 @@ from messaging.providers.events import (
     AccountStanding,
     AddressBookEvent,
     ChannelNotice,
+    EditOf,
     MediaSource,
     MessageEvent,
     Person,
@@ -21,13 +22,16 @@ from messaging.providers.whatsapp.accounts import AccountUpdate, daily_limit_of
 from messaging.providers.whatsapp.contents import message_content
 from messaging.providers.whatsapp.types import (
     AddressBookEntry,
+    EditContent,
     HistoryMessage,
     HistoryProgress,
     InboundMessage,
     MediaContent,
     MessageContent,
     MessageEcho,
+    RevokeContent,
     StatusUpdate,
+    SystemContent,
     UnknownContent,
     ValueErrorItem,
 )
@@ -99,12 +103,15 @@ def message_event(item: InboundMessage) -> MessageEvent | UnroutableEvent:
             external_id=sender,
             profile_name=item.profile_name,
             business_user_id=item.user_id if item.wa_id else None,
+            changed_to=_changed_to(item.content),
         ),
         message_type=item.type,
         provider_message_id=item.id,
         provider_timestamp=item.timestamp,
         content=item.raw,
         is_flagged=isinstance(item.content, UnknownContent),
+        takes_back=item.content.original_message_id if isinstance(item.content, RevokeContent) else None,
+        edits=_edit_of(item.content),
         media=content_media(item.content),
     )
 
@@ -181,6 +188,21 @@ def address_book_event(item: AddressBookEntry) -> AddressBookEvent:
         is_removed=item.is_removal,
         timestamp=item.timestamp,
     )
+
+
+def _edit_of(content: MessageContent) -> EditOf | None:
+    """An ``edit`` names the message it changes and brings its new text; WhatsApp does not count edits, so
+    each later one is the next (``EditReport.number`` counts from what is stored)."""
+    if not isinstance(content, EditContent) or content.body is None:
+        return None
+    return EditOf(original_id=content.original_message_id, text=content.body)
+
+
+def _changed_to(content: MessageContent) -> str | None:
+    """A ``user_changed_number`` system message names the number the person has now."""
+    if isinstance(content, SystemContent) and content.system_type == "user_changed_number":
+        return content.new_wa_id
+    return None
 
 
 def status_event(item: StatusUpdate) -> StatusEvent:

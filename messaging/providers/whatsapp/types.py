@@ -189,6 +189,23 @@ class SystemContent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EditContent:
+    """``edit``: the person edited ``original_message_id``; ``body`` is its new text body or caption."""
+
+    kind: Literal["edit"] = dataclass_field(default="edit", init=False)
+    original_message_id: str
+    body: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeContent:
+    """``revoke``: the person deleted ``original_message_id`` for everyone."""
+
+    kind: Literal["revoke"] = dataclass_field(default="revoke", init=False)
+    original_message_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnsupportedContent:
     """``unsupported`` (formerly ``unknown``): the reasons are in the message's ``errors``."""
 
@@ -218,6 +235,8 @@ MessageContent: TypeAlias = (
     | ReactionContent
     | OrderContent
     | SystemContent
+    | EditContent
+    | RevokeContent
     | UnsupportedContent
     | UnknownContent
 )

@@ -28,6 +28,8 @@ from messaging.models import (
     IdempotencyRecord,
     MediaAttachment,
     Message,
+    MessageEdit,
+    ParkedReceipt,
     ParkedStatus,
     QuarantinedItem,
 )
@@ -50,6 +52,8 @@ class PurgeKind(StrEnum):
     QUARANTINE = "quarantine"  # quarantined webhook items
     IDEMPOTENCY = "idempotency"  # send Idempotency-Key records past their window
     PARKED_STATUS = "parked_status"  # statuses whose message never appeared
+    PARKED_RECEIPT = "parked_receipt"  # watermarks kept for messages that might appear after them
+    MESSAGE_EDIT = "message_edit"  # earlier versions of edited messages, and edits whose message never appeared
     METADATA = "metadata"  # message rows, with their statuses, attempts and outbox entries
     KEY = "key"  # content and raw day keys scheduled for destruction
     KEY_VETOED = "key_vetoed"  # day keys whose destruction a gate (a legal hold, a pending job) refused
@@ -115,6 +119,19 @@ def parked_statuses_due(*, now: datetime) -> QuerySet[ParkedStatus]:
     return due.filter(~held_tenant_filter(now=now))
 
 
+def parked_receipts_due(*, now: datetime) -> QuerySet[ParkedReceipt]:
+    """Watermarks kept their whole window for messages that might still appear."""
+    due = ParkedReceipt.objects.filter(received_at__lte=now - PARKED_STATUS_WINDOW)
+    return due.filter(~held_tenant_filter(now=now))
+
+
+def message_edits_due(*, now: datetime) -> QuerySet[MessageEdit]:
+    """Versions past their message content's expiry, and edits that waited their whole window for a message
+    that never appeared; not those of held messages."""
+    due = MessageEdit.objects.filter(expires_at__lte=now).exclude(message__hold_id__isnull=False)
+    return due.filter(~held_tenant_filter(now=now))
+
+
 # --- one batch of each kind (called inside ``batch_transaction``) ----------------------------------------------
 
 
@@ -126,6 +143,7 @@ def content_batch(now: datetime, batch_size: int) -> Tally:
         return Tally()
     ids = [pk for pk, _ in rows]
     tally = _attachments_remove(MediaAttachment.objects.filter(message_id__in=ids, hold_id__isnull=True))
+    MessageEdit.objects.filter(message_id__in=ids).delete()  # the earlier versions of its text go with it
     Message.objects.filter(pk__in=ids).update(content=None, provider_message_id=None, content_purged_at=now)
     return tally + _tally(rows, PurgeKind.CONTENT)
 
@@ -166,6 +184,14 @@ def parked_status_batch(now: datetime, batch_size: int) -> Tally:
     return _rows_delete(parked_statuses_due(now=now), "received_at", batch_size, PurgeKind.PARKED_STATUS)
 
 
+def parked_receipt_batch(now: datetime, batch_size: int) -> Tally:
+    return _rows_delete(parked_receipts_due(now=now), "received_at", batch_size, PurgeKind.PARKED_RECEIPT)
+
+
+def message_edit_batch(now: datetime, batch_size: int) -> Tally:
+    return _rows_delete(message_edits_due(now=now), "expires_at", batch_size, PurgeKind.MESSAGE_EDIT)
+
+
 STEPS: tuple[tuple[PurgeKind, Step], ...] = (
     (PurgeKind.CONTENT, content_batch),
     (PurgeKind.MEDIA, media_batch),
@@ -174,6 +200,8 @@ STEPS: tuple[tuple[PurgeKind, Step], ...] = (
     (PurgeKind.QUARANTINE, quarantine_batch),
     (PurgeKind.IDEMPOTENCY, idempotency_batch),
     (PurgeKind.PARKED_STATUS, parked_status_batch),
+    (PurgeKind.PARKED_RECEIPT, parked_receipt_batch),
+    (PurgeKind.MESSAGE_EDIT, message_edit_batch),
 )
 
 

@@ -132,6 +132,8 @@ def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
         (PurgeKind.QUARANTINE, kinds.quarantine_due(now=now)),
         (PurgeKind.IDEMPOTENCY, kinds.idempotency_due(now=now)),
         (PurgeKind.PARKED_STATUS, kinds.parked_statuses_due(now=now)),
+        (PurgeKind.PARKED_RECEIPT, kinds.parked_receipts_due(now=now)),
+        (PurgeKind.MESSAGE_EDIT, kinds.message_edits_due(now=now)),
     )
     for kind, due in selections:
         for row in due.order_by().values("tenant_id").annotate(rows=Count("pk", distinct=True)):
