@@ -31,7 +31,7 @@ from messaging.api_lists import (
     page_of,
     paginate,
 )
-from messaging.api_pending import ChannelEventOutputSerializer
+from messaging.api_pending import CHANNEL_EVENT_PAGE, ChannelEventOutputSerializer
 from messaging.api_representation import IncludeSerializer, LastMessageSerializer, MessageOutputSerializer
 from messaging.models import (
     Channel,
@@ -365,7 +365,7 @@ class ChannelEventListApi(APIView):
         description="A channel's account and channel events from Meta, newest first (requires `messages:read`).",
         parameters=[ChannelEventFieldSerializer, *PAGE_PARAMETERS],
         responses={
-            200: page_of("ChannelEventPage", ChannelEventOutputSerializer(many=True)),
+            200: CHANNEL_EVENT_PAGE,
             **problem_responses({400: BAD_FILTER, 404: not_found("channel")}),
         },
     )

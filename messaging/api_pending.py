@@ -55,6 +55,10 @@ class ChannelEventOutputSerializer(serializers.Serializer[Any]):
     received_at = serializers.DateTimeField()
 
 
+# One page component for both lists of channel news (the tenant's and a channel's): the schema names it once.
+CHANNEL_EVENT_PAGE = page_of("ChannelEventPage", ChannelEventOutputSerializer(many=True))
+
+
 class ChannelFilterSerializer(serializers.Serializer[Any]):
     channel = serializers.UUIDField(required=False)
 
@@ -116,7 +120,7 @@ class ChannelEventListApi(APIView):
         "Meta redelivers it.",
         parameters=[ChannelEventFilterSerializer, *PAGE_PARAMETERS],
         responses={
-            200: page_of("ChannelEventPage", ChannelEventOutputSerializer(many=True)),
+            200: CHANNEL_EVENT_PAGE,
             **problem_responses({400: BAD_FILTER, 404: BAD_CURSOR}),
         },
     )
