@@ -69,3 +69,36 @@ def test_a_publish_the_broker_refuses_is_logged_and_left_to_the_relay(
     assert published == 0
     assert "publishing deliveries failed; the relay tries again" in caplog.text
     assert set(EventDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.PENDING}
+
+
+def test_one_endpoints_part_that_breaks_never_stops_the_other_endpoints_part(
+    tenant_a: Tenant,
+    channel_a: Channel,
+    endpoint_make: EndpointFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = endpoint_make(tenant_a, url="http://127.0.0.1:9/broken")
+    endpoint_make(tenant_a, url="http://127.0.0.1:9/refuses")  # nothing listens: each attempt fails and is retried
+    events_received_record(tenant_a, channel_a, count=2)
+    signing_secrets = delivery_module.signing_secrets
+
+    def breaks_for_one(endpoint: Any, **kwargs: Any) -> Any:
+        if endpoint.pk == broken.pk:
+            raise KeyError(SECRET_TEXT)
+        return signing_secrets(endpoint, **kwargs)
+
+    monkeypatch.setattr(delivery_module, "signing_secrets", breaks_for_one)
+    with caplog.at_level(logging.ERROR, logger="events.delivery"):
+        counts = due_deliver()
+
+    assert counts["error"] == 2
+    broke = [record for record in caplog.records if record.getMessage() == "event delivery attempt broke"]
+    assert {getattr(record, "error", None) for record in broke} == {"KeyError"} and len(broke) == 2
+    assert SECRET_TEXT not in caplog.text
+    statuses = (
+        dict(EventDelivery.objects.filter(endpoint=broken).values_list("status", "attempts").distinct()),
+        set(EventDelivery.objects.exclude(endpoint=broken).values_list("status", "attempts")),
+    )
+    assert statuses[0] == {DeliveryStatus.DELIVERING: 1}  # left to its lease
+    assert statuses[1] == {(DeliveryStatus.PENDING, 1)}  # attempted, refused, scheduled again
