@@ -14,6 +14,7 @@ from core.tasks import registered_task
 from events import delivery as delivery_module
 from events.models import DeliveryStatus, EventDelivery
 from events.publishing import deliveries_publish
+from events.signing import signing_secrets as endpoint_signing_secrets
 from events.task_names import DELIVER_TASK
 from messaging.models import Channel
 from tests.events.conftest import EndpointFactory
@@ -81,12 +82,11 @@ def test_one_endpoints_part_that_breaks_never_stops_the_other_endpoints_part(
     broken = endpoint_make(tenant_a, url="http://127.0.0.1:9/broken")
     endpoint_make(tenant_a, url="http://127.0.0.1:9/refuses")  # nothing listens: each attempt fails and is retried
     events_received_record(tenant_a, channel_a, count=2)
-    signing_secrets = delivery_module.signing_secrets
 
     def breaks_for_one(endpoint: Any, **kwargs: Any) -> Any:
         if endpoint.pk == broken.pk:
             raise KeyError(SECRET_TEXT)
-        return signing_secrets(endpoint, **kwargs)
+        return endpoint_signing_secrets(endpoint, **kwargs)
 
     monkeypatch.setattr(delivery_module, "signing_secrets", breaks_for_one)
     with caplog.at_level(logging.ERROR, logger="events.delivery"):
