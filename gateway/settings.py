@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "webhooks",
     "policies",
     "events",
+    "console",
 ]
 
 MIDDLEWARE = [
