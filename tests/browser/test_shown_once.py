@@ -9,10 +9,12 @@ import pytest
 from pytest_django.live_server_helper import LiveServer
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 
 from accounts.apikeys import api_key_authenticate
 from accounts.mfa import totp_device_provision, totp_secret_base32
 from accounts.models import ApiKey, BackupCode, BackupCodeDevice, Role, Tenant, TotpDevice, User
+from events.models import Endpoint
 from tests.accounts.admin_rows import staff_create
 from tests.browser.conftest import RequestProblems
 from tests.browser.pages import admin_page_check, body_text, click_and_wait, log_in, path_of, reload, submit
@@ -21,9 +23,12 @@ from tests.conftest import PASSWORD, totp_code
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 KEY_PATTERN = re.compile(r"gw_[a-z]+_\w{20,}")
+SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{40,}")
 CODE_PATTERN = re.compile(r"\b[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}\b")
 ISSUE_PAGE = "/admin/accounts/apikey/add/"
 ISSUED_PAGE = "/admin/accounts/apikey/issued/"
+ENDPOINT_ADD_PAGE = "/admin/events/endpoint/add/"
+ENDPOINT_SECRET_PAGE = "/admin/events/endpoint/secret/"
 ENROL_PAGE = "/account/enrol/"
 BACKUP_CODES_PAGE = "/account/enrol/backup-codes/"
 
@@ -42,7 +47,7 @@ def test_reloading_the_issued_api_key_page_shows_no_key_and_issues_none(
     browser.find_element(By.ID, "id_name").send_keys("CRM integration")
     browser.find_element(By.CSS_SELECTOR, "input[name=scopes][value='keys:read']").click()
 
-    submit(browser, "form input[type=submit]")
+    submit(browser, "input[type=submit][value='Issue key']")
 
     assert path_of(browser) == ISSUED_PAGE
     admin_page_check(browser, request_problems)
@@ -57,6 +62,30 @@ def test_reloading_the_issued_api_key_page_shows_no_key_and_issues_none(
     assert "already shown" in body_text(browser)
     assert KEY_PATTERN.findall(browser.page_source) == []
     assert ApiKey.objects.count() == 1
+
+
+def test_reloading_the_endpoint_secret_page_shows_no_secret_and_adds_nothing(
+    live_server: LiveServer, browser: Chrome, request_problems: RequestProblems, member: User, tenant_a: Tenant
+) -> None:
+    log_in(browser, live_server.url, email=member.email, device=totp_device_provision(user=member))
+    browser.get(f"{live_server.url}{ENDPOINT_ADD_PAGE}")
+    Select(browser.find_element(By.ID, "id_tenant")).select_by_visible_text(tenant_a.name)
+    browser.find_element(By.ID, "id_url").send_keys("http://127.0.0.1:9/crm")
+    browser.find_element(By.CSS_SELECTOR, "input[name=event_types][value='message.received']").click()
+
+    submit(browser, "input[type=submit][value='Add']")
+
+    assert path_of(browser) == ENDPOINT_SECRET_PAGE
+    admin_page_check(browser, request_problems)
+    assert SECRET_PATTERN.findall(body_text(browser)) == [Endpoint.objects.get(tenant=tenant_a).secret]
+
+    reload(browser)
+
+    assert path_of(browser) == ENDPOINT_SECRET_PAGE
+    admin_page_check(browser, request_problems)
+    assert "already shown" in body_text(browser)
+    assert SECRET_PATTERN.findall(browser.page_source) == []
+    assert Endpoint.objects.count() == 1
 
 
 def test_reloading_the_setup_key_and_the_backup_codes_shows_them_no_more(
