@@ -4,6 +4,9 @@ digest on stdout, and clear errors (no traceback) for a bad tenant, period or co
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
 from audit.models import AuditAction, AuditEvent
+from tests.conftest import ROOT, subprocess_database_url
 from tests.console.seed import NOVEMBER, Seeded
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -106,3 +110,17 @@ def test_a_file_that_is_not_a_copy_is_a_clear_error(db: None, tmp_path: Path) ->
         _run("verify", "--file", str(output))
     with pytest.raises(CommandError, match="cannot read"):
         _run("verify", "--file", str(tmp_path / "missing.json"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_shows_one_error_line_and_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    output = tmp_path / "report.pdf"
+    command = [sys.executable, "manage.py", "report", "transparency", "--tenant", "nobody", "--period", NOVEMBER]
+    finished = subprocess.run(
+        [*command, "--output", str(output)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert finished.returncode == 1
+    assert "CommandError: no tenant with slug or id 'nobody'" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert not output.exists()
