@@ -4,6 +4,7 @@ included), always in UTC. A period is half-open: ``start <= t < end``."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -35,10 +36,10 @@ def period_parse(text: str) -> Period:
         year, number = int(month["year"]), int(month["month"])
         if not 1 <= number <= DECEMBER:
             raise PeriodError(f"no month {number} in a year: give YYYY-MM, YYYY-Qn or from/to dates")
-        return _between(text, date(year, number, 1), _month_after(year, number))
+        return _calendar_checked(lambda: _between(text, date(year, number, 1), _month_after(year, number)))
     if quarter := QUARTER.match(text):
         year, number = int(quarter["year"]), int(quarter["quarter"])
-        return _between(text, date(year, 3 * number - 2, 1), _month_after(year, 3 * number))
+        return _calendar_checked(lambda: _between(text, date(year, 3 * number - 2, 1), _month_after(year, 3 * number)))
     raise PeriodError(f"{text!r} is not a period: give YYYY-MM (a month), YYYY-Qn (a quarter) or from/to dates")
 
 
@@ -52,7 +53,8 @@ def period_from_dates(first: str, last: str) -> Period:
         raise PeriodError("the period ends before it starts")
     if (end - start).days >= MAX_DAYS:
         raise PeriodError(f"a period covers at most {MAX_DAYS} days")
-    return _between(f"{start.isoformat()}..{end.isoformat()}", start, end + timedelta(days=1))
+    label = f"{start.isoformat()}..{end.isoformat()}"
+    return _calendar_checked(lambda: _between(label, start, end + timedelta(days=1)))
 
 
 def _month_after(year: int, month: int) -> date:
@@ -61,6 +63,14 @@ def _month_after(year: int, month: int) -> date:
 
 def _between(label: str, first: date, after: date) -> Period:
     return Period(label=label, start=_midnight(first), end=_midnight(after))
+
+
+def _calendar_checked(build: Callable[[], Period]) -> Period:
+    """Years outside the calendar Python knows (0, or past 9999 at the period's end) are not periods."""
+    try:
+        return build()
+    except (ValueError, OverflowError):
+        raise PeriodError("that period is outside the calendar") from None
 
 
 def _midnight(day: date) -> datetime:
