@@ -169,6 +169,7 @@ class ApiScope(models.TextChoices):
     EVENTS_MANAGE = "events:manage", "Manage event endpoints, replays and the delivery log"
     EVENTS_READ = "events:read", "Read the event feed"
     TEMPLATES_MANAGE = "templates:manage", "Create, delete and sync WhatsApp message templates"
+    REPORTS_READ = "reports:read", "Issue transparency reports of the tenant"
 
 
 class ApiKey(BaseModel):

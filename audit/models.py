@@ -61,6 +61,7 @@ class AuditAction(models.TextChoices):
     EVENTS_REPLAYED = "events.replayed", "Events replayed to an endpoint"
     EVENTS_RESENT = "events.resent", "Failed event deliveries resent"
     EVENT_ENDPOINT_DISABLED = "event_endpoint.disabled", "Event endpoint disabled by delivery (gone or failing)"
+    REPORT_ISSUED = "report.transparency_issued", "Transparency report issued"
 
 
 OPERATOR_CHAIN = "operator"

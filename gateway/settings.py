@@ -375,5 +375,8 @@ LOGGING = {
         # httpx logs every request with its full URL at INFO: media URLs and Graph paths carry ids.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The PDF renderer narrates each step at INFO, from its import on.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

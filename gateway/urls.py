@@ -3,10 +3,12 @@ from django.urls import include, path
 
 urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
+    path("admin/reports/", include("console.reports.admin_urls")),  # before admin/: its catch-all would take it
     path("admin/", admin.site.urls),
     path("account/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("policies.retention.urls")),
     path("api/v1/", include("policies.subjects.urls")),
     path("api/v1/", include("events.urls")),
+    path("api/v1/", include("console.reports.urls")),
 ]

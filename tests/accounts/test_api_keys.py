@@ -329,7 +329,8 @@ def test_api_key_issue_deduplicates_scopes_in_order_and_strips_the_name(tenant_a
         (
             {"scopes": ["keys:read", "keys:write"]},
             "unknown scope(s): keys:write; known: messages:send, messages:read, "
-            "contacts:read, contacts:erase, policies:read, keys:read, events:manage, events:read, templates:manage",
+            "contacts:read, contacts:erase, policies:read, keys:read, events:manage, events:read, templates:manage, "
+            "reports:read",
         ),
         ({"scopes": "keys:read"}, "scopes must be a list of scope names, not one string"),
         ({"name": "   "}, "a name is required"),

@@ -109,7 +109,7 @@ def test_apikey_issue_plain_output_shows_the_key_once_with_a_warning(key_b: Issu
         (
             ["--tenant", "tenant-a", "--name", "x", "--scope", "keys:write"],
             "unknown scope(s): keys:write; known: messages:send, messages:read, contacts:read, contacts:erase, "
-            "policies:read, keys:read, events:manage, events:read, templates:manage",
+            "policies:read, keys:read, events:manage, events:read, templates:manage, reports:read",
         ),
         (["--tenant", "tenant-a", "--name", "x"], "at least one scope is required"),
         (
