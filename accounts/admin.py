@@ -141,6 +141,7 @@ class MembershipAdmin(TenantScopedAdmin[Membership]):
 
     scope_area = Area.MEMBERS
     list_display = ("user", "tenant", "role", "created_at")
+    list_select_related = ("user", "tenant")
     list_filter = ("role", "tenant")
     search_fields = ("user__email", "tenant__name")
     autocomplete_fields = ("user", "tenant")
@@ -214,6 +215,7 @@ class ApiKeyAdmin(TenantScopedAdmin[ApiKey]):
     scope_area = Area.API_KEYS
 
     list_display = ("name", "prefix", "tenant", "scope_list", "expires_at", "revoked_at", "last_used_at")
+    list_select_related = ("tenant",)
     list_filter = ("tenant", "revoked_at")
     search_fields = ("name", "key_id")
     fields = (

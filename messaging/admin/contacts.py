@@ -1,21 +1,33 @@
-"""Contacts in the admin: read-only, masked, found by exact phone number, PSID or Instagram id."""
+"""Contacts in the admin: read-only, masked, found by exact phone number, PSID or Instagram id. The list shows
+each contact's name and a masked number or id (``messaging.admin.display``), and leads to their conversations."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts.admin_scope import Area
+from messaging.admin.columns import CONTACT_SEALED, PageKeysMixin, contact_column
 from messaging.admin.search import BlindIndexSearchAdmin, external_id_forms
 from messaging.models import Contact
 
 
 @admin.register(Contact)
-class ContactAdmin(BlindIndexSearchAdmin[Contact]):
+class ContactAdmin(PageKeysMixin[Contact], BlindIndexSearchAdmin[Contact]):
     scope_area = Area.CONVERSATIONS
-    list_display = ("id", "tenant", "platform", "is_opted_out", "created_at")
+    list_display = (contact_column, "platform", "tenant", "is_opted_out", "conversations", "created_at")
     list_filter = ("platform", "is_opted_out")
+    list_select_related = ("tenant",)
+    page_sealed = {"": CONTACT_SEALED}
     blind_index_field = "external_id_index"
     search_help_text = "Exact phone number (wa_id), PSID or Instagram id, or the row id."
 
     def search_values(self, term: str) -> list[str]:
         return external_id_forms(term)
+
+    @admin.display(description="conversations")
+    def conversations(self, obj: Contact) -> SafeString:
+        url = reverse("admin:messaging_conversation_changelist")
+        return format_html('<a href="{}?contact__id__exact={}">threads</a>', url, obj.pk)
