@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -79,3 +80,32 @@ class PreviewColumnMixin(PageKeysMixin[_ModelT]):
             return message_preview(message)
 
         return preview
+
+
+CONTACT_LABEL = "_contact_label"
+GONE = "— (no longer stored)"
+
+
+class ContactIdColumnMixin(admin.ModelAdmin[_ModelT]):
+    """A ``contact_named`` column for rows that keep a contact's id without a foreign key (exports, holds): the
+    page's contacts are loaded in one query, their keys in one more; a contact erased since shows as gone."""
+
+    def page_contact_ids(self, rows: list[_ModelT]) -> list[uuid.UUID | None]:
+        """Each row's contact id, in order (a hold on a conversation names the conversation's contact)."""
+        return [getattr(row, "contact_id", None) for row in rows]
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        contact_ids = self.page_contact_ids(rows)
+        contacts = Contact.objects.in_bulk({contact_id for contact_id in contact_ids if contact_id})
+        sealed_keys_prefetch(contacts.values(), CONTACT_SEALED)
+        for row, contact_id in zip(rows, contact_ids, strict=True):
+            contact = contacts.get(contact_id) if contact_id else None
+            label = contact_label(contact) if contact else (GONE if contact_id else "—")
+            setattr(row, CONTACT_LABEL, label)
+        return changelist
+
+    @admin.display(description="contact")
+    def contact_named(self, obj: _ModelT) -> str:
+        return str(getattr(obj, CONTACT_LABEL, "—"))

@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts.admin_encrypted import masked_name, masked_value
 from accounts.admin_scope import Area
@@ -68,6 +70,12 @@ class MessageAdmin(PreviewColumnMixin[Message], BlindIndexSearchAdmin[Message]):
     blind_index_field = "provider_message_index"
     search_help_text = "Exact provider message id (wamid… or mid…), or the row id."
     inlines = [MediaAttachmentInline, SendAttemptInline]
+    readonly_fields = ("thread",)
+
+    @admin.display(description="conversation")
+    def thread(self, obj: Message) -> SafeString:
+        url = reverse("admin:messaging_conversation_thread", args=[obj.conversation_id])
+        return format_html('<a href="{}">the thread</a>', url)
 
     def __init__(self, model: type[Message], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)

@@ -9,10 +9,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.actors import CLI_ACTOR
 from accounts.models import Membership, Role, Tenant, User
 from encryption import keyring
 from messaging.admin.display import masked_handle
 from messaging.models import Channel, Contact, Conversation, Message
+from policies.subjects.erasure import contact_erase
+from policies.subjects.export import subject_export_request
+from policies.subjects.holds import legal_hold_place
 from tests.messaging.admin_support import UK_MASKED, UK_NUMBER, inbound, staff_client
 from tests.policies.conftest import channel_create
 
@@ -121,3 +125,29 @@ def test_a_list_page_costs_the_same_queries_whatever_its_length(
 
     assert page.count(PREVIEW) == 5
     assert len(five_rows.captured_queries) == len(one_row.captured_queries)
+
+
+def test_holds_exports_and_the_audit_log_name_the_contact_and_the_tenant(
+    operator_client: Client, tenant_a: Tenant, channel: Channel, received: Message
+) -> None:
+    inbound(channel, "wamid.lists.gone", at=1750000050, sender="16505550101", name="Gone Soon")
+    kept = Contact.objects.get(pk=received.contact_id)
+    gone = Contact.objects.exclude(pk=kept.pk).get()
+    legal_hold_place(
+        tenant=tenant_a,
+        conversation=Conversation.objects.get(contact=kept),
+        case_reference="CASE-7",
+        reason="litigation",
+        actor=CLI_ACTOR,
+    )
+    subject_export_request(tenant=tenant_a, contact=gone, actor=CLI_ACTOR, enqueue=False)
+    contact_erase(tenant=tenant_a, contact=gone, actor=CLI_ACTOR)
+
+    holds = operator_client.get(reverse("admin:policies_legalhold_changelist")).content.decode()
+    exports = operator_client.get(reverse("admin:policies_subjectexport_changelist")).content.decode()
+    audit = operator_client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
+
+    assert f"Ada Lovelace · {UK_MASKED}" in holds
+    assert "— (no longer stored)" in exports and "Gone Soon" not in exports
+    assert '<td class="field-tenant">Tenant A</td>' in audit
+    assert f'<td class="field-tenant">{tenant_a.pk}' not in audit

@@ -117,3 +117,12 @@ def test_another_tenants_thread_is_a_404(tenant_a: Tenant, tenant_b: Tenant, thr
 
     assert client.get(thread_url(other)).status_code == 404
     assert client.get(thread_url(thread)).status_code == 200
+
+
+def test_a_message_page_leads_to_its_thread(operator_client: Client, thread: Conversation) -> None:
+    message = Message.objects.filter(direction=Direction.OUTBOUND).get()
+
+    page = operator_client.get(reverse("admin:messaging_message_change", args=[message.pk])).content.decode()
+
+    assert thread_url(thread) in page
+    assert "hi back" not in page
