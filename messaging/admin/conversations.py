@@ -7,6 +7,7 @@ audited); everyone else sees ``•••``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -57,6 +58,17 @@ class ConversationAdmin(PageKeysMixin[Conversation], ReadOnlyMixin, TenantScoped
     def thread(self, obj: Conversation) -> SafeString:
         return format_html('<a href="{}">thread</a>', reverse("admin:messaging_conversation_thread", args=[obj.pk]))
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        conversation = self.get_object(request, unquote(object_id))
+        named = {"subtitle": self._name(conversation)} if conversation is not None else {}
+        return super().change_view(request, object_id, form_url, {**named, **(extra_context or {})})
+
+    @staticmethod
+    def _name(conversation: Conversation) -> str:
+        return f"{contact_label(conversation.contact)} on {conversation.channel}"
+
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.thread_view)
         return [path("<path:object_id>/thread/", view, name="messaging_conversation_thread"), *super().get_urls()]
@@ -76,7 +88,7 @@ class ConversationAdmin(PageKeysMixin[Conversation], ReadOnlyMixin, TenantScoped
             "opts": self.opts,
             "original": conversation,
             "title": f"Thread with {contact_label(conversation.contact)}",
-            "subtitle": str(conversation.channel),
+            "subtitle": self._name(conversation),
             "page": page,
             "entries": [self._entry(message, may_reveal=may_reveal) for message in messages],
         }

@@ -151,3 +151,18 @@ def test_holds_exports_and_the_audit_log_name_the_contact_and_the_tenant(
     assert "— (no longer stored)" in exports and "Gone Soon" not in exports
     assert '<td class="field-tenant">Tenant A</td>' in audit
     assert f'<td class="field-tenant">{tenant_a.pk}' not in audit
+
+
+def test_a_contact_and_a_conversation_page_are_titled_by_name(operator_client: Client, received: Message) -> None:
+    contact = Contact.objects.get()
+    conversation = Conversation.objects.get()
+
+    contact_page = operator_client.get(reverse("admin:messaging_contact_change", args=[contact.pk])).content.decode()
+    conversation_page = operator_client.get(
+        reverse("admin:messaging_conversation_change", args=[conversation.pk])
+    ).content.decode()
+
+    assert f"<h2>Ada Lovelace · {UK_MASKED}</h2>" in contact_page
+    assert f"?contact__id__exact={contact.pk}" in contact_page
+    assert f"<h2>Ada Lovelace · {UK_MASKED} on WhatsApp Line 106540352242922</h2>" in conversation_page
+    assert UK_NUMBER not in contact_page + conversation_page
