@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from django.contrib.admin import AdminSite, ModelAdmin
@@ -10,6 +11,7 @@ from django.db.models import Model
 from django.db.models.base import ModelBase
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -17,6 +19,23 @@ from accounts.admin_scope import OPERATOR_ONLY_MODELS, TenantScopedAdmin, operat
 from accounts.mfa import is_verified
 
 _ViewT = TypeVar("_ViewT", bound=Callable[..., HttpResponseBase])
+
+
+@dataclass(frozen=True)
+class IndexPanel:
+    """A short block on the admin index: ``template`` rendered with what ``context(request)`` returns (an app
+    above accounts registers it, so the site never imports that app)."""
+
+    template: str
+    context: Callable[[HttpRequest], dict[str, Any]]
+
+
+_index_panels: list[IndexPanel] = []
+
+
+def index_panel_register(panel: IndexPanel) -> None:
+    if panel not in _index_panels:
+        _index_panels.append(panel)
 
 
 class GatewayAdminSite(AdminSite):
@@ -31,6 +50,7 @@ class GatewayAdminSite(AdminSite):
     site_header = "Meta gateway"
     site_title = "Meta gateway admin"
     index_title = "Administration"
+    index_template = "admin/gateway_index.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
@@ -42,6 +62,12 @@ class GatewayAdminSite(AdminSite):
             return render(request, "accounts/no_access.html", status=403)
         next_url = request.GET.get("next") or reverse("admin:index")
         return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        panels: dict[str, Any] = {"index_panels": [panel.template for panel in _index_panels]}
+        for panel in _index_panels:
+            panels.update(panel.context(request))
+        return super().index(request, {**panels, **(extra_context or {})})
 
     def register(
         self,

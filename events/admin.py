@@ -102,6 +102,7 @@ class EndpointChangeForm(EndpointFieldsMixin, forms.ModelForm):  # type: ignore[
 class EndpointAdmin(EncryptedFieldsAdminMixin[Endpoint]):
     scope_area = Area.EVENTS
     list_display = ("__str__", "url", "tenant", "is_enabled", "payload_mode", "failing_since", "created_at")
+    list_select_related = ("tenant",)
     list_filter = ("is_enabled", "payload_mode", "tenant")
     form = EndpointChangeForm
     fields = (
@@ -266,6 +267,7 @@ class EventAdmin(ReadOnlyMixin, TenantScopedAdmin[Event]):
 
     scope_area = Area.EVENTS
     list_display = ("public_id", "type", "tenant", "occurred_at", "sequence")
+    list_select_related = ("tenant",)
     list_filter = ("type",)
     date_hierarchy = "occurred_at"
     fields = (

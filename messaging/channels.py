@@ -14,6 +14,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from audit.models import AuditAction
 from audit.services import audit_record
+from messaging.alerts import channel_token_alerts_resolve
 from messaging.errors import MessagingError
 from messaging.models import Channel, MetaApp, Platform
 
@@ -163,5 +164,6 @@ def channel_set_access_token(*, channel: Channel, access_token: str, actor: Acto
     with transaction.atomic():
         channel.access_token = _clean_secret(access_token, "access token")
         channel.save()
+        channel_token_alerts_resolve(channel=channel)
         _audit(AuditAction.CHANNEL_TOKEN_CHANGED, actor=actor, tenant=channel.tenant, target=channel)
     return channel

@@ -188,11 +188,19 @@ def messages_with_statuses(messages: QuerySet[Message]) -> QuerySet[Message]:
         default=Value(len(STATUS_RANK)),
     )
     statuses = StatusEvent.objects.alias(rank=rank).order_by("provider_timestamp", "rank", "id")
-    attachments = MediaAttachment.objects.order_by("position").only("message_id", "status", "mime_type", "size")
+    attachments = MediaAttachment.objects.order_by("position").only(
+        "message_id", "position", "kind", "status", "mime_type", "size"
+    )
     edits = MessageEdit.objects.order_by("number")
     return with_channel(messages).prefetch_related(
         Prefetch("status_events", queryset=statuses), Prefetch("attachments", attachments), Prefetch("edits", edits)
     )
+
+
+def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
+    """The conversation's messages in the order they happened, with their statuses and attachments."""
+    messages = Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation)
+    return messages_with_statuses(messages).order_by("provider_timestamp", "id")
 
 
 def with_channel(messages: QuerySet[Message]) -> QuerySet[Message]:

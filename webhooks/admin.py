@@ -26,6 +26,7 @@ class DeliveryAdmin(ReadOnlyEncryptedAdmin[Delivery]):
     scope_area = Area.RAW
     tenant_path = "tenant_id"
     list_display = ("received_at", "meta_app", "status", "attempts", "body_bytes", "processed_at")
+    list_select_related = ("meta_app",)
     list_filter = ("status",)
     ordering = ("-received_at",)
     actions = ["requeue_failed"]
@@ -49,6 +50,7 @@ class QuarantinedItemAdmin(ReadOnlyEncryptedAdmin[QuarantinedItem]):
     scope_area = Area.RAW
     tenant_path = "tenant_id"
     list_display = ("reason", "platform", "routing_id", "meta_app", "received_at", "replayed_at", "replay_outcome")
+    list_select_related = ("meta_app",)
     list_filter = ("reason", "platform", ("replayed_at", admin.EmptyFieldListFilter))
     ordering = ("-received_at",)
     actions = ["replay"]

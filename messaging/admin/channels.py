@@ -29,6 +29,7 @@ from messaging.outbound.dispatch.channels import channel_pause, channel_resume
 
 ADMIN_PAUSE_REASON = "Paused in the admin"
 ALERT_FIELDS = ("channel", "tenant", "error_code", "error_title", "created_at", "resolved_at")
+ALERT_COLUMNS = ("error_title", "error_code", "channel", "tenant", "created_at", "resolved_at")
 
 
 class ChannelAddForm(forms.Form):
@@ -93,6 +94,7 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
         "messaging_limit_tier",
         "created_at",
     )
+    list_select_related = ("tenant",)
     list_filter = ("platform", "status", "is_coexistence", "quality_rating", "messaging_limit_tier")
     search_fields = ("display_name", "provider_id", "waba_id")
     form = ChannelChangeForm
@@ -165,7 +167,8 @@ class ChannelAdmin(CredentialsAdmin[Channel]):
 @admin.register(ChannelEvent)
 class ChannelEventAdmin(TenantScopedAdmin[ChannelEvent]):
     scope_area = Area.CHANNELS
-    list_display = ("field", "channel", "received_at")
+    list_display = ("field", "channel", "tenant", "received_at")
+    list_select_related = ("channel", "tenant")
     list_filter = ("field",)
     search_fields = ("channel__waba_id", "channel__provider_id")
     readonly_fields = ("tenant", "channel", "field", "payload", "fingerprint", "received_at")
@@ -180,11 +183,12 @@ class ChannelEventAdmin(TenantScopedAdmin[ChannelEvent]):
 @admin.register(ChannelAlert)
 class ChannelAlertAdmin(ReadOnlyMixin, TenantScopedAdmin[ChannelAlert]):
     """Why a channel stopped sending; resolved when the channel is resumed (``manage.py channel_resume``, or its
-    status set back to active in the channel's admin)."""
+    status set back to active in the channel's admin), and a token error's alert when the token is replaced."""
 
     scope_area = Area.CHANNELS
 
-    list_display = ALERT_FIELDS
+    list_display = ALERT_COLUMNS
+    list_select_related = ("channel", "tenant")
     list_filter = ("error_code", ("resolved_at", admin.EmptyFieldListFilter))
     readonly_fields = ALERT_FIELDS
     fields = ALERT_FIELDS

@@ -11,10 +11,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts.admin_encrypted import masked_name, masked_value
 from accounts.admin_scope import Area
 from messaging.admin.base import ReadOnlyInline
+from messaging.admin.columns import CONTACT_SEALED, PreviewColumnMixin, contact_column
+from messaging.admin.display import EXPIRED
 from messaging.admin.search import BlindIndexSearchAdmin
 from messaging.models import MediaAttachment, Message, SendAttempt, content_is_expired
 
@@ -29,7 +33,6 @@ ATTEMPT_FIELDS = (
     "fbtrace_id",
 )
 MEDIA_FIELDS = ("position", "kind", "status", "mime_type", "size", "attempts", "last_error_code", "stored_at")
-EXPIRED = "expired (retention)"
 EXPIRED_REFUSAL = "This message's content expired under the tenant's retention policy: it is never revealed."
 
 
@@ -48,14 +51,31 @@ class SendAttemptInline(ReadOnlyInline):
 
 
 @admin.register(Message)
-class MessageAdmin(BlindIndexSearchAdmin[Message]):
+class MessageAdmin(PreviewColumnMixin[Message], BlindIndexSearchAdmin[Message]):
     scope_area = Area.CONVERSATIONS
-    list_display = ("id", "tenant", "channel", "direction", "message_type", "status", "provider_timestamp")
+    list_display = (
+        "provider_timestamp",
+        "direction",
+        "message_type",
+        "status",
+        contact_column,
+        "channel",
+        "tenant",
+        "preview",
+    )
+    list_select_related = ("tenant", "channel", "contact")
+    page_sealed = {"": ("content",), "contact": CONTACT_SEALED}
     list_filter = ("direction", "status", "message_type", "is_flagged", "is_sent_elsewhere", "is_historical")
     ordering = ("-provider_timestamp",)
     blind_index_field = "provider_message_index"
     search_help_text = "Exact provider message id (wamid… or mid…), or the row id."
     inlines = [MediaAttachmentInline, SendAttemptInline]
+    readonly_fields = ("thread",)
+
+    @admin.display(description="conversation")
+    def thread(self, obj: Message) -> SafeString:
+        url = reverse("admin:messaging_conversation_thread", args=[obj.conversation_id])
+        return format_html('<a href="{}">the thread</a>', url)
 
     def __init__(self, model: type[Message], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)

@@ -82,6 +82,7 @@ class MetaAppChangeForm(forms.ModelForm):  # type: ignore[type-arg]
 class MetaAppAdmin(CredentialsAdmin[MetaApp]):
     scope_area = Area.CHANNELS
     list_display = ("name", "tenant", "app_key", "is_active", "created_at")
+    list_select_related = ("tenant",)
     list_filter = ("is_active",)
     search_fields = ("name", "app_key", "meta_app_id")
     form = MetaAppChangeForm

@@ -7,6 +7,7 @@ from django.contrib import admin
 
 from accounts.admin_scope import Area, TenantScopedAdmin
 from messaging.admin.base import ReadOnlyMixin
+from messaging.admin.columns import CONTACT_SEALED, PageKeysMixin, contact_column
 from messaging.admin.search import BlindIndexSearchAdmin
 from messaging.models import ParkedReceipt, ParkedStatus
 
@@ -16,7 +17,8 @@ class ParkedStatusAdmin(BlindIndexSearchAdmin[ParkedStatus]):
     """A status Meta sent for a message not stored yet; found by its exact provider id."""
 
     scope_area = Area.CONVERSATIONS
-    list_display = ("status", "channel", "provider_timestamp", "received_at")
+    list_display = ("status", "channel", "tenant", "provider_timestamp", "received_at")
+    list_select_related = ("channel", "tenant")
     list_filter = ("status",)
     ordering = ("-received_at",)
     blind_index_field = "provider_message_index"
@@ -24,9 +26,11 @@ class ParkedStatusAdmin(BlindIndexSearchAdmin[ParkedStatus]):
 
 
 @admin.register(ParkedReceipt)
-class ParkedReceiptAdmin(ReadOnlyMixin, TenantScopedAdmin[ParkedReceipt]):
+class ParkedReceiptAdmin(PageKeysMixin[ParkedReceipt], ReadOnlyMixin, TenantScopedAdmin[ParkedReceipt]):
     scope_area = Area.CONVERSATIONS
-    list_display = ("status", "channel", "contact", "watermark", "received_at")
+    list_display = ("status", "channel", contact_column, "tenant", "watermark", "received_at")
+    list_select_related = ("channel", "contact", "tenant")
+    page_sealed = {"contact": CONTACT_SEALED}
     list_filter = ("status",)
     ordering = ("-received_at",)
     readonly_fields = ("tenant", "channel", "contact", "status", "watermark", "provider_timestamp", "received_at")

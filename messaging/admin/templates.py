@@ -88,6 +88,7 @@ class TemplateCreateForm(forms.Form):
 class MessageTemplateAdmin(TenantScopedAdmin[MessageTemplate]):
     scope_area = Area.CHANNELS
     list_display = ("name", "language", "status", "quality_score", "category", "waba_id", "tenant", "synced_at")
+    list_select_related = ("tenant",)
     list_filter = ("status", "category", "quality_score")
     search_fields = ("name", "waba_id", "provider_template_id")
     fields = SHOWN_FIELDS

@@ -99,4 +99,4 @@ class ChannelAlert(BaseModel):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"alert {self.error_code} on {self.channel_id}"
+        return f"{self.error_title} ({self.error_code})"

@@ -29,6 +29,7 @@ from accounts.admin_scope import Area, Capability, TenantScopedAdmin
 from accounts.mfa import has_fresh_step_up
 from accounts.models import Tenant
 from accounts.stepup import step_up_required, step_up_url
+from messaging.admin.columns import ContactIdColumnMixin
 from messaging.admin.contacts import ContactAdmin
 from messaging.models import Contact, Conversation
 from policies.models import ErasureTombstone, ExportStatus, LegalHold, SubjectExport
@@ -101,19 +102,20 @@ class LegalHoldPlaceForm(forms.Form):
 
 
 @admin.register(LegalHold)
-class LegalHoldAdmin(ReadOnlyAdmin):
+class LegalHoldAdmin(ContactIdColumnMixin[LegalHold], ReadOnlyAdmin):
     scope_area = Area.HOLDS
     list_display = (
         "case_reference",
         "tenant",
         "scope",
-        "target",
+        "contact_named",
         "created_at",
         "ends_at",
         "released_at",
         "rekey_pending",
     )
     list_filter = ("rekey_pending",)
+    list_select_related = ("tenant",)
     search_fields = ("case_reference",)
     ordering = ("-created_at",)
     readonly_fields = (
@@ -139,6 +141,13 @@ class LegalHoldAdmin(ReadOnlyAdmin):
     @admin.display(description="contact or conversation")
     def target(self, obj: LegalHold) -> str:
         return str(obj.contact_id or obj.conversation_id or "—")
+
+    def page_contact_ids(self, rows: list[LegalHold]) -> list[uuid.UUID | None]:
+        conversation_ids = {row.conversation_id for row in rows if row.conversation_id}
+        contact_of = dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "contact_id"))
+        return [
+            row.contact_id or (contact_of.get(row.conversation_id) if row.conversation_id else None) for row in rows
+        ]
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -214,9 +223,10 @@ def _form_page(
 
 
 @admin.register(SubjectExport)
-class SubjectExportAdmin(ReadOnlyAdmin):
+class SubjectExportAdmin(ContactIdColumnMixin[SubjectExport], ReadOnlyAdmin):
     scope_area = Area.SUBJECT_RIGHTS
-    list_display = ("id", "tenant", "contact_id", "status", "requested_by", "created_at", "expires_at", "download")
+    list_display = ("created_at", "contact_named", "tenant", "status", "requested_by", "expires_at", "download")
+    list_select_related = ("tenant",)
     list_filter = ("status",)
     ordering = ("-created_at",)
     readonly_fields = (

@@ -27,6 +27,7 @@ from messaging.models import (
     ChannelAlert,
     ChannelEvent,
     Contact,
+    Conversation,
     Message,
     MessageTemplate,
     MetaApp,
@@ -130,7 +131,7 @@ def tenant_rows(tenant: Tenant, provider_id: str, sender: str) -> Rows:
     delivery = deliver(channel, whatsapp_text(channel, f"wamid.{tenant.slug}", sender=sender))
     message = Message.objects.get(tenant=tenant)
     contact = Contact.objects.get(tenant=tenant)
-    rows.add(delivery, contact, message, _quarantine(channel.meta_app))
+    rows.add(delivery, contact, message, Conversation.objects.get(contact=contact), _quarantine(channel.meta_app))
     deliver(channel, whatsapp_text(channel, f"wamid.{tenant.slug}.erased", sender=sender[:-1] + "9"))
     erased = Contact.objects.filter(tenant=tenant).exclude(pk=contact.pk).get()
     rows.add(contact_erase(tenant=tenant, contact=erased, actor=CLI_ACTOR))

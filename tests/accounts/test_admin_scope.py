@@ -58,6 +58,7 @@ EXPECTED_VIEW: dict[str, frozenset[Role]] = {
     "messaging.channelalert": ALL_ROLES,
     "messaging.messagetemplate": ALL_ROLES,
     "messaging.contact": ALL_ROLES,
+    "messaging.conversation": ALL_ROLES,
     "messaging.message": ALL_ROLES,
     "messaging.parkedstatus": ALL_ROLES,
     "messaging.parkedreceipt": ALL_ROLES,

@@ -67,7 +67,7 @@ def test_staff_without_superuser_see_nothing_even_with_the_view_permission(model
 def test_the_event_list_shows_the_agreed_columns_filters_and_search() -> None:
     model_admin = admin.site._registry[AuditEvent]
 
-    assert model_admin.list_display == ("seq", "chain", "occurred_at", "action", "actor_label", "target")
+    assert model_admin.list_display == ("seq", "tenant", "occurred_at", "action", "actor_label", "target")
     assert model_admin.list_filter == ("action", "chain")
     assert model_admin.search_fields == ("target_id", "actor_label")
 

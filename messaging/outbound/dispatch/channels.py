@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from messaging.alerts import channel_alerts_resolve
 from messaging.business_events import BusinessEvent, EventType, Fact, business_events_record
 from messaging.errors import MessagingError
 from messaging.models import Channel, ChannelAlert, ChannelStatus
@@ -64,7 +65,7 @@ def channel_resume(*, channel: Channel, actor: Actor) -> int:
         )
         if not resumed:
             raise MessagingError("this channel is not paused")
-        ChannelAlert.objects.filter(channel_id=channel.pk, resolved_at__isnull=True).update(resolved_at=now)
+        channel_alerts_resolve(channel=channel, now=now)
         published = outbox_relay(now=now, channel_id=channel.pk, grace=timedelta(0))
         audit_record(
             action=AuditAction.CHANNEL_RESUMED,
