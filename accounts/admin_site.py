@@ -31,6 +31,7 @@ class GatewayAdminSite(AdminSite):
     site_header = "Meta gateway"
     site_title = "Meta gateway admin"
     index_title = "Administration"
+    site_url = "/"  # "View site": the landing page (console), with the API docs and health
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user

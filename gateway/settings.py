@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "policies",
     "events",
     "console",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +294,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ApiScope": "accounts.models.ApiScope",
         "PayloadMode": "events.models.PayloadMode",

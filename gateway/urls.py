@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from console.api_docs import ApiDocsRedocView, ApiDocsSwaggerView
+
 urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
@@ -9,4 +11,7 @@ urlpatterns = [
     path("api/v1/", include("policies.retention.urls")),
     path("api/v1/", include("policies.subjects.urls")),
     path("api/v1/", include("events.urls")),
+    path("api/docs/", ApiDocsSwaggerView.as_view(), name="api-docs"),
+    path("api/docs/redoc/", ApiDocsRedocView.as_view(), name="api-docs-redoc"),
+    path("", include("console.urls")),
 ]
