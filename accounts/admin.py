@@ -20,6 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from accounts.actors import actor_from_request
+from accounts.admin_filters import TenantIdFilter, tenant_name_subquery
 from accounts.admin_scope import Area, Capability, TenantScopedAdmin, is_operator
 from accounts.apikeys import ApiKeyError, api_key_issue, api_key_revoke
 from accounts.mfa import has_fresh_step_up
@@ -34,7 +35,7 @@ from accounts.services import (
 )
 from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hold
 from accounts.stepup import step_up_required, step_up_url
-from audit.admin import AuditEventAdmin
+from audit.admin import ActionFilter, ActorFilter, AuditEventAdmin
 from audit.models import AuditEvent
 
 ISSUED_KEY = "api_key"
@@ -318,6 +319,15 @@ class TenantAuditEventAdmin(AuditEventAdmin, TenantScopedAdmin[AuditEvent]):
 
     scope_area = Area.AUDIT
     tenant_path = "tenant_id"
+    list_display = ("occurred_at", "action_name", "actor_label", "target", "tenant_name", "seq")
+    list_filter = [ActionFilter, ActorFilter, TenantIdFilter]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        return super().get_queryset(request).annotate(tenant_name=tenant_name_subquery())
+
+    @admin.display(description="tenant", ordering="tenant_name")
+    def tenant_name(self, event: AuditEvent) -> str:
+        return getattr(event, "tenant_name", None) or ("—" if event.tenant_id else "No tenant (operator)")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return TenantScopedAdmin.has_module_permission(self, request)
