@@ -16,6 +16,7 @@ class ContactAdmin(BlindIndexSearchAdmin[Contact]):
     list_filter = ("platform", "is_opted_out")
     blind_index_field = "external_id_index"
     search_help_text = "Exact phone number (wa_id), PSID or Instagram id, or the row id."
+    ordering = ("-pk",)  # as the list had it; the pickers (autocomplete) page through the same order
 
     def search_values(self, term: str) -> list[str]:
         return external_id_forms(term)
