@@ -55,6 +55,14 @@ def test_liveness_answers_ok_as_plain_text_and_is_never_cached() -> None:
     assert "no-cache" in response["Cache-Control"]
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_the_probes_answer_over_plain_http_when_https_is_enforced(settings: Any, path: str) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert Client().get("/").status_code == 301
+    assert Client().get(path).status_code == 200
+
+
 def test_readiness_is_ok_when_the_database_and_the_broker_answer() -> None:
     response = Client().get("/readyz")
 
