@@ -25,7 +25,7 @@ SOURCE_LABELS = {
     PolicySource.DEFAULT: "The installation's defaults",
     PolicySource.CHANNEL: "A channel's override",
 }
-IN_FORCE_ROWS = "_retention_in_force"
+IN_FORCE_ATTRIBUTE = "_retention_in_force"
 
 
 def value_text(value: int | bool | None) -> str:
@@ -50,7 +50,9 @@ def policy_table(in_force: PolicyInForce) -> SafeString:
     """Every value of the policy in force, by its label."""
     values = in_force.values.as_dict()
     rows = format_html_join(
-        "", "<tr><th>{}</th><td>{}</td></tr>", ((POLICY_LABELS[n], value_text(values[n])) for n in POLICY_FIELDS)
+        "",
+        "<tr><th>{}</th><td>{}</td></tr>",
+        ((POLICY_LABELS[name], value_text(values[name])) for name in POLICY_FIELDS),
     )
     return format_html("<p>{}</p><table>{}</table>", SOURCE_LABELS[in_force.source], rows)
 
@@ -89,12 +91,12 @@ class TenantRetentionAdmin(TenantAdmin):
         changelist = super().get_changelist_instance(request)
         rows = tenant_policies(tenant_ids=[tenant.pk for tenant in changelist.result_list])
         for tenant in changelist.result_list:
-            setattr(tenant, IN_FORCE_ROWS, tenant_policy_in_force(tenant_policy=rows.get(tenant.pk)))
+            setattr(tenant, IN_FORCE_ATTRIBUTE, tenant_policy_in_force(tenant_policy=rows.get(tenant.pk)))
         return changelist
 
     @admin.display(description="retention policy in force")
     def retention_in_force(self, tenant: Tenant) -> str:
-        in_force = getattr(tenant, IN_FORCE_ROWS, None)
+        in_force = getattr(tenant, IN_FORCE_ATTRIBUTE, None)
         if in_force is None:
             in_force = tenant_policy_in_force(tenant_policy=tenant_policies(tenant_ids=[tenant.pk]).get(tenant.pk))
         return policy_summary(in_force)

@@ -4,7 +4,9 @@ defaults: a column and a block in the tenant admin, and the tenants on the defau
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.actors import CLI_ACTOR
 from accounts.mfa import totp_device_provision
@@ -97,3 +99,19 @@ def test_the_policy_form_labels_its_fields_and_errors_in_words(operator_client: 
     assert "Maximum content lifetime (days)" in page and "Metadata lifetime (days)" in page
     assert "at least the maximum content lifetime (30 days); got 20." in page
     assert "content_max_days (" not in page
+
+
+def _tenant_list_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(TENANTS).status_code == 200
+    return len(queries)
+
+
+def test_the_tenant_list_reads_the_policies_in_one_query_however_many_tenants(
+    operator_client: Client, tenant_a: Tenant
+) -> None:
+    few = _tenant_list_queries(operator_client)
+    for number in range(5):
+        _own_policy(Tenant.objects.create(name=f"Tenant {number}", slug=f"tenant-{number}"))
+
+    assert _tenant_list_queries(operator_client) == few
