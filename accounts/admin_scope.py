@@ -173,7 +173,23 @@ class TenantScopedAdmin(admin.ModelAdmin[_ModelT]):
         queryset = super().get_queryset(request)
         if is_operator(request):
             return queryset
-        return self.scope_queryset(queryset, self.tenants_with(request, Capability.VIEW))
+        tenants = set(self.tenants_with(request, Capability.VIEW))
+        picker_tenants = self._picker_tenants(request)
+        if picker_tenants is not None:
+            tenants &= picker_tenants
+        return self.scope_queryset(queryset, tenants)
+
+    def _picker_tenants(self, request: HttpRequest) -> set[uuid.UUID] | None:
+        """For the admin's autocomplete (a picker on another model's form): the tenants where the user may manage
+        that model's rows, as ``related_choices`` offers; ``None`` for any other request."""
+        match = request.resolver_match
+        if match is None or match.url_name != "autocomplete":
+            return None
+        source = (request.GET.get("app_label"), request.GET.get("model_name"))
+        for model, model_admin in self.admin_site._registry.items():
+            if (model._meta.app_label, model._meta.model_name) == source and isinstance(model_admin, TenantScopedAdmin):
+                return set(model_admin.tenants_with(request, Capability.MANAGE))
+        return set()  # a picker on a form that is not tenant-scoped offers nothing to a non-operator
 
     def managed_tenants(self, request: HttpRequest, area: Area | None = None) -> QuerySet[Tenant]:
         """The tenants a form may offer for a new or changed row: where the user may manage this area."""

@@ -51,6 +51,7 @@ class GatewayAdminSite(AdminSite):
     site_title = "Meta gateway admin"
     index_title = "Administration"
     index_template = "admin/gateway_index.html"
+    site_url = "/"  # "View site": the landing page (console), with the API docs and health
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user

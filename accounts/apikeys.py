@@ -157,7 +157,7 @@ def api_key_issue(
 def api_key_clean_scopes(*, scopes: Iterable[str]) -> list[str]:
     """Known scopes, in the order given, without duplicates; refuses an empty list."""
     if isinstance(scopes, str):
-        raise ApiKeyError("scopes must be a list of scope names, not one string")
+        raise ApiKeyError("the scopes must be a list of scope names, not one string")
     unique = list(dict.fromkeys(str(scope) for scope in scopes))
     if not unique:
         raise ApiKeyError("at least one scope is required")
@@ -181,11 +181,11 @@ def _clean_expiry(expires_at: datetime | None, *, now: datetime) -> datetime:
     if expires_at is None:
         return now + timedelta(days=settings.API_KEY_DEFAULT_DAYS)
     if timezone.is_naive(expires_at):
-        raise ApiKeyError("expires_at must be timezone-aware")
+        raise ApiKeyError("The expiry must be timezone-aware")
     if expires_at <= now:
-        raise ApiKeyError("expires_at must be in the future")
+        raise ApiKeyError("The expiry must be in the future")
     if expires_at > now + timedelta(days=settings.API_KEY_MAX_DAYS):
-        raise ApiKeyError(f"expires_at must be at most {settings.API_KEY_MAX_DAYS} days away")
+        raise ApiKeyError(f"The expiry must be at most {settings.API_KEY_MAX_DAYS} days away")
     return expires_at
 
 

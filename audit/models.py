@@ -102,6 +102,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_unique_seq")]
+        indexes = [models.Index(fields=["occurred_at"], name="audit_event_occurred")]  # the admin's newest first
         ordering = ["chain", "seq"]
 
     def __str__(self) -> str:

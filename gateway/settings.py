@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "policies",
     "events",
     "console",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,7 @@ if TRUSTED_PROXY_COUNT:
 # TLS-terminating proxy declared above does it itself, said by GATEWAY_PROXY_ENFORCES_HTTPS=1 (gateway.E012, E013).
 PROXY_ENFORCES_HTTPS = env_bool("GATEWAY_PROXY_ENFORCES_HTTPS", False)
 SECURE_SSL_REDIRECT = env_bool("GATEWAY_SSL_REDIRECT", IS_PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe the web processes over plain HTTP
 SECURE_HSTS_SECONDS = env_int("GATEWAY_HSTS_SECONDS", 31_536_000 if IS_PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GATEWAY_HSTS_INCLUDE_SUBDOMAINS", IS_PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("GATEWAY_HSTS_PRELOAD", IS_PRODUCTION)
@@ -293,6 +295,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ApiScope": "accounts.models.ApiScope",
         "PayloadMode": "events.models.PayloadMode",

@@ -14,10 +14,12 @@ from django.http import HttpRequest, HttpResponse
 from accounts.actors import actor_from_request
 from accounts.admin_scope import Area, ScopedInline, TenantScopedAdmin
 from accounts.stepup import step_up_required
+from policies.admin_in_force import defaults_table, tenants_on_defaults
 from policies.models import PurgeCount, PurgeRun, RetentionPolicy
 from policies.retention.services import retention_policy_override_delete, retention_policy_update
 from policies.retention.validation import (
     POLICY_FIELDS,
+    POLICY_LABELS,
     PolicyValues,
     RetentionPolicyInvalidError,
     policy_values_validate,
@@ -28,6 +30,7 @@ class RetentionPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = RetentionPolicy
         fields = ("tenant", "channel", *POLICY_FIELDS)
+        labels = POLICY_LABELS
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -61,6 +64,12 @@ class RetentionPolicyAdmin(TenantScopedAdmin[RetentionPolicy]):
     list_select_related = ("tenant", "channel")
     list_filter = ("purge_content_on_delivery",)
     search_fields = ("tenant__name", "tenant__slug")
+    change_list_template = "admin/policies/retentionpolicy/change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Under the rows: every tenant without a policy of its own, and the defaults it follows."""
+        context = {**(extra_context or {}), "tenants_on_defaults": tenants_on_defaults(request)}
+        return super().changelist_view(request, {**context, "defaults_table": defaults_table()})
 
     def get_readonly_fields(self, request: HttpRequest, obj: RetentionPolicy | None = None) -> tuple[str, ...]:
         return ("tenant", "channel") if obj is not None else ()

@@ -28,6 +28,7 @@ class ContactAdmin(PageKeysMixin[Contact], BlindIndexSearchAdmin[Contact]):
     page_sealed = {"": CONTACT_SEALED}
     blind_index_field = "external_id_index"
     search_help_text = "Exact phone number (wa_id), PSID or Instagram id, or the row id."
+    ordering = ("-pk",)  # as the list had it; the pickers (autocomplete) page through the same order
     readonly_fields = ("conversations",)
 
     def change_view(

@@ -274,7 +274,9 @@ def _send_at_check(send_at: datetime | None, now: datetime) -> datetime:
         return now
     if send_at <= now or send_at > now + SEND_AT_MAX_AHEAD:
         raise SendRuleError(
-            SendRule.SEND_AT_OUT_OF_RANGE, "send_at must be in the future and at most 30 days ahead.", field="send_at"
+            SendRule.SEND_AT_OUT_OF_RANGE,
+            "The send time must be in the future and at most 30 days ahead.",
+            field="send_at",
         )
     return send_at
 

@@ -67,7 +67,7 @@ class SendRule(LabelledChoices):
     TARGET_MESSAGE_NOT_FOUND = "target_message_not_found", "The message named is not in this conversation."
     TARGET_MESSAGE_NOT_SENT = "target_message_not_sent", "That message has no Meta id yet (not accepted by Meta)."
     TARGET_MESSAGE_NOT_INBOUND = "target_message_not_inbound", "Only messages the contact sent can be marked as read."
-    SEND_AT_OUT_OF_RANGE = "send_at_out_of_range", "send_at must be in the future and at most 30 days ahead."
+    SEND_AT_OUT_OF_RANGE = "send_at_out_of_range", "The send time must be in the future and at most 30 days ahead."
     TEMPLATE_NOT_FOUND = (
         "template_not_found",
         "No template of that name and language is known for the channel's WhatsApp Business Account (sync them).",

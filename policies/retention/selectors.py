@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -63,10 +64,20 @@ def retention_policy_in_force(*, tenant_id: uuid.UUID, channel_id: uuid.UUID | N
     row = rows.get(channel_id) if channel_id else None
     if row is not None:
         return PolicyInForce(PolicyValues.of(row).in_force(), PolicySource.CHANNEL, row)
-    row = rows.get(None)
-    if row is not None:
-        return PolicyInForce(PolicyValues.of(row).in_force(), PolicySource.TENANT, row)
+    return tenant_policy_in_force(tenant_policy=rows.get(None))
+
+
+def tenant_policy_in_force(*, tenant_policy: RetentionPolicy | None) -> PolicyInForce:
+    """What a tenant-wide policy row (or its absence: the defaults) puts in force, within the limits."""
+    if tenant_policy is not None:
+        return PolicyInForce(PolicyValues.of(tenant_policy).in_force(), PolicySource.TENANT, tenant_policy)
     return PolicyInForce(policy_defaults(), PolicySource.DEFAULT, None)
+
+
+def tenant_policies(*, tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, RetentionPolicy]:
+    """The tenant-wide policy rows of these tenants, by tenant id (a tenant without one is absent): one query."""
+    rows = RetentionPolicy.objects.filter(tenant_id__in=list(tenant_ids), channel__isnull=True)
+    return {row.tenant_id: row for row in rows}
 
 
 def retention_policy_overrides(*, tenant: Tenant) -> QuerySet[RetentionPolicy]:

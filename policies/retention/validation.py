@@ -69,6 +69,18 @@ class PolicyValues:
 
 
 POLICY_FIELDS = tuple(field.name for field in dataclasses.fields(PolicyValues))
+# What people read: form labels, the admin's summaries and the text of every rule a value breaks. The API keeps the
+# field names (its contract) and uses these only in the human ``detail``.
+POLICY_LABELS = {
+    "content_days_after_delivery": "Content lifetime after delivery (days)",
+    "content_max_days": "Maximum content lifetime (days)",
+    "purge_content_on_delivery": "Purge content on delivery",
+    "disappearing_seconds_after_read": "Disappearing after read (seconds)",
+    "metadata_days": "Metadata lifetime (days)",
+    "raw_delivery_days": "Raw webhook body lifetime (days)",
+    "media_days": "Media lifetime (days)",
+    "audit_days": "Audit event lifetime (days)",
+}
 
 
 class RetentionPolicyInvalidError(ValueError):
@@ -76,7 +88,9 @@ class RetentionPolicyInvalidError(ValueError):
 
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
-        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+        super().__init__(
+            "; ".join(f"{POLICY_LABELS.get(name, name)}: {message}" for name, message in self.errors.items())
+        )
 
 
 def policy_defaults() -> PolicyValues:
@@ -116,7 +130,7 @@ def policy_values_validate(values: PolicyValues) -> dict[str, str]:
             content_max, 1, content_max_limit, "days (the installation's maximum, GATEWAY_CONTENT_MAX_DAYS)"
         ),
         "content_days_after_delivery": _optional_between(
-            values.content_days_after_delivery, 1, content_max, "days (content_max_days), or empty"
+            values.content_days_after_delivery, 1, content_max, "days (the maximum content lifetime), or empty"
         ),
         "disappearing_seconds_after_read": _optional_between(
             values.disappearing_seconds_after_read,
@@ -156,5 +170,8 @@ def _metadata_problem(values: PolicyValues) -> str | None:
     """Metadata must outlive what it describes: the content, and so the media (which never outlives it)."""
     floor, metadata_days = values.content_max_days, values.metadata_days
     if metadata_days < floor:
-        return f"Metadata must outlive content and media: at least content_max_days ({floor}); got {metadata_days}."
+        return (
+            f"Metadata must outlive content and media: at least the maximum content lifetime ({floor} days); "
+            f"got {metadata_days}."
+        )
     return _between(values.metadata_days, 1, METADATA_MAX_DAYS, "days")

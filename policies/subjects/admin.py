@@ -14,6 +14,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError
 from django.db.models import QuerySet
@@ -31,7 +32,7 @@ from accounts.models import Tenant
 from accounts.stepup import step_up_required, step_up_url
 from messaging.admin.columns import ContactIdColumnMixin
 from messaging.admin.contacts import ContactAdmin
-from messaging.models import Contact, Conversation
+from messaging.models import Channel, Contact, Conversation
 from policies.models import ErasureTombstone, ExportStatus, LegalHold, SubjectExport
 from policies.subjects.erasure import ErasureRefusedError, contact_erase
 from policies.subjects.export import SubjectExportUnavailableError, subject_export_open, subject_export_request
@@ -68,23 +69,44 @@ def _needs_step_up(request: HttpRequest, admin_instance: admin.ModelAdmin, what:
 # --- legal holds -------------------------------------------------------------------------------------------
 
 
+class ChannelChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Channel) -> str:
+        return f"{obj} ({obj.tenant.name})"
+
+
 class LegalHoldPlaceForm(forms.Form):
-    tenant = forms.ModelChoiceField(queryset=Tenant.objects.filter(is_active=True))
+    """Tenant, contact and channel are pickers limited to the tenants where the user may place holds; a
+    conversation is the contact's on the chosen channel (a contact has one conversation per channel)."""
+
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
     scope = forms.ChoiceField(
         choices=[("tenant", "The whole tenant"), ("contact", "One contact"), ("conversation", "One conversation")]
     )
-    contact = forms.UUIDField(required=False, label="Contact id", help_text="For a hold on one contact.")
-    conversation = forms.UUIDField(required=False, label="Conversation id", help_text="For a hold on one conversation.")
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.none(),
+        required=False,
+        help_text="For a hold on one contact, or on one of their conversations: search by phone number, PSID, "
+        "Instagram id or contact id.",
+    )
+    channel = ChannelChoiceField(
+        queryset=Channel.objects.none(),
+        required=False,
+        help_text="For a hold on one conversation: the channel of the contact's conversation.",
+    )
     case_reference = forms.CharField(max_length=CASE_REFERENCE_MAX)
     reason = forms.CharField(widget=forms.Textarea, help_text="Why; kept on the hold, not in the audit log.")
     ends_at = forms.DateTimeField(
         required=False, label="Ends at", help_text="UTC, e.g. 2027-06-30 00:00. Empty: until it is released."
     )
 
-    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], admin_site: admin.AdminSite, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        tenant = cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"])
-        tenant.queryset = tenants
+        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = tenants
+        contact = cast("forms.ModelChoiceField[Contact]", self.fields["contact"])
+        contact.widget = AutocompleteSelect(LegalHold._meta.get_field("contact"), admin_site)
+        contact.queryset = Contact.objects.filter(tenant__in=tenants)  # after the widget: this gives it its choices
+        channel = cast(ChannelChoiceField, self.fields["channel"])
+        channel.queryset = Channel.objects.filter(tenant__in=tenants).select_related("tenant").order_by("display_name")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -92,12 +114,20 @@ class LegalHoldPlaceForm(forms.Form):
         data["contact_row"] = data["conversation_row"] = None
         if tenant is None or scope is None or scope == "tenant":
             return data
-        model: type[Contact | Conversation] = Contact if scope == "contact" else Conversation
-        row_id = data.get(scope)
-        row = model.objects.filter(tenant=tenant, pk=row_id).first() if row_id else None
-        if row is None:
-            self.add_error(scope, f"Give the id of one of this tenant's {scope}s.")
-        data[f"{scope}_row"] = row
+        contact = data.get("contact")
+        if contact is None or contact.tenant_id != tenant.pk:
+            self.add_error("contact", "Choose one of this tenant's contacts.")
+            return data
+        if scope == "contact":
+            data["contact_row"] = contact
+            return data
+        channel = data.get("channel")
+        conversation = Conversation.objects.filter(tenant=tenant, channel=channel, contact=contact).first()
+        if conversation is None:
+            self.add_error(
+                "channel", "This contact has no conversation on this channel; choose the channel they wrote on."
+            )
+        data["conversation_row"] = conversation
         return data
 
 
@@ -158,7 +188,9 @@ class LegalHoldAdmin(ContactIdColumnMixin[LegalHold], ReadOnlyAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = LegalHoldPlaceForm(
-            request.POST if request.method == "POST" else None, tenants=self.managed_tenants(request)
+            request.POST if request.method == "POST" else None,
+            tenants=self.managed_tenants(request),
+            admin_site=self.admin_site,
         )
         if form.is_valid():
             data = form.cleaned_data

@@ -321,10 +321,10 @@ def test_api_key_issue_deduplicates_scopes_in_order_and_strips_the_name(tenant_a
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"expires_at": FIXED_NOW + timedelta(days=365, seconds=1)}, "expires_at must be at most 365 days away"),
-        ({"expires_at": FIXED_NOW - timedelta(seconds=1)}, "expires_at must be in the future"),
-        ({"expires_at": FIXED_NOW}, "expires_at must be in the future"),
-        ({"expires_at": datetime(2030, 2, 1)}, "expires_at must be timezone-aware"),
+        ({"expires_at": FIXED_NOW + timedelta(days=365, seconds=1)}, "The expiry must be at most 365 days away"),
+        ({"expires_at": FIXED_NOW - timedelta(seconds=1)}, "The expiry must be in the future"),
+        ({"expires_at": FIXED_NOW}, "The expiry must be in the future"),
+        ({"expires_at": datetime(2030, 2, 1)}, "The expiry must be timezone-aware"),
         ({"scopes": []}, "at least one scope is required"),
         (
             {"scopes": ["keys:read", "keys:write"]},
@@ -332,7 +332,7 @@ def test_api_key_issue_deduplicates_scopes_in_order_and_strips_the_name(tenant_a
             "contacts:read, contacts:erase, policies:read, keys:read, events:manage, events:read, templates:manage, "
             "reports:read",
         ),
-        ({"scopes": "keys:read"}, "scopes must be a list of scope names, not one string"),
+        ({"scopes": "keys:read"}, "the scopes must be a list of scope names, not one string"),
         ({"name": "   "}, "a name is required"),
         ({"name": "x" * 201}, "the name is longer than 200 characters"),
     ],

@@ -10,8 +10,9 @@ from django.http import HttpRequest
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from accounts.admin_filters import TenantIdFilter
 from accounts.models import User
-from audit.admin import AuditChainHeadAdmin, AuditEventAdmin
+from audit.admin import ActionFilter, ActorFilter, AuditChainHeadAdmin, AuditEventAdmin
 from audit.models import AuditAction, AuditChainHead, AuditEvent
 from audit.services import audit_record
 
@@ -67,9 +68,10 @@ def test_staff_without_superuser_see_nothing_even_with_the_view_permission(model
 def test_the_event_list_shows_the_agreed_columns_filters_and_search() -> None:
     model_admin = admin.site._registry[AuditEvent]
 
-    assert model_admin.list_display == ("seq", "tenant", "occurred_at", "action", "actor_label", "target")
-    assert model_admin.list_filter == ("action", "chain")
-    assert model_admin.search_fields == ("target_id", "actor_label")
+    assert model_admin.list_display == ("occurred_at", "action_name", "actor_label", "target", "tenant_name", "seq")
+    assert model_admin.list_filter == [ActionFilter, ActorFilter, TenantIdFilter]
+    assert model_admin.search_fields == ("=target_id", "actor_label")
+    assert (model_admin.ordering, model_admin.date_hierarchy) == (("-occurred_at", "-seq"), "occurred_at")
 
 
 @pytest.mark.django_db

@@ -149,7 +149,7 @@ def test_holds_exports_and_the_audit_log_name_the_contact_and_the_tenant(
 
     assert f"Ada Lovelace · {UK_MASKED}" in holds
     assert "— (no longer stored)" in exports and "Gone Soon" not in exports
-    assert '<td class="field-tenant">Tenant A</td>' in audit
+    assert '<td class="field-tenant_name">Tenant A</td>' in audit
     assert f'<td class="field-tenant">{tenant_a.pk}' not in audit
 
 

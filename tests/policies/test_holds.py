@@ -292,7 +292,7 @@ def test_the_admin_places_and_releases_holds_only_after_a_fresh_step_up(
 
     fresh = staff_client(operator, operator_device, stepped_up=True)  # type: ignore[arg-type]
     wrong = fresh.post("/admin/policies/legalhold/add/", {**form, "contact": str(customer.conversation.pk)})
-    assert wrong.status_code == 200 and "Give the id of one of this tenant" in wrong.content.decode()
+    assert wrong.status_code == 200 and "Select a valid choice" in wrong.content.decode()
     assert fresh.post("/admin/policies/legalhold/add/", form).status_code == 302
     hold = LegalHold.objects.get()
     assert (hold.contact_id, hold.case_reference, hold.placed_by) == (

@@ -78,7 +78,7 @@ def test_invalid_values_show_the_rules_on_the_form_and_nothing_is_saved(
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Metadata must outlive content and media: at least content_max_days (30); got 20." in page
+    assert "Metadata must outlive content and media: at least the maximum content lifetime (30 days); got 20." in page
     assert "Must be between 5 and 2592000 seconds (30 days), or empty; got 2." in page
     assert not RetentionPolicy.objects.exists() and _events() == 0
 

@@ -17,7 +17,7 @@ from messaging.models import Channel
 from policies.models import RetentionPolicy
 from policies.retention.selectors import PolicySource, retention_policy_in_force
 from policies.retention.services import retention_policy_override_delete, retention_policy_update
-from policies.retention.validation import PolicyValues, RetentionPolicyInvalidError, policy_defaults
+from policies.retention.validation import POLICY_LABELS, PolicyValues, RetentionPolicyInvalidError, policy_defaults
 from tests.policies.conftest import channel_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("installation_limits")]
@@ -108,7 +108,7 @@ def test_invalid_values_are_refused_naming_the_field_and_nothing_changes(
 
     assert set(raised.value.errors) == {field}
     assert fragment in raised.value.errors[field]
-    assert str(raised.value).startswith(f"{field}: ")
+    assert str(raised.value).startswith(f"{POLICY_LABELS.get(field, field)}: ")  # what people read: the label
     assert list(RetentionPolicy.objects.values()) == before
     assert len(_events()) == events
 
@@ -121,7 +121,7 @@ def test_every_broken_rule_is_reported_at_once(tenant_a: Tenant) -> None:
 
     assert sorted(raised.value.errors) == ["media_days", "metadata_days"]
     assert raised.value.errors["metadata_days"] == (
-        "Metadata must outlive content and media: at least content_max_days (30); got 20."
+        "Metadata must outlive content and media: at least the maximum content lifetime (30 days); got 20."
     )
     assert not RetentionPolicy.objects.exists() and not _events()
 

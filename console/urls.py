@@ -1,0 +1,11 @@
+from django.urls import path
+
+from console import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("healthz", views.liveness, name="healthz"),
+    path("readyz", views.readiness, name="readyz"),
+]
