@@ -149,7 +149,8 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     from django.utils import timezone
 
     from messaging.contacts import ContactWanted, contacts_resolve
-    from messaging.inbound.store import MessageDraft, messages_store
+    from messaging.inbound.store.drafts import MessageDraft
+    from messaging.inbound.store.messages import messages_store
     from messaging.models import Channel, Direction, MessageStatus
     from messaging.providers.registry import parse_webhook
     from messaging.providers.whatsapp.types import StatusUpdate
