@@ -31,8 +31,11 @@ from messaging.errors import MessagingError
 from messaging.models import Channel, MessageTemplate, Platform
 from messaging.providers.graph_answer import graph_answer_read
 from messaging.providers.templates import TemplateFacts, TemplateReference
-from messaging.providers.whatsapp import templates as wa_templates
-from messaging.providers.whatsapp.templates import GraphTemplate, TemplateDefinition
+from messaging.providers.whatsapp.templates import changes as template_changes
+from messaging.providers.whatsapp.templates import definitions as template_definitions
+from messaging.providers.whatsapp.templates import graph as template_graph
+from messaging.providers.whatsapp.templates.definitions import TemplateDefinition
+from messaging.providers.whatsapp.templates.graph import GraphTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ def _account_channel(tenant: Tenant, waba_id: str) -> Channel:
 
 def _templates_url(waba_id: str, query: dict[str, str] | None = None) -> str:
     base = f"{settings.GATEWAY_GRAPH_BASE_URL}/{settings.GATEWAY_GRAPH_API_VERSION}/{quote(waba_id, safe='')}"
-    url = f"{base}/{wa_templates.PATH_SUFFIX}"
+    url = f"{base}/{template_graph.PATH_SUFFIX}"
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -169,10 +172,10 @@ def graph_templates(*, channel: Channel, waba_id: str) -> list[GraphTemplate]:
     found: list[GraphTemplate] = []
     after: str | None = None
     for _ in range(MAX_PAGES):
-        url = _templates_url(waba_id, wa_templates.templates_list_query(after))
+        url = _templates_url(waba_id, template_graph.templates_list_query(after))
         document = _graph_call("list the templates", functools.partial(http_get, url, headers=headers))
         try:
-            page, after = wa_templates.templates_page(document)
+            page, after = template_graph.templates_page(document)
         except ValueError:
             raise TemplateGraphError("list the templates (an answer of another shape)") from None
         found.extend(page)
@@ -265,18 +268,18 @@ def templates_sync_all(*, progress: Callable[[str, SyncResult | MessagingError],
 def template_create(*, tenant: Tenant, waba_id: str, definition: TemplateDefinition, actor: Actor) -> MessageTemplate:
     """Submit a template to Meta for review and store Graph's answer (usually PENDING); audited."""
     try:
-        wa_templates.definition_check(definition)
-    except wa_templates.TemplateDefinitionError as error:
+        template_definitions.definition_check(definition)
+    except template_definitions.TemplateDefinitionError as error:
         raise TemplateDefinitionError(error.field, str(error)) from None
     if MessageTemplate.objects.filter(
         tenant=tenant, waba_id=waba_id, name=definition.name, language=definition.language
     ).exists():
         raise TemplateDefinitionError("name", "This account already has a template of that name in that language.")
     channel = _account_channel(tenant, waba_id)
-    url, body, headers = _templates_url(waba_id), wa_templates.template_create_body(definition), _bearer(channel)
+    url, body, headers = _templates_url(waba_id), template_graph.template_create_body(definition), _bearer(channel)
     answer = _graph_call("create the template", functools.partial(http_post_json, url, payload=body, headers=headers))
     try:
-        template_id, status, category = wa_templates.template_created(answer)
+        template_id, status, category = template_graph.template_created(answer)
     except ValueError:
         raise TemplateGraphError("create the template (an answer of another shape)") from None
     with transaction.atomic():
@@ -315,7 +318,7 @@ def template_delete(*, template: MessageTemplate, actor: Actor) -> None:
         # Deleting by name alone would delete every language of it at Meta.
         raise MessagingError("this template has no Meta id yet; sync the account's templates first")
     channel = _account_channel(template.tenant, template.waba_id)
-    query = wa_templates.template_delete_query(name=template.name, template_id=template.provider_template_id)
+    query = template_graph.template_delete_query(name=template.name, template_id=template.provider_template_id)
     url, headers = _templates_url(template.waba_id, query), _bearer(channel)
     _graph_call("delete the template", functools.partial(http_delete, url, headers=headers))
     with transaction.atomic():
@@ -355,7 +358,7 @@ def templates_apply_account_event(
     ``template_category_update``) to the account's rows: those of ``tenant``, or of every tenant with that
     account. Matched by Meta's template id, else by name and language. Returns the rows changed; 0 for another
     field, a value without its template, or a template not synced yet (the next sync brings it)."""
-    change = wa_templates.template_change(field, value)
+    change = template_changes.template_change(field, value)
     if change is None:
         return 0
     rows = MessageTemplate.objects.filter(waba_id=waba_id)

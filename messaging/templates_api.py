@@ -31,7 +31,7 @@ from messaging.api_lists import BAD_FILTER, PAGE_PARAMETERS, NewestFirstPaginati
 from messaging.errors import MessagingError
 from messaging.models import MessageTemplate
 from messaging.providers.templates import ParameterFormat, TemplateCategory, TemplateStatus
-from messaging.providers.whatsapp.templates import TemplateDefinition
+from messaging.providers.whatsapp.templates.definitions import TemplateDefinition
 
 READ_SCOPE = scope_required(ApiScope.MESSAGES_READ)
 MANAGE_SCOPE = scope_required(ApiScope.TEMPLATES_MANAGE)

@@ -16,9 +16,10 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from simulator import accounts, coexistence, control, graph, identity, receiver, templates
+from simulator import accounts, coexistence, control, identity, receiver, templates
 from simulator.control import SENDER, STATE
-from simulator.graph import GraphError
+from simulator.graph import bodies, errors, messenger, nodes, whatsapp
+from simulator.graph.errors import GraphError
 from simulator.identity import PHONE
 from simulator.receiver import EventReceiver
 from simulator.state import MEDIA_URL_SECONDS, WHATSAPP, Channel, Fault, FaultPlan, Media, SimulatorState
@@ -53,8 +54,8 @@ def channel_for_node(state: SimulatorState, node: str, token: str | None) -> Cha
     if channel is not None and token == channel.access_token:
         return channel
     if channel is None and node != "me" and any(known.access_token == token for known in state.channels.values()):
-        return graph.unknown_node(node)
-    return graph.bad_token()
+        return errors.unknown_node(node)
+    return errors.bad_token()
 
 
 async def messages_post(request: web.Request) -> web.StreamResponse:
@@ -74,9 +75,9 @@ async def messages_post(request: web.Request) -> web.StreamResponse:
 
 
 def messages_answer(request: web.Request, state: SimulatorState, channel: Channel, body: bytes) -> web.Response:
-    payload = graph.parse_json_object(body)
+    payload = bodies.parse_json_object(body)
     if payload is None:
-        return error_response(state, graph.invalid_parameter("The request body must be a JSON object."))
+        return error_response(state, errors.invalid_parameter("The request body must be a JSON object."))
     if channel.platform == WHATSAPP:
         return whatsapp_send(request, state, channel, payload)
     return messenger_send(request, state, channel, payload)
@@ -97,26 +98,26 @@ async def with_faults(
 def whatsapp_send(
     request: web.Request, state: SimulatorState, channel: Channel, payload: dict[str, Any]
 ) -> web.Response:
-    parsed = graph.whatsapp_parse(payload, accepts_bsuid=channel.identity != PHONE)
+    parsed = whatsapp.whatsapp_parse(payload, accepts_bsuid=channel.identity != PHONE)
     if isinstance(parsed, GraphError):
         return error_response(state, parsed)
-    if isinstance(parsed, graph.WhatsAppMarkRead):
+    if isinstance(parsed, whatsapp.WhatsAppMarkRead):
         return mark_read(state, channel, parsed)
     user = send_user(state, channel, parsed)
     now = time.time()
     refused = (
         templates.send_refusal(request.app, channel, payload)
         if parsed.is_template
-        else (None if state.is_window_open(channel, user.key, now) else graph.outside_window())
+        else (None if state.is_window_open(channel, user.key, now) else errors.outside_window())
     )
     if refused is not None:
         return error_response(state, refused)
     pairs = state.pairs[channel.provider_id]
     if not pairs.has_token(user.key, now):
-        return error_response(state, graph.pair_rate_reached())
+        return error_response(state, errors.pair_rate_reached())
     throughput = state.throughput[channel.provider_id]
     if not throughput.has_room(now):
-        return error_response(state, graph.throughput_reached())
+        return error_response(state, errors.throughput_reached())
     pairs.take(user.key, now)
     throughput.record(now)
     state.ledger.record_accepted(parsed.callback_data)
@@ -127,18 +128,18 @@ def whatsapp_send(
         request.app[SENDER].statuses_schedule(message)
     contact = identity.answer_contact(parsed.recipient, user, channel.identity)
     message_status = "accepted" if parsed.is_template else None
-    return json_response(graph.whatsapp_success(contact=contact, wamid=wamid, message_status=message_status))
+    return json_response(whatsapp.whatsapp_success(contact=contact, wamid=wamid, message_status=message_status))
 
 
-def mark_read(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppMarkRead) -> web.Response:
+def mark_read(state: SimulatorState, channel: Channel, parsed: whatsapp.WhatsAppMarkRead) -> web.Response:
     """Only a message this number received can be marked as read, as on the Cloud API."""
     if not state.is_inbound(channel, parsed.message_id):
-        return error_response(state, graph.invalid_read_receipt(parsed.message_id))
+        return error_response(state, errors.invalid_read_receipt(parsed.message_id))
     state.ledger.marked_read += 1
     return json_response(b'{"success":true}')
 
 
-def send_user(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppSend) -> identity.User:
+def send_user(state: SimulatorState, channel: Channel, parsed: whatsapp.WhatsAppSend) -> identity.User:
     """The user a send reaches: by phone number (and its BSUID), or by a BSUID the simulator may know the number of."""
     if parsed.wa_id is not None and channel.identity == PHONE:
         return identity.User(wa_id=parsed.wa_id, user_id=None)
@@ -150,26 +151,26 @@ def send_user(state: SimulatorState, channel: Channel, parsed: graph.WhatsAppSen
 def messenger_send(
     request: web.Request, state: SimulatorState, channel: Channel, payload: dict[str, Any]
 ) -> web.Response:
-    parsed = graph.messenger_parse(payload, platform=channel.platform)
+    parsed = messenger.messenger_parse(payload, platform=channel.platform)
     if isinstance(parsed, GraphError):
         return error_response(state, parsed)
     if parsed.is_sender_action:
         state.ledger.sender_actions += 1
-        return json_response(graph.messenger_success(recipient_id=parsed.recipient_id, message_id=None))
+        return json_response(messenger.messenger_success(recipient_id=parsed.recipient_id, message_id=None))
     now = time.time()
     is_tagged = parsed.messaging_type == "MESSAGE_TAG"
     if not is_tagged and not state.is_window_open(channel, parsed.recipient_id, now):
-        return error_response(state, graph.messenger_outside_window())
+        return error_response(state, errors.messenger_outside_window())
     throughput = state.throughput[channel.provider_id]
     if not throughput.has_room(now):
-        return error_response(state, graph.messenger_rate_limited())
+        return error_response(state, errors.messenger_rate_limited())
     throughput.record(now)
     state.ledger.record_accepted(parsed.metadata)
     mid = state.ids.messenger_mid()
     if channel.status_delays_ms is not None:
         message = SentMessage(channel, mid, parsed.recipient_id, parsed.metadata, is_template=False)
         request.app[SENDER].statuses_schedule(message)
-    return json_response(graph.messenger_success(recipient_id=parsed.recipient_id, message_id=mid))
+    return json_response(messenger.messenger_success(recipient_id=parsed.recipient_id, message_id=mid))
 
 
 async def fault_apply(
@@ -178,14 +179,14 @@ async def fault_apply(
     """Fail the request as configured; ``response`` is the real answer when the send was already accepted."""
     state.ledger.faults[fault.value] += 1
     if fault is Fault.SERVER_ERROR:
-        return json_response(graph.server_error(plan.server_error_status).body(), plan.server_error_status)
+        return json_response(errors.server_error(plan.server_error_status).body(), plan.server_error_status)
     if fault in (Fault.RESET, Fault.ACCEPTED_RESET):
         return connection_reset(request)
     if not await hold(request, plan.timeout_seconds):
         return connection_reset(request)
     if response is not None:
         return response
-    return json_response(graph.server_error(504).body(), 504)
+    return json_response(errors.server_error(504).body(), 504)
 
 
 async def hold(request: web.Request, seconds: float | None) -> bool:
@@ -223,7 +224,7 @@ async def media_upload(request: web.Request) -> web.StreamResponse:
 async def media_store(request: web.Request, channel: Channel) -> web.Response:
     state = request.app[STATE]
     if not request.content_type.startswith("multipart/"):
-        return error_response(state, graph.invalid_parameter("The upload must be multipart/form-data."))
+        return error_response(state, errors.invalid_parameter("The upload must be multipart/form-data."))
     fields: dict[str, str] = {}
     file_content: bytes | None = None
     mime_type = "application/octet-stream"
@@ -237,9 +238,9 @@ async def media_store(request: web.Request, channel: Channel) -> web.Response:
         else:
             fields[part.name] = (await part.read()).decode(errors="replace")
     if fields.get("messaging_product") != "whatsapp":
-        return error_response(state, graph.invalid_parameter("The parameter messaging_product is required."))
+        return error_response(state, errors.invalid_parameter("The parameter messaging_product is required."))
     if not file_content:
-        return error_response(state, graph.missing_parameter("Parameter 'file' is required."))
+        return error_response(state, errors.missing_parameter("Parameter 'file' is required."))
     media = state.media_add(owner=channel.provider_id, content=file_content, mime_type=fields.get("type", mime_type))
     return json_response(b'{"id":"%s"}' % media.media_id.encode())
 
@@ -251,10 +252,10 @@ def media_for(request: web.Request) -> Media | GraphError:
     token = request_token(request)
     if media is None:
         known = any(channel.access_token == token for channel in state.channels.values())
-        return graph.media_not_found(media_id, request.method) if known else graph.bad_token()
+        return errors.media_not_found(media_id, request.method) if known else errors.bad_token()
     owner = state.channels.get(media.owner)
     if owner is None or token != owner.access_token:
-        return graph.bad_token()
+        return errors.bad_token()
     return media
 
 
@@ -283,7 +284,7 @@ async def channel_get(request: web.Request) -> web.Response:
     channel = channel_for_node(state, request.match_info["media_id"], request_token(request))
     if isinstance(channel, GraphError):
         return error_response(state, channel)
-    node = graph.phone_number_node(channel) if channel.platform == WHATSAPP else graph.page_node(channel)
+    node = nodes.phone_number_node(channel) if channel.platform == WHATSAPP else nodes.page_node(channel)
     fields = [name for name in request.query.get("fields", "").split(",") if name]
     if fields:
         node = {name: node[name] for name in ["id", *fields] if name in node}
@@ -353,8 +354,8 @@ async def graph_unknown_route(request: web.Request) -> web.Response:
     """
     state = request.app[STATE]
     if request.method not in GRAPH_METHODS:
-        return error_response(state, graph.unsupported_method(request.method, request.path))
-    return error_response(state, graph.unknown_path(request.path))
+        return error_response(state, errors.unsupported_method(request.method, request.path))
+    return error_response(state, errors.unknown_path(request.path))
 
 
 async def on_startup(app: web.Application) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import graph
 from simulator.control import SENDER, STATE, ControlError, control_view, json_body, number, optional_text, text
-from simulator.graph import GraphError
+from simulator.graph import bodies, errors
+from simulator.graph.errors import GraphError
 from simulator.state import Channel, SimulatorState
 
 PENDING = "PENDING"
@@ -111,8 +111,8 @@ def account_check(state: SimulatorState, waba_id: str, token: str | None) -> Gra
     if token and any(c.waba_id == waba_id and c.access_token == token for c in state.channels.values()):
         return None
     if token and any(c.access_token == token for c in state.channels.values()):
-        return graph.unknown_node(waba_id)
-    return graph.bad_token()
+        return errors.unknown_node(waba_id)
+    return errors.bad_token()
 
 
 def request_token(request: web.Request) -> str | None:
@@ -136,7 +136,7 @@ async def templates_get(request: web.Request) -> web.Response:
         limit = min(max(int(request.query.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
         start = int(base64.urlsafe_b64decode(request.query["after"]).decode()) if "after" in request.query else 0
     except (ValueError, UnicodeDecodeError):
-        return error_response(state, graph.invalid_parameter("Invalid limit or cursor."))
+        return error_response(state, errors.invalid_parameter("Invalid limit or cursor."))
     templates = book.of_account(waba_id)
     page = templates[start : start + limit]
     body: dict[str, Any] = {"data": [template.public() for template in page]}
@@ -158,10 +158,10 @@ async def templates_post(request: web.Request) -> web.Response:
     waba_id = request.match_info["waba_id"]
     if (refused := account_check(state, waba_id, request_token(request))) is not None:
         return error_response(state, refused)
-    payload = graph.parse_json_object(await request.read())
+    payload = bodies.parse_json_object(await request.read())
     problem = create_problem(payload)
     if problem is not None or payload is None:
-        return error_response(state, graph.invalid_parameter(problem or "The request body must be a JSON object."))
+        return error_response(state, errors.invalid_parameter(problem or "The request body must be a JSON object."))
     if book.find(waba_id, payload["name"], payload["language"]) is not None:
         message = f"Content in this language already exists: {payload['name']} ({payload['language']})."
         return error_response(state, GraphError(400, 100, message, subcode=ALREADY_EXISTS_SUBCODE))
@@ -211,7 +211,7 @@ async def templates_delete(request: web.Request) -> web.Response:
         return error_response(state, refused)
     name, hsm_id = request.query.get("name", ""), request.query.get("hsm_id")
     if not name:
-        return error_response(state, graph.missing_parameter("The parameter name is required."))
+        return error_response(state, errors.missing_parameter("The parameter name is required."))
     doomed = [t for t in book.of_account(waba_id) if t.name == name and (hsm_id is None or t.template_id == hsm_id)]
     if not doomed:
         return error_response(state, GraphError(400, 100, "Message template not found.", subcode=2593002))

@@ -22,7 +22,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from core.metrics import metric_increment
 from encryption.errors import DecryptionError
-from messaging.inbound.store import delivery_items_store
+from messaging.inbound.store.delivery import delivery_items_store
 from messaging.models import QuarantinedItem
 from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.registry import parse_webhook

@@ -18,7 +18,7 @@ from audit.services import audit_record
 from core.db import row_insert, write_without_health_check
 from core.metrics import metric_increment
 from core.tasks import enqueue_batched_on_commit, enqueue_on_commit, registered_task
-from messaging.inbound.store import delivery_items_store
+from messaging.inbound.store.delivery import delivery_items_store
 from messaging.lifetimes import lifetimes_for, raw_expires_at
 from messaging.providers.items import ParseProblem
 from messaging.providers.registry import parse_webhook

@@ -149,10 +149,11 @@ def outbound_seed(app: Any, bodies: list[bytes]) -> int:
     from django.utils import timezone
 
     from messaging.contacts import ContactWanted, contacts_resolve
-    from messaging.inbound.store import MessageDraft, messages_store
+    from messaging.inbound.store.drafts import MessageDraft
+    from messaging.inbound.store.messages import messages_store
     from messaging.models import Channel, Direction, MessageStatus
     from messaging.providers.registry import parse_webhook
-    from messaging.providers.whatsapp.types import StatusUpdate
+    from messaging.providers.whatsapp.types.statuses import StatusUpdate
 
     channel = Channel.objects.select_related("tenant").get(meta_app=app, provider_id=PHONE_NUMBER_ID)
     drafts = [

@@ -24,7 +24,7 @@ from messaging.admin.base import FORM_TEMPLATE
 from messaging.errors import MessagingError
 from messaging.models import MessageTemplate
 from messaging.providers.templates import ParameterFormat, TemplateCategory
-from messaging.providers.whatsapp.templates import TemplateDefinition
+from messaging.providers.whatsapp.templates.definitions import TemplateDefinition
 
 SHOWN_FIELDS = (
     "tenant",

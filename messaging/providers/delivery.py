@@ -10,15 +10,15 @@ from messaging.providers.items import ChannelEventItem, ParseProblem, PlatformNa
 from messaging.providers.jsonread import Json, JsonObject, PayloadError, array, as_object, join
 from messaging.providers.meta_messaging.types import MessagingEvent
 from messaging.providers.whatsapp.accounts import AccountUpdate
-from messaging.providers.whatsapp.types import (
+from messaging.providers.whatsapp.types.coexistence import (
     AddressBookEntry,
     HistoryMessage,
     HistoryProgress,
-    InboundMessage,
     MessageEcho,
-    StatusUpdate,
-    ValueErrorItem,
 )
+from messaging.providers.whatsapp.types.items import ValueErrorItem
+from messaging.providers.whatsapp.types.messages import InboundMessage
+from messaging.providers.whatsapp.types.statuses import StatusUpdate
 
 T = TypeVar("T")
 P = ParamSpec("P")

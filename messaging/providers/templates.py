@@ -1,7 +1,7 @@
 """Message templates as the send rules see them, whatever the platform: a reference named by a send, and the
 facts of the stored template it is checked against (``Adapter.template_reference``, ``Adapter.template_check``).
 
-WhatsApp is the platform with templates; its shapes and rules are in ``providers/whatsapp/templates.py``.
+WhatsApp is the platform with templates; its shapes and rules are in ``providers/whatsapp/templates/``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from events.models import Event, EventDelivery
 from messaging.business_events import EventType
-from messaging.inbound.store import delivery_items_store
+from messaging.inbound.store.delivery import delivery_items_store
 from messaging.models import Channel, Contact, Conversation, Direction, Message, MessageStatus, Platform
 from messaging.providers.registry import parse_webhook
 from tests.events.conftest import EndpointFactory, channel_for

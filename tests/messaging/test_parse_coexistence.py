@@ -13,16 +13,15 @@ from messaging.providers.events import AddressBookEvent, ChannelNotice, MessageE
 from messaging.providers.items import GraphError, ParseProblem, UnknownItem
 from messaging.providers.registry import delivery_events, parse_webhook
 from messaging.providers.whatsapp.coexistence import wa_id_of
-from messaging.providers.whatsapp.types import (
+from messaging.providers.whatsapp.types.coexistence import (
     AddressBookEntry,
     HistoryChunk,
     HistoryMessage,
     HistoryProgress,
     MessageEcho,
-    TextContent,
-    UnknownContent,
-    ValueErrorItem,
 )
+from messaging.providers.whatsapp.types.contents import TextContent, UnknownContent
+from messaging.providers.whatsapp.types.items import ValueErrorItem
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "meta"
 WABA, PHONE_NUMBER_ID, BUSINESS, USER = "102290129340398", "106540352242922", "15550783881", "16505551234"

@@ -22,38 +22,34 @@ from messaging.providers.delivery import DeliveryItem, ParsedDelivery
 from messaging.providers.items import GraphError, ParseProblem, UnknownItem
 from messaging.providers.registry import parse_webhook
 from messaging.providers.whatsapp.accounts import AccountUpdate
-from messaging.providers.whatsapp.types import (
+from messaging.providers.whatsapp.types.cards import ContactName, ContactPhone
+from messaging.providers.whatsapp.types.coexistence import (
     AddressBookEntry,
-    AdReferral,
-    ButtonReplyContent,
-    ContactName,
-    ContactPhone,
-    ContactsContent,
-    Conversation,
-    EditContent,
-    FlowReplyContent,
     HistoryMessage,
     HistoryProgress,
-    InboundMessage,
+    MessageEcho,
+)
+from messaging.providers.whatsapp.types.contents import (
+    ButtonReplyContent,
+    ContactsContent,
+    EditContent,
+    FlowReplyContent,
     ListReplyContent,
     LocationContent,
     MediaContent,
-    MessageContext,
-    MessageEcho,
     OrderContent,
     OrderItem,
-    Pricing,
     ReactionContent,
-    ReferredProduct,
     RevokeContent,
-    StatusUpdate,
     SystemContent,
     TemplateButtonContent,
     TextContent,
     UnknownContent,
     UnsupportedContent,
-    ValueErrorItem,
 )
+from messaging.providers.whatsapp.types.items import ValueErrorItem
+from messaging.providers.whatsapp.types.messages import AdReferral, InboundMessage, MessageContext, ReferredProduct
+from messaging.providers.whatsapp.types.statuses import Conversation, Pricing, StatusUpdate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "meta"
 WHATSAPP_FIXTURES = sorted(path.name for path in FIXTURES.glob("whatsapp_*.json"))

@@ -12,8 +12,10 @@ import pytest
 from messaging.providers.registry import adapter_for
 from messaging.providers.sending import SendRule, SendRuleError
 from messaging.providers.templates import TemplateFacts, TemplateReference
-from messaging.providers.whatsapp import templates as wa
-from messaging.providers.whatsapp.templates import TemplateDefinition
+from messaging.providers.whatsapp.templates import changes as template_changes
+from messaging.providers.whatsapp.templates import definitions as template_definitions
+from messaging.providers.whatsapp.templates import graph as template_graph
+from messaging.providers.whatsapp.templates.definitions import TemplateDefinition
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
 
@@ -192,10 +194,10 @@ def definition(**overrides: Any) -> TemplateDefinition:
 
 
 def test_a_good_definition_passes_and_its_body_is_what_graph_takes() -> None:
-    wa.definition_check(definition())
-    wa.definition_check(definition(components=[BODY_NAMED], parameter_format="NAMED"))
+    template_definitions.definition_check(definition())
+    template_definitions.definition_check(definition(components=[BODY_NAMED], parameter_format="NAMED"))
 
-    assert wa.template_create_body(definition()) == {
+    assert template_graph.template_create_body(definition()) == {
         "name": "order_update",
         "language": "en_US",
         "category": "UTILITY",
@@ -219,8 +221,8 @@ def test_a_good_definition_passes_and_its_body_is_what_graph_takes() -> None:
     ],
 )
 def test_definitions_meta_would_refuse_name_their_field(overrides: dict[str, Any], field: str) -> None:
-    with pytest.raises(wa.TemplateDefinitionError) as raised:
-        wa.definition_check(definition(**overrides))
+    with pytest.raises(template_definitions.TemplateDefinitionError) as raised:
+        template_definitions.definition_check(definition(**overrides))
 
     assert raised.value.field == field
 
@@ -246,7 +248,7 @@ def test_a_list_page_gives_its_templates_and_the_next_cursor() -> None:
         "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}, "next": "https://graph.facebook.com/next"},
     }
 
-    templates, after = wa.templates_page(page)
+    templates, after = template_graph.templates_page(page)
 
     assert after == "QVFJ"
     assert [(t.name, t.status, t.quality_score, t.parameter_format) for t in templates] == [
@@ -255,18 +257,18 @@ def test_a_list_page_gives_its_templates_and_the_next_cursor() -> None:
     ]
     assert templates[0].components == [BODY_POSITIONAL]
     last = {"data": [], "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}}
-    assert wa.templates_page(last) == ([], None)
+    assert template_graph.templates_page(last) == ([], None)
     with pytest.raises(ValueError, match="list page"):
-        wa.templates_page({"error": {"code": 100}})
+        template_graph.templates_page({"error": {"code": 100}})
 
 
 # --- Account webhooks ----------------------------------------------------------------------------
 
 
-def change_of(fixture: str) -> wa.TemplateChange | None:
+def change_of(fixture: str) -> template_changes.TemplateChange | None:
     document = json.loads((FIXTURES / fixture).read_text())
     change = document["entry"][0]["changes"][0]
-    return wa.template_change(change["field"], change["value"])
+    return template_changes.template_change(change["field"], change["value"])
 
 
 def test_status_updates_set_the_status_and_the_reason() -> None:
@@ -274,7 +276,7 @@ def test_status_updates_set_the_status_and_the_reason() -> None:
     rejected = change_of("status_update_rejected.json")
     paused = change_of("status_update_paused.json")
 
-    assert approved == wa.TemplateChange(
+    assert approved == template_changes.TemplateChange(
         template_id="806312974732579",
         name="order_update",
         language="en_US",
@@ -309,6 +311,6 @@ def test_quality_and_category_updates() -> None:
 
 
 def test_other_fields_and_values_without_their_template_are_no_change() -> None:
-    assert wa.template_change("account_update", {"event": "VERIFIED_ACCOUNT"}) is None
-    assert wa.template_change("message_template_status_update", {"event": "APPROVED"}) is None
-    assert wa.template_change("message_template_status_update", ["not", "an", "object"]) is None
+    assert template_changes.template_change("account_update", {"event": "VERIFIED_ACCOUNT"}) is None
+    assert template_changes.template_change("message_template_status_update", {"event": "APPROVED"}) is None
+    assert template_changes.template_change("message_template_status_update", ["not", "an", "object"]) is None

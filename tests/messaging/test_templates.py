@@ -20,7 +20,7 @@ from messaging import message_templates
 from messaging.message_templates import templates_apply_account_event, templates_sync, templates_sync_all
 from messaging.models import Message, MessageTemplate, OutboxEntry
 from messaging.providers.sending import SendRule
-from messaging.providers.whatsapp import templates as wa_templates
+from messaging.providers.whatsapp.templates import graph as template_graph
 from messaging.tasks import templates_sync_task
 from tests.messaging.template_support import (
     BODY,
@@ -60,7 +60,7 @@ def row(name: str, language: str = "en_US") -> MessageTemplate:
 
 
 def test_a_sync_stores_what_graph_lists_across_pages(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wa_templates, "LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr(template_graph, "LIST_PAGE_SIZE", 2)
     ids = [simulator_create(account.simulator, f"template_{index}") for index in range(5)]
 
     result = templates_sync(tenant=account.tenant, waba_id=WABA_ID)
@@ -87,7 +87,7 @@ def test_a_list_longer_than_the_page_limit_fails_and_removes_nothing(
     templates_sync(tenant=account.tenant, waba_id=WABA_ID)
     simulator_create(account.simulator, "second")
     simulator_create(account.simulator, "third")
-    monkeypatch.setattr(wa_templates, "LIST_PAGE_SIZE", 1)
+    monkeypatch.setattr(template_graph, "LIST_PAGE_SIZE", 1)
     monkeypatch.setattr(message_templates, "MAX_PAGES", 2)
 
     with pytest.raises(message_templates.TemplateGraphError, match="more than 2 pages"):

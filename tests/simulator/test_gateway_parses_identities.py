@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from messaging.providers.whatsapp.parse import parse_whatsapp
-from messaging.providers.whatsapp.types import InboundMessage, StatusUpdate
+from messaging.providers.whatsapp.types.messages import InboundMessage
+from messaging.providers.whatsapp.types.statuses import StatusUpdate
 from tests.conftest import wait_for
 from tests.simulator.conftest import PHONE_NUMBER_ID, SimulatorClient, WebhookReceiver
 

@@ -13,8 +13,9 @@ from messaging.providers.jsonread import JsonObject
 from messaging.providers.representation import PublicMessage
 from messaging.providers.sending import SendRequest
 from messaging.providers.templates import TemplateFacts, TemplateReference
-from messaging.providers.whatsapp import events, parse, public, send, templates
+from messaging.providers.whatsapp import events, parse, public, send
 from messaging.providers.whatsapp.messages import TYPES
+from messaging.providers.whatsapp.templates import checks as template_checks
 
 # Not a message to the user: only the channel's budget applies.
 NO_PAIR_LIMIT_TYPES = frozenset({"mark_read"})
@@ -48,10 +49,10 @@ class WhatsAppAdapter:
         send.window_check(request, content, last_inbound_at, at)
 
     def template_reference(self, content: dict[str, Any]) -> TemplateReference | None:
-        return templates.template_reference(content)
+        return template_checks.template_reference(content)
 
     def template_check(self, content: dict[str, Any], template: TemplateFacts) -> None:
-        templates.template_check(content, template)
+        template_checks.template_check(content, template)
 
     def graph_request(self, content: dict[str, Any], *, recipient: str, callback_id: str) -> tuple[str, dict[str, Any]]:
         return send.graph_request(content, recipient=recipient, callback_id=callback_id)

@@ -26,15 +26,14 @@ from messaging.providers.jsonread import (
     need_time,
 )
 from messaging.providers.whatsapp.contents import message_content
-from messaging.providers.whatsapp.types import (
+from messaging.providers.whatsapp.types.coexistence import (
     AddressBookEntry,
-    ChannelRoute,
     HistoryChunk,
     HistoryMessage,
     HistoryProgress,
     MessageEcho,
-    ValueErrorItem,
 )
+from messaging.providers.whatsapp.types.items import ChannelRoute, ValueErrorItem
 
 _COUNT_DIGITS = 9  # phase, chunk order and progress are small numbers
 FieldParser = Callable[[JsonObject, str, ChannelRoute, Collector], None]

@@ -19,15 +19,18 @@ from messaging.providers.jsonread import (
     need_number,
 )
 from messaging.providers.whatsapp import MEDIA_TYPES
-from messaging.providers.whatsapp.types import (
-    ButtonReplyContent,
+from messaging.providers.whatsapp.types.cards import (
     ContactAddress,
     ContactEmail,
     ContactName,
     ContactOrg,
     ContactPhone,
-    ContactsContent,
     ContactUrl,
+    SharedContact,
+)
+from messaging.providers.whatsapp.types.contents import (
+    ButtonReplyContent,
+    ContactsContent,
     EditContent,
     FlowReplyContent,
     ListReplyContent,
@@ -39,7 +42,6 @@ from messaging.providers.whatsapp.types import (
     OrderItem,
     ReactionContent,
     RevokeContent,
-    SharedContact,
     SystemContent,
     TemplateButtonContent,
     TextContent,

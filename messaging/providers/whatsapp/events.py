@@ -20,21 +20,23 @@ from messaging.providers.items import GraphError
 from messaging.providers.jsonread import JsonObject
 from messaging.providers.whatsapp.accounts import AccountUpdate, daily_limit_of
 from messaging.providers.whatsapp.contents import message_content
-from messaging.providers.whatsapp.types import (
+from messaging.providers.whatsapp.types.coexistence import (
     AddressBookEntry,
-    EditContent,
     HistoryMessage,
     HistoryProgress,
-    InboundMessage,
+    MessageEcho,
+)
+from messaging.providers.whatsapp.types.contents import (
+    EditContent,
     MediaContent,
     MessageContent,
-    MessageEcho,
     RevokeContent,
-    StatusUpdate,
     SystemContent,
     UnknownContent,
-    ValueErrorItem,
 )
+from messaging.providers.whatsapp.types.items import ValueErrorItem
+from messaging.providers.whatsapp.types.messages import InboundMessage
+from messaging.providers.whatsapp.types.statuses import StatusUpdate
 
 WhatsAppEventItem = (
     InboundMessage

@@ -31,17 +31,9 @@ from messaging.providers.jsonread import (
 from messaging.providers.whatsapp.accounts import ACCOUNT_FIELDS, account_update
 from messaging.providers.whatsapp.coexistence import COEXISTENCE_FIELDS, FieldParser
 from messaging.providers.whatsapp.contents import message_content, read_strings
-from messaging.providers.whatsapp.types import (
-    AdReferral,
-    ChannelRoute,
-    Conversation,
-    InboundMessage,
-    MessageContext,
-    Pricing,
-    ReferredProduct,
-    StatusUpdate,
-    ValueErrorItem,
-)
+from messaging.providers.whatsapp.types.items import ChannelRoute, ValueErrorItem
+from messaging.providers.whatsapp.types.messages import AdReferral, InboundMessage, MessageContext, ReferredProduct
+from messaging.providers.whatsapp.types.statuses import Conversation, Pricing, StatusUpdate
 
 OBJECT = "whatsapp_business_account"
 

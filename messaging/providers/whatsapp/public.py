@@ -15,7 +15,7 @@ from messaging.providers.representation import (
 )
 from messaging.providers.whatsapp.contents import message_content
 from messaging.providers.whatsapp.messages import CAPTIONED_MEDIA
-from messaging.providers.whatsapp.types import (
+from messaging.providers.whatsapp.types.contents import (
     ButtonReplyContent,
     EditContent,
     FlowReplyContent,
