@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
-from django.contrib.admin import AdminSite, ModelAdmin
+from django.contrib.admin import ModelAdmin
 from django.contrib.admin.utils import unquote
 from django.core.checks import CheckMessage, Error
 from django.db.models import Model
@@ -15,11 +15,12 @@ from django.utils.http import urlencode
 
 from accounts.admin_scope import OPERATOR_ONLY_MODELS, TenantScopedAdmin, operator_only_unless_scoped
 from accounts.mfa import is_verified
+from core.admin_theme import ThemedAdminSite
 
 _ViewT = TypeVar("_ViewT", bound=Callable[..., HttpResponseBase])
 
 
-class GatewayAdminSite(AdminSite):
+class GatewayAdminSite(ThemedAdminSite):
     """Every admin page needs an active staff user whose session passed OTP; superusers included.
 
     The admin's own login form is never shown: it sends people through the gateway's login,

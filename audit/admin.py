@@ -9,9 +9,10 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from audit.models import AuditChainHead, AuditEvent
+from core.admin_theme import ThemedModelAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnlyAdmin(ThemedModelAdmin[Any]):
     actions = None  # no bulk delete
     show_full_result_count = False  # no extra COUNT(*) over a large log for every filtered page
 

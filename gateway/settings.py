@@ -57,6 +57,7 @@ GATEWAY_API_KEY_PEPPER = env_secret(
 )
 
 INSTALLED_APPS = [
+    "unfold.apps.BasicAppConfig",  # the admin's theme, its templates before the stock admin's; it keeps our site
     "accounts.apps.GatewayAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -376,4 +377,11 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
+}
+
+# --- Admin theme and dashboard (django-unfold) ----------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Meta gateway admin",
+    "SITE_HEADER": "Meta gateway",
+    "SITE_SYMBOL": "forum",
 }
