@@ -10,6 +10,7 @@ import django_stubs_ext
 from kombu import Queue
 
 from audit import task_names as audit_task_names
+from console import task_names as console_task_names
 from core import task_names as core_task_names
 from core.periodic import beat_schedule
 from encryption import task_names as encryption_task_names
@@ -336,6 +337,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     webhooks_task_names.PERIODIC,
     messaging_task_names.PERIODIC,
     events_task_names.PERIODIC,
+    console_task_names.PERIODIC,
 )
 if REDIS_URL:
     CELERY_BROKER_URL: str | None = REDIS_URL
@@ -384,4 +386,5 @@ UNFOLD = {
     "SITE_TITLE": "Meta gateway admin",
     "SITE_HEADER": "Meta gateway",
     "SITE_SYMBOL": "forum",
+    "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
 }
