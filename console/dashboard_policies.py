@@ -50,8 +50,13 @@ def keys_section(scope: DashboardScope, *, now: datetime) -> dict[str, Any]:
     return section
 
 
-def _security_alerts(tenant_ids: list[uuid.UUID] | None) -> list[dict[str, Any]]:
-    """The latest security alerts of these tenants (None: every tenant).
+SECURITY_ALERTS_LISTED = 10
+SECURITY_ALERT_HEADERS = ["When", "Alert", "Tenant"]
+
+
+def _security_alerts(tenant_ids: list[uuid.UUID] | None) -> list[list[Any]]:
+    """The latest ``SECURITY_ALERTS_LISTED`` security alerts of these tenants (None: every tenant), one row per
+    alert in the order of ``SECURITY_ALERT_HEADERS``.
 
     Empty until the audit app's ``security_alerts_latest(tenant_ids, limit)`` selector is wired in at merge.
     """
@@ -62,7 +67,7 @@ def security_section(scope: DashboardScope) -> dict[str, Any]:
     if not scope.sees(Area.AUDIT):
         return {"visible": False}
     alerts = _security_alerts(scope.tenant_ids(Area.AUDIT))
-    return {"visible": True, "table": table(["When", "Alert", "Tenant"], [list(alert.values()) for alert in alerts])}
+    return {"visible": True, "table": table(SECURITY_ALERT_HEADERS, alerts)}
 
 
 def _policy_row(tenant: Tenant, policy: RetentionPolicy | None) -> list[Any]:
