@@ -37,6 +37,7 @@ from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hol
 from accounts.stepup import step_up_required, step_up_url
 from audit.admin import ActionFilter, ActorFilter, AuditEventAdmin
 from audit.models import AuditEvent
+from core.admin_theme import ThemedModelAdmin
 
 ISSUED_KEY = "api_key"
 
@@ -164,7 +165,7 @@ class MembershipAdmin(TenantScopedAdmin[Membership]):
             membership_delete(membership=membership, actor=actor_from_request(request))
 
 
-class DeviceAdmin(admin.ModelAdmin[Any]):
+class DeviceAdmin(ThemedModelAdmin[Any]):
     """Devices are listed and may be removed (to reset someone's MFA) after a step-up; secrets never show."""
 
     list_display = ("user", "name", "confirmed")

@@ -23,6 +23,7 @@ from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest
 
 from accounts.models import Membership, Role, Tenant, User
+from core.admin_theme import ThemedModelAdmin
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _ListFilterT
@@ -115,7 +116,7 @@ def tenants_with(request: HttpRequest, area: Area, capability: Capability) -> li
     return [tenant_id for tenant_id, role in tenant_roles(request).items() if role in allowed]
 
 
-class TenantScopedAdmin(admin.ModelAdmin[_ModelT]):
+class TenantScopedAdmin(ThemedModelAdmin[_ModelT]):
     """Rows are filtered to the tenants where the user's role may view ``scope_area``; add, change, delete and
     writing actions need the manage capability in the row's tenant, reveal the reveal capability.
 
@@ -260,7 +261,7 @@ class ScopedInline(InlineModelAdmin[Any, Any]):
         return parent.has_view_permission(request, obj)
 
 
-class OperatorOnlyAdmin(admin.ModelAdmin[Any]):
+class OperatorOnlyAdmin(ThemedModelAdmin[Any]):
     """Wraps an admin the scoping does not cover: non-operators neither see it nor reach a row of it."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

@@ -1,44 +1,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from django.contrib.admin import AdminSite, ModelAdmin
+from django.contrib.admin import ModelAdmin
 from django.contrib.admin.utils import unquote
 from django.core.checks import CheckMessage, Error
 from django.db.models import Model
 from django.db.models.base import ModelBase
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from accounts.admin_scope import OPERATOR_ONLY_MODELS, TenantScopedAdmin, operator_only_unless_scoped
 from accounts.mfa import is_verified
+from core.admin_theme import ThemedAdminSite
 
 _ViewT = TypeVar("_ViewT", bound=Callable[..., HttpResponseBase])
 
 
-@dataclass(frozen=True)
-class IndexPanel:
-    """A short block on the admin index: ``template`` rendered with what ``context(request)`` returns (an app
-    above accounts registers it, so the site never imports that app)."""
-
-    template: str
-    context: Callable[[HttpRequest], dict[str, Any]]
-
-
-_index_panels: list[IndexPanel] = []
-
-
-def index_panel_register(panel: IndexPanel) -> None:
-    if panel not in _index_panels:
-        _index_panels.append(panel)
-
-
-class GatewayAdminSite(AdminSite):
+class GatewayAdminSite(ThemedAdminSite):
     """Every admin page needs an active staff user whose session passed OTP; superusers included.
 
     The admin's own login form is never shown: it sends people through the gateway's login,
@@ -50,7 +32,6 @@ class GatewayAdminSite(AdminSite):
     site_header = "Meta gateway"
     site_title = "Meta gateway admin"
     index_title = "Administration"
-    index_template = "admin/gateway_index.html"
     site_url = "/"  # "View site": the landing page (console), with the API docs and health
 
     def has_permission(self, request: HttpRequest) -> bool:
@@ -63,12 +44,6 @@ class GatewayAdminSite(AdminSite):
             return render(request, "accounts/no_access.html", status=403)
         next_url = request.GET.get("next") or reverse("admin:index")
         return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
-
-    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
-        panels: dict[str, Any] = {"index_panels": [panel.template for panel in _index_panels]}
-        for panel in _index_panels:
-            panels.update(panel.context(request))
-        return super().index(request, {**panels, **(extra_context or {})})
 
     def register(
         self,

@@ -13,6 +13,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from audit.models import AuditAction, AuditChainHead, AuditEvent
+from core.admin_theme import ThemedModelAdmin
 
 ACTOR_CHOICES_MAX = 200  # actors offered by the filter at most; any other is found by searching
 
@@ -22,7 +23,7 @@ def action_label(action: str) -> str:
     return str(AuditAction(action).label) if action in AuditAction.values else action
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnlyAdmin(ThemedModelAdmin[Any]):
     actions = None  # no bulk delete
     show_full_result_count = False  # no extra COUNT(*) over a large log for every filtered page
 

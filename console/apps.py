@@ -9,3 +9,10 @@ class ConsoleConfig(AppConfig):
 
     name = "console"
     verbose_name = "Operations console"
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        from console.dashboard import DASHBOARD_TEMPLATE
+
+        admin.site.index_template = DASHBOARD_TEMPLATE  # the dashboard, filled by console.dashboard

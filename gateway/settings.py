@@ -10,6 +10,7 @@ import django_stubs_ext
 from kombu import Queue
 
 from audit import task_names as audit_task_names
+from console import task_names as console_task_names
 from core import task_names as core_task_names
 from core.periodic import beat_schedule
 from encryption import task_names as encryption_task_names
@@ -57,6 +58,7 @@ GATEWAY_API_KEY_PEPPER = env_secret(
 )
 
 INSTALLED_APPS = [
+    "unfold.apps.BasicAppConfig",  # the admin's theme, its templates before the stock admin's; it keeps our site
     "accounts.apps.GatewayAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -340,6 +342,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     webhooks_task_names.PERIODIC,
     messaging_task_names.PERIODIC,
     events_task_names.PERIODIC,
+    console_task_names.PERIODIC,
 )
 if REDIS_URL:
     CELERY_BROKER_URL: str | None = REDIS_URL
@@ -384,4 +387,12 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
     },
+}
+
+# --- Admin theme and dashboard (django-unfold) ----------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Meta gateway admin",
+    "SITE_HEADER": "Meta gateway",
+    "SITE_SYMBOL": "forum",
+    "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
 }

@@ -1,6 +1,6 @@
 """Channel alerts: why a channel stopped sending. An alert is resolved, in the transaction of the change that ends
 its cause: every open alert of a channel when it is resumed, and the token errors' alerts when its access token
-is replaced (the channel itself stays paused until resumed). Open alerts are listed on the admin index."""
+is replaced (the channel itself stays paused until resumed). Open alerts are listed on the admin dashboard."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts.actors import actor_from_request
 from accounts.admin_scope import Area, ScopedInline, TenantScopedAdmin
 from accounts.stepup import step_up_required
+from core.admin_theme import ThemedModelAdmin, ThemedTabularInline
 from policies.admin_in_force import defaults_table, tenants_on_defaults
 from policies.models import PurgeCount, PurgeRun, RetentionPolicy
 from policies.retention.services import retention_policy_override_delete, retention_policy_update
@@ -122,7 +123,7 @@ class RetentionPolicyAdmin(TenantScopedAdmin[RetentionPolicy]):
 # --- purge runs (read-only: written by the purge, one count per tenant and kind) ------------------------------
 
 
-class PurgeCountInline(ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
+class PurgeCountInline(ScopedInline, ThemedTabularInline):  # type: ignore[type-arg]
     model = PurgeCount
     fields = ("tenant_id", "kind", "count")
     readonly_fields = fields
@@ -134,7 +135,7 @@ class PurgeCountInline(ScopedInline, admin.TabularInline):  # type: ignore[type-
 
 
 @admin.register(PurgeRun)
-class PurgeRunAdmin(admin.ModelAdmin[PurgeRun]):
+class PurgeRunAdmin(ThemedModelAdmin[PurgeRun]):
     list_display = ("started_at", "finished_at", "dry_run", "complete", "removed")
     list_filter = ("dry_run", "complete")
     ordering = ("-started_at",)

@@ -7,6 +7,6 @@ contacts are found by exact provider id through their blind indexes. Everything 
 
 Importing this package registers every messaging admin (Django's autodiscovery imports ``messaging.admin``)."""
 
-from messaging.admin import alerts, channels, contacts, conversations, messages, meta_apps, statuses, templates
+from messaging.admin import channels, contacts, conversations, messages, meta_apps, statuses, templates
 
-__all__ = ["alerts", "channels", "contacts", "conversations", "messages", "meta_apps", "statuses", "templates"]
+__all__ = ["channels", "contacts", "conversations", "messages", "meta_apps", "statuses", "templates"]

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django import forms
-from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +16,7 @@ from django.utils.cache import add_never_cache_headers
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin
 from accounts.admin_scope import ScopedInline
 from accounts.stepup import step_up_required
+from core.admin_theme import ThemedTabularInline
 from messaging.channels import credential_checked
 from messaging.errors import MessagingError
 
@@ -41,7 +41,7 @@ class ReadOnlyEncryptedAdmin(ReadOnlyMixin, EncryptedFieldsAdminMixin[_ModelT]):
     """Rows are written by the pipeline and the provisioning commands, never edited by hand here."""
 
 
-class ReadOnlyInline(ReadOnlyMixin, ScopedInline, admin.TabularInline):  # type: ignore[type-arg]
+class ReadOnlyInline(ReadOnlyMixin, ScopedInline, ThemedTabularInline):  # type: ignore[type-arg]
     """A message's rows listed on its page, read-only."""
 
     extra = 0

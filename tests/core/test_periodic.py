@@ -24,6 +24,7 @@ EXPECTED = {
     "conversation-windows-closing": {"task": "maintenance.conversation_windows_closing", "schedule": 60.0},
     "templates-sync": {"task": "maintenance.templates_sync", "schedule": 3600.0},
     "events-relay": {"task": "maintenance.events_relay", "schedule": 2.0},
+    "console-traffic-rollup": {"task": "maintenance.console_traffic_rollup", "schedule": 60.0},
 }
 
 

@@ -88,7 +88,7 @@ def test_an_alert_stays_open_when_the_token_change_is_rolled_back(channel: Chann
     assert alert.resolved_at is None
 
 
-def test_the_admin_index_lists_open_alerts_of_the_users_tenants(
+def test_the_dashboard_lists_open_alerts_of_the_users_tenants(
     tenant_a: Tenant, tenant_b: Tenant, channel: Channel
 ) -> None:
     token_expired(channel)
@@ -97,15 +97,15 @@ def test_the_admin_index_lists_open_alerts_of_the_users_tenants(
 
     page = staff_client(tenant_a, Role.AGENT).get(reverse("admin:index")).content.decode()
 
-    assert "Open alerts (1)" in page
+    assert 'data-figure="open_alerts">1<' in page
     assert "WhatsApp Line 106540352242922" in page and ERROR_POLICIES[190].title in page
     assert "Line 2002002002" not in page and "Tenant B" not in page
 
 
-def test_the_index_shows_no_alert_block_once_resolved(operator_client: Client, channel: Channel) -> None:
+def test_the_dashboard_counts_no_open_alert_once_resolved(operator_client: Client, channel: Channel) -> None:
     token_expired(channel)
-    assert "Open alerts (1)" in operator_client.get(reverse("admin:index")).content.decode()
+    assert 'data-figure="open_alerts">1<' in operator_client.get(reverse("admin:index")).content.decode()
 
     channel_resume(channel=channel, actor=CLI_ACTOR)
 
-    assert "Open alerts" not in operator_client.get(reverse("admin:index")).content.decode()
+    assert 'data-figure="open_alerts">0<' in operator_client.get(reverse("admin:index")).content.decode()
