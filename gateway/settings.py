@@ -279,6 +279,31 @@ API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUC
 API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
 API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
 
+# --- threat detection (docs/security-alerts.md) ------------------------------------------------------------
+# Every threshold of every detector, by name; GATEWAY_DETECT_<NAME> overrides one for the installation and a
+# tenant's ThresholdOverride row for that tenant. Counts are per window unless the name says otherwise.
+SECURITY_DETECTION_DEFAULTS = {
+    "baseline_days": 7,
+    "webhook_signature_failures_window_seconds": 600,
+    "webhook_signature_failures_min": 20,
+    "webhook_signature_failures_factor": 5,
+    "unknown_app_key_window_seconds": 600,
+    "unknown_app_key_distinct": 10,
+    "login_window_seconds": 900,
+    "login_failures_per_account": 10,
+    "otp_failures_per_account": 10,
+    "login_accounts_per_network": 10,
+    "login_success_after_burst_seconds": 3600,
+    "api_key_window_seconds": 600,
+    "api_key_failures_per_key": 20,
+    "api_key_failures_per_address": 20,
+    "api_key_new_network": 1,
+}
+SECURITY_DETECTION = {
+    name: env_int(f"GATEWAY_DETECT_{name.upper()}", default, minimum=0)
+    for name, default in SECURITY_DETECTION_DEFAULTS.items()
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
