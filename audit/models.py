@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 
 # Security alerts live in their own package; importing them here registers them with the app.
-from audit.alerts.models import HourlyCount, SecurityAlert, ThresholdOverride  # noqa: F401
+from audit.alerts.models import ApiKeyNetwork, HourlyCount, SecurityAlert, ThresholdOverride  # noqa: F401
 
 
 class AuditAction(models.TextChoices):

@@ -303,6 +303,21 @@ SECURITY_DETECTION = {
     name: env_int(f"GATEWAY_DETECT_{name.upper()}", default, minimum=0)
     for name, default in SECURITY_DETECTION_DEFAULTS.items()
 }
+SECURITY_ALERT_EMAIL_SUBJECT_PREFIX = env_str("GATEWAY_SECURITY_ALERT_EMAIL_PREFIX", "Gateway security alert")
+# Email (security alerts): Django's backend; the console backend (stdout) until an SMTP server is configured.
+EMAIL_BACKEND = env_str(
+    "GATEWAY_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("GATEWAY_EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("GATEWAY_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("GATEWAY_EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("GATEWAY_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("GATEWAY_EMAIL_HOST_PASSWORD")  # or GATEWAY_EMAIL_HOST_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("GATEWAY_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("GATEWAY_EMAIL_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+DEFAULT_FROM_EMAIL = env_str("GATEWAY_EMAIL_FROM", "gateway@localhost")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],

@@ -98,3 +98,19 @@ class ThresholdOverride(models.Model):
     def clean(self) -> None:
         if self.name not in settings.SECURITY_DETECTION:
             raise ValidationError({"name": "Not a detection threshold (see docs/security-alerts.md)."})
+
+
+class ApiKeyNetwork(models.Model):
+    """A network (/24 or /64) an API key has been used from; the first use from a new one raises an alert."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key_id = models.UUIDField()
+    tenant_id = models.UUIDField()
+    network = models.CharField(max_length=64)
+    first_seen = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key_id", "network"], name="api_key_network_unique")]
+
+    def __str__(self) -> str:
+        return self.network

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.alerts.listeners import AlertRaised, alert_notifiers_run, alert_writers_run
-from audit.alerts.models import AlertStatus, SecurityAlert, Severity
+from audit.alerts.models import AlertStatus, SecurityAlert, Severity, ThresholdOverride
 from audit.models import AuditAction
 from audit.services import audit_record
 
@@ -136,3 +136,24 @@ def _evidence_checked(evidence: Mapping[str, EvidenceValue]) -> dict[str, Eviden
             raise EvidenceError(f"evidence {name!r} is longer than an id")
         checked[name] = value
     return checked
+
+
+def threshold_override_save(
+    *, override: ThresholdOverride, actor_id: uuid.UUID | None, actor_label: str, deleted: bool = False
+) -> None:
+    """Save (or delete) a tenant's threshold override, audited in the tenant's chain."""
+    with transaction.atomic():
+        if deleted:
+            override.delete()
+        else:
+            override.full_clean()
+            override.save()
+        audit_record(
+            action=AuditAction.SECURITY_THRESHOLD_CHANGED,
+            tenant_id=override.tenant_id,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            target_type="threshold_override",
+            target_id=override.name,
+            details={"name": override.name, "value": None if deleted else override.value},
+        )
