@@ -225,12 +225,15 @@ def _audit(
 
 def api_key_authenticate(*, raw_key: str, ip: str) -> ApiKey:
     """The key's row (with its tenant) if the key is valid and usable now; ApiKeyRejectedError otherwise.
-    Every refusal feeds the key-guessing detectors (with the key's id when the presented key id names one)."""
+    A refusal that reached the database feeds the key-guessing detectors (with the key's id when the presented
+    key id names one); a malformed key, or one of another environment, is refused for free and cannot be a guess
+    that succeeds, so it is not counted."""
     try:
         api_key = _api_key_checked(raw_key=raw_key)
     except _KeyRefusedError as refused:
         known = refused.api_key
-        api_key_failed(ip=ip, api_key_id=known.pk if known else None, tenant_id=known.tenant_id if known else None)
+        if refused.looked_up:
+            api_key_failed(ip=ip, api_key_id=known.pk if known else None, tenant_id=known.tenant_id if known else None)
         raise ApiKeyRejectedError from None
     api_key_record_use(api_key=api_key, ip=ip, now=timezone.now())
     api_key_used(api_key_id=api_key.pk, tenant_id=api_key.tenant_id, ip=ip)
@@ -240,18 +243,19 @@ def api_key_authenticate(*, raw_key: str, ip: str) -> ApiKey:
 class _KeyRefusedError(Exception):
     """Why a key was refused, inside this module only: callers get the one ApiKeyRejectedError."""
 
-    def __init__(self, api_key: ApiKey | None = None) -> None:
+    def __init__(self, api_key: ApiKey | None = None, *, looked_up: bool = True) -> None:
         super().__init__("refused")
         self.api_key = api_key
+        self.looked_up = looked_up
 
 
 def _api_key_checked(*, raw_key: str) -> ApiKey:
     try:
         parsed = api_key_parse(raw_key=raw_key)
     except ApiKeyRejectedError:
-        raise _KeyRefusedError from None
+        raise _KeyRefusedError(looked_up=False) from None
     if parsed.environment != settings.API_KEY_ENVIRONMENT:
-        raise _KeyRefusedError
+        raise _KeyRefusedError(looked_up=False)
     presented_hash = api_key_hash_secret(secret=parsed.secret)
     api_key = ApiKey.objects.select_related("tenant").filter(key_id=parsed.key_id).first()
     if api_key is None:
