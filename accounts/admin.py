@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+import accounts.admin_alerts  # noqa: F401 - registers the security alert and threshold admins
 from accounts.actors import actor_from_request
 from accounts.admin_filters import TenantIdFilter, tenant_name_subquery
 from accounts.admin_scope import Area, Capability, TenantScopedAdmin, is_operator

@@ -46,6 +46,7 @@ class Area(StrEnum):
     SUBJECT_RIGHTS = "subject_rights"
     AUDIT = "audit"
     EVENTS = "events"
+    SECURITY = "security"
 
 
 class Capability(StrEnum):
@@ -75,6 +76,7 @@ ROLE_MATRIX: Mapping[Area, Mapping[Capability, frozenset[Role]]] = {
     Area.SUBJECT_RIGHTS: {Capability.VIEW: _OVERSIGHT, Capability.MANAGE: _MANAGERS, Capability.REVEAL: _NOBODY},
     Area.AUDIT: {Capability.VIEW: _OVERSIGHT, Capability.MANAGE: _NOBODY, Capability.REVEAL: _NOBODY},
     Area.EVENTS: {Capability.VIEW: _OVERSIGHT, Capability.MANAGE: _MANAGERS, Capability.REVEAL: _NOBODY},
+    Area.SECURITY: {Capability.VIEW: _OVERSIGHT, Capability.MANAGE: _MANAGERS, Capability.REVEAL: _NOBODY},
 }
 
 # Rows no tenant owns, or that span tenants: only operators see them. Why, per model, is in docs/admin-roles.md.

@@ -7,6 +7,13 @@ class AccountsConfig(AppConfig):
     default = True
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        # audit raises security alerts without naming this app: new ones are emailed to the people responsible.
+        from accounts.security_alerts import security_alert_email_send
+        from audit.alerts.listeners import alert_notifier_register
+
+        alert_notifier_register(security_alert_email_send)
+
 
 class GatewayAdminConfig(admin_apps.AdminConfig):
     """Replaces ``admin.site`` itself, so every ModelAdmin, ours or a library's, is behind MFA."""

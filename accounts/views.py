@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -30,6 +32,7 @@ from accounts.mfa import (
 from accounts.middleware import SESSION_STARTED_AT
 from accounts.models import TotpDevice, User
 from accounts.shown_once import see_other, shown_once_hold, shown_once_take
+from audit.alerts.detectors import logins as login_detectors
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.clientip import client_ip
@@ -93,18 +96,28 @@ def login_view(request: HttpRequest) -> HttpResponse:
         actor = Actor(label=email, ip=ip)
         verdict = throttles.attempt_begin(scope=throttles.LOGIN, account=email, ip=ip)
         if not verdict.allowed:
+            _login_failure_detect(email, ip)
             return _throttled(request, verdict, scope=throttles.LOGIN, actor=actor)
         user = authenticate(request, email=email, password=form.cleaned_data["password"])
         if user is None:
             _audit(request, AuditAction.LOGIN_FAILED, actor=actor)
+            _login_failure_detect(email, ip)
             form.add_error(None, "Email or password is incorrect.")
         else:
             login(request, user)
             request.session[SESSION_STARTED_AT] = timezone.now().timestamp()
             throttles.attempt_succeeded(scope=throttles.LOGIN, account=email, ip=ip)
             _audit(request, AuditAction.LOGIN_SUCCEEDED)
+            login_detectors.login_succeeded(account=email, user_id=user.pk, ip=ip)
             return _after_password(request, next_url)
     return _no_store(render(request, "accounts/login.html", {"form": form, "next": next_url}))
+
+
+def _login_failure_detect(email: str, ip: str) -> None:
+    def user_id_of() -> uuid.UUID | None:  # asked only when an alert is raised
+        return User.objects.filter(email=email).values_list("pk", flat=True).first()
+
+    login_detectors.login_failed(account=email, ip=ip, user_id_of=user_id_of)
 
 
 def _otp_attempt(request: HttpRequest) -> Verdict:
@@ -124,14 +137,17 @@ def otp_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         verdict = _otp_attempt(request)
         if not verdict.allowed:
+            login_detectors.otp_failed(user_id=user.pk, ip=client_ip(request))
             return _throttled(request, verdict, scope=throttles.OTP, actor=actor_from_request(request))
         match = otp_match(user=user, token=form.cleaned_data["token"])
         if match is None:
             _audit(request, AuditAction.OTP_FAILED, step_up=is_step_up)
+            login_detectors.otp_failed(user_id=user.pk, ip=client_ip(request))
             form.add_error("token", "That code is not valid. Codes can be used only once.")
         else:
             session_mark_verified(request, match.device)
             throttles.attempt_succeeded(scope=throttles.OTP, account=str(user.pk), ip=client_ip(request))
+            login_detectors.otp_succeeded(user_id=user.pk, ip=client_ip(request))
             action = (
                 AuditAction.BACKUP_CODE_USED
                 if match.is_backup_code

@@ -4,6 +4,9 @@ import uuid
 
 from django.db import models
 
+# Security alerts live in their own package; importing them here registers them with the app.
+from audit.alerts.models import ApiKeyNetwork, HourlyCount, SecurityAlert, ThresholdOverride  # noqa: F401
+
 
 class AuditAction(models.TextChoices):
     LOGIN_SUCCEEDED = "auth.login_succeeded", "Login succeeded"
@@ -62,6 +65,9 @@ class AuditAction(models.TextChoices):
     EVENTS_RESENT = "events.resent", "Failed event deliveries resent"
     EVENT_ENDPOINT_DISABLED = "event_endpoint.disabled", "Event endpoint disabled by delivery (gone or failing)"
     REPORT_ISSUED = "report.transparency_issued", "Transparency report issued"
+    SECURITY_ALERT_RAISED = "security.alert_raised", "Security alert raised"
+    SECURITY_ALERT_RESOLVED = "security.alert_resolved", "Security alert resolved"
+    SECURITY_THRESHOLD_CHANGED = "security.threshold_changed", "Detection threshold override changed"
 
 
 OPERATOR_CHAIN = "operator"

@@ -20,4 +20,9 @@ class EventsConfig(AppConfig):
         from messaging.business_events import business_events_sink_register
 
         business_events_sink_register(events_record)
+        # audit raises security alerts without naming this app: the event is written in the alert's transaction.
+        from audit.alerts.listeners import alert_writer_register
+        from events.security_alerts import security_alert_event_write
+
+        alert_writer_register(security_alert_event_write)
         retained_log_register(RetainedLog(name=EVENT_LOG, purge=events_log_purge, due=events_log_due))

@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from audit.alerts.models import Severity
 from events.endpoints import MAX_REPLAY_RANGE, MAX_SECRET_OVERLAP, SUBSCRIBABLE_TYPES
 from events.models import DeliveryStatus, Endpoint, PayloadMode
 from events.services import Backlog
@@ -151,6 +152,13 @@ class EventDataSerializer(serializers.Serializer[Any]):
     message_detail = MessageOutputSerializer(
         required=False, help_text="Full payloads only: the message as `GET /messages/<id>/` shows it."
     )
+    alert = serializers.UUIDField(required=False, help_text="`security.alert`: the alert's id.")
+    detector = serializers.CharField(required=False, help_text="`security.alert`: the detector that raised it.")
+    severity = serializers.ChoiceField(
+        choices=Severity.choices, required=False, help_text="`security.alert`: low, medium, high or critical."
+    )
+    title = serializers.CharField(required=False, help_text="`security.alert`: what happened, in plain words.")
+    suggested_action = serializers.CharField(required=False, help_text="`security.alert`: what to do about it.")
 
 
 class EventEnvelopeSerializer(serializers.Serializer[Any]):

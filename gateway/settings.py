@@ -283,6 +283,46 @@ API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUC
 API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
 API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
 
+# --- threat detection (docs/security-alerts.md) ------------------------------------------------------------
+# Every threshold of every detector, by name; GATEWAY_DETECT_<NAME> overrides one for the installation and a
+# tenant's ThresholdOverride row for that tenant. Counts are per window unless the name says otherwise.
+SECURITY_DETECTION_DEFAULTS = {
+    "baseline_days": 7,
+    "webhook_signature_failures_window_seconds": 600,
+    "webhook_signature_failures_min": 20,
+    "webhook_signature_failures_factor": 5,
+    "unknown_app_key_window_seconds": 600,
+    "unknown_app_key_distinct": 10,
+    "login_window_seconds": 900,
+    "login_failures_per_account": 10,
+    "otp_failures_per_account": 10,
+    "login_accounts_per_network": 10,
+    "login_success_after_burst_seconds": 3600,
+    "api_key_window_seconds": 600,
+    "api_key_failures_per_key": 20,
+    "api_key_failures_per_address": 20,
+    "api_key_new_network": 1,
+}
+SECURITY_DETECTION = {
+    name: env_int(f"GATEWAY_DETECT_{name.upper()}", default, minimum=0)
+    for name, default in SECURITY_DETECTION_DEFAULTS.items()
+}
+SECURITY_ALERT_EMAIL_SUBJECT_PREFIX = env_str("GATEWAY_SECURITY_ALERT_EMAIL_PREFIX", "Gateway security alert")
+# Email (security alerts): Django's backend; the console backend (stdout) until an SMTP server is configured.
+EMAIL_BACKEND = env_str(
+    "GATEWAY_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("GATEWAY_EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("GATEWAY_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("GATEWAY_EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("GATEWAY_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("GATEWAY_EMAIL_HOST_PASSWORD")  # or GATEWAY_EMAIL_HOST_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("GATEWAY_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("GATEWAY_EMAIL_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+DEFAULT_FROM_EMAIL = env_str("GATEWAY_EMAIL_FROM", "gateway@localhost")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

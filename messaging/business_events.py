@@ -45,6 +45,7 @@ class EventType(StrEnum):
     CHANNEL_ERROR = "channel.error"
     CONVERSATION_WINDOW_CLOSING = "conversation.window_closing"
     PING = "ping"
+    SECURITY_ALERT = "security.alert"
 
 
 # The stored message types that are events about another message, by the event they produce.

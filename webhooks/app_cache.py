@@ -49,6 +49,15 @@ def signed_app(app_key: str, body: bytes, signature: str | None) -> SigningApp |
     return app
 
 
+def app_known(app_key: str) -> SigningApp | None:
+    """The active app ``app_key`` names, signature aside: on the refusal path, to tell a bad signature from an
+    unknown app (``signed_app`` has just refreshed the entry when the key names one)."""
+    cached = _apps.get(app_key)
+    if cached is not None and cached.expires_at > time.monotonic():
+        return cached
+    return _load(app_key)
+
+
 def app_cache_clear() -> None:
     with _lock:
         _apps.clear()

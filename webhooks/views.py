@@ -11,9 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from audit.alerts.detectors.webhooks import webhook_app_key_unknown, webhook_signature_failed
+from core.clientip import client_ip
 from core.metrics import metric_increment
 from messaging.models import MetaApp
-from webhooks.app_cache import signed_app
+from webhooks.app_cache import app_known, signed_app
 from webhooks.services import delivery_record
 
 logger = logging.getLogger(__name__)
@@ -52,9 +54,20 @@ def _receive(request: HttpRequest, app_key: str) -> HttpResponse:
     if app is None:
         metric_increment("webhooks.signature_failures")
         logger.warning("webhook refused: unknown app or bad signature", extra={"app_key": app_key[:32]})
+        _refusal_detect(request, app_key)
         return HttpResponse(status=401)  # the same answer for both, so app keys cannot be probed
     delivery_record(meta_app_id=app.pk, tenant_id=app.tenant_id, body=body, signature=signature or "")
     return HttpResponse(status=200)
+
+
+def _refusal_detect(request: HttpRequest, app_key: str) -> None:
+    """Feed the detectors: the caller gets the same 401 either way, but a bad signature on a real app and a key
+    that names no app are different attacks."""
+    known = app_known(app_key)
+    if known is None:
+        webhook_app_key_unknown(app_key=app_key, ip=client_ip(request))
+    else:
+        webhook_signature_failed(meta_app_id=known.pk, tenant_id=known.tenant_id)
 
 
 class _BodyRefusedError(Exception):

@@ -17,6 +17,8 @@ from accounts.actors import CLI_ACTOR
 from accounts.apikeys import api_key_issue
 from accounts.mfa import backup_codes_issue, totp_device_provision
 from accounts.models import BackupCodeDevice, Membership, Role, Tenant, TotpDevice, User
+from audit.alerts.models import SecurityAlert, Severity, ThresholdOverride
+from audit.alerts.services import AlertSpec, alert_raise
 from audit.models import AuditChainHead, AuditEvent
 from encryption.models import DataKey, KeyEncryptionKey
 from events.endpoints import endpoint_create
@@ -176,6 +178,9 @@ def tenant_rows(tenant: Tenant, provider_id: str, sender: str) -> Rows:
     )
     rows.add(*_event_rows(tenant, channel))
     rows.add(AuditEvent.objects.filter(tenant_id=tenant.pk).order_by("seq").first())  # type: ignore[arg-type]
+    rows.add(
+        _security_alert(tenant.pk), ThresholdOverride.objects.create(tenant_id=tenant.pk, name="baseline_days", value=3)
+    )
     rows.add(AuditChainHead.objects.get(chain=str(tenant.pk)), *_tenant_keys(tenant))
     return rows
 
@@ -187,6 +192,19 @@ def operator_rows() -> Rows:
     rows.add(shared, _quarantine(shared), Delivery.objects.filter(meta_app=shared).get())
     run = PurgeRun.objects.create(started_at=timezone.now(), complete=True)
     PurgeCount.objects.create(run=run, tenant_id=None, kind="content", count=1)
-    rows.add(run)
+    rows.add(run, _security_alert(None))
     rows.add(AuditEvent.objects.filter(tenant_id=None).order_by("seq").first())  # type: ignore[arg-type]
     return rows
+
+
+def _security_alert(tenant_id: uuid.UUID | None) -> SecurityAlert:
+    spec = AlertSpec(
+        detector="test.rows",
+        dedupe_key=f"rows:{tenant_id}",
+        tenant_id=tenant_id,
+        severity=Severity.LOW,
+        title="A test alert",
+        evidence={"count": 1},
+        suggested_action="None.",
+    )
+    return alert_raise(spec=spec).alert

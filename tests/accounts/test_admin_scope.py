@@ -74,6 +74,8 @@ EXPECTED_VIEW: dict[str, frozenset[Role]] = {
     "events.endpoint": OVERSIGHT,
     "events.event": OVERSIGHT,
     "events.deliveryattempt": OVERSIGHT,
+    "audit.securityalert": OVERSIGHT,
+    "audit.thresholdoverride": OVERSIGHT,
 }
 CONTENT_REVEAL = frozenset({Role.OWNER, Role.ADMIN, Role.AGENT})
 EXPECTED_REVEAL: dict[str, frozenset[Role]] = {

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0003_action_without_db_choices"),
+        ("audit", "0005_api_key_networks"),
     ]
 
     operations = [

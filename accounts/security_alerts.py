@@ -1,0 +1,55 @@
+"""Security alerts by email: a new alert on a tenant goes to its active owners and admins, an operator-wide
+alert to the active superusers (operators). Sent through Django's email backend once the alert has committed.
+
+The email names the alert, its severity, its evidence (ids and counts) and the suggested action: never content.
+A bump of an open alert sends nothing (one burst, one email).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from accounts.models import Membership, Role, User
+from audit.alerts.listeners import AlertRaised
+from audit.alerts.models import SecurityAlert
+
+NOTIFIED_ROLES = (Role.OWNER, Role.ADMIN)
+
+
+def security_alert_recipients(*, tenant_id: uuid.UUID | None) -> list[str]:
+    """The addresses an alert on ``tenant_id`` goes to (None: the operators), sorted."""
+    if tenant_id is None:
+        users = User.objects.filter(is_active=True, is_superuser=True)
+        return sorted(users.values_list("email", flat=True))
+    members = Membership.objects.filter(
+        tenant_id=tenant_id, tenant__is_active=True, role__in=NOTIFIED_ROLES, user__is_active=True
+    )
+    return sorted(set(members.values_list("user__email", flat=True)))
+
+
+def security_alert_email_send(raised: AlertRaised) -> None:
+    """The notifier accounts registers: one email per new alert, to every recipient at once (a bcc list)."""
+    if not raised.is_new:
+        return
+    recipients = security_alert_recipients(tenant_id=raised.alert.tenant_id)
+    if not recipients:
+        return
+    alert = raised.alert
+    subject = f"[{settings.SECURITY_ALERT_EMAIL_SUBJECT_PREFIX}] {alert.severity.upper()}: {alert.title}"
+    EmailMessage(subject=subject, body=_body(alert), bcc=recipients).send(fail_silently=False)
+
+
+def _body(alert: SecurityAlert) -> str:
+    evidence = "\n".join(f"  {name}: {value}" for name, value in sorted(alert.evidence.items()))
+    scope = f"tenant {alert.tenant_id}" if alert.tenant_id else "the whole installation (operator alert)"
+    return (
+        f"{alert.title}\n\n"
+        f"Severity: {alert.severity}\nDetector: {alert.detector}\nAbout: {scope}\n"
+        f"First seen: {alert.first_seen.isoformat()}\nAlert id: {alert.pk}\n\n"
+        f"Evidence (ids and counts):\n{evidence}\n\n"
+        f"What to do: {alert.suggested_action}\n\n"
+        "The alert is listed in the admin under Security alerts, where it can be resolved.\n"
+    )
