@@ -17,6 +17,7 @@ from audit.alerts.detectors.outbound import (
     outbound_auto_pause_enabled,
     outbound_send_observe,
 )
+from core.redis import redis_outage
 from messaging.models import Message
 from messaging.outbound.dispatch.channels import channel_pause
 
@@ -37,7 +38,16 @@ def send_watch(*, message: Message, api_key: ApiKey | None) -> list[OutboundAler
         api_key_id=api_key.pk if api_key else None,
         is_new_recipient=conversation.last_inbound_at is None,
     )
-    alerts = outbound_send_observe(send=send)
+    try:
+        alerts = outbound_send_observe(send=send)
+    # Broad on purpose, and narrowed at once: the message is committed, so a Redis outage while counting it must
+    # not turn its 202 into an error a client would retry (a duplicate send without an Idempotency-Key). Anything
+    # else is raised again (tested both ways).
+    except Exception as error:
+        if not redis_outage(error):
+            raise
+        logger.warning("send not counted: redis unreachable", extra={"message_id": str(message.pk)})
+        return []
     opened = [alert for alert in alerts if alert.raised.is_new]
     if opened and outbound_auto_pause_enabled(tenant_id=message.tenant_id):
         for alert in opened:

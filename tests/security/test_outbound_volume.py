@@ -10,10 +10,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant
+from audit.alerts.detectors import outbound
 from audit.alerts.history import hour_start
 from audit.alerts.models import HourlyCount, SecurityAlert, Severity
 from audit.models import AuditAction, AuditEvent
-from messaging.models import Channel, ChannelStatus, Contact
+from core.redis import RedisUnavailableError
+from messaging.models import Channel, ChannelStatus, Contact, Message
 from tests.security.outbound_support import Sender, baseline_set, sender_make, thresholds_set
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +152,25 @@ def test_auto_pause_revokes_the_key_sending_to_never_seen_numbers(sender: Sender
     assert revoked.actor_label == "security detector"
     assert SecurityAlert.objects.count() == 1
     assert Channel.objects.get(pk=channel.pk).status == ChannelStatus.ACTIVE
+
+
+def test_a_send_accepted_while_redis_is_unreachable_is_still_accepted(sender: Sender, monkeypatch):
+    def unreachable(**_: object) -> None:
+        raise RedisUnavailableError
+
+    monkeypatch.setattr(outbound, "send_count", unreachable)
+
+    response = sender.text(sender.channels[0], sender.contacts[0])
+
+    assert response.status_code == 202
+    assert Message.objects.filter(pk=response.json()["id"]).exists()
+
+
+def test_any_other_failure_while_counting_a_send_is_not_swallowed(sender: Sender, monkeypatch):
+    def broken(**_: object) -> None:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(outbound, "send_count", broken)
+
+    with pytest.raises(ZeroDivisionError):
+        sender.text(sender.channels[0], sender.contacts[0])
