@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +16,17 @@ logger = logging.getLogger(__name__)
 
 DetailValue = str | int | bool | None
 VERIFIER_LABEL = "audit verifier"
+
+AuditObserver = Callable[[AuditEvent], None]
+# Detectors that watch audited actions, by action: a dict lookup per record, nothing more for other actions.
+_observers: dict[str, AuditObserver] = {}
+
+
+def audit_observer_register(*, actions: Iterable[str], observer: AuditObserver) -> None:
+    """Have ``observer`` see every recorded event of ``actions`` (registered once per process, at start-up).
+    It runs after the event is written, in the caller's transaction."""
+    for action in actions:
+        _observers[action] = observer
 
 
 def chain_name(tenant_id: uuid.UUID | None) -> str:
@@ -60,6 +71,9 @@ def audit_record(
         event.save(force_insert=True)
         head.last_seq, head.last_hash = event.seq, event.hash
         head.save(update_fields=["last_seq", "last_hash"])
+    observer = _observers.get(action)
+    if observer is not None:
+        observer(event)
     return event
 
 

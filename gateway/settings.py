@@ -302,6 +302,20 @@ SECURITY_DETECTION_DEFAULTS = {
     "api_key_failures_per_key": 20,
     "api_key_failures_per_address": 20,
     "api_key_new_network": 1,
+    "sensitive_window_seconds": 3600,
+    "reveals_per_user": 50,
+    "exports_per_user": 10,
+    "erasures_per_user": 25,
+    "hold_releases_per_user": 3,
+    "outbound_window_seconds": 600,
+    "outbound_sends_min": 500,
+    "outbound_sends_factor": 10,
+    "outbound_new_recipients": 300,
+    "outbound_auto_pause": 0,
+    "template_rejections_window_seconds": 86400,
+    "template_rejections": 5,
+    "meta_quality_errors_window_seconds": 3600,
+    "meta_quality_errors": 20,
 }
 SECURITY_DETECTION = {
     name: env_int(f"GATEWAY_DETECT_{name.upper()}", default, minimum=0)

@@ -30,7 +30,7 @@ from core.http import HttpError, HttpResponse, http_delete, http_get, http_post_
 from messaging.errors import MessagingError
 from messaging.models import Channel, MessageTemplate, Platform
 from messaging.providers.graph_answer import graph_answer_read
-from messaging.providers.templates import TemplateFacts, TemplateReference
+from messaging.providers.templates import TemplateFacts, TemplateReference, TemplateStatus
 from messaging.providers.whatsapp.templates import changes as template_changes
 from messaging.providers.whatsapp.templates import definitions as template_definitions
 from messaging.providers.whatsapp.templates import graph as template_graph
@@ -361,11 +361,7 @@ def templates_apply_account_event(
     change = template_changes.template_change(field, value)
     if change is None:
         return 0
-    rows = MessageTemplate.objects.filter(waba_id=waba_id)
-    if tenant is not None:
-        rows = rows.filter(tenant=tenant)
-    by_id = rows.filter(provider_template_id=change.template_id)
-    target = by_id if by_id.exists() else rows.filter(name=change.name, language=change.language)
+    target = _change_targets(waba_id, change, tenant)
     fields: dict[str, Any] = {"updated_at": timezone.now()}
     if change.status is not None:
         fields["status"] = change.status
@@ -377,3 +373,25 @@ def templates_apply_account_event(
     changed = target.update(**fields)
     logger.info("template account event", extra={"waba_id": waba_id, "field": field, "rows": changed})
     return changed
+
+
+def template_newly_rejected(*, tenant: Tenant, waba_id: str, field: str, value: dict[str, Any]) -> str | None:
+    """Meta's id of the template this account webhook rejects, when the tenant holds it and it is not rejected
+    yet (so an account with several channels, or a redelivery, counts one rejection once); None otherwise."""
+    change = template_changes.template_change(field, value)
+    if change is None or change.status != TemplateStatus.REJECTED:
+        return None
+    if not _change_targets(waba_id, change, tenant).exclude(status=TemplateStatus.REJECTED).exists():
+        return None
+    return change.template_id
+
+
+def _change_targets(
+    waba_id: str, change: template_changes.TemplateChange, tenant: Tenant | None
+) -> QuerySet[MessageTemplate]:
+    """The rows a change is about: matched by Meta's template id, else by name and language."""
+    rows = MessageTemplate.objects.filter(waba_id=waba_id)
+    if tenant is not None:
+        rows = rows.filter(tenant=tenant)
+    by_id = rows.filter(provider_template_id=change.template_id)
+    return by_id if by_id.exists() else rows.filter(name=change.name, language=change.language)

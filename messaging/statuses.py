@@ -18,6 +18,7 @@ from datetime import datetime
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from audit.alerts.detectors.reputation import QUALITY_ERROR_CODES, meta_quality_error_observe
 from core.bulk import ColumnChange, rows_update
 from core.db import rows_insert, rows_insert_keyed
 from encryption.blind_index import blind_index_candidates
@@ -126,6 +127,7 @@ def statuses_record(pairs: Sequence[tuple[Message, StatusReport]]) -> Counter[st
     fresh = [(message, report) for message, report in pairs if (message.pk, report.status) in recorded]
     _advance({message.pk: message.status for message, _ in pairs}, pairs, fresh)
     business_events_record(_status_events(fresh))
+    _quality_errors_observe(fresh)
     return Counter({"status": len(recorded), "duplicate": len(pairs) - len(recorded)})
 
 
@@ -147,6 +149,17 @@ def _status_events(fresh: Iterable[tuple[Message, StatusReport]]) -> list[Busine
             ),
         )
     return list(events.values())
+
+
+def _quality_errors_observe(fresh: Iterable[tuple[Message, StatusReport]]) -> None:
+    """A failed status Meta explains with a spam or quality code counts for the channel's burst (new ones only:
+    a redelivery recorded nothing)."""
+    for message, report in fresh:
+        code, _ = first_error(report.errors)
+        if report.status == MessageStatus.FAILED and code in QUALITY_ERROR_CODES:
+            meta_quality_error_observe(
+                tenant_id=message.tenant_id, channel_id=message.channel_id, code=code, message_id=message.pk
+            )
 
 
 def _advance(

@@ -23,16 +23,19 @@ def hour_start(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def hourly_count_add(*, metric: str, subject: str, tenant_id: uuid.UUID | None, now: datetime | None = None) -> None:
-    """Add one to the subject's count for the current hour (an UPDATE, or an INSERT the first time in the hour)."""
+def hourly_count_add(
+    *, metric: str, subject: str, tenant_id: uuid.UUID | None, now: datetime | None = None, amount: int = 1
+) -> None:
+    """Add ``amount`` (one event, or a batch counted elsewhere) to the subject's count for the current hour (an
+    UPDATE, or an INSERT the first time in the hour)."""
     hour = hour_start(now or timezone.now())
     rows = HourlyCount.objects.filter(metric=metric, subject=subject, hour=hour)
-    if rows.update(count=F("count") + 1):
+    if rows.update(count=F("count") + amount):
         return
     # First in the hour: insert a zero (or find another process's row) and add to whatever is there.
     row = HourlyCount(metric=metric, subject=subject, tenant_id=tenant_id, hour=hour, count=0)
     HourlyCount.objects.bulk_create([row], ignore_conflicts=True)
-    rows.update(count=F("count") + 1)
+    rows.update(count=F("count") + amount)
 
 
 def hourly_baseline(*, metric: str, subject: str, days: int, now: datetime | None = None) -> float:

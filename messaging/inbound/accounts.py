@@ -16,8 +16,9 @@ from datetime import datetime
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from audit.alerts.detectors.reputation import meta_quality_rating_observe, template_rejection_observe
 from messaging.inbound.notices import channel_event_record
-from messaging.message_templates import templates_apply_account_event
+from messaging.message_templates import template_newly_rejected, templates_apply_account_event
 from messaging.models import Channel, MetaApp
 from messaging.providers.events import AccountNotice, AccountStanding, NeutralEvent
 
@@ -25,6 +26,7 @@ AccountHandler = Callable[[Channel, AccountNotice], None]
 StandingAction = Callable[[Channel, AccountStanding], bool]
 
 AccountTargets = list[tuple[list[Channel], AccountNotice]]
+QUALITY_FIELD = "phone_number_quality_update"
 
 
 def account_channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tuple[str, str], list[Channel]]:
@@ -70,10 +72,16 @@ def recorded_only(channel: Channel, event: AccountNotice) -> None:
 
 
 def template_apply(channel: Channel, event: AccountNotice) -> None:
-    """Template news (status, quality, category): the account's templates of the channel's tenant follow it."""
+    """Template news (status, quality, category): the account's templates of the channel's tenant follow it; a
+    rejection is counted by the template rejections detector."""
+    rejected = template_newly_rejected(
+        tenant=channel.tenant, waba_id=channel.waba_id, field=event.field, value=event.payload
+    )
     templates_apply_account_event(
         waba_id=channel.waba_id, field=event.field, value=event.payload, tenant=channel.tenant
     )
+    if rejected is not None:
+        template_rejection_observe(tenant_id=channel.tenant_id, channel_id=channel.pk, template_id=rejected)
 
 
 def limits_apply(channel: Channel, event: AccountNotice) -> None:
@@ -88,6 +96,9 @@ def limits_apply(channel: Channel, event: AccountNotice) -> None:
     if event.throughput_mps is not None:
         changes["max_messages_per_second"] = event.throughput_mps
     _channel_update(channel, changes)
+    fell = "RED" if event.quality_rating == "RED" else event.event
+    if event.field == QUALITY_FIELD and fell:
+        meta_quality_rating_observe(tenant_id=channel.tenant_id, channel_id=channel.pk, rating=fell)
 
 
 def standing_apply(channel: Channel, event: AccountNotice) -> None:

@@ -59,6 +59,7 @@ from messaging.outbound.serializers import (
     SendRequestSerializer,
     SendRuleErrorSerializer,
 )
+from messaging.outbound.watch import send_watch
 from messaging.providers.sending import SendRuleError
 
 
@@ -130,7 +131,8 @@ class MessageCollectionApi(MessageListApi):
         },
     )
     def post(self, request: Request) -> Response:
-        tenant = api_client(request).tenant
+        client = api_client(request)
+        tenant = client.tenant
         key = request.headers.get(IDEMPOTENCY_HEADER)
         claim = None
         if key is not None:
@@ -159,6 +161,7 @@ class MessageCollectionApi(MessageListApi):
             if replayed is None:  # pragma: no cover - the winner committed before we could fail on its key
                 raise
             return replayed
+        send_watch(message=message, api_key=client.api_key)
         return Response(send_receipt(message), status=status.HTTP_202_ACCEPTED)
 
 

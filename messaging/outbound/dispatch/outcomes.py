@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db import transaction
 
+from audit.alerts.detectors.reputation import QUALITY_ERROR_CODES, meta_quality_error_observe
 from core.bulk import ColumnChange, rows_update
 from core.ratelimit import CHANNEL, RECIPIENT, SendBudget, send_budget_hold
 from messaging.models import Message, SendAttempt
@@ -59,6 +60,10 @@ def outcome_apply(message: Message, result: CallResult, budget: SendBudget) -> s
     if policy is None:
         message_accept(message, provider_message_id=result.provider_message_id)
         return "accepted"
+    if result.error_code in QUALITY_ERROR_CODES:
+        meta_quality_error_observe(
+            tenant_id=message.tenant_id, channel_id=message.channel_id, code=result.error_code, message_id=message.pk
+        )
     if policy.kind == OutcomeKind.THROTTLED:
         return _throttled(message, policy, result, budget)
     if policy.kind == OutcomeKind.TRANSIENT:
