@@ -10,6 +10,7 @@ from django.db.models import Count, Min, Q
 
 from accounts.admin_scope import Area
 from accounts.models import ApiKey, Tenant
+from audit.alerts.selectors import security_alerts_latest
 from console.dashboard_scope import DashboardScope, table
 from encryption.models import ROTATING_PURPOSES, DataKey, KeyEncryptionKey, KeyState, Purpose
 from policies.models import PurgeRun, RetentionPolicy
@@ -58,15 +59,24 @@ def _security_alerts(tenant_ids: list[uuid.UUID] | None) -> list[list[Any]]:
     """The latest ``SECURITY_ALERTS_LISTED`` security alerts of these tenants (None: every tenant), one row per
     alert in the order of ``SECURITY_ALERT_HEADERS``.
 
-    Empty until the audit app's ``security_alerts_latest(tenant_ids, limit)`` selector is wired in at merge.
+    Operator-wide alerts carry no tenant: they show as "operator" (only operators see them).
     """
-    return []
+    alerts = security_alerts_latest(tenant_ids=tenant_ids, limit=SECURITY_ALERTS_LISTED)
+    names = dict(Tenant.objects.filter(pk__in={a.tenant_id for a in alerts if a.tenant_id}).values_list("pk", "name"))
+    return [
+        [
+            f"{alert.last_seen:%Y-%m-%d %H:%M}",
+            f"{alert.get_severity_display()}: {alert.title} ({alert.get_status_display().lower()})",
+            names.get(alert.tenant_id, "—") if alert.tenant_id else "operator",
+        ]
+        for alert in alerts
+    ]
 
 
 def security_section(scope: DashboardScope) -> dict[str, Any]:
-    if not scope.sees(Area.AUDIT):
+    if not scope.sees(Area.SECURITY):
         return {"visible": False}
-    alerts = _security_alerts(scope.tenant_ids(Area.AUDIT))
+    alerts = _security_alerts(scope.tenant_ids(Area.SECURITY))
     return {"visible": True, "table": table(SECURITY_ALERT_HEADERS, alerts)}
 
 

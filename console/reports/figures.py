@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from accounts.models import Tenant
+from audit.alerts.selectors import security_alerts_count as alerts_by_severity
+from audit.alerts.selectors import signature_failures_count as app_signature_failures
 from console.reports import audit_figures, data_figures
 from console.reports.periods import Period
 from console.reports.types import (
@@ -42,8 +44,8 @@ class TransparencyFigures:
     holds: HoldFigures
     reveals: tuple[LabelCount, ...]
     staff_access: AccessFigures
-    security_alerts: int | None
-    signature_failures: int | None
+    security_alerts: int
+    signature_failures: int
     webhooks: WebhookFigures
 
 
@@ -71,11 +73,11 @@ def transparency_figures(*, tenant: Tenant, period: Period, now: datetime) -> Tr
     )
 
 
-def security_alerts_count(*, tenant: Tenant, period: Period) -> int | None:
-    """Security alerts raised for the tenant in the period."""
-    return None  # wired at merge: audit's security_alerts_count(tenant_id, start, end)
+def security_alerts_count(*, tenant: Tenant, period: Period) -> int:
+    """Security alerts raised for the tenant in the period (first seen in it), every severity."""
+    return sum(alerts_by_severity(tenant_id=tenant.pk, start=period.start, end=period.end).values())
 
 
-def signature_failures_count(*, tenant: Tenant, period: Period) -> int | None:
-    """Webhook deliveries to the tenant's apps refused for a bad signature in the period."""
-    return None  # wired at merge: audit's signature_failures_count(tenant_id, start, end)
+def signature_failures_count(*, tenant: Tenant, period: Period) -> int:
+    """Webhook deliveries to the tenant's own apps refused for a bad signature in the period (hourly counts)."""
+    return app_signature_failures(tenant_id=tenant.pk, start=period.start, end=period.end)

@@ -14,7 +14,6 @@ from console.reports.types import AGE_LABELS, LabelCount
 from policies.retention.validation import BOOLEAN_FIELDS
 
 TEMPLATE = "console/transparency_report.html"
-NOT_RECORDED = "not recorded"
 NO_LIMIT = "no limit"
 NOTHING_TO_MEASURE = "none in the period"
 
@@ -59,8 +58,8 @@ def report_context(*, figures: TransparencyFigures, digest: str, audit_seq: int)
         "held_chart": mark_safe(bar_chart(title="Data held now", rows=held)),  # noqa: S308 -- escaped SVG
         "policy_values": [(row.label, _setting_shown(row)) for row in figures.retention.values],
         "reveals_total": sum(row.count for row in figures.reveals),
-        "security_alerts": shown(figures.security_alerts, empty=NOT_RECORDED),
-        "signature_failures": shown(figures.signature_failures, empty=NOT_RECORDED),
+        "security_alerts": shown(figures.security_alerts),
+        "signature_failures": shown(figures.signature_failures),
         "subjects": {name: shown(value) for name, value in _fields(figures.subjects).items()},
         "webhooks": {name: shown(value) for name, value in _fields(figures.webhooks).items()},
     }

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Membership, Role, Tenant, User
+from audit.alerts.models import SecurityAlert, Severity
 from console.rollups import traffic_rollup_recent
 from messaging.models import ChannelAlert
 from messaging.outbound.dispatch.channels import channel_pause
@@ -133,3 +134,27 @@ def test_the_number_of_queries_does_not_grow_with_messages(
 
     assert many == few
     assert few <= 30
+
+
+def _security_alert(tenant: Tenant | None, title: str) -> None:
+    now = timezone.now()
+    SecurityAlert.objects.create(
+        tenant_id=tenant.pk if tenant else None, detector="webhook.signature_failures", severity=Severity.HIGH,
+        dedupe_key=title, title=title, suggested_action="Check the app secret.", first_seen=now, last_seen=now,
+    )  # fmt: skip
+
+
+def test_the_latest_security_alerts_are_those_of_the_users_tenants(
+    operator_client: Client, worlds: tuple[World, World], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    _security_alert(tenant_a, "Forged webhooks on Alpha")
+    _security_alert(tenant_b, "Forged webhooks on Bravo")
+    _security_alert(None, "App key probing")
+
+    member_page = verified_client(member_of(tenant_a, Role.AUDITOR)).get("/admin/").content.decode()
+    operator_page = operator_client.get("/admin/").content.decode()
+
+    assert "High: Forged webhooks on Alpha (open)" in member_page
+    assert "Bravo" not in member_page and "App key probing" not in member_page
+    assert all(title in operator_page for title in ("on Alpha", "on Bravo", "App key probing"))
+    assert "operator" in operator_page

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 
 from accounts.models import Tenant
+from audit.alerts.models import HourlyCount, SecurityAlert, Severity
+from audit.alerts.selectors import SIGNATURE_FAILURES_METRIC
 from console.reports.figures import TransparencyFigures, transparency_figures
 from console.reports.periods import period_parse
 from console.reports.types import AGE_BOUNDS_DAYS, LabelCount, PolicyChange
@@ -169,9 +172,41 @@ def test_webhook_latency_and_availability(seeded_a: Seeded, seeded_b: Seeded) ->
     assert (other.deliveries, other.latency_ms_max, other.availability_percent) == (1, 9000, "100.00")
 
 
-def test_security_figures_are_not_recorded_yet(seeded_a: Seeded) -> None:
+def _alert(tenant_id: uuid.UUID | None, first_seen: datetime, key: str) -> SecurityAlert:
+    return SecurityAlert.objects.create(
+        tenant_id=tenant_id, detector="webhook.signature_failures", severity=Severity.HIGH, dedupe_key=key,
+        title="Forged webhooks", suggested_action="Check the app secret.", first_seen=first_seen, last_seen=first_seen,
+    )  # fmt: skip
+
+
+def _failures(tenant_id: uuid.UUID | None, hour: datetime, count: int, app: str) -> HourlyCount:
+    return HourlyCount.objects.create(
+        metric=SIGNATURE_FAILURES_METRIC, subject=app, tenant_id=tenant_id, hour=hour, count=count
+    )
+
+
+def test_security_figures_count_the_alerts_and_signature_failures_of_the_period(
+    seeded_a: Seeded, tenant_b: Tenant
+) -> None:
+    tenant_a = seeded_a.tenant.pk
+    in_period = [START, START + timedelta(days=3), END - timedelta(seconds=1)]
+    for index, first_seen in enumerate(in_period):
+        _alert(tenant_a, first_seen, f"a-{index}")
+    _alert(tenant_a, START - timedelta(seconds=1), "before")
+    _alert(tenant_a, END, "after")
+    _alert(tenant_b.pk, START + timedelta(days=1), "other tenant")
+    _alert(None, START + timedelta(days=1), "operator")
+    hours = {START: 4, START + timedelta(days=10, hours=5): 7, END - timedelta(hours=1): 2}
+    for hour, count in hours.items():
+        _failures(tenant_a, hour, count, f"app-{hour:%d%H}")
+    _failures(tenant_a, START - timedelta(hours=1), 100, "app-before")
+    _failures(tenant_a, END, 100, "app-after")
+    _failures(tenant_b.pk, START, 50, "app-b")
+
     figures = _figures(seeded_a)
-    assert (figures.security_alerts, figures.signature_failures) == (None, None)
+
+    assert figures.security_alerts == len(in_period) == 3
+    assert figures.signature_failures == sum(hours.values()) == 13
 
 
 def test_a_tenant_without_data_has_zero_figures(seeded_a: Seeded, tenant_b: Tenant) -> None:
