@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from accounts.admin_scope import Area
 from messaging.admin.columns import CONTACT_SEALED, PageKeysMixin, contact_column
-from messaging.admin.display import contact_label
+from messaging.admin.display import NAMED_HEADING, contact_label
 from messaging.admin.search import BlindIndexSearchAdmin, external_id_forms
 from messaging.models import Contact
 
@@ -22,6 +22,7 @@ from messaging.models import Contact
 @admin.register(Contact)
 class ContactAdmin(PageKeysMixin[Contact], BlindIndexSearchAdmin[Contact]):
     scope_area = Area.CONVERSATIONS
+    change_form_before_template = NAMED_HEADING
     list_display = (contact_column, "platform", "tenant", "is_opted_out", "conversations", "created_at")
     list_filter = ("platform", "is_opted_out")
     list_select_related = ("tenant",)

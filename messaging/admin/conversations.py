@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString
 from accounts.admin_scope import Area, TenantScopedAdmin
 from messaging.admin.base import ReadOnlyMixin
 from messaging.admin.columns import CONTACT_SEALED, PageKeysMixin, contact_column
-from messaging.admin.display import HIDDEN, contact_label, message_preview, sealed_keys_prefetch
+from messaging.admin.display import HIDDEN, NAMED_HEADING, contact_label, message_preview, sealed_keys_prefetch
 from messaging.models import Conversation, MediaAttachment, Message, StatusEvent, content_is_expired
 from messaging.selectors import conversation_messages
 
@@ -42,6 +42,7 @@ class ThreadEntry:
 @admin.register(Conversation)
 class ConversationAdmin(PageKeysMixin[Conversation], ReadOnlyMixin, TenantScopedAdmin[Conversation]):
     scope_area = Area.CONVERSATIONS
+    change_form_before_template = NAMED_HEADING
     list_display = (contact_column, "channel", "tenant", "last_inbound_at", "thread", "created_at")
     list_filter = ("channel",)
     list_select_related = ("tenant", "channel", "contact")

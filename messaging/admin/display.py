@@ -21,6 +21,7 @@ from messaging.models import Contact, Message, Platform
 from messaging.selectors import message_open
 
 HIDDEN = "•••"
+NAMED_HEADING = "admin/messaging/named_heading.html"  # a change page titled by its row's name (subtitle)
 EXPIRED = "expired (retention)"
 # ITU country calling codes are prefix-free: these are the one- and two-digit ones, every other is three.
 SHORT_COUNTRY_CODES = frozenset(

@@ -3,6 +3,8 @@ day, and search by the target's exact id; a tenant's staff never see another ten
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -10,6 +12,7 @@ from accounts.mfa import totp_device_provision
 from accounts.models import Tenant, User
 from audit.models import AuditAction, AuditEvent
 from audit.services import audit_record
+from tests.admin_pages import changelist_cells
 from tests.conftest import verify_session
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +51,7 @@ def test_the_log_lists_the_newest_event_first_with_action_labels_and_tenant_name
     page = operator_client.get(CHANGELIST).content.decode()
 
     assert _listed_targets(page, ["first", "second", "third", "fourth"]) == ["fourth", "third", "second", "first"]
-    assert '<td class="field-action_name">Legal hold placed</td>' in page and ">legal_hold.placed<" not in page
+    assert "Legal hold placed" in changelist_cells(page, "action_name") and ">legal_hold.placed<" not in page
     assert "Tenant A" in page and "Tenant B" in page and "No tenant (operator)" in page
 
 
@@ -81,7 +84,7 @@ def test_the_tenant_filter_names_tenants_and_the_day_hierarchy_narrows_by_date(
     )
     other_year = operator_client.get(CHANGELIST, {"occurred_at__year": day.year - 1})
 
-    assert f'?tenant={tenant_b.pk}"' in by_tenant and ">Tenant B</a>" in by_tenant
+    assert re.search(rf'href="\?tenant={tenant_b.pk}"[^>]*>\s*Tenant B\s*</a>', by_tenant)
     assert _listed_targets(by_tenant, ["first", "second", "third", "fourth"]) == ["second"]
     assert by_day.status_code == 200
     assert len(_listed_targets(by_day.content.decode(), ["first", "second", "third", "fourth"])) == 4

@@ -17,6 +17,7 @@ from messaging.models import Channel, Contact, Conversation, Message
 from policies.subjects.erasure import contact_erase
 from policies.subjects.export import subject_export_request
 from policies.subjects.holds import legal_hold_place
+from tests.admin_pages import changelist_cells
 from tests.messaging.admin_support import UK_MASKED, UK_NUMBER, inbound, staff_client
 from tests.policies.conftest import channel_create
 
@@ -149,8 +150,8 @@ def test_holds_exports_and_the_audit_log_name_the_contact_and_the_tenant(
 
     assert f"Ada Lovelace · {UK_MASKED}" in holds
     assert "— (no longer stored)" in exports and "Gone Soon" not in exports
-    assert '<td class="field-tenant_name">Tenant A</td>' in audit
-    assert f'<td class="field-tenant">{tenant_a.pk}' not in audit
+    tenants = changelist_cells(audit, "tenant_name")
+    assert "Tenant A" in tenants and str(tenant_a.pk) not in " ".join(tenants)
 
 
 def test_a_contact_and_a_conversation_page_are_titled_by_name(operator_client: Client, received: Message) -> None:
@@ -162,7 +163,7 @@ def test_a_contact_and_a_conversation_page_are_titled_by_name(operator_client: C
         reverse("admin:messaging_conversation_change", args=[conversation.pk])
     ).content.decode()
 
-    assert f"<h2>Ada Lovelace · {UK_MASKED}</h2>" in contact_page
+    assert f">Ada Lovelace · {UK_MASKED}</h2>" in contact_page
     assert f"?contact__id__exact={contact.pk}" in contact_page
-    assert f"<h2>Ada Lovelace · {UK_MASKED} on WhatsApp Line 106540352242922</h2>" in conversation_page
+    assert f">Ada Lovelace · {UK_MASKED} on WhatsApp Line 106540352242922</h2>" in conversation_page
     assert UK_NUMBER not in contact_page + conversation_page
