@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.utils import timezone
 
 from accounts.actors import CLI_ACTOR
 from accounts.models import Tenant
+from audit.alerts.detectors import base as detector_base
 from audit.alerts.detectors.reputation import meta_quality_error_observe
 from audit.alerts.models import SecurityAlert, Severity, ThresholdOverride
 from core.ratelimit import SendBudget
@@ -198,3 +200,21 @@ def test_send_outcomes_refused_with_quality_codes_count_towards_the_burst(tenant
         131049,
     )
     assert alert.evidence["last_message_id"] == str(messages[3].pk)
+
+
+def test_a_redis_outage_leaves_failed_statuses_recorded_and_uncounted(
+    tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(**kwargs: Any) -> int:
+        raise redis.exceptions.ConnectionError("redis unreachable")
+
+    monkeypatch.setattr(detector_base, "window_count", unreachable)
+    ThresholdOverride.objects.create(tenant_id=tenant_a.pk, name="meta_quality_errors", value=1)
+    [channel] = _channels(tenant_a, 1, waba_id="")
+    message = _sent(tenant_a, channel, 0)
+
+    statuses_apply([_failed(channel, message, 131048)])
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED
+    assert not SecurityAlert.objects.exists()

@@ -6,8 +6,10 @@ import json
 import uuid
 
 import pytest
+import redis
 
 from accounts.models import Tenant, User
+from audit.alerts.detectors import base as detector_base
 from audit.alerts.models import SecurityAlert, Severity, ThresholdOverride
 from audit.models import AuditAction, AuditEvent
 from audit.services import audit_record
@@ -90,4 +92,17 @@ def test_steady_sensitive_work_spread_over_users_and_actions_without_a_user_rais
     for _ in range(30):  # not watched
         _record(AuditAction.CHANNEL_CREATED, tenant_a, owner_a)
 
+    assert not SecurityAlert.objects.exists()
+
+
+def test_a_redis_outage_records_the_action_and_counts_nothing(tenant_a, owner_a, monkeypatch):
+    def unreachable(**kwargs):
+        raise redis.exceptions.ConnectionError("redis unreachable")
+
+    monkeypatch.setattr(detector_base, "window_count", unreachable)
+    ThresholdOverride.objects.create(tenant_id=tenant_a.pk, name="reveals_per_user", value=1)
+
+    event = _record(AuditAction.CONTENT_REVEALED, tenant_a, owner_a)
+
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
     assert not SecurityAlert.objects.exists()

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from audit.alerts.counters import window_count
 from core.redis import redis_outage
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,14 @@ def detection_guard(detector: str) -> Iterator[None]:
         if not redis_outage(error):
             raise
         logger.warning("detection skipped: redis unreachable", extra={"detector": detector})
+
+
+def window_count_guarded(*, detector: str, key: str, window_seconds: int) -> int | None:
+    """``window_count``, or None when Redis is out of reach: the event goes uncounted (logged), and what reported
+    it (an audited action, a status webhook, a send's outcome) carries on."""
+    with detection_guard(detector):
+        return window_count(key=key, window_seconds=window_seconds)
+    return None
 
 
 def crossed(count: int, threshold: float) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from audit.alerts.counters import window_count
+from audit.alerts.detectors.base import window_count_guarded
 from audit.alerts.listeners import AlertRaised
 from audit.alerts.models import Severity
 from audit.alerts.services import AlertSpec, alert_raise
@@ -37,8 +37,10 @@ def template_rejection_observe(
     threshold = threshold_for("template_rejections", tenant_id=tenant_id)
     if window <= 0 or threshold <= 0:
         return None
-    count = window_count(key=f"templates_rejected:{channel_id}", window_seconds=window)
-    if count != threshold:
+    count = window_count_guarded(
+        detector=TEMPLATE_DETECTOR, key=f"templates_rejected:{channel_id}", window_seconds=window
+    )
+    if count is None or count != threshold:
         return None
     spec = AlertSpec(
         detector=TEMPLATE_DETECTOR,
@@ -69,8 +71,10 @@ def meta_quality_error_observe(
     threshold = threshold_for("meta_quality_errors", tenant_id=tenant_id)
     if window <= 0 or threshold <= 0:
         return None
-    count = window_count(key=f"meta_quality_errors:{channel_id}", window_seconds=window)
-    if count != threshold:
+    count = window_count_guarded(
+        detector=QUALITY_ERRORS_DETECTOR, key=f"meta_quality_errors:{channel_id}", window_seconds=window
+    )
+    if count is None or count != threshold:
         return None
     spec = AlertSpec(
         detector=QUALITY_ERRORS_DETECTOR,

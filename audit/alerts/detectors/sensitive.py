@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.alerts.counters import window_count
+from audit.alerts.detectors.base import window_count_guarded
 from audit.alerts.models import Severity
 from audit.alerts.services import AlertSpec, alert_raise
 from audit.alerts.thresholds import threshold_for
@@ -79,8 +79,8 @@ def sensitive_action_observe(event: AuditEvent) -> None:
     if window <= 0 or threshold <= 0:
         return
     key = f"sensitive:{kind.name}:{tenant_id or 'operator'}:{actor}"
-    count = window_count(key=key, window_seconds=window)
-    if count != threshold:
+    count = window_count_guarded(detector=DETECTOR, key=key, window_seconds=window)
+    if count is None or count != threshold:
         return
     alert_raise(spec=_spec(kind, event, actor, count, window))
 
