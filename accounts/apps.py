@@ -8,7 +8,9 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # audit raises security alerts without naming this app: new ones are emailed to the people responsible.
+        # audit raises security alerts without naming this app: new ones are emailed to the people responsible,
+        # by a task published by name (imported here so every process, web included, has it registered).
+        from accounts import tasks  # noqa: F401
         from accounts.security_alerts import security_alert_email_send
         from audit.alerts.listeners import alert_notifier_register
 

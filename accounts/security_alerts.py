@@ -1,5 +1,6 @@
 """Security alerts by email: a new alert on a tenant goes to its active owners and admins, an operator-wide
-alert to the active superusers (operators). Sent through Django's email backend once the alert has committed.
+alert to the active superusers (operators). Sent through Django's email backend by a task published once the
+alert has committed, so the request that raised it (a login, a webhook) never waits on a mail server.
 
 The email names the alert, its severity, its evidence (ids and counts) and the suggested action: never content.
 A bump of an open alert sends nothing (one burst, one email).
@@ -15,8 +16,10 @@ from django.core.mail import EmailMessage
 from accounts.models import Membership, Role, User
 from audit.alerts.listeners import AlertRaised
 from audit.alerts.models import SecurityAlert
+from core.tasks import registered_task
 
 NOTIFIED_ROLES = (Role.OWNER, Role.ADMIN)
+SECURITY_ALERT_EMAIL_TASK = "maintenance.security_alert_email"  # declared in accounts.tasks
 
 
 def security_alert_recipients(*, tenant_id: uuid.UUID | None) -> list[str]:
@@ -31,15 +34,24 @@ def security_alert_recipients(*, tenant_id: uuid.UUID | None) -> list[str]:
 
 
 def security_alert_email_send(raised: AlertRaised) -> None:
-    """The notifier accounts registers: one email per new alert, to every recipient at once (a bcc list)."""
+    """The notifier accounts registers: a new alert is emailed by a task (a bump of an open one sends nothing)."""
     if not raised.is_new:
         return
-    recipients = security_alert_recipients(tenant_id=raised.alert.tenant_id)
+    registered_task(SECURITY_ALERT_EMAIL_TASK).apply_async(args=(str(raised.alert.pk),))
+
+
+def security_alert_email_deliver(*, alert_id: uuid.UUID) -> int:
+    """One email for the alert, to every recipient at once (a bcc list); returns how many were addressed (0 for an
+    alert gone since, or nobody to tell)."""
+    alert = SecurityAlert.objects.filter(pk=alert_id).first()
+    if alert is None:
+        return 0
+    recipients = security_alert_recipients(tenant_id=alert.tenant_id)
     if not recipients:
-        return
-    alert = raised.alert
+        return 0
     subject = f"[{settings.SECURITY_ALERT_EMAIL_SUBJECT_PREFIX}] {alert.severity.upper()}: {alert.title}"
     EmailMessage(subject=subject, body=_body(alert), bcc=recipients).send(fail_silently=False)
+    return len(recipients)
 
 
 def _body(alert: SecurityAlert) -> str:

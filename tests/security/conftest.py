@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from accounts.tasks import security_alert_email_task
 from audit.alerts import listeners
 from audit.alerts.detectors.api_keys import api_key_networks_forget
 from audit.alerts.thresholds import thresholds_cache_clear
@@ -34,3 +35,16 @@ def _fresh_key_networks() -> Iterator[None]:
     api_key_networks_forget()
     yield
     api_key_networks_forget()
+
+
+@pytest.fixture(autouse=True)
+def published_emails(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The alert emails published to the broker (their arguments), each run here as the worker would run it."""
+    published: list[tuple[str, ...]] = []
+
+    def run_now(args: list[str], **options: object) -> None:
+        published.append(tuple(args))
+        security_alert_email_task.apply(args=tuple(args), throw=True)
+
+    monkeypatch.setattr(security_alert_email_task, "apply_async", run_now)
+    return published

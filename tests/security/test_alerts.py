@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import smtplib
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from celery.exceptions import Retry
+from django.core import mail
+from django.core.mail import EmailMessage
 
+from accounts import security_alerts
+from accounts.security_alerts import security_alert_email_deliver
+from accounts.tasks import security_alert_email_task
 from audit.alerts.listeners import AlertRaised, alert_notifier_register, alert_writer_register
 from audit.alerts.models import AlertStatus, SecurityAlert, Severity
 from audit.alerts.services import AlertSpec, EvidenceError, alert_raise, alert_resolve
@@ -160,3 +167,29 @@ def test_a_failing_notifier_is_logged_by_class_and_the_others_still_run(
     record = next(record for record in caplog.records if record.message == "security alert notifier failed")
     assert record.error == "ConnectionRefusedError"  # type: ignore[attr-defined]
     assert "secret" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_alert_gone_before_its_email_is_sent_is_not_emailed() -> None:
+    assert security_alert_email_deliver(alert_id=uuid.uuid4()) == 0
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_mail_server_that_refuses_leaves_the_email_to_a_retry(
+    no_listeners: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def refused(*args: object, **kwargs: object) -> int:
+        attempts.append(1)
+        raise smtplib.SMTPServerDisconnected("connection closed")
+
+    monkeypatch.setattr(EmailMessage, "send", refused)
+    monkeypatch.setattr(security_alerts, "security_alert_recipients", lambda **kwargs: ["owner@a.example"])
+    alert_id = str(alert_raise(spec=spec()).alert.pk)
+
+    with pytest.raises(Retry):
+        security_alert_email_task.apply(args=(alert_id,), throw=True)
+
+    assert len(attempts) == 1

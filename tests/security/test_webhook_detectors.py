@@ -181,6 +181,7 @@ def test_the_alert_is_emailed_to_that_tenants_owners_and_admins_only(
     tenant_b: Tenant,
     clock: DetectionClock,
     django_capture_on_commit_callbacks: Callable[..., Any],
+    published_emails: list[tuple[str, ...]],
 ) -> None:
     member(tenant_a, "owner@a.example", Role.OWNER)
     member(tenant_a, "admin@a.example", Role.ADMIN)
@@ -197,6 +198,7 @@ def test_the_alert_is_emailed_to_that_tenants_owners_and_admins_only(
             post(app_a.app_key, FORGED)
 
     assert len(mail.outbox) == 1
+    assert published_emails == [(str(SecurityAlert.objects.get().pk),)]  # the broker carries the alert's id only
     message = mail.outbox[0]
     assert (message.to, message.bcc) == ([], ["admin@a.example", "owner@a.example"])
     assert "Webhooks with a bad signature" in message.subject
