@@ -11,7 +11,7 @@ from weasyprint import HTML  # type: ignore[import-untyped]
 from console.reports.charts import bar_chart
 from console.reports.figures import TransparencyFigures
 from console.reports.types import AGE_LABELS, LabelCount
-from policies.retention.validation import BOOLEAN_FIELDS
+from policies.retention.validation import BOOLEAN_FIELDS, POLICY_LABELS
 
 TEMPLATE = "console/transparency_report.html"
 NO_LIMIT = "no limit"
@@ -56,7 +56,9 @@ def report_context(*, figures: TransparencyFigures, digest: str, audit_seq: int)
         "age_labels": AGE_LABELS,
         "messages_chart": mark_safe(bar_chart(title="Messages in the period", rows=messages)),  # noqa: S308 -- escaped SVG
         "held_chart": mark_safe(bar_chart(title="Data held now", rows=held)),  # noqa: S308 -- escaped SVG
-        "policy_values": [(row.label, _setting_shown(row)) for row in figures.retention.values],
+        "policy_values": [
+            (POLICY_LABELS.get(row.label, row.label), _setting_shown(row)) for row in figures.retention.values
+        ],
         "reveals_total": sum(row.count for row in figures.reveals),
         "security_alerts": shown(figures.security_alerts),
         "signature_failures": shown(figures.signature_failures),
