@@ -25,11 +25,14 @@ LISTED = 10  # paused channels and alerts listed by name; the counts cover all o
 
 
 def webhooks_section(scope: DashboardScope, *, now: datetime) -> dict[str, Any]:
-    """Deliveries stored but not processed yet, the oldest's age, and received → processed over the latest ones."""
+    """Deliveries stored but not processed yet, the oldest's age, and over the latest ones the acknowledgement
+    latency (arrival → recorded) and received → processed."""
     if not scope.sees(Area.RAW):
         return {"visible": False}
     waiting = scope.filter(Delivery.objects.filter(status=DeliveryStatus.RECEIVED), Area.RAW)
     backlog = waiting.aggregate(count=Count("pk"), oldest=Min("received_at"))
+    recent = scope.filter(Delivery.objects.all(), Area.RAW).order_by("-received_at")
+    acks = sorted(ms for ms in recent.values_list("ack_ms", flat=True)[:LAG_SAMPLE] if ms is not None)
     processed = scope.filter(Delivery.objects.filter(status=DeliveryStatus.PROCESSED), Area.RAW)
     latest = processed.order_by("-received_at").values_list("received_at", "processed_at")[:LAG_SAMPLE]
     lags = sorted((done - received).total_seconds() for received, done in latest if done is not None)
@@ -37,8 +40,11 @@ def webhooks_section(scope: DashboardScope, *, now: datetime) -> dict[str, Any]:
         "visible": True,
         "backlog": backlog["count"],
         "oldest_age": _age(now, backlog["oldest"]),
+        "ack_median": f"{statistics.median(acks):.0f} ms" if acks else "—",
+        "ack_p95": f"{_p95(acks):.0f} ms" if acks else "—",
+        "ack_sample": len(acks),
         "lag_median": _seconds(statistics.median(lags)) if lags else "—",
-        "lag_p95": _seconds(lags[int(0.95 * (len(lags) - 1))]) if lags else "—",
+        "lag_p95": _seconds(_p95(lags)) if lags else "—",
         "lag_sample": len(lags),
         "quarantined": scope.filter(QuarantinedItem.objects.filter(replayed_at__isnull=True), Area.RAW).count(),
     }
@@ -75,6 +81,10 @@ def channels_section(scope: DashboardScope) -> dict[str, Any]:
             ],
         ),
     }
+
+
+def _p95(ordered: list[float] | list[int]) -> float:
+    return ordered[int(0.95 * (len(ordered) - 1))]
 
 
 def _age(now: datetime, moment: datetime | None) -> str:

@@ -34,6 +34,9 @@ class Delivery(BaseModel):
     meta_app = models.ForeignKey(MetaApp, on_delete=models.PROTECT, related_name="deliveries")
     tenant_id = models.UUIDField(null=True, blank=True)
     received_at = models.DateTimeField()
+    ack_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Milliseconds from the request reaching the gateway to its record."
+    )
     signature = models.CharField(max_length=71)
     body_bytes = models.PositiveIntegerField()
     body = EncryptedBytesField(purpose=Purpose.RAW, scope=raw_day_bucket)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -30,13 +31,17 @@ PROCESS_DELIVERY_TASK = "ingest.process_delivery"
 PROCESS_DELIVERIES_TASK = "ingest.process_deliveries"
 
 
-def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body: bytes, signature: str) -> Delivery:
+def delivery_record(
+    *, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body: bytes, signature: str, arrived: float | None = None
+) -> Delivery:
     """Store the raw body, encrypted under the app owner's raw-delivery key, then enqueue its processing.
 
     One INSERT in autocommit, the request's only query: the row is durable before the publish and before Meta
     gets its 200. If the publish is lost, the sweeper finds the delivery still ``received``. Its expiry comes
     from the owner's policy, cached in process (no query per request). The INSERT is idempotent by its id, so a
-    connection found dead is simply replaced and the INSERT made again (instead of a health check per request)."""
+    connection found dead is simply replaced and the INSERT made again (instead of a health check per request).
+    ``arrived`` is the ``time.perf_counter()`` of the request reaching the view: the row keeps how long reading,
+    checking and encrypting took before the INSERT (the acknowledgement latency, less the INSERT itself)."""
     received_at = timezone.now()
     delivery = Delivery(
         meta_app_id=meta_app_id,
@@ -45,6 +50,7 @@ def delivery_record(*, meta_app_id: uuid.UUID, tenant_id: uuid.UUID | None, body
         signature=signature,
         body_bytes=len(body),
         body=body,
+        ack_ms=None if arrived is None else round((time.perf_counter() - arrived) * 1000),
         expires_at=raw_expires_at(received_at=received_at, lifetimes=lifetimes_for(tenant_id=tenant_id)),
     )
     write_without_health_check(functools.partial(row_insert, delivery))

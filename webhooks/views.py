@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -45,6 +46,7 @@ def _handshake(request: HttpRequest, app_key: str) -> HttpResponse:
 
 
 def _receive(request: HttpRequest, app_key: str) -> HttpResponse:
+    arrived = time.perf_counter()
     try:
         body = _raw_body(request)
     except _BodyRefusedError as refused:
@@ -56,7 +58,7 @@ def _receive(request: HttpRequest, app_key: str) -> HttpResponse:
         logger.warning("webhook refused: unknown app or bad signature", extra={"app_key": app_key[:32]})
         _refusal_detect(request, app_key)
         return HttpResponse(status=401)  # the same answer for both, so app keys cannot be probed
-    delivery_record(meta_app_id=app.pk, tenant_id=app.tenant_id, body=body, signature=signature or "")
+    delivery_record(meta_app_id=app.pk, tenant_id=app.tenant_id, body=body, signature=signature or "", arrived=arrived)
     return HttpResponse(status=200)
 
 

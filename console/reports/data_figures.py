@@ -80,6 +80,7 @@ def webhooks(*, tenant: Tenant, period: Period) -> WebhookFigures:
     deliveries = Delivery.objects.filter(tenant_id=tenant.pk, received_at__gte=period.start, received_at__lt=period.end)
     statuses = dict(deliveries.order_by().values_list("status").annotate(count=Count("pk")))
     latencies = sorted(_latencies_ms(deliveries))
+    acks = sorted(deliveries.filter(ack_ms__isnull=False).values_list("ack_ms", flat=True).iterator())
     minutes = _minutes(deliveries)
     all_processed = sum(1 for total, processed in minutes if total == processed)
     return WebhookFigures(
@@ -87,6 +88,9 @@ def webhooks(*, tenant: Tenant, period: Period) -> WebhookFigures:
         processed=statuses.get(DeliveryStatus.PROCESSED, 0),
         failed=statuses.get(DeliveryStatus.FAILED, 0),
         waiting=statuses.get(DeliveryStatus.RECEIVED, 0),
+        ack_ms_median=_rank(acks, 0.5),
+        ack_ms_p95=_rank(acks, 0.95),
+        ack_ms_max=acks[-1] if acks else None,
         latency_ms_median=_rank(latencies, 0.5),
         latency_ms_p95=_rank(latencies, 0.95),
         latency_ms_max=latencies[-1] if latencies else None,

@@ -88,13 +88,17 @@ class AccessFigures:
 
 @dataclass(frozen=True, slots=True)
 class WebhookFigures:
-    """Deliveries on the tenant's own Meta apps received in the period and still held; processing latency
-    (received to processed); availability: the share of minutes with deliveries in which all were processed."""
+    """Deliveries on the tenant's own Meta apps received in the period and still held; acknowledgement latency
+    (arrival to recorded, where recorded); processing latency (received to processed); availability: the share
+    of minutes with deliveries in which all were processed."""
 
     deliveries: int
     processed: int
     failed: int
     waiting: int
+    ack_ms_median: int | None
+    ack_ms_p95: int | None
+    ack_ms_max: int | None
     latency_ms_median: int | None
     latency_ms_p95: int | None
     latency_ms_max: int | None

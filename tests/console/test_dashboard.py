@@ -19,6 +19,8 @@ from messaging.models import ChannelAlert
 from messaging.outbound.dispatch.channels import channel_pause
 from tests.conftest import PASSWORD
 from tests.console.support import World, messages_store, verified_client, world_create
+from webhooks.models import Delivery
+from webhooks.services import delivery_record
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +160,19 @@ def test_the_latest_security_alerts_are_those_of_the_users_tenants(
     assert "Bravo" not in member_page and "App key probing" not in member_page
     assert all(title in operator_page for title in ("on Alpha", "on Bravo", "App key probing"))
     assert "operator" in operator_page
+
+
+def test_the_acknowledgement_latency_is_that_of_the_latest_deliveries_in_scope(
+    worlds: tuple[World, World], tenant_a: Tenant
+) -> None:
+    world_a, world_b = worlds
+    for world, acks in ((world_a, [4, 6, 5, None]), (world_b, [900, 900, 900])):
+        for ack in acks:
+            delivery = delivery_record(
+                meta_app_id=world.channel.meta_app_id, tenant_id=world.channel.tenant_id, body=b"{}", signature=""
+            )
+            Delivery.objects.filter(pk=delivery.pk).update(ack_ms=ack)
+
+    page = verified_client(member_of(tenant_a, Role.ADMIN)).get("/admin/").content.decode()
+
+    assert (figure(page, "ack_median"), figure(page, "ack_p95")) == ("5 ms", "5 ms")

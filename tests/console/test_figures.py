@@ -17,6 +17,7 @@ from console.reports.periods import period_parse
 from console.reports.types import AGE_BOUNDS_DAYS, LabelCount, PolicyChange
 from tests.console import seed
 from tests.console.seed import END, NOVEMBER, NOW, START, Seeded
+from webhooks.models import Delivery
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -221,3 +222,20 @@ def test_a_tenant_without_data_has_zero_figures(seeded_a: Seeded, tenant_b: Tena
     )
     assert figures.webhooks.availability_percent is None
     assert figures.webhooks.latency_ms_median is None
+
+
+def test_acknowledgement_latency_counts_the_deliveries_that_recorded_one(seeded_a: Seeded) -> None:
+    in_period = [delivery for delivery in seeded_a.deliveries if _in_period(delivery.received_at)]
+    acks = [7, 2, 40, 3, 11]
+    for delivery, ack in zip(in_period, acks, strict=False):
+        Delivery.objects.filter(pk=delivery.pk).update(ack_ms=ack)  # the rest predate the field: none
+    recorded = sorted(acks[: len(in_period)])
+    assert len(recorded) >= 3
+
+    hooks = _figures(seeded_a).webhooks
+
+    assert (hooks.ack_ms_median, hooks.ack_ms_p95, hooks.ack_ms_max) == (
+        _nearest_rank(recorded, 0.5),
+        _nearest_rank(recorded, 0.95),
+        max(recorded),
+    )

@@ -21,6 +21,8 @@ from accounts.models import Tenant
 from core.metrics import metric_value
 from messaging.channels import channel_add, meta_app_register, meta_app_rotate_secret
 from messaging.models import MetaApp
+from webhooks import services as webhook_services
+from webhooks import views as webhook_views
 from webhooks.models import Delivery
 from webhooks.signature import signature_for
 
@@ -284,3 +286,20 @@ def test_any_signed_body_is_stored_and_answered_200(app_a: MetaApp, body: bytes)
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
     assert Delivery.objects.count() == before + 1
     assert Delivery.objects.order_by("-received_at").first().body == body  # type: ignore[union-attr]
+
+
+def test_a_delivery_keeps_how_long_it_took_to_record(app_a: MetaApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = (FIXTURES / "whatsapp_text.json").read_bytes()
+    ticks = iter([100.0, 100.04])  # the view takes the request, then the row is built
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return next(ticks)
+
+    monkeypatch.setattr(webhook_views, "time", Clock)
+    monkeypatch.setattr(webhook_services, "time", Clock)
+
+    assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
+
+    assert Delivery.objects.get().ack_ms == 40  # milliseconds
