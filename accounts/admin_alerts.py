@@ -6,55 +6,28 @@ resolve them and edit their tenants' overrides. Operator-wide alerts (no tenant)
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.actors import actor_from_request
-from accounts.admin_scope import Area, Capability, TenantScopedAdmin, is_operator
+from accounts.admin_filters import TenantIdFilter
+from accounts.admin_scope import Area, Capability, ReadOnlyMixin, TenantScopedAdmin
 from accounts.models import Tenant
 from audit.alerts.models import SecurityAlert, ThresholdOverride
 from audit.alerts.services import alert_resolve, threshold_override_save
 from audit.alerts.thresholds import threshold_default, threshold_names
 
 
-class TenantFilter(admin.SimpleListFilter):
-    """The tenants of the rows the user may see, by name (operators also get "none": operator-wide rows)."""
-
-    title = "tenant"
-    parameter_name = "tenant"
-    OPERATOR = "operator"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        tenant_ids = set(model_admin.get_queryset(request).values_list("tenant_id", flat=True).distinct())
-        tenants = Tenant.objects.filter(pk__in=[tenant_id for tenant_id in tenant_ids if tenant_id is not None])
-        choices = [(str(tenant.pk), tenant.name) for tenant in tenants.order_by("name")]
-        if is_operator(request):
-            choices.append((self.OPERATOR, "none (operator-wide)"))
-        return choices
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value == self.OPERATOR:
-            return queryset.filter(tenant_id__isnull=True)
-        if value:
-            try:
-                return queryset.filter(tenant_id=uuid.UUID(value))
-            except ValueError:
-                return queryset.none()
-        return queryset
-
-
 @admin.register(SecurityAlert)
-class SecurityAlertAdmin(TenantScopedAdmin[SecurityAlert]):
+class SecurityAlertAdmin(ReadOnlyMixin, TenantScopedAdmin[SecurityAlert]):
     scope_area = Area.SECURITY
     tenant_path = "tenant_id"
     list_display = ("first_seen", "severity", "title", "detector", "occurrences", "last_seen", "status")
-    list_filter = ("severity", "detector", "status", TenantFilter)
+    list_filter = ("severity", "detector", "status", TenantIdFilter)
     ordering = ("-first_seen",)
     actions = ["resolve"]
     readonly_fields = (
@@ -72,15 +45,6 @@ class SecurityAlertAdmin(TenantScopedAdmin[SecurityAlert]):
         "resolved_by_label",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         return self.has_capability(request, Capability.MANAGE)
@@ -126,7 +90,7 @@ class ThresholdOverrideAdmin(TenantScopedAdmin[ThresholdOverride]):
     tenant_path = "tenant_id"
     form = ThresholdOverrideForm
     list_display = ("name", "value", "tenant_name", "updated_at")
-    list_filter = ("name", TenantFilter)
+    list_filter = ("name", TenantIdFilter)
     fields = ("tenant", "name", "value")
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:

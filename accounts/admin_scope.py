@@ -118,6 +118,19 @@ def tenants_with(request: HttpRequest, area: Area, capability: Capability) -> li
     return [tenant_id for tenant_id, role in tenant_roles(request).items() if role in allowed]
 
 
+class ReadOnlyMixin:
+    """Rows written by the gateway itself, never added, edited or deleted by hand in the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class TenantScopedAdmin(ThemedModelAdmin[_ModelT]):
     """Rows are filtered to the tenants where the user's role may view ``scope_area``; add, change, delete and
     writing actions need the manage capability in the row's tenant, reveal the reveal capability.

@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 
 from accounts.actors import actor_from_request
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin
-from accounts.admin_scope import Area, Capability, TenantScopedAdmin
+from accounts.admin_scope import Area, Capability, ReadOnlyMixin, TenantScopedAdmin
 from accounts.mfa import has_fresh_step_up
 from accounts.models import Tenant
 from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hold
@@ -28,7 +28,6 @@ from accounts.stepup import step_up_required, step_up_url
 from events import endpoints, services
 from events.endpoints import DEFAULT_SECRET_OVERLAP, SUBSCRIBABLE_TYPES, EndpointError
 from events.models import DeliveryAttempt, Endpoint, Event, PayloadMode
-from messaging.admin.base import ReadOnlyMixin
 from messaging.models import Channel
 
 SHOWN_SECRET = "event_endpoint_secret"

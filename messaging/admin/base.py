@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from accounts.admin_encrypted import EncryptedFieldsAdminMixin
-from accounts.admin_scope import ScopedInline
+from accounts.admin_scope import ReadOnlyMixin, ScopedInline
 from accounts.stepup import step_up_required
 from core.admin_theme import ThemedTabularInline
 from messaging.channels import credential_checked
@@ -24,17 +24,6 @@ _ModelT = TypeVar("_ModelT", bound=Model)
 
 FORM_TEMPLATE = "admin/messaging/credentials_form.html"
 KEEP_CURRENT = "Leave blank to keep the current value; it is never shown."
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReadOnlyEncryptedAdmin(ReadOnlyMixin, EncryptedFieldsAdminMixin[_ModelT]):

@@ -12,12 +12,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.actors import actor_from_request
-from accounts.admin_scope import Area, TenantScopedAdmin, is_operator
+from accounts.admin_scope import Area, ReadOnlyMixin, TenantScopedAdmin, is_operator
 from accounts.models import Tenant
 from accounts.stepup import step_up_required
 from messaging.admin.base import (
     CredentialsAdmin,
-    ReadOnlyMixin,
     credential_field_checked,
     refusal_as_403,
     secret_input,

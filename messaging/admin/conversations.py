@@ -19,8 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from accounts.admin_scope import Area, TenantScopedAdmin
-from messaging.admin.base import ReadOnlyMixin
+from accounts.admin_scope import Area, ReadOnlyMixin, TenantScopedAdmin
 from messaging.admin.columns import CONTACT_SEALED, PageKeysMixin, contact_column
 from messaging.admin.display import HIDDEN, NAMED_HEADING, contact_label, message_preview, sealed_keys_prefetch
 from messaging.models import Conversation, MediaAttachment, Message, StatusEvent, content_is_expired

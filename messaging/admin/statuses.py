@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.admin_scope import Area, TenantScopedAdmin
-from messaging.admin.base import ReadOnlyMixin
+from accounts.admin_scope import Area, ReadOnlyMixin, TenantScopedAdmin
 from messaging.admin.columns import CONTACT_SEALED, PageKeysMixin, contact_column
 from messaging.admin.search import BlindIndexSearchAdmin
 from messaging.models import ParkedReceipt, ParkedStatus

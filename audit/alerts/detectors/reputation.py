@@ -25,6 +25,8 @@ QUALITY_RATING_DETECTOR = "meta_quality_rating"
 # 131064 limited for template-classification violations, 132015 template paused for low quality, 132016 template
 # disabled, 368 temporarily blocked for policy violations.
 QUALITY_ERROR_CODES = frozenset({131048, 131049, 131050, 131064, 132015, 132016, 368})
+Burst = tuple[int, int]  # the count that reached the threshold, and the window it was counted in (seconds)
+
 # Ratings and events of ``phone_number_quality_update`` that mean the number's standing fell.
 LOW_QUALITY = frozenset({"RED", "FLAGGED", "DOWNGRADE"})
 
@@ -33,15 +35,10 @@ def template_rejection_observe(
     *, tenant_id: uuid.UUID, channel_id: uuid.UUID, template_id: str | None
 ) -> AlertRaised | None:
     """Count one template rejected by Meta on the channel's account; raise at ``template_rejections`` in the window."""
-    window = threshold_for("template_rejections_window_seconds", tenant_id=tenant_id)
-    threshold = threshold_for("template_rejections", tenant_id=tenant_id)
-    if window <= 0 or threshold <= 0:
+    burst = _channel_burst(TEMPLATE_DETECTOR, "template_rejections", tenant_id=tenant_id, channel_id=channel_id)
+    if burst is None:
         return None
-    count = window_count_guarded(
-        detector=TEMPLATE_DETECTOR, key=f"templates_rejected:{channel_id}", window_seconds=window
-    )
-    if count is None or count != threshold:
-        return None
+    count, window = burst
     spec = AlertSpec(
         detector=TEMPLATE_DETECTOR,
         dedupe_key=str(channel_id),
@@ -67,15 +64,10 @@ def meta_quality_error_observe(
     """Count one send Meta refused or failed with a spam or quality code; raise at ``meta_quality_errors``."""
     if code not in QUALITY_ERROR_CODES:
         return None
-    window = threshold_for("meta_quality_errors_window_seconds", tenant_id=tenant_id)
-    threshold = threshold_for("meta_quality_errors", tenant_id=tenant_id)
-    if window <= 0 or threshold <= 0:
+    burst = _channel_burst(QUALITY_ERRORS_DETECTOR, "meta_quality_errors", tenant_id=tenant_id, channel_id=channel_id)
+    if burst is None:
         return None
-    count = window_count_guarded(
-        detector=QUALITY_ERRORS_DETECTOR, key=f"meta_quality_errors:{channel_id}", window_seconds=window
-    )
-    if count is None or count != threshold:
-        return None
+    count, window = burst
     spec = AlertSpec(
         detector=QUALITY_ERRORS_DETECTOR,
         dedupe_key=str(channel_id),
@@ -111,3 +103,15 @@ def meta_quality_rating_observe(*, tenant_id: uuid.UUID, channel_id: uuid.UUID, 
         "down: a flagged number that keeps its quality low loses its messaging limit tier.",
     )
     return alert_raise(spec=spec)
+
+
+def _channel_burst(detector: str, threshold_name: str, *, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> Burst | None:
+    """Count one event of ``threshold_name``'s kind on the channel in the window ``<threshold_name>_window_seconds``;
+    (count, window) when this event brings the count to the threshold (once per burst), else None (also when the
+    detector is off or Redis is out of reach)."""
+    window = threshold_for(f"{threshold_name}_window_seconds", tenant_id=tenant_id)
+    threshold = threshold_for(threshold_name, tenant_id=tenant_id)
+    if window <= 0 or threshold <= 0:
+        return None
+    count = window_count_guarded(detector=detector, key=f"{threshold_name}:{channel_id}", window_seconds=window)
+    return None if count is None or count != threshold else (count, window)
