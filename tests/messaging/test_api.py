@@ -555,6 +555,8 @@ def test_the_schema_lists_every_read_operation(db: None):
         "/api/v1/event-endpoints/{endpoint_id}/deliveries/": ["get"],
         "/api/v1/events/": ["get"],
         "/api/v1/events/{event_id}/replay/": ["post"],
+        "/api/v1/reports/transparency/": ["get"],
+        "/api/v1/reports/transparency/issued/{digest}/": ["get"],
     }
     assert paths["/api/v1/messages/"]["get"]["operationId"] == "messages_list"
     assert {parameter["name"] for parameter in paths["/api/v1/messages/"]["get"]["parameters"]} == {
