@@ -283,59 +283,8 @@ API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUC
 API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
 API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
 
-# --- threat detection (docs/security-alerts.md) ------------------------------------------------------------
-# Every threshold of every detector, by name; GATEWAY_DETECT_<NAME> overrides one for the installation and a
-# tenant's ThresholdOverride row for that tenant. Counts are per window unless the name says otherwise.
-SECURITY_DETECTION_DEFAULTS = {
-    "baseline_days": 7,
-    "webhook_signature_failures_window_seconds": 600,
-    "webhook_signature_failures_min": 20,
-    "webhook_signature_failures_factor": 5,
-    "unknown_app_key_window_seconds": 600,
-    "unknown_app_key_distinct": 10,
-    "login_window_seconds": 900,
-    "login_failures_per_account": 10,
-    "otp_failures_per_account": 10,
-    "login_accounts_per_network": 10,
-    "login_success_after_burst_seconds": 3600,
-    "api_key_window_seconds": 600,
-    "api_key_failures_per_key": 20,
-    "api_key_failures_per_address": 20,
-    "api_key_new_network": 1,
-    "sensitive_window_seconds": 3600,
-    "reveals_per_user": 50,
-    "exports_per_user": 10,
-    "erasures_per_user": 25,
-    "hold_releases_per_user": 3,
-    "outbound_window_seconds": 600,
-    "outbound_sends_min": 500,
-    "outbound_sends_factor": 10,
-    "outbound_new_recipients": 300,
-    "outbound_auto_pause": 0,
-    "template_rejections_window_seconds": 86400,
-    "template_rejections": 5,
-    "meta_quality_errors_window_seconds": 3600,
-    "meta_quality_errors": 20,
-}
-SECURITY_DETECTION = {
-    name: env_int(f"GATEWAY_DETECT_{name.upper()}", default, minimum=0)
-    for name, default in SECURITY_DETECTION_DEFAULTS.items()
-}
-SECURITY_ALERT_EMAIL_SUBJECT_PREFIX = env_str("GATEWAY_SECURITY_ALERT_EMAIL_PREFIX", "Gateway security alert")
-# Email (security alerts): Django's backend; the console backend (stdout) until an SMTP server is configured.
-EMAIL_BACKEND = env_str(
-    "GATEWAY_EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend"
-    if env_str("GATEWAY_EMAIL_HOST")
-    else "django.core.mail.backends.console.EmailBackend",
-)
-EMAIL_HOST = env_str("GATEWAY_EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("GATEWAY_EMAIL_PORT", 587, minimum=1, maximum=65535)
-EMAIL_HOST_USER = env_str("GATEWAY_EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env_str("GATEWAY_EMAIL_HOST_PASSWORD")  # or GATEWAY_EMAIL_HOST_PASSWORD_FILE
-EMAIL_USE_TLS = env_bool("GATEWAY_EMAIL_USE_TLS", True)
-EMAIL_TIMEOUT = env_int("GATEWAY_EMAIL_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
-DEFAULT_FROM_EMAIL = env_str("GATEWAY_EMAIL_FROM", "gateway@localhost")
+# --- Threat detection and alert email (gateway/settings_alerts.py) ------------------------------------------
+from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
@@ -365,9 +314,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
-# No loss: late acks, requeue when a worker dies, one message prefetched at a time, no results
-# stored (they could carry data), and a hard time limit well below the visibility timeout so that a
-# running task is never handed to a second worker.
+# No loss: late acks, requeue when a worker dies, one message prefetched at a time, no results stored (they could
+# carry data), and a hard time limit well below the visibility timeout, so a running task never goes to a second worker.
 CELERY_QUEUE_NAMES = ("ingest", "outbound", "media", "events", "maintenance")
 CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
