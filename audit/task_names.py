@@ -7,4 +7,9 @@ from core.periodic import Periodic
 
 AUDIT_VERIFY_CHAINS_TASK = "maintenance.audit_verify_chains"
 
-PERIODIC = (Periodic("audit-verify-chains", AUDIT_VERIFY_CHAINS_TASK, 3600.0),)
+SECURITY_ALERTS_QUIET_TASK = "maintenance.security_alerts_quiet_resolve"
+
+PERIODIC = (
+    Periodic("audit-verify-chains", AUDIT_VERIFY_CHAINS_TASK, 3600.0),
+    Periodic("security-alerts-quiet-resolve", SECURITY_ALERTS_QUIET_TASK, 600.0),
+)

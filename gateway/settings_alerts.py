@@ -25,6 +25,7 @@ __all__ = [
 # tenant's ThresholdOverride row for that tenant. Counts are per window unless the name says otherwise.
 SECURITY_DETECTION_DEFAULTS = {
     "baseline_days": 7,
+    "alert_quiet_resolve_hours": 24,
     "webhook_signature_failures_window_seconds": 600,
     "webhook_signature_failures_min": 20,
     "webhook_signature_failures_factor": 5,

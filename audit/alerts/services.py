@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.alerts.listeners import AlertRaised, alert_notifiers_run, alert_writers_run
 from audit.alerts.models import AlertStatus, SecurityAlert, Severity, ThresholdOverride
+from audit.alerts.thresholds import threshold_for
 from audit.models import AuditAction
 from audit.services import audit_record
 
@@ -60,11 +62,17 @@ def alert_raise(*, spec: AlertSpec) -> AlertRaised:
     return raised
 
 
-def alert_resolve(*, alert: SecurityAlert, actor_id: uuid.UUID | None, actor_label: str) -> bool:
-    """Mark an open alert resolved (a conditional update: resolving twice is a no-op that returns False)."""
+def alert_resolve(
+    *, alert: SecurityAlert, actor_id: uuid.UUID | None, actor_label: str, quiet_since: datetime | None = None
+) -> bool:
+    """Mark an open alert resolved (a conditional update: resolving twice is a no-op that returns False). With
+    ``quiet_since``, only if nothing bumped it since then (a burst that came back keeps its alert open)."""
     now = timezone.now()
+    still_open = SecurityAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN)
+    if quiet_since is not None:
+        still_open = still_open.filter(last_seen__lt=quiet_since)
     with transaction.atomic():
-        updated = SecurityAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
+        updated = still_open.update(
             status=AlertStatus.RESOLVED, resolved_at=now, resolved_by_id=actor_id, resolved_by_label=actor_label[:200]
         )
         if not updated:
@@ -157,3 +165,21 @@ def threshold_override_save(
             target_id=override.name,
             details={"name": override.name, "value": None if deleted else override.value},
         )
+
+
+QUIET_HOURS = "alert_quiet_resolve_hours"
+QUIET_LABEL = "resolved after {hours} h without a new occurrence"
+
+
+def alerts_quiet_resolve(*, now: datetime | None = None) -> int:
+    """Resolve the open alerts whose cause has ended: nothing bumped them for ``alert_quiet_resolve_hours`` (per
+    tenant; 0 keeps them open until a person resolves them). Returns how many were resolved."""
+    now = now or timezone.now()
+    resolved = 0
+    for alert in SecurityAlert.objects.filter(status=AlertStatus.OPEN).order_by("last_seen"):
+        hours = threshold_for(QUIET_HOURS, tenant_id=alert.tenant_id)
+        quiet_since = now - timedelta(hours=hours)
+        if hours > 0 and alert.last_seen < quiet_since:
+            label = QUIET_LABEL.format(hours=hours)
+            resolved += alert_resolve(alert=alert, actor_id=None, actor_label=label, quiet_since=quiet_since)
+    return resolved

@@ -11,6 +11,7 @@ from gateway.celery import app as celery_app
 
 EXPECTED = {
     "audit-verify-chains": {"task": "maintenance.audit_verify_chains", "schedule": 3600.0},
+    "security-alerts-quiet-resolve": {"task": "maintenance.security_alerts_quiet_resolve", "schedule": 600.0},
     "throttle-prune": {"task": "maintenance.throttle_prune", "schedule": 3600.0},
     "keys-destroy-due": {"task": "maintenance.keys_destroy_due", "schedule": 60.0},
     "policies-purge": {"task": "maintenance.policies_purge", "schedule": 60.0},

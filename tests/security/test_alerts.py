@@ -5,22 +5,26 @@ from __future__ import annotations
 import smtplib
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from celery.exceptions import Retry
 from django.core import mail
 from django.core.mail import EmailMessage
+from django.utils import timezone
 
 from accounts import security_alerts
 from accounts.security_alerts import security_alert_email_deliver
 from accounts.tasks import security_alert_email_task
 from audit.alerts.listeners import AlertRaised, alert_notifier_register, alert_writer_register
-from audit.alerts.models import AlertStatus, SecurityAlert, Severity
-from audit.alerts.services import AlertSpec, EvidenceError, alert_raise, alert_resolve
+from audit.alerts.models import AlertStatus, SecurityAlert, Severity, ThresholdOverride
+from audit.alerts.services import AlertSpec, EvidenceError, alert_raise, alert_resolve, alerts_quiet_resolve
+from audit.alerts.thresholds import thresholds_cache_clear
 from audit.models import AuditAction, AuditEvent
 
 TENANT = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000001")
+OTHER_TENANT = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000002")
 
 
 def spec(**changes: Any) -> AlertSpec:
@@ -193,3 +197,30 @@ def test_a_mail_server_that_refuses_leaves_the_email_to_a_retry(
         security_alert_email_task.apply(args=(alert_id,), throw=True)
 
     assert len(attempts) == 1
+
+
+@pytest.mark.django_db
+def test_alerts_quiet_for_the_period_are_resolved_and_audited_the_others_stay_open(no_listeners: None) -> None:
+    now = timezone.now()
+    quiet = alert_raise(spec=spec(dedupe_key="app:quiet")).alert
+    recent = alert_raise(spec=spec(dedupe_key="app:recent")).alert
+    kept = alert_raise(spec=spec(dedupe_key="app:kept", tenant_id=OTHER_TENANT)).alert
+    SecurityAlert.objects.filter(pk__in=[quiet.pk, kept.pk]).update(last_seen=now - timedelta(hours=25))
+    SecurityAlert.objects.filter(pk=recent.pk).update(last_seen=now - timedelta(hours=23))
+    ThresholdOverride.objects.create(tenant_id=OTHER_TENANT, name="alert_quiet_resolve_hours", value=0)
+    thresholds_cache_clear()
+
+    assert alerts_quiet_resolve(now=now) == 1
+
+    statuses = dict(SecurityAlert.objects.values_list("dedupe_key", "status"))
+    assert statuses == {"app:quiet": AlertStatus.RESOLVED, "app:recent": AlertStatus.OPEN, "app:kept": AlertStatus.OPEN}
+    resolved = AuditEvent.objects.get(action=AuditAction.SECURITY_ALERT_RESOLVED)
+    assert (resolved.target_id, resolved.actor_label) == (str(quiet.pk), "resolved after 24 h without a new occurrence")
+
+
+@pytest.mark.django_db
+def test_an_alert_bumped_after_the_quiet_check_stays_open(no_listeners: None) -> None:
+    alert = alert_raise(spec=spec()).alert
+
+    assert not alert_resolve(alert=alert, actor_id=None, actor_label="quiet", quiet_since=alert.last_seen)
+    assert SecurityAlert.objects.get(pk=alert.pk).status == AlertStatus.OPEN
