@@ -33,6 +33,7 @@ from accounts.services import (
     mfa_device_remove,
     tenant_create,
     user_create,
+    user_disable,
 )
 from accounts.shown_once import see_other, shown_once_admin_page, shown_once_hold
 from accounts.stepup import step_up_required, step_up_url
@@ -128,7 +129,11 @@ class UserAdmin(DjangoUserAdmin[User], TenantScopedAdmin[User]):
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if change:
+            disabling = "is_active" in form.changed_data and not obj.is_active
+            obj.is_active = obj.is_active or disabling  # the service disables: sessions and keys end with it
             super().save_model(request, obj, form, change)
+            if disabling:
+                user_disable(user=obj, actor=actor_from_request(request))
             return
         password = form.cleaned_data.get("password1") or None
         try:

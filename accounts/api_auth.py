@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from accounts.apikey_guard import ApiKeyThrottledError
 from accounts.apikeys import ApiKeyRejectedError, api_key_authenticate
 from accounts.models import ApiKey, ApiScope, Tenant
 from core.clientip import client_ip
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 AUTHENTICATION_FAILED_MESSAGE = "Invalid API key."
 AUTHENTICATION_SCHEME = "Bearer"
+THROTTLED_MESSAGE = "Too many failed API key attempts."
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class ApiKeyAuthentication(BaseAuthentication):
             api_key = api_key_authenticate(raw_key=raw_key, ip=client_ip(request._request))
         except ApiKeyRejectedError:
             raise AuthenticationFailed(AUTHENTICATION_FAILED_MESSAGE) from None
+        except ApiKeyThrottledError as throttled:
+            raise Throttled(throttled.retry_after_seconds, THROTTLED_MESSAGE) from None
         client = ApiClient(tenant=api_key.tenant, api_key=api_key, scopes=frozenset(api_key.scopes))
         return client, api_key
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.apikey_guard import api_key_attempt_begin, api_key_attempt_succeeded
 from accounts.models import ApiKey, ApiScope, Tenant, User
 from audit.alerts.detectors.api_keys import api_key_failed, api_key_used
 from audit.models import AuditAction
@@ -227,35 +228,39 @@ def api_key_authenticate(*, raw_key: str, ip: str) -> ApiKey:
     """The key's row (with its tenant) if the key is valid and usable now; ApiKeyRejectedError otherwise.
     A refusal that reached the database feeds the key-guessing detectors (with the key's id when the presented
     key id names one); a malformed key, or one of another environment, is refused for free and cannot be a guess
-    that succeeds, so it is not counted."""
+    that succeeds, so it is not counted. A well-formed key first passes the guessing throttle (accounts.apikey_guard),
+    which raises ApiKeyThrottledError for a key id or an address cooling off."""
+    parsed = _api_key_parsed(raw_key=raw_key)
+    api_key_attempt_begin(key_id=parsed.key_id, ip=ip)  # ApiKeyThrottledError over the limits: nothing looked up
     try:
-        api_key = _api_key_checked(raw_key=raw_key)
+        api_key = _api_key_checked(parsed)
     except _KeyRefusedError as refused:
         known = refused.api_key
-        if refused.looked_up:
-            api_key_failed(ip=ip, api_key_id=known.pk if known else None, tenant_id=known.tenant_id if known else None)
+        api_key_failed(ip=ip, api_key_id=known.pk if known else None, tenant_id=known.tenant_id if known else None)
         raise ApiKeyRejectedError from None
+    api_key_attempt_succeeded(key_id=parsed.key_id, ip=ip)
     api_key_record_use(api_key=api_key, ip=ip, now=timezone.now())
     api_key_used(api_key_id=api_key.pk, tenant_id=api_key.tenant_id, ip=ip)
     return api_key
 
 
 class _KeyRefusedError(Exception):
-    """Why a key was refused, inside this module only: callers get the one ApiKeyRejectedError."""
+    """Why a looked-up key was refused, inside this module only: callers get the one ApiKeyRejectedError."""
 
-    def __init__(self, api_key: ApiKey | None = None, *, looked_up: bool = True) -> None:
+    def __init__(self, api_key: ApiKey | None = None) -> None:
         super().__init__("refused")
         self.api_key = api_key
-        self.looked_up = looked_up
 
 
-def _api_key_checked(*, raw_key: str) -> ApiKey:
-    try:
-        parsed = api_key_parse(raw_key=raw_key)
-    except ApiKeyRejectedError:
-        raise _KeyRefusedError(looked_up=False) from None
+def _api_key_parsed(*, raw_key: str) -> ParsedApiKey:
+    """The key's parts if it is well formed and of this environment; ApiKeyRejectedError (free) otherwise."""
+    parsed = api_key_parse(raw_key=raw_key)
     if parsed.environment != settings.API_KEY_ENVIRONMENT:
-        raise _KeyRefusedError(looked_up=False)
+        raise ApiKeyRejectedError
+    return parsed
+
+
+def _api_key_checked(parsed: ParsedApiKey) -> ApiKey:
     presented_hash = api_key_hash_secret(secret=parsed.secret)
     api_key = ApiKey.objects.select_related("tenant").filter(key_id=parsed.key_id).first()
     if api_key is None:

@@ -27,6 +27,8 @@ class AuditAction(models.TextChoices):
     MEMBERSHIP_DELETED = "membership.deleted", "Membership deleted"
     API_KEY_ISSUED = "api_key.issued", "API key issued"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    API_KEY_COOLOFF = "api_key.cooloff", "API key attempts cooling off (a key id or an address)"
+    USER_DISABLED = "user.disabled", "User disabled (sessions ended, API keys revoked)"
     INTEGRITY_FAILURE = "audit.integrity_failure", "Audit chain verification failed"
     CONTENT_REVEALED = "encryption.content_revealed", "Encrypted content revealed in the admin"
     KEY_ROTATED = "encryption.key_rotated", "Key rotated"

@@ -280,11 +280,10 @@ THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, mi
 THROTTLE_COOLOFF_SECONDS = [int(value) for value in env_list("GATEWAY_THROTTLE_COOLOFF_SECONDS", "60,300,900,3600")]
 THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
 API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
-API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
-API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
 
-# --- Threat detection and alert email (gateway/settings_alerts.py) ------------------------------------------
+# --- Threat detection, alert email (settings_alerts.py); API keys, sessions, services TLS (settings_authguard.py)
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_authguard import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],

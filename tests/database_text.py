@@ -3,8 +3,9 @@ decoded data (the session backend stores it signed and base64-encoded, which a p
 
 from __future__ import annotations
 
-from django.contrib.sessions.models import Session
 from django.db import connection
+
+from accounts.models import UserSession
 
 
 def _holds(value: object, text: str) -> bool:
@@ -26,6 +27,6 @@ def tables_holding(text: str) -> list[str]:
                 for name, value in zip(columns, row, strict=True)
                 if _holds(value, text)
             ]
-    if any(text in repr(session.get_decoded()) for session in Session.objects.all()):
+    if any(text in repr(session.get_decoded()) for session in UserSession.objects.all()):
         found.append("session data")
     return sorted(set(found))

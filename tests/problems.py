@@ -17,6 +17,7 @@ TITLES = {
     414: "URI Too Long",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }

@@ -26,6 +26,8 @@ WINDOW = 600
 def _settings(settings: pytest.FixtureRequest) -> None:
     settings.API_KEY_ENVIRONMENT = "test"  # type: ignore[attr-defined]
     settings.TRUSTED_PROXY_COUNT = 0  # type: ignore[attr-defined]
+    # The detectors count the failures the guessing throttle lets through (tests/accounts/test_api_key_guessing.py).
+    settings.API_KEY_THROTTLE_KEY_ATTEMPTS = settings.API_KEY_THROTTLE_ADDRESS_ATTEMPTS = 1000  # type: ignore[attr-defined]
     detection_settings(
         settings,
         api_key_window_seconds=WINDOW,
