@@ -7,10 +7,11 @@ checks by itself (gateway/wsgi.py, gateway/celery.py). docs/security.md lists th
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -26,6 +27,12 @@ SECRET_KEY_MIN_DISTINCT = 5
 KEY_MIN_LENGTH = 32
 REDIS_BROKER_SCHEMES = frozenset({"redis", "rediss"})
 DISTINCT_SECRETS = ("SECRET_KEY", "GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER")
+VERIFYING_SSLMODES = frozenset({"verify-full", "verify-ca"})
+VERIFYING_CERT_REQS = frozenset({"required", "cert_required"})
+SERVICES_TLS_HINT = (
+    "Or, only when the network path to it is private (a host-local socket, a private link), say so with "
+    "GATEWAY_SERVICES_TLS=off (docs/security.md)."
+)
 HTTPS_AT_PROXY_HINT = (
     "Only a TLS-terminating proxy that does it itself may take this over: GATEWAY_TRUSTED_PROXY_COUNT>=1 "
     "and GATEWAY_PROXY_ENFORCES_HTTPS=1."
@@ -207,6 +214,86 @@ def _distinct_secrets() -> list[CheckMessage]:
     ]
 
 
+def _services_tls_off() -> bool:
+    return bool(settings.SERVICES_TLS == settings.SERVICES_TLS_OFF)
+
+
+def _database_tls() -> list[CheckMessage]:
+    """PostgreSQL over TLS with the server's certificate and host name verified (sslmode=verify-full)."""
+    if _services_tls_off():
+        return []
+    postgresql = {alias: config for alias, config in settings.DATABASES.items() if "postgresql" in config["ENGINE"]}
+    modes = {alias: str((config.get("OPTIONS") or {}).get("sslmode", "")) for alias, config in postgresql.items()}
+    unverified = [alias for alias, mode in modes.items() if mode not in VERIFYING_SSLMODES]
+    if unverified:
+        return [
+            Error(
+                f"The database ({', '.join(unverified)}) is reached without a verified TLS certificate.",
+                hint="Add ?sslmode=verify-full (and sslrootcert=<CA file> unless the system's CAs sign it) to "
+                "DATABASE_URL. " + SERVICES_TLS_HINT,
+                id="gateway.E018",
+            )
+        ]
+    host_unchecked = [alias for alias, mode in modes.items() if mode == "verify-ca"]
+    if host_unchecked:
+        return [
+            checks.Warning(
+                f"The database ({', '.join(host_unchecked)}) uses sslmode=verify-ca: its host name is not checked.",
+                hint="Use sslmode=verify-full unless the server's certificate cannot name its host.",
+                id="gateway.W002",
+            )
+        ]
+    return []
+
+
+def _redis_urls() -> list[str]:
+    urls = [settings.REDIS_URL, settings.CELERY_BROKER_URL]
+    return list(dict.fromkeys(url for url in urls if url and urlsplit(url).scheme in REDIS_BROKER_SCHEMES))
+
+
+def _redis_verified(url: str) -> bool:
+    parts = urlsplit(url)
+    requirement = (parse_qs(parts.query).get("ssl_cert_reqs") or ["required"])[-1].lower()
+    return parts.scheme == "rediss" and requirement in VERIFYING_CERT_REQS
+
+
+def _broker_verifies() -> bool:
+    """Celery's broker (kombu) skips verifying a rediss:// certificate unless told: settings_authguard tells it."""
+    url = settings.CELERY_BROKER_URL
+    if not url or urlsplit(url).scheme != "rediss":
+        return True
+    options = getattr(settings, "CELERY_BROKER_USE_SSL", None) or {}
+    return bool(options.get("ssl_cert_reqs") == ssl.CERT_REQUIRED)
+
+
+def _redis_tls() -> list[CheckMessage]:
+    """Redis (throttles, locks, the cache and the task broker) over rediss:// with its certificate verified."""
+    if _services_tls_off():
+        return []
+    if all(_redis_verified(url) for url in _redis_urls()) and _broker_verifies():
+        return []
+    return [
+        Error(
+            "Redis is reached without a verified TLS certificate.",
+            hint="Use a rediss:// REDIS_URL (with ssl_ca_certs=<CA file> unless the system's CAs sign it), and no "
+            "ssl_cert_reqs other than required. " + SERVICES_TLS_HINT,
+            id="gateway.E019",
+        )
+    ]
+
+
+def _services_tls_declared_off() -> list[CheckMessage]:
+    if not _services_tls_off():
+        return []
+    return [
+        checks.Warning(
+            "GATEWAY_SERVICES_TLS=off: PostgreSQL and Redis may be reached without TLS.",
+            hint="Only for a private network path; remove it once both are reached over verified TLS.",
+            id="gateway.W001",
+        )
+    ]
+
+
 PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _secret_key,
     _allowed_hosts,
@@ -223,6 +310,9 @@ PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _embedded_broker,
     _csrf_trusted_origins,
     _distinct_secrets,
+    _database_tls,
+    _redis_tls,
+    _services_tls_declared_off,
 )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gateway.celery import refuse_unsafe_celery_start
 from gateway.env import env_bool, env_int, env_str
 from gateway.env import new_root_key_entry as new_root_key
 from gateway.settings import REST_FRAMEWORK
+from gateway.settings_authguard import redis_tls_options
 from tests.gateway.support import SHARED_SECRET, production_env, run_python
 
 # The checks read DATABASES and never connect with it; Django warns about any override of it.
@@ -21,7 +23,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:Use
 
 GOOD_SECRET_KEY = "k" * 20 + "e" * 20 + "y" * 20 + "123456"
 SQLITE_DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "gateway.sqlite3"}}
-POSTGRESQL_DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "gateway"}}
+POSTGRESQL_DATABASES = {
+    "default": {"ENGINE": "django.db.backends.postgresql", "NAME": "gateway", "OPTIONS": {"sslmode": "verify-full"}}
+}
+REDIS_TLS_URL = "rediss://redis.internal:6379/0"
+
+
+def postgresql_with(options: dict[str, str]) -> dict[str, dict[str, object]]:
+    return {"default": {**POSTGRESQL_DATABASES["default"], "OPTIONS": options}}
+
 
 # Every way a production setting can be unsafe, with the check that refuses it: the web process, the worker and
 # beat all run these checks before they start (gateway/wsgi.py, gateway/celery.py).
@@ -69,6 +79,13 @@ UNSAFE_PRODUCTION_SETTINGS = [
     ("GATEWAY_API_KEY_PEPPER", GOOD_SECRET_KEY, "gateway.E017"),
     ("GATEWAY_AUDIT_KEY", GOOD_SECRET_KEY, "gateway.E017"),
     ("GATEWAY_AUDIT_KEY", "p" * 40, "gateway.E017"),
+    ("DATABASES", postgresql_with({}), "gateway.E018"),
+    ("DATABASES", postgresql_with({"sslmode": "require"}), "gateway.E018"),  # encrypted, but to whom?
+    ("REDIS_URL", "redis://redis.internal:6379/0", "gateway.E019"),
+    ("REDIS_URL", REDIS_TLS_URL + "?ssl_cert_reqs=none", "gateway.E019"),
+    ("CELERY_BROKER_URL", "redis://redis.internal:6379/0", "gateway.E019"),
+    ("CELERY_BROKER_USE_SSL", None, "gateway.E019"),  # kombu would not verify the certificate
+    ("CELERY_BROKER_USE_SSL", {"ssl_cert_reqs": ssl.CERT_OPTIONAL}, "gateway.E019"),
 ]
 UNSAFE_IDS = [f"{setting}-{check_id}" for setting, _, check_id in UNSAFE_PRODUCTION_SETTINGS]
 
@@ -161,7 +178,9 @@ def good_production(settings) -> None:
     settings.SECURE_SSL_REDIRECT = settings.SECURE_HSTS_PRELOAD = True
     settings.PROXY_ENFORCES_HTTPS = False
     settings.DATABASES = POSTGRESQL_DATABASES
-    settings.CELERY_BROKER_URL = "redis://redis.internal:6379/0"
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = REDIS_TLS_URL
+    settings.CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    settings.SERVICES_TLS = "required"
     settings.CSRF_TRUSTED_ORIGINS = ["https://gateway.example.com"]
 
 
@@ -310,3 +329,83 @@ def test_an_empty_var_dir_is_the_default_not_the_current_folder(tmp_path: Path) 
 
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == str(Path(checks.__file__).resolve().parents[1] / "var")
+
+
+# --- TLS to PostgreSQL and Redis ---------------------------------------------------------------------------------
+
+
+def test_verify_ca_is_accepted_with_a_warning_that_the_host_name_is_unchecked(good_production: None, settings) -> None:
+    settings.DATABASES = postgresql_with({"sslmode": "verify-ca", "sslrootcert": "/etc/gateway/ca.pem"})
+
+    assert _ids() == ["gateway.W002"]
+    checks.refuse_unsafe_start()  # a warning: the processes start
+
+
+def test_a_declared_private_path_turns_the_tls_errors_into_one_warning(good_production: None, settings) -> None:
+    settings.SERVICES_TLS = "off"
+    settings.DATABASES = postgresql_with({})
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = "redis://redis.internal:6379/0"
+    settings.CELERY_BROKER_USE_SSL = None
+
+    assert _ids() == ["gateway.W001"]
+    checks.refuse_unsafe_start()
+
+
+def test_production_refuses_services_without_verified_tls_unless_declared_private(tmp_path: Path) -> None:
+    plain: dict[str, str | None] = {
+        "DATABASE_URL": "postgres://gateway@db.internal:5432/gateway",
+        "REDIS_URL": "redis://redis.internal/0",
+    }
+
+    refused = manage(production_env(tmp_path, plain), "check")
+    private = production_env(tmp_path, {**plain, "GATEWAY_SERVICES_TLS": "off"})
+    started = manage(private, "check")
+    deploy = manage(private, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert refused.returncode != 0
+    assert "gateway.E018" in refused.stderr and "gateway.E019" in refused.stderr
+    assert started.returncode == 0, started.stderr
+    assert deploy.returncode != 0
+    assert "gateway.W001" in deploy.stderr
+
+
+TLS_PASS_THROUGH = """
+import django, ssl
+django.setup()
+from django.db import connection
+from core.redis import redis_client
+from gateway.celery import app
+
+database = connection.get_connection_params()
+redis = redis_client().connection_pool.make_connection()  # not connected: its settings only
+broker = app.connection_for_write()
+print(database["sslmode"], database["sslrootcert"])
+print(type(redis).__name__, redis.cert_reqs == ssl.CERT_REQUIRED, redis.check_hostname)
+print(broker.transport_cls, broker.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED})
+"""
+
+
+def test_the_tls_options_reach_psycopg_redis_py_and_the_celery_broker(tmp_path: Path) -> None:
+    urls: dict[str, str | None] = {
+        "DATABASE_URL": "postgres://gateway@db.internal:5432/gateway?sslmode=verify-full&sslrootcert=/etc/ca/db.pem",
+        "REDIS_URL": REDIS_TLS_URL,
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+    }
+
+    shown = run_python(production_env(tmp_path, urls), "-c", TLS_PASS_THROUGH)
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split("\n")[:3] == [
+        "verify-full /etc/ca/db.pem",
+        "SSLConnection True True",
+        "rediss True",
+    ]
+
+
+def test_redis_tls_options_follow_the_url() -> None:
+    assert redis_tls_options("redis://redis.internal:6379/0") is None
+    assert redis_tls_options("") is None
+    assert redis_tls_options(REDIS_TLS_URL) == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert redis_tls_options(REDIS_TLS_URL + "?ssl_cert_reqs=none") == {"ssl_cert_reqs": ssl.CERT_NONE}
+    with pytest.raises(ImproperlyConfigured, match="ssl_cert_reqs"):
+        redis_tls_options(REDIS_TLS_URL + "?ssl_cert_reqs=sometimes")
