@@ -3,7 +3,11 @@ way it is done (the admin's form or the service), and is audited."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -121,3 +125,15 @@ def test_an_inactive_user_is_refused_even_with_a_session_left_behind(owner_a: Us
 
     assert UserSession.objects.filter(user_id=owner_a.pk).exists()
     assert_sent_to_login(owner_client)
+
+
+def test_the_command_disables_by_email(
+    owner_a: User, owner_client: Client, owner_key: IssuedKey, operator_key: IssuedKey
+) -> None:
+    out = StringIO()
+    call_command("user_disable", " Owner@A.example ", stdout=out)
+
+    assert out.getvalue() == f"Disabled {owner_a.email}; revoked 1 API key(s) they created.\n"
+    assert_ended(owner_a, owner_client, owner_key, operator_key)
+    with pytest.raises(CommandError, match=r"no user has the email address 'nobody@a\.example'"):
+        call_command("user_disable", "nobody@a.example")
