@@ -58,6 +58,7 @@ class ValidationProblemSerializer(ProblemSerializer):
 UNAUTHORIZED = "Missing, malformed, expired or revoked API key (`not_authenticated`, `authentication_failed`)."
 FORBIDDEN = "The API key lacks the required scope (`insufficient_scope`)."
 URI_TOO_LONG = "The path and query are too long (`uri_too_long`)."
+THROTTLED = "Too many failed API key attempts with this key id or from this address (`throttled`); see `Retry-After`."
 UNAVAILABLE = "A service the gateway needs is out of reach (`service_unavailable`); retry after `Retry-After`."
 TOO_LARGE = "The body is larger than the API accepts (`request_too_large`)."
 UNSUPPORTED = "The body is not `application/json` (`unsupported_media_type`)."
@@ -77,8 +78,8 @@ def problem_responses(
     own: Mapping[int, str | OpenApiResponse] | None = None, *, is_scoped: bool = True, has_body: bool = False
 ) -> dict[int, OpenApiResponse]:
     """An authenticated operation's error responses: the ones every operation can answer (401, 403 when a scope
-    is required, 414, 503; 413 and 415 when it reads a body), then its own (a plain description is a problem)."""
-    common: dict[int, str | OpenApiResponse] = {401: UNAUTHORIZED, 414: URI_TOO_LONG, 503: UNAVAILABLE}
+    is required, 414, 429, 503; 413 and 415 when it reads a body), then its own (a plain description is a problem)."""
+    common: dict[int, str | OpenApiResponse] = {401: UNAUTHORIZED, 414: URI_TOO_LONG, 429: THROTTLED, 503: UNAVAILABLE}
     if is_scoped:
         common[403] = FORBIDDEN
     if has_body:
