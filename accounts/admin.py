@@ -127,6 +127,16 @@ class UserAdmin(DjangoUserAdmin[User], TenantScopedAdmin[User]):
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return is_operator(request)
 
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        # Disabled first: the keys they created would otherwise outlive them, no longer traceable to them.
+        user_disable(user=obj, actor=actor_from_request(request))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_disable(user=user, actor=actor_from_request(request))
+        super().delete_queryset(request, queryset)
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if change:
             disabling = "is_active" in form.changed_data and not obj.is_active

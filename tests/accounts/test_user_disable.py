@@ -137,3 +137,32 @@ def test_the_command_disables_by_email(
     assert_ended(owner_a, owner_client, owner_key, operator_key)
     with pytest.raises(CommandError, match=r"no user has the email address 'nobody@a\.example'"):
         call_command("user_disable", "nobody@a.example")
+
+
+def test_deleting_a_user_in_the_admin_first_disables_them(
+    operator_client: Client, owner_a: User, owner_client: Client, owner_key: IssuedKey, operator_key: IssuedKey
+) -> None:
+    delete_url = reverse("admin:accounts_user_delete", args=[owner_a.pk])
+
+    response = operator_client.post(delete_url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=owner_a.pk).exists()
+    assert_sent_to_login(owner_client)
+    assert api_status(owner_key) == 401  # revoked before its creator was gone
+    assert api_status(operator_key) == 200
+    assert AuditEvent.objects.filter(action=AuditAction.USER_DISABLED, target_id=str(owner_a.pk)).count() == 1
+
+
+def test_deleting_users_in_bulk_in_the_admin_first_disables_each(
+    operator_client: Client, owner_a: User, owner_b: User, owner_key: IssuedKey
+) -> None:
+    changelist = reverse("admin:accounts_user_changelist")
+    chosen = {"action": "delete_selected", "_selected_action": [str(owner_a.pk), str(owner_b.pk)]}
+
+    response = operator_client.post(changelist, {**chosen, "post": "yes"})
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk__in=[owner_a.pk, owner_b.pk]).exists()
+    assert api_status(owner_key) == 401
+    assert AuditEvent.objects.filter(action=AuditAction.USER_DISABLED).count() == 2
