@@ -272,8 +272,7 @@ GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=3600)
-# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout
-# is ever permanent).
+# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout is permanent).
 THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
 THROTTLE_IP_ATTEMPTS = env_int("GATEWAY_THROTTLE_IP_ATTEMPTS", 20, minimum=1)
 THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, minimum=1)
@@ -283,8 +282,9 @@ API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUC
 API_KEY_DEFAULT_DAYS = env_int("GATEWAY_API_KEY_DEFAULT_DAYS", 90, minimum=1)
 API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
 
-# --- Threat detection and alert email (gateway/settings_alerts.py) ------------------------------------------
+# --- Threat detection and alert email (settings_alerts.py); RLS database roles (settings_tenancy.py) ------
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
