@@ -138,9 +138,21 @@ def test_a_query_that_forgets_its_tenant_filter_sees_only_the_tenant_in_scope(ap
         assert list(Channel.objects.values_list("pk", flat=True)) == [world_a.channel.pk]
         assert list(Tenant.objects.values_list("pk", flat=True)) == [world_a.tenant.pk]
         assert Message.objects.filter(tenant=world_b.tenant).count() == 0
+        assert _count(Message._meta.db_table) == len(world_a.messages)  # raw SQL too
         with all_tenants():
             assert Message.objects.count() == len(world_a.messages) + len(world_b.messages)
         assert Message.objects.count() == len(world_a.messages)  # the narrower scope is back
+
+
+def test_a_transaction_holding_another_tenants_row_lock_still_sees_only_its_scope(
+    app_role, world_a: World, world_b: World
+):
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().get(pk=world_b.messages[0].pk)  # as an operator job
+        with tenant_scope([world_a.tenant.pk]):
+            assert _count(Message._meta.db_table) == len(world_a.messages)
+            assert not Message.objects.filter(pk=locked.pk).exists()
+        assert Message.objects.filter(pk=locked.pk).exists()
 
 
 def test_a_row_of_another_tenant_cannot_be_written(app_role, world_a: World, world_b: World):

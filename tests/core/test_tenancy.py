@@ -21,6 +21,7 @@ from core.tenancy import (
     scope_value,
     tenant_scope,
 )
+from gateway.management.commands.db_roles import Command as DbRolesCommand
 
 TENANT_ONE = uuid.UUID("00000000-0000-4000-8000-000000000001")
 TENANT_TWO = uuid.UUID("00000000-0000-4000-8000-000000000002")
@@ -74,3 +75,10 @@ def test_a_management_command_is_an_operator_job_and_runserver_serves_requests(m
     finally:
         process_scope_default(NO_TENANTS)
     assert seen == [expected]
+
+
+def test_db_roles_help_explains_the_deployment():
+    text = DbRolesCommand().create_parser("manage.py", "db_roles").format_help()
+    assert "DATABASE_URL=postgres://gateway_app@db/gateway" in text
+    assert "manage.py migrate && manage.py db_roles" in text
+    assert "--print" in text
