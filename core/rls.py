@@ -99,12 +99,19 @@ def role_name_checked(name: str) -> str:
 
 
 def role_statements(connection: BaseDatabaseWrapper, role: str, *, login: bool) -> list[str]:
-    """Create the role when missing, then force its attributes: it bypasses nothing and creates nothing."""
+    """Create the role when missing, bypassing nothing and creating nothing; refuse one that exists with more
+    (changing those attributes needs a superuser, and RLS would not bind a superuser or BYPASSRLS role)."""
     quoted = connection.ops.quote_name(role_name_checked(role))
-    exists = f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"  # noqa: S608 - the name matched _ROLE_NAME
-    create = f"DO $$ BEGIN IF NOT EXISTS ({exists}) THEN CREATE ROLE {quoted} NOLOGIN; END IF; END $$"
     attributes = "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT"
-    return [create, f"ALTER ROLE {quoted} {attributes} {'LOGIN' if login else 'NOLOGIN'}"]
+    named = f"FROM pg_roles WHERE rolname = '{role}'"  # the name matched _ROLE_NAME
+    powerful = "rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole OR rolreplication"
+    create = (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 {named}) THEN CREATE ROLE {quoted} NOLOGIN {attributes}; "
+        f"ELSIF EXISTS (SELECT 1 {named} AND ({powerful})) THEN "
+        f"RAISE EXCEPTION 'role {role} may bypass row-level security or create roles or databases: "
+        f"take those away first'; END IF; END $$"
+    )
+    return [create, f"ALTER ROLE {quoted} {'LOGIN' if login else 'NOLOGIN'}"]
 
 
 def grant_statements(connection: BaseDatabaseWrapper, plan: RolePlan, *, schema: str) -> list[str]:

@@ -118,6 +118,15 @@ def test_db_roles_prints_its_sql_and_explains_the_deployment(database_roles):
     assert "TRUNCATE" not in printed.getvalue()
 
 
+def test_db_roles_refuses_a_role_that_already_bypasses_row_level_security(database_roles, settings):
+    settings.GATEWAY_DB_OPERATOR_ROLE = "gateway_rls_bypassing_probe"
+    with connection.cursor() as cursor:  # rolled back with the test, as the role is
+        cursor.execute("CREATE ROLE gateway_rls_bypassing_probe NOLOGIN BYPASSRLS")
+
+    with pytest.raises(ProgrammingError, match="may bypass row-level security"):
+        call_command("db_roles", stdout=io.StringIO())
+
+
 # --- Queries as the application role ------------------------------------------------------------------
 
 
