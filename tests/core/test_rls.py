@@ -8,7 +8,7 @@ import io
 import pytest
 from django.apps import apps
 from django.core.management import call_command
-from django.db import ProgrammingError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections, transaction
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from rest_framework.request import Request
@@ -21,7 +21,14 @@ from accounts.models import ApiKey, ApiScope, Membership, Role, Tenant, User
 from audit.models import AuditAction, AuditEvent
 from audit.services import audit_record
 from core.rls import POLICY_NAME
-from core.tenancy import all_tenants, current_scope, request_scope_begin, request_scope_end, tenant_scope
+from core.tenancy import (
+    all_tenants,
+    connection_scope_receive,
+    current_scope,
+    request_scope_begin,
+    request_scope_end,
+    tenant_scope,
+)
 from gateway.database_roles import rls_ensure
 from messaging.models import Channel, Contact, Conversation, Message
 from tests.admin_pages import changelist_count
@@ -162,6 +169,21 @@ def test_a_transaction_holding_another_tenants_row_lock_still_sees_only_its_scop
             assert _count(Message._meta.db_table) == len(world_a.messages)
             assert not Message.objects.filter(pk=locked.pk).exists()
         assert Message.objects.filter(pk=locked.pk).exists()
+
+
+def test_a_connection_opened_inside_a_scope_starts_with_it(app_role, tenant_a: Tenant, settings):
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # a second session, as after a reconnect
+    try:
+        with tenant_scope([tenant_a.pk]):
+            other.ensure_connection()
+            with other.connection.cursor() as cursor:
+                cursor.execute(f"SET ROLE {settings.GATEWAY_DB_APP_ROLE}")
+            connection_scope_receive(None, connection=other)  # what connection_created does on a real reconnect
+            with other.cursor() as cursor:
+                cursor.execute("SELECT current_setting('gateway.tenants', true)")
+                assert cursor.fetchone() == (str(tenant_a.pk),)
+    finally:
+        other.close()
 
 
 def test_a_row_of_another_tenant_cannot_be_written(app_role, world_a: World, world_b: World):
