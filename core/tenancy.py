@@ -54,8 +54,9 @@ def current_scope() -> str:
 
 
 def process_scope_default(value: str) -> None:
-    """The scope of this process outside any narrower one: ``*`` for management commands and workers (operator
-    jobs), empty (the default) for web processes, whose requests start with no tenant."""
+    """The scope of this process outside any narrower one: ``*`` for management commands (operator jobs; manage.py
+    sets it), empty (the default) elsewhere. Requests start with no tenant and Celery tasks with every tenant,
+    whatever the process default."""
     global _process_default  # noqa: PLW0603 - one value per process, set once at start
     _process_default = _checked(value)
 
