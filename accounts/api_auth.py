@@ -19,6 +19,7 @@ from accounts.apikey_guard import ApiKeyThrottledError
 from accounts.apikeys import ApiKeyRejectedError, api_key_authenticate
 from accounts.models import ApiKey, ApiScope, Tenant
 from core.clientip import client_ip
+from core.tenancy import all_tenants, edge_scope_set, scope_value
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -52,11 +53,13 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         raw_key = _bearer_token(header)
         try:
-            api_key = api_key_authenticate(raw_key=raw_key, ip=client_ip(request._request))
+            with all_tenants():  # the key names its tenant: until it is found, no tenant is known
+                api_key = api_key_authenticate(raw_key=raw_key, ip=client_ip(request._request))
         except ApiKeyRejectedError:
             raise AuthenticationFailed(AUTHENTICATION_FAILED_MESSAGE) from None
         except ApiKeyThrottledError as throttled:
             raise Throttled(throttled.retry_after_seconds, THROTTLED_MESSAGE) from None
+        edge_scope_set(scope_value([api_key.tenant_id]))  # the rest of the request sees the key's tenant only
         client = ApiClient(tenant=api_key.tenant, api_key=api_key, scopes=frozenset(api_key.scopes))
         return client, api_key
 

@@ -36,6 +36,7 @@ from audit.alerts.detectors import logins as login_detectors
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.clientip import client_ip
+from core.tenancy import all_tenants
 from core.throttle import Verdict
 
 SETUP_KEY = "totp_setup_key"
@@ -86,6 +87,7 @@ def _after_password(request: HttpRequest, next_url: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@all_tenants()  # who signs in is known before their tenants are: login runs across tenants
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
     if request.user.is_authenticated and request.method == "GET":
@@ -126,6 +128,7 @@ def _otp_attempt(request: HttpRequest) -> Verdict:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@all_tenants()
 def otp_view(request: HttpRequest) -> HttpResponse:
     """Second factor after the password; with an already verified session it is the step-up prompt."""
     next_url = _next_url(request)
@@ -161,6 +164,7 @@ def otp_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@all_tenants()
 def enrol_view(request: HttpRequest) -> HttpResponse:
     """Users without an authenticator must add one before anything else. Each POST redirects (see
     accounts.shown_once): the setup key is shown once, after which only a new key can be asked for."""
@@ -207,6 +211,7 @@ def _enrolment_done(request: HttpRequest, user: User, device: TotpDevice, next_u
 
 @login_required
 @require_GET
+@all_tenants()
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
     """The backup codes the enrolment just issued, once; a reload says they were already shown."""
     held = shown_once_take(request, purpose=BACKUP_CODES)
@@ -231,6 +236,7 @@ def _qr_svg(data: str) -> str:
 
 
 @require_POST
+@all_tenants()
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         _audit(request, AuditAction.LOGOUT)

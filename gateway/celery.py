@@ -6,13 +6,19 @@ import os
 
 import django
 from celery import Celery
-from celery.signals import beat_init, celeryd_init
+from celery.signals import beat_init, celeryd_init, task_postrun, task_prerun
+
+from core.tenancy import task_scope_begin, task_scope_end
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
 app = Celery("gateway")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Tasks are operator jobs: each runs over every tenant under row-level security (docs/isolation.md).
+task_prerun.connect(task_scope_begin, dispatch_uid="core.tenancy.task_begin")
+task_postrun.connect(task_scope_end, dispatch_uid="core.tenancy.task_end")
 
 
 @celeryd_init.connect

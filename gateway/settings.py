@@ -272,8 +272,7 @@ GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=3600)
-# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout
-# is ever permanent).
+# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout is permanent).
 THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
 THROTTLE_IP_ATTEMPTS = env_int("GATEWAY_THROTTLE_IP_ATTEMPTS", 20, minimum=1)
 THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, minimum=1)
@@ -281,9 +280,10 @@ THROTTLE_COOLOFF_SECONDS = [int(value) for value in env_list("GATEWAY_THROTTLE_C
 THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
 API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
 
-# --- Threat detection, alert email (settings_alerts.py); API keys, sessions, services TLS (settings_authguard.py)
+# --- Topic modules (gateway/settings_<topic>.py): alerts, API keys and services TLS, RLS roles ------------
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_authguard import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],

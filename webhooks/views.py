@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from audit.alerts.detectors.webhooks import webhook_app_key_unknown, webhook_signature_failed
 from core.clientip import client_ip
 from core.metrics import metric_increment
+from core.tenancy import all_tenants
 from messaging.models import MetaApp
 from webhooks.app_cache import app_known, signed_app
 from webhooks.services import delivery_record
@@ -28,6 +29,7 @@ def _active_app(app_key: str) -> MetaApp | None:
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@all_tenants()  # the edge finds the app, and so the tenant, from the URL: routing is cross-tenant by nature
 def meta_webhook(request: HttpRequest, app_key: str) -> HttpResponse:
     if request.method == "GET":
         return _handshake(request, app_key)
