@@ -215,7 +215,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-
 SECURE_COOKIES = env_bool("GATEWAY_SECURE_COOKIES", IS_PRODUCTION)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
@@ -285,6 +284,7 @@ API_KEY_MAX_DAYS = env_int("GATEWAY_API_KEY_MAX_DAYS", 365, minimum=1)
 
 # --- Threat detection and alert email (gateway/settings_alerts.py) ------------------------------------------
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_metrics import *  # noqa: E402, F403 - /metrics' token (docs/metrics.md), listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
