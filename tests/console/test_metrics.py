@@ -23,6 +23,7 @@ from audit.alerts.models import Severity
 from audit.alerts.services import AlertSpec, alert_raise
 from core.metrics import metric_value
 from encryption import providers
+from encryption.errors import DecryptionError
 from messaging.channels import meta_app_register
 from messaging.models import MetaApp
 from webhooks.models import Delivery
@@ -53,7 +54,7 @@ FAMILIES = (
 )
 
 
-def scrape(**headers: str) -> str:
+def scrape(**headers: Any) -> str:
     response = Client().get("/metrics", **headers)
     assert response.status_code == 200, response.status_code
     assert response["Content-Type"].startswith("text/plain; version=")
@@ -273,7 +274,7 @@ def test_readiness_names_a_broken_key_provider_and_nothing_of_its_keys(settings:
 @pytest.mark.usefixtures("fresh_provider")
 def test_readiness_names_a_key_provider_that_cannot_unwrap_what_it_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(self: providers.LocalKeyProvider, blob: bytes, *, version: int, context: bytes) -> bytes:
-        raise providers.DecryptionError("a key wrapped under root version 1 failed authentication")
+        raise DecryptionError("a key wrapped under root version 1 failed authentication")
 
     monkeypatch.setattr(providers.LocalKeyProvider, "unwrap", refuse)
 
