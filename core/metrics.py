@@ -12,7 +12,6 @@ this process and the default registry holds them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.metrics import MetricWrapperBase
@@ -90,10 +89,6 @@ def metric_value(name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == f"{name}{suffix}" and wanted <= set(sample.labels.items())
     )
-
-
-def metric_names() -> Iterable[str]:
-    return tuple(_METRICS)
 
 
 def is_multiprocess() -> bool:
