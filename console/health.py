@@ -1,4 +1,4 @@
-"""Readiness probes: can this process reach the database and the broker right now?
+"""Readiness probes: can this process reach the database and the broker, and use its key provider, right now?
 
 Each probe answers a stable name and whether it passed; a failure is reported by name only (never the URL, the
 host or the driver's message, which may carry credentials).
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from celery import current_app
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from kombu.exceptions import OperationalError as BrokerError
+
+from encryption.providers import root_provider_is_usable
 
 BROKER_TIMEOUT_SECONDS = 2
 
@@ -42,5 +44,11 @@ def broker_probe() -> ProbeResult:
     return ProbeResult("broker", is_ok=True)
 
 
+def key_provider_probe() -> ProbeResult:
+    """The root key provider loads its keys and wraps and unwraps a throwaway key (without it no new key can be
+    made and no stored key opened)."""
+    return ProbeResult("key_provider", is_ok=root_provider_is_usable())
+
+
 def readiness_probes() -> list[ProbeResult]:
-    return [database_probe(), broker_probe()]
+    return [database_probe(), broker_probe(), key_provider_probe()]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from console import views
+from console.metrics.views import metrics
 
 app_name = "console"
 
@@ -8,4 +9,5 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.liveness, name="healthz"),
     path("readyz", views.readiness, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -27,7 +27,7 @@ def liveness(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def readiness(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer; 503 naming the ones that do not."""
+    """200 when the database, the broker and the key provider answer; 503 naming the ones that do not."""
     results = readiness_probes()
     failed = [result.name for result in results if not result.is_ok]
     body = {

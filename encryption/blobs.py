@@ -30,5 +30,5 @@ def blob_open(*, tenant_id: uuid.UUID | None, model: str, slot: str, row_id: uui
         cipher = keyring.cipher_for_read(key_id_of(sealed), owner=keyring.owner_of(tenant_id))
         return open_sealed(cipher, sealed, Context(tenant_id=tenant_id, model=model, field=slot, row_id=row_id))
     except DecryptionError as error:
-        metric_increment("encryption.decrypt_failures", model=model, field=slot)
+        metric_increment("gateway_decrypt_failures", model=model, field=slot)
         raise DecryptionError(f"{model}.{slot} of row {row_id} cannot be opened: {error}") from None

@@ -227,7 +227,7 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
             cipher = keyring.cipher_for_read(key_id_of(sealed), owner=keyring.owner_of(tenant_id))
             return open_with_stem(cipher, sealed, column_prefix(tenant_id, self.model_label, self.name) + row)
         except DecryptionError as error:
-            metric_increment("encryption.decrypt_failures", model=self.model_label, field=self.name)
+            metric_increment("gateway_decrypt_failures", model=self.model_label, field=self.name)
             logger.warning(
                 "encrypted value did not open",
                 extra={

@@ -91,3 +91,18 @@ def root_provider() -> RootKeyProvider:
         return LocalKeyProvider(parse_root_keys(settings.GATEWAY_ROOT_KEYS))
     except ValueError as error:
         raise EncryptionError(f"GATEWAY_ROOT_KEYS is not usable: {error}") from None
+
+
+PROBE_CONTEXT = b"gateway readiness probe"
+
+
+def root_provider_is_usable() -> bool:
+    """Whether the configured provider loads and wraps then unwraps a throwaway random key under its primary root
+    version (what every new key needs); nothing of any key leaves this function, not even in an error."""
+    try:
+        provider = root_provider()
+        probe = os.urandom(ROOT_KEY_BYTES)
+        version, blob = provider.wrap(probe, context=PROBE_CONTEXT)
+        return provider.unwrap(blob, version=version, context=PROBE_CONTEXT) == probe
+    except EncryptionError:
+        return False

@@ -61,7 +61,7 @@ def deliveries_deliver(delivery_ids: Sequence[uuid.UUID]) -> dict[str, int]:
     for endpoint_id, deliveries in by_endpoint.items():
         words = _endpoint_batch_guarded(endpoints[endpoint_id], deliveries)
         for word in words:
-            metric_increment("events_delivery_outcomes", outcome=word)
+            metric_increment("gateway_event_deliveries", outcome=word)
         counts.update(words)
     counts["not_due"] = len(delivery_ids) - sum(counts.values())
     return dict(counts)

@@ -215,7 +215,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-
 SECURE_COOKIES = env_bool("GATEWAY_SECURE_COOKIES", IS_PRODUCTION)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
@@ -280,10 +279,11 @@ THROTTLE_COOLOFF_SECONDS = [int(value) for value in env_list("GATEWAY_THROTTLE_C
 THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
 API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
 
-# --- Topic modules (gateway/settings_<topic>.py): alerts, API keys and services TLS, RLS roles ------------
+# --- Topic modules (gateway/settings_<topic>.py): alerts, API keys and TLS, RLS roles, metrics ----------
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_authguard import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_metrics import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],

@@ -33,7 +33,7 @@ class LiveGunicorn:
 
 
 @contextmanager
-def live_gunicorn(log_path: Path, env: dict[str, str] | None = None) -> Iterator[LiveGunicorn]:
+def live_gunicorn(log_path: Path, env: dict[str, str] | None = None, *, workers: int = 1) -> Iterator[LiveGunicorn]:
     """The listening socket is made here and handed over (``fd://``): the port is known and free, with no race."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -53,7 +53,7 @@ def live_gunicorn(log_path: Path, env: dict[str, str] | None = None) -> Iterator
         "--bind",
         f"fd://{listener.fileno()}",
         "--workers",
-        "1",
+        str(workers),
         "--threads",
         "2",
         "--no-control-socket",  # its default path is per user: another gunicorn running here would share it

@@ -88,7 +88,7 @@ def quarantined_item_replay(*, item_id: uuid.UUID, actor: Actor) -> ReplayResult
             target_id=str(held.pk),
             details={"delivery_id": str(delivery.pk), "outcome": result.outcome, "detail": result.detail},
         )
-    metric_increment("webhooks.quarantine_replays", outcome=result.outcome)
+    metric_increment("gateway_webhook_quarantine_replays", outcome=result.outcome)
     return result
 
 

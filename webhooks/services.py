@@ -86,7 +86,7 @@ def delivery_process(*, delivery_id: uuid.UUID) -> Counter[str]:
 def _unreadable(delivery_id: uuid.UUID, problem: ParseProblem) -> None:
     """A signed body refused as a whole (not JSON, nested too deep, an unknown object): processed with nothing
     stored, never retried (it would fail the same way); the raw delivery stays for its retention."""
-    metric_increment("webhooks.deliveries_unreadable")
+    metric_increment("gateway_webhook_deliveries_unreadable")
     logger.warning(
         "webhook delivery unreadable",
         extra={"delivery_id": str(delivery_id), "path": problem.path, "reason": problem.reason[:120]},
@@ -129,7 +129,7 @@ def delivery_fail(*, delivery_id: uuid.UUID, attempts: int, error: str) -> bool:
         status=DeliveryStatus.FAILED, updated_at=timezone.now()
     )
     if failed:
-        metric_increment("webhooks.deliveries_failed")
+        metric_increment("gateway_webhook_deliveries_failed")
         logger.error(
             "webhook delivery failed, not retried again",
             extra={"delivery_id": str(delivery_id), "attempts": attempts, "error": error},

@@ -14,13 +14,18 @@ from django.views.decorators.http import require_http_methods
 
 from audit.alerts.detectors.webhooks import webhook_app_key_unknown, webhook_signature_failed
 from core.clientip import client_ip
-from core.metrics import metric_increment
+from core.metrics import metric_increment, metric_observe
 from core.tenancy import all_tenants
 from messaging.models import MetaApp
 from webhooks.app_cache import app_known, signed_app
 from webhooks.services import delivery_record
 
 logger = logging.getLogger(__name__)
+
+# The metrics' platform label: this route receives Meta's webhooks for WhatsApp, Messenger and Instagram alike,
+# and which one a body is for is known only once it is parsed, after the answer.
+PLATFORM = "meta"
+REFUSAL_OUTCOMES = {411: "length_required", 413: "too_large"}
 
 
 def _active_app(app_key: str) -> MetaApp | None:
@@ -52,15 +57,18 @@ def _receive(request: HttpRequest, app_key: str) -> HttpResponse:
     try:
         body = _raw_body(request)
     except _BodyRefusedError as refused:
+        metric_increment("gateway_webhooks", platform=PLATFORM, outcome=REFUSAL_OUTCOMES[refused.status])
         return HttpResponse(status=refused.status)
     signature = request.headers.get("X-Hub-Signature-256")
     app = signed_app(app_key, body, signature)
     if app is None:
-        metric_increment("webhooks.signature_failures")
+        metric_increment("gateway_webhooks", platform=PLATFORM, outcome="rejected_signature")
         logger.warning("webhook refused: unknown app or bad signature", extra={"app_key": app_key[:32]})
         _refusal_detect(request, app_key)
         return HttpResponse(status=401)  # the same answer for both, so app keys cannot be probed
     delivery_record(meta_app_id=app.pk, tenant_id=app.tenant_id, body=body, signature=signature or "", arrived=arrived)
+    metric_observe("gateway_webhook_ack_seconds", time.perf_counter() - arrived, platform=PLATFORM)
+    metric_increment("gateway_webhooks", platform=PLATFORM, outcome="accepted")
     return HttpResponse(status=200)
 
 

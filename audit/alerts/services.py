@@ -15,6 +15,7 @@ from audit.alerts.models import AlertStatus, SecurityAlert, Severity, ThresholdO
 from audit.alerts.thresholds import threshold_for
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.metrics import metric_increment
 
 EvidenceValue = str | int | bool | None
 # Evidence names things by id (UUIDs, hashes, network prefixes) and counts them: nothing longer fits.
@@ -59,6 +60,7 @@ def alert_raise(*, spec: AlertSpec) -> AlertRaised:
         raised = AlertRaised(alert=alert, is_new=is_new)
         alert_writers_run(raised)
         transaction.on_commit(lambda: alert_notifiers_run(raised))
+        transaction.on_commit(lambda: metric_increment("gateway_security_alerts", kind=spec.detector))
     return raised
 
 

@@ -68,7 +68,7 @@ def test_readiness_is_ok_when_the_database_and_the_broker_answer() -> None:
     response = Client().get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "key_provider": "ok"}}
 
 
 def _refuse_queries(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -80,7 +80,10 @@ def test_readiness_names_an_unreachable_database_and_nothing_of_its_error() -> N
         response = Client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "checks": {"database": "unreachable", "broker": "ok"}}
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "unreachable", "broker": "ok", "key_provider": "ok"},
+    }
     assert b"10.0.0.5" not in response.content and b"password" not in response.content
 
 
@@ -98,7 +101,10 @@ def test_readiness_names_an_unreachable_broker_and_not_its_url() -> None:
     response = Client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "checks": {"database": "ok", "broker": "unreachable"}}
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "broker": "unreachable", "key_provider": "ok"},
+    }
     assert b"s3cret" not in response.content and b"127.0.0.1" not in response.content
 
 

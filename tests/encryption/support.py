@@ -14,7 +14,7 @@ from encryption.envelope import open_sealed
 from encryption.models import DataKey
 from tests.testapp.models import Note
 
-DECRYPT_FAILURES = "encryption.decrypt_failures"
+DECRYPT_FAILURES = "gateway_decrypt_failures"
 
 
 def notes() -> models.QuerySet[Note]:
@@ -64,7 +64,7 @@ def plant(instance: models.Model, field: str, raw: bytes) -> None:
 
 
 def decrypt_failures() -> int:
-    return metric_value(DECRYPT_FAILURES)
+    return int(metric_value(DECRYPT_FAILURES))
 
 
 def canary_opens(key_id: int) -> bool:

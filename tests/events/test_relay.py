@@ -105,12 +105,12 @@ def test_an_endpoint_with_no_free_slot_waits_uncounted_while_another_endpoint_is
         slow = endpoint_make(tenant_a, url=server.url("/slow"), max_in_flight=1)
         endpoint_make(tenant_a, url=server.url("/fast"))
         events_received_record(tenant_a, channel_a)
-        busy_before = metric_value("events_delivery_outcomes", outcome="busy")
+        busy_before = metric_value("gateway_event_deliveries", outcome="busy")
         with held_slot(f"{SLOT_PREFIX}:{slow.pk}", slots=1, ttl_seconds=60):  # another process is attempting
             counts = due_deliver()
 
     assert counts == {"busy": 1, "delivered": 1, "not_due": 0}
-    assert metric_value("events_delivery_outcomes", outcome="busy") == busy_before + 1
+    assert metric_value("gateway_event_deliveries", outcome="busy") == busy_before + 1
     assert server.paths_requested() == ["/fast"]
     waiting = EventDelivery.objects.get(endpoint=slow)
     assert (waiting.status, waiting.attempts, waiting.published_at) == ("pending", 0, None)

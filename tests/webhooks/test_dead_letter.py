@@ -92,7 +92,7 @@ def test_a_failing_delivery_is_failed_after_the_last_attempt_and_never_requeued(
     app: MetaApp, published: list[tuple[object, ...]], caplog: pytest.LogCaptureFixture
 ) -> None:
     delivery = _delivery(app)
-    failed_before = metric_value("webhooks.deliveries_failed")
+    failed_before = metric_value("gateway_webhook_deliveries_failed")
 
     with caplog.at_level(logging.WARNING):
         assert [_run(delivery) for _ in range(2)] == [{"attempt_failed": 1}] * 2
@@ -104,7 +104,7 @@ def test_a_failing_delivery_is_failed_after_the_last_attempt_and_never_requeued(
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 3)
-    assert metric_value("webhooks.deliveries_failed") == failed_before + 1
+    assert metric_value("gateway_webhook_deliveries_failed") == failed_before + 1
     errors = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert [record.getMessage() for record in errors] == ["webhook delivery failed, not retried again"]
     assert errors[0].error == "KeyError" and errors[0].attempts == 3  # type: ignore[attr-defined]

@@ -101,13 +101,13 @@ def _matrix(body: bytes) -> dict[str, str | None]:
 
 def test_every_bad_signature_is_a_bare_401_that_writes_nothing(app_a: MetaApp, app_b: MetaApp) -> None:
     body = (FIXTURES / "whatsapp_text.json").read_bytes()
-    failures_before = metric_value("webhooks.signature_failures")
+    failures_before = metric_value("gateway_webhooks", outcome="rejected_signature")
 
     results = {name: _post(app_a.app_key, body, signature) for name, signature in _matrix(body).items()}
 
     assert results == dict.fromkeys(results, 401)
     assert Delivery.objects.count() == 0
-    assert metric_value("webhooks.signature_failures") - failures_before == len(results)
+    assert metric_value("gateway_webhooks", outcome="rejected_signature") - failures_before == len(results)
 
 
 def test_unknown_app_answers_exactly_like_a_bad_signature(app_a: MetaApp) -> None:
@@ -290,7 +290,7 @@ def test_any_signed_body_is_stored_and_answered_200(app_a: MetaApp, body: bytes)
 
 def test_a_delivery_keeps_how_long_it_took_to_record(app_a: MetaApp, monkeypatch: pytest.MonkeyPatch) -> None:
     body = (FIXTURES / "whatsapp_text.json").read_bytes()
-    ticks = iter([100.0, 100.04])  # the view takes the request, then the row is built
+    ticks = iter([100.0, 100.04, 100.05])  # the view takes the request, the row is built, the 200 goes
 
     class Clock:
         @staticmethod
@@ -299,7 +299,9 @@ def test_a_delivery_keeps_how_long_it_took_to_record(app_a: MetaApp, monkeypatch
 
     monkeypatch.setattr(webhook_views, "time", Clock)
     monkeypatch.setattr(webhook_services, "time", Clock)
+    acks_before = metric_value("gateway_webhook_ack_seconds", platform="meta")
 
     assert _post(app_a.app_key, body, signature_for(SECRET_A, body)) == 200
 
     assert Delivery.objects.get().ack_ms == 40  # milliseconds
+    assert metric_value("gateway_webhook_ack_seconds", platform="meta") == acks_before + 1

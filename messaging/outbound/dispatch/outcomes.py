@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
 
 from audit.alerts.detectors.reputation import QUALITY_ERROR_CODES, meta_quality_error_observe
 from core.bulk import ColumnChange, rows_update
+from core.metrics import metric_increment
 from core.ratelimit import CHANNEL, RECIPIENT, SendBudget, send_budget_hold
 from messaging.models import Message, SendAttempt
 from messaging.outbound.dispatch.budgets import acceptances_record
@@ -42,10 +44,19 @@ def outcomes_apply(items: list[Outgoing]) -> Counter[str]:
         parked_statuses_follow([item.message for item in accepted])
         outcomes["accepted"] = len(accepted)
         acceptances_record({item.message.channel_id for item in accepted})
+        sends_count([item.message for item in accepted], "accepted")
     for item in items:
         if item.result is not None and item.result.policy is not None:
-            outcomes[outcome_apply(item.message, item.result, item.budget)] += 1
+            outcome = outcome_apply(item.message, item.result, item.budget)
+            outcomes[outcome] += 1
+            sends_count([item.message], outcome)
     return outcomes
+
+
+def sends_count(messages: Iterable[Message], outcome: str) -> None:
+    """The ``gateway_sends_total`` metric: one per message, by its channel's platform (loaded with the lease)."""
+    for message in messages:
+        metric_increment("gateway_sends", platform=message.channel.platform, outcome=outcome)
 
 
 def _result(item: Outgoing) -> CallResult:

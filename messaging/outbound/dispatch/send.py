@@ -22,7 +22,7 @@ from messaging.outbound.dispatch.calls import (
     is_channel_error,
 )
 from messaging.outbound.dispatch.lease import leased_messages_load, messages_lease, not_leased
-from messaging.outbound.dispatch.outcomes import outcomes_apply
+from messaging.outbound.dispatch.outcomes import outcomes_apply, sends_count
 from messaging.outbound.dispatch.transitions import message_fail, message_hold, messages_requeue
 
 GRANT_VALID_MIN_MS = 50  # a call starts within half the rate guard of its grant, or this long (a guard of 0 included)
@@ -55,6 +55,7 @@ def messages_send(*, message_ids: Sequence[uuid.UUID]) -> Counter[str]:
         except (ValueError, KeyError, TypeError, DecryptionError):  # DecryptionError: content expired or shredded
             message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
             outcomes["failed"] += 1
+            sends_count([message], "failed")
             continue
         outgoing.append(Outgoing(message, path, body, ticket.budget, last_attempt=ticket.last_attempt))
     valid_until = grants_taken_at + max(settings.GATEWAY_SEND_RATE_GUARD_MS / 2, GRANT_VALID_MIN_MS) / 1000
@@ -65,6 +66,7 @@ def messages_send(*, message_ids: Sequence[uuid.UUID]) -> Counter[str]:
         for item in [item for item in rest if item.message.channel_id in paused]:
             message_hold(item.message)  # the channel is paused: no call, nothing counted
             outcomes["held"] += 1
+            sends_count([item.message], "held")
         rest = [item for item in rest if item.message.channel_id not in paused]
     outcomes.update(_send_round(rest, valid_until=valid_until))
     return +outcomes
@@ -83,5 +85,6 @@ def _send_round(outgoing: list[Outgoing], *, valid_until: float) -> Counter[str]
         delay = random.uniform(0, COUNTDOWN_JITTER_SECONDS)  # noqa: S311 - jitter, not security
         messages_requeue([item.message for item in stale], delay_seconds=delay)
         outcomes["stale_grant"] += len(stale)
+        sends_count([item.message for item in stale], "stale_grant")
     outcomes.update(outcomes_apply([item for item in outgoing if item.result is not None]))
     return outcomes

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.metrics import metric_increment
 from policies.models import PurgeCount, PurgeRun
 from policies.retention.purge import kinds
 from policies.retention.purge.keys import day_keys_schedule_destroy
@@ -117,7 +118,11 @@ def retention_purge(
     _finish(run, complete=complete)
     _audit(run, tally, complete=complete, actor_label=actor_label)
     _empty_runs_prune()
-    return PurgeOutcome(run, tally, complete)
+    outcome = PurgeOutcome(run, tally, complete)
+    for kind, count in outcome.totals().items():
+        if count:
+            metric_increment("gateway_purged", count, kind=kind)
+    return outcome
 
 
 def retention_purge_preview(*, now: datetime) -> PurgeOutcome:
