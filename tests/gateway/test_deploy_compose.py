@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.gateway.deploy_support import COMPOSE, DEFAULTED_VARIABLE, DEPLOY, compose, compose_services, deploy_check
 from tests.gateway.deploy_support import secret_files as create_secret_files
+from tests.gateway.support import ROOT, run_python
 
 GATEWAY_SECRETS = "/run/secrets/gateway"
 # The services that run the gateway's image and need its database schema.
@@ -145,3 +150,46 @@ def test_the_compose_environment_passes_the_production_checks(secret_files: Path
     assert shared["GATEWAY_ENV"] == "production"
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def _compose_web_command(listener: socket.socket) -> list[str]:
+    """The compose web command, on a socket made here instead of 0.0.0.0:8000, with one gunicorn worker."""
+    command = [str(value) for value in compose_services()["web"]["command"]]
+    command[command.index("0.0.0.0:8000")] = f"fd://{listener.fileno()}"
+    command[command.index("--workers") + 1] = "1"
+    return [str(Path(sys.executable).parent / command[0]), *command[1:], "--no-control-socket"]
+
+
+def _healthcheck(port: int, allowed_hosts: str) -> int:
+    env = {"PATH": os.environ.get("PATH", ""), "GATEWAY_HEALTHCHECK_PORT": str(port)}
+    return run_python({**env, "DJANGO_ALLOWED_HOSTS": allowed_hosts}, str(DEPLOY / "healthcheck.py")).returncode
+
+
+@pytest.mark.slow
+def test_the_compose_web_process_starts_in_production_and_passes_the_image_health_check(secret_files: Path) -> None:
+    shared = compose_services()["web"]["environment"]
+    environment = {
+        key: str(value).replace(GATEWAY_SECRETS, str(secret_files / "gateway")) for key, value in shared.items()
+    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GATEWAY_", "DJANGO_"))}
+    env.update(environment, GATEWAY_VAR_DIR=str(secret_files / "var"))
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    process = subprocess.Popen(
+        _compose_web_command(listener), cwd=ROOT, env=env, stderr=subprocess.DEVNULL, pass_fds=(listener.fileno(),)
+    )
+    listener.close()
+    try:
+        # The image's health check, until gunicorn has loaded the gateway (every attempt waits up to 5 s).
+        healthy = any(_healthcheck(port, environment["DJANGO_ALLOWED_HOSTS"]) == 0 for _ in range(24))
+        refused_host = _healthcheck(port, "not-the-gateway.example") if healthy else None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+    assert healthy, "gunicorn never answered /healthz"
+    assert refused_host == 1  # Django refuses any host but the allowed ones: the check must send one
