@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.gateway.deploy_support import COMPOSE, DEFAULTED_VARIABLE, DEPLOY, compose, compose_services, deploy_check
 from tests.gateway.deploy_support import secret_files as create_secret_files
@@ -64,6 +65,14 @@ def test_web_workers_and_beat_wait_for_the_migrations(name: str) -> None:
     assert service["read_only"] is True
     assert service["cap_drop"] == ["ALL"]
     assert f"gateway-secrets:{GATEWAY_SECRETS}:ro" in service["volumes"]
+
+
+@pytest.mark.parametrize("name", [name for name in SCHEMA_USERS if name.startswith("worker-")])
+def test_a_stopping_worker_has_time_to_finish_its_running_tasks(name: str) -> None:
+    grace = compose_services()[name]["stop_grace_period"]
+
+    assert grace.endswith("s")
+    assert int(grace.removesuffix("s")) >= settings.CELERY_TASK_TIME_LIMIT
 
 
 def test_exactly_one_beat_and_two_web_replicas() -> None:

@@ -119,6 +119,13 @@ def test_workers_are_alive_when_their_own_node_answers_a_ping(name: str) -> None
     assert worker["livenessProbe"]["timeoutSeconds"] >= 10
 
 
+@pytest.mark.parametrize("name", WORKERS)
+def test_a_stopping_worker_has_time_to_finish_its_running_tasks(name: str) -> None:
+    grace = deployments()[name]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+
+    assert grace > settings.CELERY_TASK_TIME_LIMIT
+
+
 def test_exactly_one_beat_replaced_by_recreate_and_never_scaled() -> None:
     documents = kubernetes_documents()
     beat = deployments()["beat"]
