@@ -157,6 +157,7 @@ def test_the_compose_environment_passes_the_production_checks(secret_files: Path
 
     assert all(services[name]["environment"] == shared for name in (*SCHEMA_USERS, "migrate"))
     assert shared["GATEWAY_ENV"] == "production"
+    assert shared["GATEWAY_SERVICES_TLS"] == "off"  # PostgreSQL and Redis are on the host's internal network only
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
