@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.apikeys import ApiKeyError, IssuedKey, api_key_issue
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)  # a window boundary
 URL = "/api/v1/tenant/"  # a read any key may make
+ISSUE_PAGE = "/admin/accounts/apikey/add/"
 
 
 @pytest.fixture
@@ -108,6 +110,20 @@ def test_the_issue_command_sets_own_rates(tenant_a: Tenant) -> None:
 
     assert ApiKey.objects.get(name="crm").rate_limits == {"sends": "100/60", "exports": "2/3600"}
     assert "own rate limits sends=100/60 exports=2/3600" in out.getvalue()
+
+
+def test_the_admin_issues_a_key_with_own_rates_and_shows_them(operator_client: Client, tenant_a: Tenant) -> None:
+    form = {"tenant": tenant_a.pk, "name": "CRM", "scopes": ["keys:read"], "days": 30}
+
+    refused = operator_client.post(ISSUE_PAGE, {**form, "rate_limits": "exports=5/3600, uploads=1/60"})
+    issued = operator_client.post(ISSUE_PAGE, {**form, "rate_limits": "exports=5/3600,\nsends = 100/60"})
+
+    assert refused.status_code == 200 and "unknown rate-limit class(es): uploads" in refused.content.decode()
+    assert issued.status_code == 303
+    api_key = ApiKey.objects.get(name="CRM")
+    assert api_key.rate_limits == {"sends": "100/60", "exports": "5/3600"}
+    page = operator_client.get(f"/admin/accounts/apikey/{api_key.pk}/change/").content.decode()
+    assert "sends 100/60 (own), exports 5/3600 (own), erasures 30/3600, reads 3/60, writes 300/60" in page
 
 
 def test_bad_default_rates_fail_the_settings_check(settings: Any) -> None:

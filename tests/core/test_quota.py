@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from django.db import connection
 from core import quota
 from core.models import ThrottleBucket
 from core.quota import QuotaBucket, Rate, RateFormatError, quota_take, quota_window_end, rate_parse
-from core.redis import redis_configured
+from core.redis import redis_client, redis_configured
 
 # A window boundary (a multiple of 60 and of 3600 seconds since the epoch), so logical times are easy to read.
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -102,6 +103,24 @@ def test_fifty_concurrent_requests_against_a_limit_of_ten_let_exactly_ten_throug
 
     assert allowed.count(True) == 10
     assert quota_take([tenant], now=T0).states[0].remaining == 1000 - 10 - 1  # refusals took nothing
+
+
+EXPORTS_KEY = QuotaBucket("api:exports:key:k9", "exports", Rate(10, 3600))
+
+
+def _takes_in_a_process(count: int) -> list[bool]:
+    redis_client.cache_clear()  # a connection of its own, not the parent's
+    return [quota_take([EXPORTS_KEY], now=T0).allowed for _ in range(count)]
+
+
+def test_processes_share_the_count_on_redis() -> None:
+    """Five processes (as five web workers would be) taking ten each against one limit of ten."""
+    if not redis_configured():
+        pytest.skip("needs REDIS_URL: without it each installation is one process over one database")
+    with multiprocessing.get_context("fork").Pool(5) as pool:
+        allowed = [verdict for verdicts in pool.map(_takes_in_a_process, [10] * 5) for verdict in verdicts]
+
+    assert (len(allowed), allowed.count(True)) == (50, 10)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -906,8 +906,9 @@ def test_the_schema_documents_send_and_cancel(db: None):
     cancel = schema["paths"]["/api/v1/messages/{message_id}/cancel/"]["post"]
     assert schema["paths"]["/api/v1/messages/"]["get"]["operationId"] == "messages_list"
     assert (send["operationId"], cancel["operationId"]) == ("messages_send", "messages_cancel")
-    assert sorted(send["responses"]) == ["202", "400", "401", "403", "404", "409", "413", "414", "415", "422", "503"]
-    assert sorted(cancel["responses"]) == ["200", "401", "403", "404", "409", "414", "503"]
+    documented = ["202", "400", "401", "403", "404", "409", "413", "414", "415", "422", "429", "503"]
+    assert sorted(send["responses"]) == documented
+    assert sorted(cancel["responses"]) == ["200", "401", "403", "404", "409", "414", "429", "503"]
     assert {parameter["name"] for parameter in send["parameters"]} == {"Idempotency-Key"}
     assert all(f"`{rule}`" in send["description"] for rule in SendRule.values)
     rule_schema = schema["components"]["schemas"]["SendRuleError"]["properties"]["rule"]

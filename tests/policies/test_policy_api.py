@@ -76,7 +76,7 @@ def test_the_schema_documents_the_policy_operation(db: None) -> None:
 
     operation = schema["paths"][URL]["get"]
     assert operation["operationId"] == "policies_retrieve"
-    assert sorted(operation["responses"]) == ["200", "401", "403", "414", "503"]
+    assert sorted(operation["responses"]) == ["200", "401", "403", "414", "429", "503"]
     properties = schema["components"]["schemas"]["TenantPolicyOutput"]["properties"]
     assert sorted(properties) == sorted([*DEFAULTS, "source"])
     assert schema["components"]["schemas"]["ChannelPolicyOutput"]["properties"]["channel"]["format"] == "uuid"
