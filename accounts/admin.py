@@ -26,6 +26,7 @@ from accounts.admin_scope import Area, Capability, TenantScopedAdmin, is_operato
 from accounts.apikeys import ApiKeyError, api_key_issue, api_key_revoke
 from accounts.mfa import has_fresh_step_up
 from accounts.models import ApiKey, ApiScope, BackupCodeDevice, Membership, Tenant, TotpDevice, User
+from accounts.rate_limits import RATE_LIMIT_CLASSES, RateLimitsError, key_rate, rate_limits_parse_pairs
 from accounts.services import (
     AccountsError,
     membership_delete,
@@ -217,6 +218,19 @@ class ApiKeyIssueForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="What uses this key, e.g. “CRM integration”.")
     scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
     days = forms.IntegerField(min_value=1, initial=90, help_text="Days until the key expires.")
+    rate_limits = forms.CharField(
+        required=False,
+        label="Own rate limits",
+        help_text=f"Optional, instead of the defaults: class=requests/seconds, separated by commas, e.g. "
+        f"“exports=5/3600, sends=100/60”. Classes: {', '.join(RATE_LIMIT_CLASSES)}.",
+    )
+
+    def clean_rate_limits(self) -> dict[str, str]:
+        pairs = [pair for pair in self.cleaned_data["rate_limits"].replace("\n", ",").split(",") if pair.strip()]
+        try:
+            return rate_limits_parse_pairs(pairs)
+        except RateLimitsError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -241,6 +255,7 @@ class ApiKeyAdmin(TenantScopedAdmin[ApiKey]):
         "prefix",
         "tenant",
         "scopes",
+        "rate_limit_list",
         "expires_at",
         "revoked_at",
         "last_used_at",
@@ -254,6 +269,13 @@ class ApiKeyAdmin(TenantScopedAdmin[ApiKey]):
     @admin.display(description="scopes")
     def scope_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.scopes)
+
+    @admin.display(description="rate limits")
+    def rate_limit_list(self, obj: ApiKey) -> str:
+        """Each class's rate for this key (requests/seconds), its own marked as such."""
+        own = obj.rate_limits or {}
+        rates = [f"{name} {key_rate(obj, name)}{' (own)' if name in own else ''}" for name in RATE_LIMIT_CLASSES]
+        return ", ".join(rates)
 
     def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False
@@ -289,6 +311,7 @@ class ApiKeyAdmin(TenantScopedAdmin[ApiKey]):
                     expires_at=timezone.now() + timedelta(days=form.cleaned_data["days"]),
                     created_by=_admin_user(request),
                     ip=actor_from_request(request).ip,
+                    rate_limits=form.cleaned_data["rate_limits"],
                 )
             except ApiKeyError as error:
                 form.add_error(None, str(error))

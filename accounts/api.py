@@ -56,6 +56,10 @@ class ApiKeyOutputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
     prefix = serializers.CharField()
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiScope.choices))
+    rate_limits = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="This key's own rates by class (`requests/seconds`), instead of the defaults; empty when none.",
+    )
     expires_at = serializers.DateTimeField()
     revoked_at = serializers.DateTimeField(allow_null=True)
     last_used_at = serializers.DateTimeField(allow_null=True)

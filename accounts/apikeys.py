@@ -14,7 +14,7 @@ import re
 import secrets
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.apikey_guard import api_key_attempt_begin, api_key_attempt_succeeded
 from accounts.models import ApiKey, ApiScope, Tenant, User
+from accounts.rate_limits import RateLimitsError, rate_limits_clean
 from audit.alerts.detectors.api_keys import api_key_failed, api_key_used
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -124,9 +125,15 @@ def api_key_issue(
     created_by: User | None = None,
     ip: str = "",
     actor_label: str = "",
+    rate_limits: Mapping[str, str] | None = None,
 ) -> IssuedKey:
+    """``rate_limits``: the key's own rates by class (accounts.rate_limits), instead of the defaults."""
     clean_name = _clean_name(name)
     clean_scopes = api_key_clean_scopes(scopes=scopes)
+    try:
+        clean_rate_limits = rate_limits_clean(rate_limits)
+    except RateLimitsError as error:
+        raise ApiKeyError(str(error)) from None
     now = timezone.now()
     expiry = _clean_expiry(expires_at, now=now)
     if not tenant.is_active:
@@ -143,6 +150,7 @@ def api_key_issue(
             scopes=clean_scopes,
             created_by=created_by,
             expires_at=expiry,
+            rate_limits=clean_rate_limits,
         )
         _audit(
             AuditAction.API_KEY_ISSUED,
@@ -150,10 +158,17 @@ def api_key_issue(
             user=created_by,
             actor_label=actor_label,
             ip=ip,
-            details={"key_id": key_id, "scopes": " ".join(clean_scopes), "expires_at": expiry.isoformat()},
+            details=_issue_details(key_id, clean_scopes, expiry, clean_rate_limits),
         )
     plaintext = api_key_format(environment=environment, key_id=key_id, secret=secret)
     return IssuedKey(api_key=api_key, plaintext=plaintext)
+
+
+def _issue_details(key_id: str, scopes: list[str], expiry: datetime, rate_limits: dict[str, str]) -> dict[str, str]:
+    details = {"key_id": key_id, "scopes": " ".join(scopes), "expires_at": expiry.isoformat()}
+    if rate_limits:
+        details["rate_limits"] = " ".join(f"{name}={rate}" for name, rate in rate_limits.items())
+    return details
 
 
 def api_key_clean_scopes(*, scopes: Iterable[str]) -> list[str]:

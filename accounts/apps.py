@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # audit raises security alerts without naming this app: new ones are emailed to the people responsible,
         # by a task published by name (imported here so every process, web included, has it registered).
-        from accounts import tasks  # noqa: F401
+        from accounts import rate_limits, tasks  # noqa: F401 - rate_limits registers its settings check
         from accounts.security_alerts import security_alert_email_send
         from audit.alerts.listeners import alert_notifier_register
 

@@ -171,6 +171,7 @@ class ApiScope(models.TextChoices):
     EVENTS_READ = "events:read", "Read the event feed"
     TEMPLATES_MANAGE = "templates:manage", "Create, delete and sync WhatsApp message templates"
     REPORTS_READ = "reports:read", "Issue transparency reports of the tenant"
+    CONTACTS_EXPORT = "contacts:export", "Export contacts (subject access)"
 
 
 class ApiKey(BaseModel):
@@ -187,6 +188,9 @@ class ApiKey(BaseModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    rate_limits = models.JSONField(
+        default=dict, blank=True, help_text='This key\'s own rates by class, e.g. {"exports": "5/3600"}.'
+    )
 
     class Meta:
         ordering = ["-created_at"]

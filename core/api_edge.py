@@ -28,6 +28,8 @@ CODES = {
     503: ("service_unavailable", "The service is temporarily unavailable. Try again shortly."),
 }
 GENERIC = ("error", "The request could not be completed.")
+# Set on the request by the API's rate-limit throttle: header name to value.
+RATE_LIMIT_HEADERS_ATTRIBUTE = "rate_limit_headers"
 
 
 class ApiProblemMiddleware:
@@ -47,13 +49,20 @@ class ApiProblemMiddleware:
         if _declared_body_bytes(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return problem_http_response(413)
         response = self.get_response(request)
-        if response.status_code < 400 or _is_json(response):  # noqa: PLR2004
-            return response
-        problem = problem_http_response(response.status_code)
-        for name in KEPT_HEADERS:
-            if response.has_header(name):
-                problem[name] = response[name]
-        return problem
+        if response.status_code >= 400 and not _is_json(response):  # noqa: PLR2004
+            response = _as_problem(response)
+        # The rate limit the request was counted against (accounts.api_throttle), on success and refusal alike.
+        for name, value in getattr(request, RATE_LIMIT_HEADERS_ATTRIBUTE, {}).items():
+            response[name] = value
+        return response
+
+
+def _as_problem(response: HttpResponse) -> HttpResponse:
+    problem = problem_http_response(response.status_code)
+    for name in KEPT_HEADERS:
+        if response.has_header(name):
+            problem[name] = response[name]
+    return problem
 
 
 def problem_http_response(http_status: int) -> HttpResponse:

@@ -16,6 +16,21 @@ from rest_framework import serializers
 from core.api_errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE
 
 FIRST_ERROR_STATUS = 400
+TOO_MANY_REQUESTS = 429
+_STRING = {"type": "string"}
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": "The limits counted (IETF RateLimit fields), the key's then its tenant's: "
+        '`"sends";q=600;w=60, "sends-tenant";q=3000;w=60` (q requests per w seconds).',
+        "schema": _STRING,
+    },
+    "RateLimit": {
+        "description": "What is left of each: "
+        '`"sends";r=599;t=42, "sends-tenant";r=2999;t=42` (r requests for the next t seconds).',
+        "schema": _STRING,
+    },
+}
+RETRY_AFTER_HEADER = {"description": "Seconds until the full limit's window ends.", "schema": {"type": "integer"}}
 
 
 class ProblemAutoSchema(AutoSchema):
@@ -28,6 +43,17 @@ class ProblemAutoSchema(AutoSchema):
         if media_types is None and int(status_code) >= FIRST_ERROR_STATUS:
             media_types = [PROBLEM_CONTENT_TYPE]
         return super()._get_response_for_code(serializer, status_code, media_types, direction)  # type: ignore[no-untyped-call]
+
+    def _get_response_headers_for_code(self, status_code: str, direction: str = "response") -> dict[str, Any]:
+        """The rate-limit headers (accounts.api_throttle) on the answers of an operation an API key is counted in."""
+        headers: dict[str, Any] = super()._get_response_headers_for_code(status_code, direction)
+        if not getattr(self.view, "throttle_classes", None) or not getattr(self.view, "authentication_classes", None):
+            return headers
+        if int(status_code) == TOO_MANY_REQUESTS:
+            return {**headers, **RATE_LIMIT_HEADERS, "Retry-After": RETRY_AFTER_HEADER}
+        if int(status_code) < FIRST_ERROR_STATUS:
+            return {**headers, **RATE_LIMIT_HEADERS}
+        return headers
 
 
 class ProblemSerializer(serializers.Serializer[Any]):
@@ -60,6 +86,10 @@ FORBIDDEN = "The API key lacks the required scope (`insufficient_scope`)."
 URI_TOO_LONG = "The path and query are too long (`uri_too_long`)."
 THROTTLED = "Too many failed API key attempts with this key id or from this address (`throttled`); see `Retry-After`."
 UNAVAILABLE = "A service the gateway needs is out of reach (`service_unavailable`); retry after `Retry-After`."
+THROTTLED = (
+    "A rate limit of the key or of its tenant is used up (`throttled`); retry after `Retry-After` (docs/api.md, "
+    "Rate limits)."
+)
 TOO_LARGE = "The body is larger than the API accepts (`request_too_large`)."
 UNSUPPORTED = "The body is not `application/json` (`unsupported_media_type`)."
 BAD_CURSOR = "The `cursor` is not one this list gave (`not_found`)."

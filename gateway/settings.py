@@ -40,8 +40,7 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if IS_PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
-# Encryption at rest (docs/encryption.md): the root key versions ("version:base64url,..."; newest is
-# primary) for the local key provider. Outside production a key file is generated under var/secrets/.
+# Encryption at rest (docs/encryption.md): root key versions "version:base64url,..." (newest primary); dev: var/secrets/
 GATEWAY_KEY_PROVIDER = env_str("GATEWAY_KEY_PROVIDER", "local")
 GATEWAY_ROOT_KEYS = env_secret(
     "GATEWAY_ROOT_KEYS", dev_file=_dev_file("root_keys"), is_production=IS_PRODUCTION, generate=new_root_key_entry
@@ -271,7 +270,7 @@ GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=3600)
-# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout is permanent).
+# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (never permanent).
 THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
 THROTTLE_IP_ATTEMPTS = env_int("GATEWAY_THROTTLE_IP_ATTEMPTS", 20, minimum=1)
 THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, minimum=1)
@@ -279,11 +278,13 @@ THROTTLE_COOLOFF_SECONDS = [int(value) for value in env_list("GATEWAY_THROTTLE_C
 THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
 API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
 
-# --- Topic modules (gateway/settings_<topic>.py): alerts, API keys and TLS, RLS roles, metrics ----------
+# --- Topic modules (gateway/settings_<topic>.py): alerts, API keys and TLS, RLS, metrics, rate limits, admin theme
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_authguard import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_metrics import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_limits import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_admin import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
@@ -293,6 +294,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "core.api_schema.ProblemAutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": API_THROTTLE_CLASSES,  # noqa: F405 - from gateway.settings_limits
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Meta gateway API",
@@ -390,10 +392,3 @@ LOGGING = {
     },
 }
 
-# --- Admin theme and dashboard (django-unfold) ----------------------------------------------------
-UNFOLD = {
-    "SITE_TITLE": "Meta gateway admin",
-    "SITE_HEADER": "Meta gateway",
-    "SITE_SYMBOL": "forum",
-    "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
-}

@@ -142,6 +142,16 @@ class SubjectExport(BaseModel):
     downloaded_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
 
+    class Meta:
+        constraints = [
+            # One export per contact queued or being built at a time (a pending one is both).
+            models.UniqueConstraint(
+                fields=["tenant", "contact_id"],
+                condition=models.Q(status="pending"),
+                name="subject_export_one_pending_per_contact",
+            )
+        ]
+
     def __str__(self) -> str:
         return f"export {self.pk} ({self.status})"
 

@@ -35,6 +35,7 @@ from rest_framework.views import APIView
 
 from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope, Tenant
+from accounts.rate_limits import SENDS
 from core.api_errors import INVALID_REQUEST, problem_response
 from core.api_schema import invalid_request, problem, problem_responses
 from messaging.api import MessageListApi
@@ -98,7 +99,9 @@ READ_SCOPE = scope_required(ApiScope.MESSAGES_READ)
 
 class MessageCollectionApi(MessageListApi):
     """``/messages/``: GET lists (``messaging.api.MessageListApi``, ``messages:read``), POST sends
-    (``messages:send``)."""
+    (``messages:send``), counted in the ``sends`` rate limit."""
+
+    rate_limit_class = SENDS
 
     def get_permissions(self) -> list[BasePermission]:
         scope = SEND_SCOPE if self.request.method == "POST" else READ_SCOPE

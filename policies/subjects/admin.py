@@ -35,7 +35,12 @@ from messaging.admin.contacts import ContactAdmin
 from messaging.models import Channel, Contact, Conversation
 from policies.models import ErasureTombstone, ExportStatus, LegalHold, SubjectExport
 from policies.subjects.erasure import ErasureRefusedError, contact_erase
-from policies.subjects.export import SubjectExportUnavailableError, subject_export_open, subject_export_request
+from policies.subjects.export import (
+    SubjectExportRunningError,
+    SubjectExportUnavailableError,
+    subject_export_open,
+    subject_export_request,
+)
 from policies.subjects.holds import (
     CASE_REFERENCE_MAX,
     LegalHoldError,
@@ -342,11 +347,17 @@ class SubjectRightsContactAdmin(ContactAdmin):
         if redirect := _needs_step_up(request, self, "Exporting contacts"):
             return redirect
         actor = actor_from_request(request)
+        started = running = 0
         for contact in queryset.select_related("tenant"):
-            subject_export_request(tenant=contact.tenant, contact=contact, actor=actor)
+            try:
+                subject_export_request(tenant=contact.tenant, contact=contact, actor=actor)
+                started += 1
+            except SubjectExportRunningError:
+                running += 1
+        already = f" {running} already had one under way." if running else ""
         self.message_user(
             request,
-            f"Export of {queryset.count()} contact(s) started; the archives appear under Subject exports when ready.",
+            f"Export of {started} contact(s) started; the archives appear under Subject exports when ready.{already}",
         )
         return None
 

@@ -1,7 +1,9 @@
-"""Subject rights over the API: export a contact (``contacts:read``) and erase one (``contacts:erase``).
+"""Subject rights over the API: export a contact (``contacts:export``) and erase one (``contacts:erase``).
 
 Every lookup starts from the API key's tenant: another tenant's contact or export answers the same 404 as an
 unknown id. Downloads need the key and the link's token; they are audited, as are erasures and their refusals.
+Exports count in the ``exports`` rate limit, erasures in ``erasures`` (accounts.api_throttle); a contact has at
+most one export queued or being built at a time (a second request answers 409 with that export's id).
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.api_auth import api_client, scope_required
 from accounts.models import ApiScope, Tenant
+from accounts.rate_limits import ERASURES, EXPORTS
 from core.api_errors import problem_response
-from core.api_schema import invalid_request, problem_responses
+from core.api_schema import ProblemSerializer, invalid_request, problem, problem_responses
 from core.clientip import client_ip
 from messaging.models import Contact
 from messaging.selectors import contact_get
 from policies.models import ExportStatus, SubjectExport
 from policies.subjects.erasure import ErasureRefusedError, contact_erase
 from policies.subjects.export import (
+    SubjectExportRunningError,
     SubjectExportUnavailableError,
     subject_export_download,
     subject_export_get,
@@ -40,9 +44,18 @@ from policies.subjects.export import (
     subject_export_request,
 )
 
+
+class RunningExportProblemSerializer(ProblemSerializer):
+    export_id = serializers.UUIDField(allow_null=True, help_text="The export under way: read it for its status.")
+
+
 CHUNK_BYTES = 256 * 1024
 UNAVAILABLE_STATUS = {"not_ready": 409, "failed": 409, "invalid_token": 403, "expired": 410, "unavailable": 410}
 NOT_FOUND = {404: "No such contact or export in this tenant (`not_found`)."}
+RUNNING = problem(
+    "An export of the contact is already queued or being built (`export_running`); `export_id` names it.",
+    RunningExportProblemSerializer,
+)
 
 
 def _actor(request: Request) -> Actor:
@@ -86,28 +99,34 @@ def _export_document(export: SubjectExport, download_url: str | None = None) -> 
 
 
 class SubjectExportCreateApi(APIView):
-    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_READ)]
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_EXPORT)]
+    rate_limit_class = EXPORTS
 
     @extend_schema(
         operation_id="contacts_export_create",
-        description="Export everything about one contact (requires `contacts:read`): profile, conversations, "
+        description="Export everything about one contact (requires `contacts:export`): profile, conversations, "
         "messages with statuses, media files, as a zip built in the background. Read the export for its status "
         "and, once ready, a download link. Expired content is listed as expired, not exported.",
         request=None,
-        responses={202: SubjectExportOutputSerializer, **problem_responses(NOT_FOUND)},
+        responses={202: SubjectExportOutputSerializer, **problem_responses({**NOT_FOUND, 409: RUNNING})},
     )
     def post(self, request: Request, contact_id: uuid.UUID) -> Response:
         tenant = api_client(request).tenant
-        export = subject_export_request(tenant=tenant, contact=_contact(tenant, contact_id), actor=_actor(request))
+        try:
+            export = subject_export_request(tenant=tenant, contact=_contact(tenant, contact_id), actor=_actor(request))
+        except SubjectExportRunningError as running:
+            detail = "An export of this contact is already queued or being built; read it for its status."
+            export_id = str(running.export_id) if running.export_id else None
+            return problem_response(409, "export_running", detail, export_id=export_id)
         return Response(_export_document(export), status=202)
 
 
 class SubjectExportDetailApi(APIView):
-    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_READ)]
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_EXPORT)]
 
     @extend_schema(
         operation_id="contacts_export_retrieve",
-        description="One export of a contact (requires `contacts:read`); once ready, with a fresh download link.",
+        description="One export of a contact (requires `contacts:export`); once ready, with a fresh download link.",
         responses={200: SubjectExportOutputSerializer, **problem_responses(NOT_FOUND)},
     )
     def get(self, request: Request, contact_id: uuid.UUID, export_id: uuid.UUID) -> Response:
@@ -134,11 +153,11 @@ class DownloadQuerySerializer(serializers.Serializer[Any]):
 
 
 class SubjectExportDownloadApi(APIView):
-    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_READ)]
+    permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_EXPORT)]
 
     @extend_schema(
         operation_id="exports_download",
-        description="The export's zip (requires `contacts:read` and the link's token); every download is audited.",
+        description="The export's zip (requires `contacts:export` and the link's token); every download is audited.",
         parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True, description="From the link.")],
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive."),
@@ -186,6 +205,7 @@ class ErasureOutputSerializer(serializers.Serializer[Any]):
 
 class ContactEraseApi(APIView):
     permission_classes = [IsAuthenticated, scope_required(ApiScope.CONTACTS_ERASE)]
+    rate_limit_class = ERASURES
 
     @extend_schema(
         operation_id="contacts_erase",

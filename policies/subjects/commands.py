@@ -22,6 +22,7 @@ from messaging.models import Contact
 from policies.models import SubjectExport
 from policies.subjects.erasure import ErasureRefusedError, contact_erase
 from policies.subjects.export import (
+    SubjectExportRunningError,
     SubjectExportUnavailableError,
     subject_export_build,
     subject_export_open,
@@ -60,7 +61,10 @@ def _contact(contact_id: uuid.UUID) -> Contact:
 
 def export_run(options: dict[str, Any], stdout: OutputWrapper) -> None:
     contact = _contact(options["contact"])
-    export = subject_export_request(tenant=contact.tenant, contact=contact, actor=CLI_ACTOR, enqueue=False)
+    try:
+        export = subject_export_request(tenant=contact.tenant, contact=contact, actor=CLI_ACTOR, enqueue=False)
+    except SubjectExportRunningError as running:
+        raise CommandError(f"Export {running.export_id} of contact {contact.pk} is still under way.") from None
     sys.stderr.write(f"  building the archive of contact {contact.pk}…\n")
     outcome = subject_export_build(export_id=export.pk)
     export.refresh_from_db()

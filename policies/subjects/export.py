@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -63,6 +63,14 @@ class SubjectExportUnavailableError(Exception):
         self.detail = detail
 
 
+class SubjectExportRunningError(Exception):
+    """The contact already has an export queued or being built (one at a time): ``export_id`` is that one's."""
+
+    def __init__(self, export_id: uuid.UUID | None) -> None:
+        super().__init__("an export of this contact is already queued or being built")
+        self.export_id = export_id
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -89,18 +97,33 @@ def subject_export_request(
     *, tenant: Tenant, contact: Contact, actor: Actor, now: datetime | None = None, enqueue: bool = True
 ) -> SubjectExport:
     """Ask for an export of ``contact`` (of ``tenant``); the archive is built by a ``maintenance`` task (or, with
-    ``enqueue=False``, by the caller: the operator command builds it at once)."""
+    ``enqueue=False``, by the caller: the operator command builds it at once). Raises SubjectExportRunningError
+    while another export of the contact is pending (the database allows one)."""
     if contact.tenant_id != tenant.pk:
         raise Contact.DoesNotExist("no such contact in this tenant")
     now = now or timezone.now()
     with transaction.atomic():
-        export = SubjectExport.objects.create(
-            tenant=tenant, contact_id=contact.pk, requested_by=actor.label[:200], expires_at=now + EXPORT_LIFETIME
-        )
+        try:
+            with transaction.atomic():  # the database refuses a second pending export of the contact
+                export = SubjectExport.objects.create(
+                    tenant=tenant,
+                    contact_id=contact.pk,
+                    requested_by=actor.label[:200],
+                    expires_at=now + EXPORT_LIFETIME,
+                )
+        except IntegrityError:
+            raise _already_running(tenant, contact) from None
         _audit(AuditAction.SUBJECT_EXPORT_REQUESTED, export, actor, expires_at=export.expires_at.isoformat())
         if enqueue:
             enqueue_by_name_on_commit(BUILD_TASK, export.pk)
     return export
+
+
+def _already_running(tenant: Tenant, contact: Contact) -> SubjectExportRunningError:
+    running = SubjectExport.objects.filter(tenant=tenant, contact_id=contact.pk, status=ExportStatus.PENDING).first()
+    if running is None:  # pragma: no cover - it finished between the refusal and this read: the caller retries
+        return SubjectExportRunningError(None)
+    return SubjectExportRunningError(running.pk)
 
 
 def subject_exports_republish(*, now: datetime | None = None) -> Counts:

@@ -330,9 +330,17 @@ def test_api_key_issue_deduplicates_scopes_in_order_and_strips_the_name(tenant_a
             {"scopes": ["keys:read", "keys:write"]},
             "unknown scope(s): keys:write; known: messages:send, messages:read, "
             "contacts:read, contacts:erase, policies:read, keys:read, events:manage, events:read, templates:manage, "
-            "reports:read",
+            "reports:read, contacts:export",
         ),
         ({"scopes": "keys:read"}, "the scopes must be a list of scope names, not one string"),
+        (
+            {"rate_limits": {"uploads": "1/60"}},
+            "unknown rate-limit class(es): uploads; known: sends, exports, erasures, reads, writes",
+        ),
+        (
+            {"rate_limits": {"exports": "10/0"}},
+            "exports: '10/0' is not a rate: write <requests>/<seconds>, e.g. 600/60",
+        ),
         ({"name": "   "}, "a name is required"),
         ({"name": "x" * 201}, "the name is longer than 200 characters"),
     ],

@@ -192,6 +192,7 @@ def _metadata(api_key: ApiKey) -> dict[str, object]:
         "name": api_key.name,
         "prefix": api_key.prefix,
         "scopes": api_key.scopes,
+        "rate_limits": api_key.rate_limits,
         "expires_at": api_key.expires_at.isoformat().replace("+00:00", "Z"),
         "revoked_at": None,
         "last_used_at": api_key.last_used_at.isoformat().replace("+00:00", "Z") if api_key.last_used_at else None,
@@ -242,7 +243,7 @@ def test_schema_is_public_json_with_paths_and_the_bearer_scheme(reader_a: Issued
     assert schema["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert schema["paths"]["/api/v1/tenant/"]["get"]["security"] == [{"ApiKey": []}]
     assert sorted(schema["components"]["schemas"]["ApiKeyOutput"]["properties"]) == sorted(
-        ["id", "name", "prefix", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at"]
+        ["id", "name", "prefix", "scopes", "rate_limits", "expires_at", "revoked_at", "last_used_at", "created_at"]
     )
 
 

@@ -65,7 +65,7 @@ def test_apikey_issue_json_prints_a_key_that_authenticates(key_b: IssuedKey, ten
     )
 
     api_key = ApiKey.objects.get(tenant=tenant_a)
-    assert sorted(output) == ["expires_at", "id", "key", "prefix", "scopes", "tenant"]
+    assert sorted(output) == ["expires_at", "id", "key", "prefix", "rate_limits", "scopes", "tenant"]
     assert (output["id"], output["prefix"], output["tenant"], output["scopes"]) == (
         str(api_key.pk),
         api_key.prefix,
@@ -109,7 +109,8 @@ def test_apikey_issue_plain_output_shows_the_key_once_with_a_warning(key_b: Issu
         (
             ["--tenant", "tenant-a", "--name", "x", "--scope", "keys:write"],
             "unknown scope(s): keys:write; known: messages:send, messages:read, contacts:read, contacts:erase, "
-            "policies:read, keys:read, events:manage, events:read, templates:manage, reports:read",
+            "policies:read, keys:read, events:manage, events:read, templates:manage, reports:read, "
+            "contacts:export",
         ),
         (["--tenant", "tenant-a", "--name", "x"], "at least one scope is required"),
         (

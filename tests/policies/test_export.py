@@ -65,7 +65,7 @@ def customer(channel_a: Channel) -> Customer:
 
 @pytest.fixture
 def reader(api_client: Callable[..., APIClient], channel_a: Channel) -> APIClient:
-    return api_client(channel_a.tenant, ApiScope.CONTACTS_READ)
+    return api_client(channel_a.tenant, ApiScope.CONTACTS_EXPORT)
 
 
 def _request_and_build(client: APIClient, customer: Customer) -> dict[str, Any]:
@@ -126,12 +126,12 @@ def test_links_are_single_tenant_current_and_expiring_and_every_step_is_audited(
 ) -> None:
     created = _request_and_build(reader, customer)
     first = _link(reader, customer, created["id"])
-    other_tenant = api_client(channel_b.tenant, ApiScope.CONTACTS_READ)
+    other_tenant = api_client(channel_b.tenant, ApiScope.CONTACTS_EXPORT)
 
     assert other_tenant.get(first).status_code == 404
     assert other_tenant.get(f"/api/v1/contacts/{customer.contact.pk}/exports/{created['id']}/").status_code == 404
     assert other_tenant.post(f"/api/v1/contacts/{customer.contact.pk}/export/").status_code == 404
-    assert api_client(customer.tenant, ApiScope.MESSAGES_READ).get(first).status_code == 403
+    assert api_client(customer.tenant, ApiScope.CONTACTS_READ).get(first).status_code == 403  # reading is not exporting
     forged = reader.get(first.split("?")[0] + "?token=forged")
     assert (forged.status_code, forged.json()["code"]) == (403, "invalid_token")
     assert reader.get(first.split("?")[0]).status_code == 400

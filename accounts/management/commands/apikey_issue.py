@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.actors import CLI_ACTOR
 from accounts.apikeys import ApiKeyError, IssuedKey, api_key_clean_scopes, api_key_issue
 from accounts.models import ApiScope, Tenant
+from accounts.rate_limits import RATE_LIMIT_CLASSES, RateLimitsError, rate_limits_parse_pairs
 
 
 class Command(BaseCommand):
@@ -34,6 +35,15 @@ class Command(BaseCommand):
             default=settings.API_KEY_DEFAULT_DAYS,
             help=f"days until the key expires (1 to {settings.API_KEY_MAX_DAYS}, default %(default)s)",
         )
+        parser.add_argument(
+            "--rate-limit",
+            action="append",
+            default=[],
+            dest="rate_limits",
+            metavar="CLASS=REQUESTS/SECONDS",
+            help=f"this key's own rate for a class instead of the default, e.g. exports=5/3600; repeat for several "
+            f"({', '.join(RATE_LIMIT_CLASSES)})",
+        )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,6 +52,7 @@ class Command(BaseCommand):
             raise CommandError(f"--days must be between 1 and {settings.API_KEY_MAX_DAYS}, not {days}")
         try:
             scopes = api_key_clean_scopes(scopes=options["scopes"])
+            rate_limits = rate_limits_parse_pairs(options["rate_limits"])
             tenant = Tenant.objects.get(slug=options["tenant"])
             issued = api_key_issue(
                 tenant=tenant,
@@ -49,7 +60,10 @@ class Command(BaseCommand):
                 scopes=scopes,
                 expires_at=timezone.now() + timedelta(days=days),
                 actor_label=CLI_ACTOR.label,
+                rate_limits=rate_limits,
             )
+        except RateLimitsError as error:
+            raise CommandError(str(error)) from None
         except Tenant.DoesNotExist:
             raise CommandError(f"unknown tenant {options['tenant']!r}") from None
         except ApiKeyError as error:
@@ -60,7 +74,8 @@ class Command(BaseCommand):
         api_key = issued.api_key
         return (
             f"Issued API key {api_key.name!r} ({api_key.prefix}) for tenant {api_key.tenant.slug}, "
-            f"scopes {' '.join(api_key.scopes)}, expires {api_key.expires_at.isoformat()}:\n\n"
+            f"scopes {' '.join(api_key.scopes)}{_own_rates(api_key.rate_limits)}, "
+            f"expires {api_key.expires_at.isoformat()}:\n\n"
             f"    {issued.plaintext}\n\n" + self.style.WARNING("Store it now: it will not be shown again.")
         )
 
@@ -75,5 +90,12 @@ def _as_json(issued: IssuedKey) -> str:
             "tenant": api_key.tenant.slug,
             "scopes": api_key.scopes,
             "expires_at": api_key.expires_at.isoformat(),
+            "rate_limits": api_key.rate_limits,
         }
+    )
+
+
+def _own_rates(rate_limits: dict[str, str]) -> str:
+    return (
+        f", own rate limits {' '.join(f'{name}={rate}' for name, rate in rate_limits.items())}" if rate_limits else ""
     )
