@@ -278,13 +278,13 @@ THROTTLE_COOLOFF_SECONDS = [int(value) for value in env_list("GATEWAY_THROTTLE_C
 THROTTLE_STRIKE_MEMORY_SECONDS = env_int("GATEWAY_THROTTLE_STRIKE_MEMORY_SECONDS", 24 * 3600, minimum=60)
 API_KEY_ENVIRONMENT = env_str("GATEWAY_API_KEY_ENVIRONMENT", "live" if IS_PRODUCTION else "test")
 
-# --- Topic modules (gateway/settings_<topic>.py): alerts, API keys and TLS, RLS, metrics, rate limits, admin theme
+# --- Topic modules (gateway/settings_<topic>.py), each listing its names in __all__ ------------------------
+from gateway.settings_admin import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_authguard import *  # noqa: E402, F403 - the names are listed in its __all__
-from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
-from gateway.settings_metrics import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_limits import *  # noqa: E402, F403 - the names are listed in its __all__
-from gateway.settings_admin import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_metrics import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
@@ -391,4 +391,3 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
-
