@@ -14,14 +14,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.api_auth import ApiClient
-from accounts.rate_limits import FAIL_CLOSED_CLASSES, READS, WRITES, rate_limit_buckets
+from accounts.rate_limits import READS, WRITES, rate_limit_buckets
 from core.quota import QuotaVerdict, quota_take
-from core.redis import RedisUnavailableError
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -64,13 +62,9 @@ class ApiRateThrottle(BaseThrottle):
         if not isinstance(client, ApiClient):
             return True
         limit_class = view_rate_limit_class(view, request.method or "GET")
-        try:
-            self.verdict = quota_take(rate_limit_buckets(client.api_key, limit_class))
-        except RedisUnavailableError:
-            if limit_class in FAIL_CLOSED_CLASSES or not settings.API_RATE_LIMIT_READS_FAIL_OPEN:
-                raise  # answered 503 (core.api_errors)
-            logger.warning("rate limit not counted: redis unreachable", extra={"limit_class": limit_class})
-            return True
+        # Redis out of reach raises RedisUnavailableError, answered 503 (core.api_errors): a limit skipped while its
+        # store is down is no limit (and the key could not have been authenticated either: accounts.apikey_guard).
+        self.verdict = quota_take(rate_limit_buckets(client.api_key, limit_class))
         setattr(request._request, HEADERS_ATTRIBUTE, rate_limit_headers(self.verdict))
         return self.verdict.allowed
 

@@ -23,8 +23,6 @@ ERASURES = "erasures"
 READS = "reads"
 WRITES = "writes"
 RATE_LIMIT_CLASSES = (SENDS, EXPORTS, ERASURES, READS, WRITES)
-# Refused while Redis, their counters' store, is out of reach; reads may go on (API_RATE_LIMIT_READS_FAIL_OPEN).
-FAIL_CLOSED_CLASSES = frozenset({SENDS, EXPORTS, ERASURES, WRITES})
 TENANT_POLICY_SUFFIX = "-tenant"
 
 

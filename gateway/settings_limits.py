@@ -7,11 +7,10 @@ the start (accounts.rate_limits checks them). gateway/settings.py imports every 
 
 from __future__ import annotations
 
-from gateway.env import env_bool, env_str
+from gateway.env import env_str
 
 __all__ = [
     "API_RATE_LIMITS",
-    "API_RATE_LIMIT_READS_FAIL_OPEN",
     "API_TENANT_RATE_LIMITS",
     "API_THROTTLE_CLASSES",
 ]
@@ -31,7 +30,4 @@ API_RATE_LIMITS = {name: env_str(f"GATEWAY_RATE_LIMIT_{name.upper()}", rate) for
 API_TENANT_RATE_LIMITS = {
     name: env_str(f"GATEWAY_TENANT_RATE_LIMIT_{name.upper()}", rate) for name, rate in _TENANT_DEFAULTS.items()
 }
-# Reads go on, uncounted, while Redis is out of reach (sends, exports, erasures and writes answer 503): reading is
-# what a client does to find out where it stands during an outage. Set to 0 to refuse reads too.
-API_RATE_LIMIT_READS_FAIL_OPEN = env_bool("GATEWAY_RATE_LIMIT_READS_FAIL_OPEN", True)
 API_THROTTLE_CLASSES = ["accounts.api_throttle.ApiRateThrottle"]
