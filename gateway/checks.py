@@ -207,6 +207,35 @@ def _distinct_secrets() -> list[CheckMessage]:
     ]
 
 
+def _webauthn_relying_party() -> list[CheckMessage]:
+    """Passkeys are bound to the configured RP ID and origins, never to a request's Host or Origin (A8)."""
+    rp_id = settings.OTP_WEBAUTHN_RP_ID
+    origins = settings.OTP_WEBAUTHN_ALLOWED_ORIGINS
+    wrong = [origin for origin in origins if not _origin_serves(origin, rp_id)]
+    if rp_id and origins and not wrong:
+        return []
+    return [
+        Error(
+            "GATEWAY_WEBAUTHN_RP_ID and GATEWAY_WEBAUTHN_ORIGINS must name the admin's domain and its https origins"
+            + (f"; not within the RP ID: {', '.join(wrong)}." if wrong else "."),
+            hint="E.g. GATEWAY_WEBAUTHN_RP_ID=gateway.example.com, GATEWAY_WEBAUTHN_ORIGINS=https://gateway.example.com.",
+            id="gateway.E018",
+        )
+    ]
+
+
+def _origin_serves(origin: str, rp_id: str) -> bool:
+    """An https origin (no path) whose host is the RP ID or one of its subdomains."""
+    parts = urlsplit(origin)
+    host = (parts.hostname or "").lower()
+    return (
+        parts.scheme == "https"
+        and parts.path in ("", "/")
+        and bool(rp_id)
+        and (host == rp_id.lower() or host.endswith(f".{rp_id.lower()}"))
+    )
+
+
 PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _secret_key,
     _allowed_hosts,
@@ -223,6 +252,7 @@ PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _embedded_broker,
     _csrf_trusted_origins,
     _distinct_secrets,
+    _webauthn_relying_party,
 )
 
 

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_otp",
+    "django_otp_webauthn",
     "gateway",
     "core",
     "audit",
@@ -270,10 +271,10 @@ GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
 
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
-OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+from gateway.settings_passkeys import *  # noqa: E402, F403 - passkeys (WebAuthn); names in its __all__
+
 STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=3600)
-# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (no lockout
-# is ever permanent).
+# Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (none is permanent).
 THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
 THROTTLE_IP_ATTEMPTS = env_int("GATEWAY_THROTTLE_IP_ATTEMPTS", 20, minimum=1)
 THROTTLE_WINDOW_SECONDS = env_int("GATEWAY_THROTTLE_WINDOW_SECONDS", 15 * 60, minimum=1)

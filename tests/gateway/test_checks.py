@@ -69,6 +69,15 @@ UNSAFE_PRODUCTION_SETTINGS = [
     ("GATEWAY_API_KEY_PEPPER", GOOD_SECRET_KEY, "gateway.E017"),
     ("GATEWAY_AUDIT_KEY", GOOD_SECRET_KEY, "gateway.E017"),
     ("GATEWAY_AUDIT_KEY", "p" * 40, "gateway.E017"),
+    ("OTP_WEBAUTHN_RP_ID", "", "gateway.E018"),
+    ("OTP_WEBAUTHN_RP_ID", "example.org", "gateway.E018"),
+    ("OTP_WEBAUTHN_ALLOWED_ORIGINS", [], "gateway.E018"),
+    ("OTP_WEBAUTHN_ALLOWED_ORIGINS", ["http://gateway.example.com"], "gateway.E018"),
+    (
+        "OTP_WEBAUTHN_ALLOWED_ORIGINS",
+        ["https://gateway.example.com", "https://gateway.example.com.evil.net"],
+        "gateway.E018",
+    ),
 ]
 UNSAFE_IDS = [f"{setting}-{check_id}" for setting, _, check_id in UNSAFE_PRODUCTION_SETTINGS]
 
@@ -163,6 +172,8 @@ def good_production(settings) -> None:
     settings.DATABASES = POSTGRESQL_DATABASES
     settings.CELERY_BROKER_URL = "redis://redis.internal:6379/0"
     settings.CSRF_TRUSTED_ORIGINS = ["https://gateway.example.com"]
+    settings.OTP_WEBAUTHN_RP_ID = "gateway.example.com"
+    settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = ["https://gateway.example.com", "https://admin.gateway.example.com"]
 
 
 def _ids() -> list[str]:
