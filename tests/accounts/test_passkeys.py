@@ -138,7 +138,11 @@ def test_registration_needs_a_fresh_step_up(
 def test_registration_for_another_origin_or_rp_id_is_refused(
     operator: User, operator_device: TotpDevice, change: dict[str, str]
 ) -> None:
-    response = _register(_verified_client(operator, operator_device), SoftAuthenticator(**change))
+    authenticator = SoftAuthenticator()
+    for name, value in change.items():
+        setattr(authenticator, name, value)
+
+    response = _register(_verified_client(operator, operator_device), authenticator)
 
     assert response.status_code == 422
     assert not WebAuthnCredential.objects.exists()
