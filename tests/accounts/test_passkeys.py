@@ -5,13 +5,19 @@ counter; throttled with the OTP throttle; audited like codes are."""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django_otp_webauthn.models import WebAuthnCredential
+from webauthn.helpers import bytes_to_base64url
 
 from accounts.mfa import backup_codes_issue, totp_device_provision
 from accounts.models import TotpDevice, User
@@ -346,3 +352,53 @@ def test_a_code_still_works_next_to_a_passkey(
     response = client.post(reverse("accounts:otp"), {"token": totp_code(operator_device), "next": ADMIN})
 
     assert response["Location"] == ADMIN
+
+
+def test_ceremonies_never_log_or_audit_credential_material(
+    operator: User, operator_device: TotpDevice, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    authenticator = SoftAuthenticator()
+    assert _register(_verified_client(operator, operator_device), authenticator).status_code == 200
+    client = _password_only(operator)
+    assert _authenticate(client, authenticator).status_code == 200
+    authenticator.origin = "https://evil.example"
+    assert _authenticate(_password_only(operator), authenticator).status_code == 422
+
+    credential = WebAuthnCredential.objects.get()
+    material = [
+        bytes_to_base64url(authenticator.credential_id),
+        authenticator.credential_id.hex(),
+        credential.credential_id_sha256,
+        bytes(credential.public_key).hex(),
+    ]
+    audited = json.dumps([event.details for event in AuditEvent.objects.all()])
+    assert [each for each in material if each in caplog.text or each in audited] == []
+    assert [
+        record.name for record in caplog.records if record.name.startswith(("django_otp_webauthn", "webauthn"))
+    ] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_assertions_with_one_counter_value_pass_once(operator: User, passkey: SoftAuthenticator) -> None:
+    """A cloned authenticator racing the real one: both send counter 7; the row lock checks them one after the other,
+    so the second sees 7 stored and is refused."""
+    query = urlencode({"next": ADMIN})
+    clients = [_password_only(operator) for _ in range(4)]
+    passkey.sign_count = 7
+    assertions = [passkey.assertion(client.post(f"{AUTH_BEGIN}?{query}").json()) for client in clients]
+
+    def complete(index: int) -> int:
+        try:
+            response = clients[index].post(
+                f"{AUTH_COMPLETE}?{query}", assertions[index], content_type="application/json"
+            )
+            return int(response.status_code)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = Counter(pool.map(complete, range(4)))
+
+    assert statuses == Counter({200: 1, 422: 3})
+    assert WebAuthnCredential.objects.get().sign_count == 7
