@@ -32,11 +32,10 @@ def passkey_default_name(user: User) -> str:
 
 
 def passkey_rename(*, user: User, passkey_id: int, name: str) -> bool:
-    """Name one of the user's passkeys; False when the user has no such passkey."""
+    """Name one of the user's passkeys (a blank name keeps the one it has); False when the user has no such passkey."""
+    passkey = WebAuthnCredential.objects.filter(user=user, pk=passkey_id)
     cleaned = " ".join(name.split())[:PASSKEY_NAME_MAX_LENGTH]
-    if not cleaned:
-        return False
-    return bool(WebAuthnCredential.objects.filter(user=user, pk=passkey_id).update(name=cleaned))
+    return bool(passkey.update(name=cleaned) if cleaned else passkey.exists())
 
 
 def passkey_remove(*, user: User, passkey_id: int) -> bool:

@@ -317,12 +317,14 @@ def test_the_security_page_lists_names_and_removes_passkeys_behind_step_up(
     remove_url = reverse("accounts:passkey_remove", args=[credential.pk])
 
     listed = client.get(SECURITY)
-    renamed = client.post(SECURITY, {"passkey": credential.pk, "name": "  Laptop  "})
+    renamed = client.post(SECURITY, {"passkey": credential.pk, "name": "  Work   laptop  "})
+    blank = client.post(SECURITY, {"passkey": credential.pk, "name": "   "})
+    named = WebAuthnCredential.objects.get().name
     stale = _verified_client(operator, operator_device, seconds_ago=STALE_SECONDS).post(remove_url)
     removed = client.post(remove_url)
 
     assert b"Passkey 1" in listed.content
-    assert renamed.status_code == 303
+    assert (renamed.status_code, blank.status_code, named) == (303, 303, "Work laptop")
     assert stale.status_code == 302
     assert stale["Location"].startswith(reverse("accounts:step_up"))
     assert removed.status_code == 303
