@@ -45,6 +45,13 @@ class GatewayAdminSite(ThemedAdminSite):
         next_url = request.GET.get("next") or reverse("admin:index")
         return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
 
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """The account menu (the theme's ``account_links``) leads to the user's passkeys and second factors."""
+        context: dict[str, Any] = super().each_context(request)
+        security = {"title": "Sign-in security (passkeys)", "link": reverse("accounts:security")}
+        context["account_links"] = [*context.get("account_links", []), security]
+        return context
+
     def register(
         self,
         model_or_iterable: ModelBase | Iterable[ModelBase],

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from accounts import views
+from accounts.passkeys import pages as passkey_pages
 
 app_name = "accounts"
 
@@ -10,5 +11,7 @@ urlpatterns = [
     path("step-up/", views.otp_view, name="step_up"),
     path("enrol/", views.enrol_view, name="enrol"),
     path("enrol/backup-codes/", views.backup_codes_view, name="backup_codes"),
+    path("security/", passkey_pages.security_view, name="security"),
+    path("security/passkeys/<int:passkey_id>/remove/", passkey_pages.passkey_remove_view, name="passkey_remove"),
     path("logout/", views.logout_view, name="logout"),
 ]

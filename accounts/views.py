@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import throttles
 from accounts.actors import Actor, actor_from_request
+from accounts.actors import actor_audit as _audit
 from accounts.forms import LoginForm, TokenForm
 from accounts.mfa import (
     backup_codes_issue,
@@ -31,10 +32,10 @@ from accounts.mfa import (
 )
 from accounts.middleware import SESSION_STARTED_AT
 from accounts.models import TotpDevice, User
+from accounts.passkeys.services import has_passkey, has_second_factor
 from accounts.shown_once import see_other, shown_once_hold, shown_once_take
 from audit.alerts.detectors import logins as login_detectors
 from audit.models import AuditAction
-from audit.services import audit_record
 from core.clientip import client_ip
 from core.tenancy import all_tenants
 from core.throttle import Verdict
@@ -56,20 +57,6 @@ def _with_next(view_name: str, next_url: str) -> str:
     return f"{reverse(view_name)}?{urlencode({'next': next_url})}"
 
 
-def _audit(request: HttpRequest, action: str, *, actor: Actor | None = None, **details: str | int | bool) -> None:
-    actor = actor or actor_from_request(request)
-    audit_record(
-        action=action,
-        tenant_id=None,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        ip=actor.ip,
-        target_type="user" if actor.user_id else "",
-        target_id=str(actor.user_id or ""),
-        details=details,
-    )
-
-
 def _throttled(request: HttpRequest, verdict: Verdict, *, scope: str, actor: Actor) -> HttpResponse:
     if verdict.locked_now:
         _audit(request, AuditAction.LOCKOUT, actor=actor, scope=scope, retry_after_seconds=verdict.retry_after_seconds)
@@ -82,7 +69,7 @@ def _after_password(request: HttpRequest, next_url: str) -> HttpResponse:
     user = request.user
     if is_verified(user):
         return HttpResponseRedirect(next_url)
-    has_device = confirmed_totp_device(user) is not None  # type: ignore[arg-type]
+    has_device = has_second_factor(user)  # type: ignore[arg-type]
     return HttpResponseRedirect(_with_next("accounts:otp" if has_device else "accounts:enrol", next_url))
 
 
@@ -133,7 +120,7 @@ def otp_view(request: HttpRequest) -> HttpResponse:
     """Second factor after the password; with an already verified session it is the step-up prompt."""
     next_url = _next_url(request)
     user: User = request.user  # type: ignore[assignment]
-    if confirmed_totp_device(user) is None and not is_verified(user):
+    if not has_second_factor(user) and not is_verified(user):
         return HttpResponseRedirect(_with_next("accounts:enrol", next_url))
     is_step_up = is_verified(user)
     form = TokenForm(request.POST or None)
@@ -158,7 +145,7 @@ def otp_view(request: HttpRequest) -> HttpResponse:
             )
             _audit(request, action)
             return HttpResponseRedirect(next_url)
-    context = {"form": form, "next": next_url, "is_step_up": is_step_up}
+    context = {"form": form, "next": next_url, "is_step_up": is_step_up, "has_passkey": has_passkey(user)}
     return _no_store(render(request, "accounts/otp.html", context))
 
 

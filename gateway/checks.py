@@ -282,6 +282,23 @@ def _redis_tls() -> list[CheckMessage]:
     ]
 
 
+def _webauthn_relying_party() -> list[CheckMessage]:
+    """Passkeys are bound to the configured RP ID and origins, never to a request's Host or Origin (A8)."""
+    rp_id = settings.OTP_WEBAUTHN_RP_ID
+    origins = settings.OTP_WEBAUTHN_ALLOWED_ORIGINS
+    wrong = [origin for origin in origins if not _origin_serves(origin, rp_id)]
+    if rp_id and origins and not wrong:
+        return []
+    return [
+        Error(
+            "GATEWAY_WEBAUTHN_RP_ID and GATEWAY_WEBAUTHN_ORIGINS must name the admin's domain and its https origins"
+            + (f"; not within the RP ID: {', '.join(wrong)}." if wrong else "."),
+            hint="E.g. GATEWAY_WEBAUTHN_RP_ID=gateway.example.com, GATEWAY_WEBAUTHN_ORIGINS=https://gateway.example.com.",
+            id="gateway.E020",
+        )
+    ]
+
+
 def _services_tls_declared_off() -> list[CheckMessage]:
     if not _services_tls_off():
         return []
@@ -292,6 +309,18 @@ def _services_tls_declared_off() -> list[CheckMessage]:
             id="gateway.W001",
         )
     ]
+
+
+def _origin_serves(origin: str, rp_id: str) -> bool:
+    """An https origin (no path) whose host is the RP ID or one of its subdomains."""
+    parts = urlsplit(origin)
+    host = (parts.hostname or "").lower()
+    return (
+        parts.scheme == "https"
+        and parts.path in ("", "/")
+        and bool(rp_id)
+        and (host == rp_id.lower() or host.endswith(f".{rp_id.lower()}"))
+    )
 
 
 PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
@@ -313,6 +342,7 @@ PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _database_tls,
     _redis_tls,
     _services_tls_declared_off,
+    _webauthn_relying_party,
 )
 
 

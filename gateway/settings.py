@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_otp",
+    "django_otp_webauthn",
     "gateway",
     "core",
     "audit",
@@ -268,7 +269,6 @@ GATEWAY_EVENTS_ALLOWED_NETWORKS = env_list(
 
 # --- MFA, step-up, throttles, API keys -------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("GATEWAY_OTP_ISSUER", "Meta gateway")
-OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 STEP_UP_SECONDS = env_int("GATEWAY_STEP_UP_SECONDS", 600, minimum=30, maximum=3600)
 # Attempts allowed per window before a cool-off; cool-offs grow per strike and are capped (never permanent).
 THROTTLE_ACCOUNT_ATTEMPTS = env_int("GATEWAY_THROTTLE_ACCOUNT_ATTEMPTS", 5, minimum=1)
@@ -284,6 +284,7 @@ from gateway.settings_alerts import *  # noqa: E402, F403 - the names are listed
 from gateway.settings_authguard import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_limits import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_metrics import *  # noqa: E402, F403 - the names are listed in its __all__
+from gateway.settings_passkeys import *  # noqa: E402, F403 - the names are listed in its __all__
 from gateway.settings_tenancy import *  # noqa: E402, F403 - the names are listed in its __all__
 
 REST_FRAMEWORK = {

@@ -7,6 +7,7 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("admin/reports/", include("console.reports.admin_urls")),  # before admin/: its catch-all would take it
     path("admin/", admin.site.urls),
+    path("account/passkeys/", include("accounts.passkeys.urls")),  # WebAuthn ceremonies (django-otp-webauthn)
     path("account/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("policies.retention.urls")),

@@ -86,6 +86,15 @@ UNSAFE_PRODUCTION_SETTINGS = [
     ("CELERY_BROKER_URL", "redis://redis.internal:6379/0", "gateway.E019"),
     ("CELERY_BROKER_USE_SSL", None, "gateway.E019"),  # kombu would not verify the certificate
     ("CELERY_BROKER_USE_SSL", {"ssl_cert_reqs": ssl.CERT_OPTIONAL}, "gateway.E019"),
+    ("OTP_WEBAUTHN_RP_ID", "", "gateway.E020"),
+    ("OTP_WEBAUTHN_RP_ID", "example.org", "gateway.E020"),
+    ("OTP_WEBAUTHN_ALLOWED_ORIGINS", [], "gateway.E020"),
+    ("OTP_WEBAUTHN_ALLOWED_ORIGINS", ["http://gateway.example.com"], "gateway.E020"),
+    (
+        "OTP_WEBAUTHN_ALLOWED_ORIGINS",
+        ["https://gateway.example.com", "https://gateway.example.com.evil.net"],
+        "gateway.E020",
+    ),
 ]
 UNSAFE_IDS = [f"{setting}-{check_id}" for setting, _, check_id in UNSAFE_PRODUCTION_SETTINGS]
 
@@ -182,6 +191,8 @@ def good_production(settings) -> None:
     settings.CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     settings.SERVICES_TLS = "required"
     settings.CSRF_TRUSTED_ORIGINS = ["https://gateway.example.com"]
+    settings.OTP_WEBAUTHN_RP_ID = "gateway.example.com"
+    settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = ["https://gateway.example.com", "https://admin.gateway.example.com"]
 
 
 def _ids() -> list[str]:
