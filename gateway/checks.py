@@ -19,6 +19,7 @@ from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
 from encryption.providers import parse_root_keys
+from encryption.signing import signing_key_load
 
 ONE_YEAR_SECONDS = 31_536_000
 SECRET_KEY_MIN_LENGTH = 50
@@ -128,6 +129,20 @@ def _chain_and_pepper_keys() -> list[CheckMessage]:
     return [Error(f"{', '.join(missing)} missing or shorter than 32 characters.", id="gateway.E010")]
 
 
+def _audit_signing_key() -> list[CheckMessage]:
+    try:
+        signing_key_load(settings.GATEWAY_AUDIT_SIGNING_KEY)
+    except ValueError as error:
+        return [
+            Error(
+                f"GATEWAY_AUDIT_SIGNING_KEY is missing or not usable: {error}.",
+                hint="Generate one with `python manage.py generate_secrets`.",
+                id="gateway.E018",
+            )
+        ]
+    return []
+
+
 def _https_enforced_by_proxy() -> bool:
     """The operator declared a TLS-terminating proxy that redirects plain HTTP and sends HSTS itself."""
     return settings.PROXY_ENFORCES_HTTPS and getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
@@ -223,6 +238,7 @@ PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _embedded_broker,
     _csrf_trusted_origins,
     _distinct_secrets,
+    _audit_signing_key,
 )
 
 

@@ -1,0 +1,35 @@
+"""Where a pruned chain's verification starts: the latest checkpoint file at or below the seq before its first event."""
+
+from __future__ import annotations
+
+from audit.checkpoints.documents import CheckpointInvalidError, document_parse
+from audit.checkpoints.files import checkpoint_path
+from audit.checkpoints.models import AuditCheckpoint
+from audit.checkpoints.signer import checkpoint_signing
+from audit.verify import CHAIN_START, BreakReason, ChainAnchor, ChainBreak
+
+
+def checkpoint_public_key() -> str:
+    """The public key of the configured signing key, as verifiers outside are given it."""
+    return checkpoint_signing().signer().public_key
+
+
+def checkpoint_anchor(*, chain: str, seq: int) -> ChainAnchor | ChainBreak:
+    """Where a chain whose events up to ``seq`` are gone starts: the signed hash of the latest checkpoint at or
+    below ``seq``, read from its file and checked with the public key (below ``seq``, the verifier then names the
+    events missing after it); the chain's start when it has none. A break when that checkpoint's file is gone or
+    is not the signer's."""
+    row = AuditCheckpoint.objects.filter(chain=chain, seq__lte=seq).order_by("-seq", "-number").first()
+    if row is None:
+        return CHAIN_START
+    try:
+        data = checkpoint_path(chain=chain, number=row.number).read_bytes()
+    except FileNotFoundError:
+        return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_MISSING)
+    try:
+        checkpoint = document_parse(data, public_key=checkpoint_public_key())
+    except CheckpointInvalidError:
+        return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_INVALID)
+    if (checkpoint.chain, checkpoint.number, checkpoint.seq) != (chain, row.number, row.seq):
+        return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_INVALID)
+    return ChainAnchor(checkpoint.seq, checkpoint.event_hash)
