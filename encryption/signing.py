@@ -70,9 +70,14 @@ class Ed25519CheckpointSigner:
 
 
 def signature_valid(public_key: str, payload: bytes, signature: str) -> bool:
-    """Whether ``signature`` (base64url) is ``public_key``'s over ``payload``; a malformed one is not."""
+    """Whether ``signature`` (base64url, unpadded, in its one canonical spelling) is ``public_key``'s over
+    ``payload``; a malformed one is not (a decoder that skips stray characters or spare bits would let a changed
+    file through)."""
     try:
-        public_key_parse(public_key).verify(_b64decode(signature), payload)
+        raw = _b64decode(signature)
+        if _b64encode(raw) != signature:
+            return False
+        public_key_parse(public_key).verify(raw, payload)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.checkpoints.services import checkpoint_at
 from audit.models import OPERATOR_CHAIN, AuditAction, AuditEvent
@@ -25,11 +26,16 @@ def audit_prune_events(*, chain: str, up_to_seq: int) -> int:
     alias = settings.GATEWAY_AUDIT_PRUNE_DB_ALIAS
     connection = connections[alias]
     with transaction.atomic(using=alias):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('gateway.audit_prune', 'on', true)")
+        _prune_flag_set(connection, "on")
         deleted, _ = AuditEvent.objects.using(alias).filter(chain=chain, seq__lte=up_to_seq).delete()
+        _prune_flag_set(connection, "off")  # within a caller's longer transaction, only this DELETE may pass
     return deleted
+
+
+def _prune_flag_set(connection: BaseDatabaseWrapper, value: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('gateway.audit_prune', %s, true)", [value])
 
 
 def audit_chain_prune(*, chain: str, before: datetime, batch_size: int = PRUNE_BATCH_SIZE) -> int:
