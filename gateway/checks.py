@@ -19,7 +19,7 @@ from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
 from encryption.providers import parse_root_keys
-from encryption.signing import signing_key_load
+from encryption.signing import public_key_id, signing_key_load
 
 ONE_YEAR_SECONDS = 31_536_000
 SECRET_KEY_MIN_LENGTH = 50
@@ -132,11 +132,14 @@ def _chain_and_pepper_keys() -> list[CheckMessage]:
 def _audit_signing_key() -> list[CheckMessage]:
     try:
         signing_key_load(settings.GATEWAY_AUDIT_SIGNING_KEY)
+        for public_key in settings.GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS:
+            public_key_id(public_key)
     except ValueError as error:
         return [
             Error(
-                f"GATEWAY_AUDIT_SIGNING_KEY is missing or not usable: {error}.",
-                hint="Generate one with `python manage.py generate_secrets`.",
+                f"GATEWAY_AUDIT_SIGNING_KEY or GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS is missing or not usable: {error}.",
+                hint="Generate a signing key with `python manage.py generate_secrets`; earlier public keys as "
+                "`audit checkpoint-key` printed them.",
                 id="gateway.E018",
             )
         ]

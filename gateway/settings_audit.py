@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.env import env_int, env_secret, env_str, new_signing_key
+from gateway.env import env_int, env_list, env_secret, env_str, new_signing_key
 
 __all__ = [
     "GATEWAY_AUDIT_CHECKPOINT_DIR",
+    "GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS",
     "GATEWAY_AUDIT_KEY",
     "GATEWAY_AUDIT_OPERATOR_DAYS",
     "GATEWAY_AUDIT_PRUNE_DB_ALIAS",
@@ -37,6 +38,9 @@ GATEWAY_AUDIT_SIGNING_KEY = env_secret(
     is_production=_IS_PRODUCTION,
     generate=new_signing_key,
 )
+# The public keys of earlier signing keys (comma-separated, as `audit checkpoint-key` printed them), so that the
+# checkpoints they signed still verify after a rotation.
+GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS = env_list("GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS")
 # Where checkpoints are exported, one write-once file each. In production, storage the database's operators cannot
 # rewrite (a WORM bucket mount, another host's share).
 GATEWAY_AUDIT_CHECKPOINT_DIR = Path(env_str("GATEWAY_AUDIT_CHECKPOINT_DIR") or _VAR_DIR / "audit-checkpoints")

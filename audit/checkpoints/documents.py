@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,8 +53,9 @@ def document_render(checkpoint: Checkpoint, signature: str) -> bytes:
     return canonical_json({"checkpoint": asdict(checkpoint), "signature": signature}) + b"\n"
 
 
-def document_parse(data: bytes, *, public_key: str) -> Checkpoint:
-    """The checkpoint ``data`` holds, once its form, key id and signature check out against ``public_key``."""
+def document_parse(data: bytes, *, public_keys: Sequence[str]) -> Checkpoint:
+    """The checkpoint ``data`` holds, once its form and its signature by the one of ``public_keys`` whose id it
+    names check out."""
     try:
         document = json.loads(data)
         checkpoint, signature = _fields(document["checkpoint"]), document["signature"]
@@ -62,8 +64,9 @@ def document_parse(data: bytes, *, public_key: str) -> Checkpoint:
     if not isinstance(signature, str) or document_render(checkpoint, signature) != data:
         raise CheckpointInvalidError("not in canonical form (the file was changed)")
     signing = checkpoint_signing()
-    if checkpoint.key_id != signing.key_id_of(public_key):
-        raise CheckpointInvalidError(f"signed by key {checkpoint.key_id}, not by the key given")
+    public_key = next((key for key in public_keys if signing.key_id_of(key) == checkpoint.key_id), None)
+    if public_key is None:
+        raise CheckpointInvalidError(f"signed by key {checkpoint.key_id}, not by a key given")
     if not signing.signature_valid(public_key, checkpoint.payload(), signature):
         raise CheckpointInvalidError("bad signature")
     return checkpoint

@@ -1,9 +1,10 @@
-"""Verifying a folder of checkpoint files with the public key alone (no database): every file's form and
+"""Verifying a folder of checkpoint files with the public keys alone (no database): every file's form and
 signature, and each chain's checkpoints as a chain of their own (numbers 1, 2, 3… with no gap, each naming its
 predecessor's digest, one hash per seq)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ class CheckpointsReport:
         return self.problem is None
 
 
-def checkpoints_verify_dir(*, directory: Path, public_key: str) -> list[CheckpointsReport]:
+def checkpoints_verify_dir(*, directory: Path, public_keys: Sequence[str]) -> list[CheckpointsReport]:
     """One report per chain folder of ``directory``; anything else in it is a problem of its own."""
     reports = []
     for entry in sorted(directory.iterdir()):
@@ -32,11 +33,11 @@ def checkpoints_verify_dir(*, directory: Path, public_key: str) -> list[Checkpoi
         if not entry.is_dir() or not CHAIN_NAME.match(entry.name):
             reports.append(CheckpointsReport(entry.name, 0, 0, f"{entry.name}: not a chain folder"))
             continue
-        reports.append(_chain_verify(entry, public_key=public_key))
+        reports.append(_chain_verify(entry, public_keys=public_keys))
     return reports
 
 
-def _chain_verify(folder: Path, *, public_key: str) -> CheckpointsReport:
+def _chain_verify(folder: Path, *, public_keys: Sequence[str]) -> CheckpointsReport:
     chain, accepted, last_seq, previous_digest = folder.name, 0, 0, ""
     hashes: dict[int, str] = {}
     for path in sorted(folder.iterdir()):
@@ -45,7 +46,7 @@ def _chain_verify(folder: Path, *, public_key: str) -> CheckpointsReport:
         problem = _name_problem(path, expected=accepted + 1)
         if problem is None:
             try:
-                checkpoint = document_parse(path.read_bytes(), public_key=public_key)
+                checkpoint = document_parse(path.read_bytes(), public_keys=public_keys)
             except CheckpointInvalidError as error:
                 problem = f"{chain}/{path.name}: {error}"
             else:

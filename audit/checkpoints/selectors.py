@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from audit.checkpoints.documents import CheckpointInvalidError, document_parse
 from audit.checkpoints.files import checkpoint_path
 from audit.checkpoints.models import AuditCheckpoint
@@ -12,6 +14,11 @@ from audit.verify import CHAIN_START, BreakReason, ChainAnchor, ChainBreak
 def checkpoint_public_key() -> str:
     """The public key of the configured signing key, as verifiers outside are given it."""
     return checkpoint_signing().signer().public_key
+
+
+def checkpoint_public_keys() -> list[str]:
+    """The keys checkpoint files are checked with: the signing key's, then those of earlier signing keys."""
+    return [checkpoint_public_key(), *settings.GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS]
 
 
 def checkpoint_anchor(*, chain: str, seq: int) -> ChainAnchor | ChainBreak:
@@ -27,7 +34,7 @@ def checkpoint_anchor(*, chain: str, seq: int) -> ChainAnchor | ChainBreak:
     except FileNotFoundError:
         return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_MISSING)
     try:
-        checkpoint = document_parse(data, public_key=checkpoint_public_key())
+        checkpoint = document_parse(data, public_keys=checkpoint_public_keys())
     except CheckpointInvalidError:
         return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_INVALID)
     if (checkpoint.chain, checkpoint.number, checkpoint.seq) != (chain, row.number, row.seq):

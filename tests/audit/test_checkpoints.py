@@ -63,7 +63,7 @@ def test_a_checkpoint_is_exported_to_a_file_and_recorded(tenant_a_id: uuid.UUID,
         "version": 1,
     }
     assert (row.chain, row.number, row.seq, row.event_hash, row.count) == (str(tenant_a_id), 1, 3, events[2].hash, 3)
-    assert row.digest == document_parse(path.read_bytes(), public_key=checkpoint_public_key()).digest
+    assert row.digest == document_parse(path.read_bytes(), public_keys=[checkpoint_public_key()]).digest
 
 
 def test_the_signature_verifies_with_the_printed_public_key_alone(tenant_a_id: uuid.UUID) -> None:
@@ -88,8 +88,8 @@ def test_changing_any_byte_of_the_file_fails(tenant_a_id: uuid.UUID) -> None:
     for index in range(len(data)):
         changed = data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
         with pytest.raises(CheckpointInvalidError):
-            document_parse(changed, public_key=public_key)
-    assert document_parse(data, public_key=public_key).seq == 1
+            document_parse(changed, public_keys=[public_key])
+    assert document_parse(data, public_keys=[public_key]).seq == 1
 
 
 def test_another_key_does_not_verify_the_file(tenant_a_id: uuid.UUID, settings) -> None:
@@ -98,8 +98,8 @@ def test_another_key_does_not_verify_the_file(tenant_a_id: uuid.UUID, settings) 
     data = checkpoint_path(chain=row.chain, number=row.number).read_bytes()
     settings.GATEWAY_AUDIT_SIGNING_KEY = new_signing_key()
 
-    with pytest.raises(CheckpointInvalidError, match="not by the key given"):
-        document_parse(data, public_key=checkpoint_public_key())
+    with pytest.raises(CheckpointInvalidError, match="not by a key given"):
+        document_parse(data, public_keys=[checkpoint_public_key()])
 
 
 def test_a_file_name_is_never_reused(tenant_a_id: uuid.UUID, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_checkpoints_chain_by_the_previous_digest(tenant_a_id: uuid.UUID) -> Non
     second = checkpoint_write(chain=str(tenant_a_id), seq=5)
 
     parsed = document_parse(
-        checkpoint_path(chain=second.chain, number=2).read_bytes(), public_key=checkpoint_public_key()
+        checkpoint_path(chain=second.chain, number=2).read_bytes(), public_keys=[checkpoint_public_key()]
     )
     assert (second.number, second.count, second.previous_digest) == (2, 3, first.digest)
     assert parsed.previous_digest == first.digest
@@ -196,4 +196,4 @@ def test_a_signature_spelled_another_way_fails(tenant_a_id: uuid.UUID) -> None:
     changed = data.replace(signature.encode(), respelled.encode())
 
     with pytest.raises(CheckpointInvalidError, match="bad signature"):
-        document_parse(changed, public_key=checkpoint_public_key())
+        document_parse(changed, public_keys=[checkpoint_public_key()])

@@ -19,10 +19,12 @@ from audit import services as audit_services
 from audit.checkpoints.files import checkpoint_path
 from audit.checkpoints.models import AuditCheckpoint
 from audit.checkpoints.prune import audit_chain_prune, audit_prune_events
+from audit.checkpoints.selectors import checkpoint_public_key
 from audit.checkpoints.services import checkpoint_write
 from audit.models import OPERATOR_CHAIN, AuditAction, AuditEvent
 from audit.selectors import audit_chain_verify
 from audit.verify import BreakReason, ChainBreak
+from gateway.env import new_signing_key
 from policies.models import LegalHold, RetentionPolicy
 from policies.retention.audit_prune import audit_retention_apply
 from policies.tasks import audit_prune_task
@@ -252,3 +254,19 @@ def test_the_trigger_lets_only_the_prune_delete_and_only_behind_a_checkpoint(ten
     # The prune turned its flag off again: in this (the test's) transaction a plain delete is refused once more.
     with pytest.raises(DatabaseError, match="append-only: DELETE"), transaction.atomic():
         AuditEvent.objects.filter(chain=chain, seq=3).delete()
+
+
+def test_after_a_key_rotation_the_earlier_public_key_keeps_a_pruned_chain_verifiable(
+    tenant_30_days: Tenant, clock: StoppedClock, settings
+) -> None:
+    chain = str(tenant_30_days.pk)
+    record_aged(clock, tenant_30_days.pk, 31, 29)
+    audit_retention_apply(now=NOW)
+    earlier = checkpoint_public_key()
+    settings.GATEWAY_AUDIT_SIGNING_KEY = new_signing_key()
+
+    unknown_key = audit_chain_verify(chain=chain).broken_at
+    settings.GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS = [earlier]
+
+    assert unknown_key == ChainBreak(1, None, BreakReason.CHECKPOINT_INVALID)
+    assert audit_chain_verify(chain=chain).is_intact

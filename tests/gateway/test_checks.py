@@ -73,6 +73,7 @@ UNSAFE_PRODUCTION_SETTINGS = [
     ("GATEWAY_AUDIT_SIGNING_KEY", "", "gateway.E018"),
     ("GATEWAY_AUDIT_SIGNING_KEY", "dG9vIHNob3J0", "gateway.E018"),
     ("GATEWAY_AUDIT_SIGNING_KEY", "not base64!", "gateway.E018"),
+    ("GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS", ["ed25519:dG9vIHNob3J0"], "gateway.E018"),
 ]
 UNSAFE_IDS = [f"{setting}-{check_id}" for setting, _, check_id in UNSAFE_PRODUCTION_SETTINGS]
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.checkpoints.offline import CheckpointsReport, checkpoints_verify_dir
-from audit.checkpoints.selectors import checkpoint_public_key
+from audit.checkpoints.selectors import checkpoint_public_key, checkpoint_public_keys
 from audit.checkpoints.services import checkpoints_write_advanced
 from audit.checkpoints.signer import checkpoint_signing
 from audit.models import OPERATOR_CHAIN
@@ -56,17 +56,18 @@ class Command(BaseCommand):
             public_key = checkpoint_public_key()
             self.stdout.write(f"{public_key}\nkey id {checkpoint_signing().key_id_of(public_key)}")
         elif subcommand == "verify-checkpoints":
-            self._verify_checkpoints(directory=options["dir"], public_key=options["public_key"])
+            self._verify_checkpoints(directory=options["dir"], public_keys=options["public_key"])
 
-    def _verify_checkpoints(self, *, directory: Path, public_key: str | None) -> None:
+    def _verify_checkpoints(self, *, directory: Path, public_keys: list[str] | None) -> None:
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a folder", returncode=UNKNOWN_CHAIN_EXIT_STATUS)
-        key = public_key or checkpoint_public_key()
-        try:
-            checkpoint_signing().key_id_of(key)
-        except ValueError as error:
-            raise CommandError(f"--public-key: {error}", returncode=UNKNOWN_CHAIN_EXIT_STATUS) from None
-        reports = checkpoints_verify_dir(directory=directory, public_key=key)
+        keys = public_keys or checkpoint_public_keys()
+        for key in keys:
+            try:
+                checkpoint_signing().key_id_of(key)
+            except ValueError as error:
+                raise CommandError(f"--public-key: {error}", returncode=UNKNOWN_CHAIN_EXIT_STATUS) from None
+        reports = checkpoints_verify_dir(directory=directory, public_keys=keys)
         if not reports:
             self.stdout.write("no checkpoint files")
         for report in reports:
@@ -134,7 +135,10 @@ def _checkpoint_parsers(subcommands: Any) -> None:
     )
     offline.add_argument("--dir", type=Path, required=True, help="the exported folder (GATEWAY_AUDIT_CHECKPOINT_DIR)")
     offline.add_argument(
-        "--public-key", help="ed25519:<base64url>, as `checkpoint-key` prints it (default: this installation's)"
+        "--public-key",
+        action="append",
+        help="ed25519:<base64url>, as `checkpoint-key` prints it; repeat it for the keys of earlier signing keys "
+        "(default: this installation's, and GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS)",
     )
 
 
