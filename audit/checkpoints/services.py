@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from audit.chain import HASHED_FIELDS
-from audit.checkpoints.documents import Checkpoint, document_render
-from audit.checkpoints.files import checkpoint_file_write, checkpoint_path
+from audit.checkpoints.documents import Checkpoint, CheckpointInvalidError, document_parse, document_render
+from audit.checkpoints.files import CheckpointFileExistsError, checkpoint_file_write, checkpoint_path
 from audit.checkpoints.models import AuditCheckpoint
+from audit.checkpoints.selectors import checkpoint_public_keys
 from audit.checkpoints.signer import checkpoint_signing
 from audit.models import AuditChainHead, AuditEvent
 from audit.verify import CHAIN_START, ChainAnchor, ChainHead, ChainReport, chain_verify
@@ -89,7 +92,7 @@ def _record(*, chain: str, seq: int, event: Mapping[str, Any], count: int) -> Au
     with transaction.atomic():
         # Appends wait on this lock only while the row and the file are written (verification ran before).
         AuditChainHead.objects.select_for_update().filter(chain=chain).first()
-        previous = AuditCheckpoint.objects.filter(chain=chain).order_by("-number").first()
+        previous = _strays_adopt(chain, AuditCheckpoint.objects.filter(chain=chain).order_by("-number").first())
         checkpoint = Checkpoint(
             chain=chain,
             number=previous.number + 1 if previous is not None else 1,
@@ -116,3 +119,44 @@ def _record(*, chain: str, seq: int, event: Mapping[str, Any], count: int) -> Au
         data = document_render(checkpoint, signer.sign(checkpoint.payload()))
         checkpoint_file_write(checkpoint_path(chain=chain, number=checkpoint.number), data)
     return row
+
+
+def _strays_adopt(chain: str, previous: AuditCheckpoint | None) -> AuditCheckpoint | None:
+    """Record the files a transaction wrote and then failed to commit (their rows are gone, the write-once files
+    stay): each must be ours, follow on from the checkpoint before it and name an event the chain holds.
+    Anything else in the way raises ``CheckpointFileExistsError``. The last checkpoint recorded, after them."""
+    while True:
+        number = previous.number + 1 if previous is not None else 1
+        path = checkpoint_path(chain=chain, number=number)
+        if not path.exists():
+            return previous
+        stray = _stray_read(path, previous_digest=previous.digest if previous is not None else "")
+        if (stray.chain, stray.number) != (chain, number) or not _event_holds(stray):
+            raise CheckpointFileExistsError(f"{path} exists and is not a checkpoint this chain can adopt")
+        previous = AuditCheckpoint.objects.create(
+            chain=chain,
+            number=number,
+            seq=stray.seq,
+            event_hash=stray.event_hash,
+            event_occurred_at=datetime.fromisoformat(stray.event_occurred_at),
+            count=stray.count,
+            created_at=datetime.fromisoformat(stray.created_at),
+            previous_digest=stray.previous_digest,
+            digest=stray.digest,
+            key_id=stray.key_id,
+        )
+        logger.warning("audit checkpoint file adopted", extra={"chain": chain, "number": number})
+
+
+def _stray_read(path: Path, *, previous_digest: str) -> Checkpoint:
+    try:
+        stray = document_parse(path.read_bytes(), public_keys=checkpoint_public_keys())
+    except CheckpointInvalidError as error:
+        raise CheckpointFileExistsError(f"{path} exists and is not a valid checkpoint: {error}") from None
+    if stray.previous_digest != previous_digest:
+        raise CheckpointFileExistsError(f"{path} exists and does not follow the chain's last checkpoint")
+    return stray
+
+
+def _event_holds(checkpoint: Checkpoint) -> bool:
+    return AuditEvent.objects.filter(chain=checkpoint.chain, seq=checkpoint.seq, hash=checkpoint.event_hash).exists()

@@ -197,3 +197,16 @@ def test_a_signature_spelled_another_way_fails(tenant_a_id: uuid.UUID) -> None:
 
     with pytest.raises(CheckpointInvalidError, match="bad signature"):
         document_parse(changed, public_keys=[checkpoint_public_key()])
+
+
+def test_a_file_left_by_a_failed_transaction_is_adopted_and_the_next_follows_it(tenant_a_id: uuid.UUID) -> None:
+    record(tenant_a_id, 2)
+    lost = checkpoint_write(chain=str(tenant_a_id), seq=2)
+    AuditCheckpoint.objects.all().delete()  # the row's transaction did not commit; the file stays
+    record(tenant_a_id, 1)
+
+    latest = checkpoint_write(chain=str(tenant_a_id), seq=3)
+
+    rows = AuditCheckpoint.objects.order_by("number").values_list("number", "seq", "digest", "previous_digest")
+    assert list(rows) == [(1, 2, lost.digest, ""), (2, 3, latest.digest, lost.digest)]
+    assert latest.count == 3  # verified from the start: the stray had no row yet when verification ran
