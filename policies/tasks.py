@@ -30,4 +30,4 @@ def policies_purge_task() -> Counts:
 @lock_guarded("audit-prune", ttl_seconds=PURGE_LOCK_SECONDS)
 def audit_prune_task() -> Counts:
     """Hourly (beat): audit events past their chain's lifetime go, behind signed checkpoints."""
-    return audit_retention_apply(now=timezone.now())
+    return audit_retention_apply(now=timezone.now(), max_seconds=PURGE_MAX_SECONDS)

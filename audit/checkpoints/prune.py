@@ -4,6 +4,7 @@ halfway). Which chains and which cut-offs is the caller's business (policies: ``
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 
@@ -38,27 +39,31 @@ def _prune_flag_set(connection: BaseDatabaseWrapper, value: str) -> None:
             cursor.execute("SELECT set_config('gateway.audit_prune', %s, true)", [value])
 
 
-def audit_chain_prune(*, chain: str, before: datetime, batch_size: int = PRUNE_BATCH_SIZE) -> int:
+def audit_chain_prune(
+    *, chain: str, before: datetime, batch_size: int = PRUNE_BATCH_SIZE, deadline: float | None = None
+) -> int:
     """Delete the chain's events that occurred before ``before`` (the oldest stretch of them: a younger event
-    ends it); one ``audit.pruned`` event on the chain records how many went. ``CheckpointRefusedError`` when the
-    chain does not verify up to a batch's end: nothing more goes then."""
+    ends it); one ``audit.pruned`` event on the chain records how many went. No batch starts after ``deadline``
+    (``time.monotonic()``): the next pass goes on. ``CheckpointRefusedError`` when the chain does not verify up
+    to a batch's end: nothing more goes then."""
     cut = _cut_seq(chain, before)
     first = _first_stored_seq(chain)
     if cut is None or first is None or cut < first:
         return 0
-    removed = 0
-    while first <= cut:
-        upper = min(first + batch_size - 1, cut)
+    removed, upper = 0, first - 1
+    while upper < cut and (deadline is None or time.monotonic() < deadline):
+        upper = min(upper + batch_size, cut)
         checkpoint = checkpoint_at(chain=chain, seq=upper)
         removed += audit_prune_events(chain=chain, up_to_seq=upper)
-        first = upper + 1
+    if not removed:
+        return 0
     audit_record(
         action=AuditAction.AUDIT_PRUNED,
         tenant_id=None if chain == OPERATOR_CHAIN else uuid.UUID(chain),
         actor_label=PRUNER_LABEL,
         target_type="audit_chain",
         target_id=chain,
-        details={"events": removed, "through_seq": cut, "checkpoint": checkpoint.number},
+        details={"events": removed, "through_seq": upper, "checkpoint": checkpoint.number},
     )
     return removed
 

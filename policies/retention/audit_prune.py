@@ -9,6 +9,7 @@ in force keeps its whole chain: its events name contacts and conversations, like
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,17 +38,20 @@ def audit_prune_targets(*, now: datetime) -> tuple[list[tuple[str, datetime]], i
     return targets, len(held & set(tenant_ids))
 
 
-def audit_retention_apply(*, now: datetime) -> dict[str, int]:
-    """Prune every chain due; a chain that does not verify keeps its events (logged; verification reports it)."""
+def audit_retention_apply(*, now: datetime, max_seconds: float | None = None) -> dict[str, int]:
+    """Prune every chain due; a chain that does not verify keeps its events (logged; verification reports it).
+    After ``max_seconds`` no batch starts (``complete`` is then 0; the next pass goes on)."""
     targets, held = audit_prune_targets(now=now)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     events = refused = 0
     for chain, before in targets:
         try:
-            events += audit_chain_prune(chain=chain, before=before)
+            events += audit_chain_prune(chain=chain, before=before, deadline=deadline)
         except CheckpointRefusedError as error:
             refusal = str(error)
         else:
             continue
         logger.error("audit pruning refused", extra={"chain": chain, "reason": refusal})
         refused += 1
-    return {"chains": len(targets), "events": events, "held": held, "refused": refused}
+    complete = deadline is None or time.monotonic() < deadline
+    return {"chains": len(targets), "events": events, "held": held, "refused": refused, "complete": int(complete)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -74,7 +75,7 @@ def test_events_past_audit_days_go_and_the_chain_verifies_from_the_checkpoint(
 
     counts = audit_retention_apply(now=NOW)
 
-    assert counts == {"chains": 2, "events": 1, "held": 0, "refused": 0}
+    assert counts == {"chains": 2, "events": 1, "held": 0, "refused": 0, "complete": 1}
     assert stored_seqs(chain) == [2, 3, 4]
     checkpoint = AuditCheckpoint.objects.get(chain=chain)
     assert (checkpoint.seq, checkpoint.event_hash) == (1, events[0].hash)
@@ -154,7 +155,7 @@ def test_a_tenant_under_a_legal_hold_keeps_its_chain(tenant_30_days: Tenant, clo
 
     counts = audit_retention_apply(now=NOW)
 
-    assert counts == {"chains": 1, "events": 0, "held": 1, "refused": 0}
+    assert counts == {"chains": 1, "events": 0, "held": 1, "refused": 0, "complete": 1}
     assert stored_seqs(str(tenant_30_days.pk)) == [1, 2]
     assert AuditCheckpoint.objects.count() == 0
 
@@ -170,7 +171,7 @@ def test_the_operator_chain_follows_its_setting(clock: StoppedClock, settings) -
     settings.GATEWAY_AUDIT_OPERATOR_DAYS = 400
     record_aged(clock, None, 401, 399)
 
-    assert audit_retention_apply(now=NOW) == {"chains": 1, "events": 1, "held": 0, "refused": 0}
+    assert audit_retention_apply(now=NOW) == {"chains": 1, "events": 1, "held": 0, "refused": 0, "complete": 1}
     assert stored_seqs(OPERATOR_CHAIN) == [2, 3]
     assert audit_chain_verify(chain=OPERATOR_CHAIN).is_intact
 
@@ -205,7 +206,7 @@ def test_a_tampered_old_event_stops_the_prune(tenant_30_days: Tenant, clock: Sto
     events = record_aged(clock, tenant_30_days.pk, 32, 31, 29)
     tamper("UPDATE audit_auditevent SET actor_label = %s WHERE id = %s", ["mallory", events[0].id])
 
-    assert audit_retention_apply(now=NOW) == {"chains": 2, "events": 0, "held": 0, "refused": 1}
+    assert audit_retention_apply(now=NOW) == {"chains": 2, "events": 0, "held": 0, "refused": 1, "complete": 1}
     assert stored_seqs(chain) == [1, 2, 3]
 
 
@@ -224,7 +225,7 @@ def test_the_beat_task_prunes_and_returns_counts(tenant_30_days: Tenant, clock: 
     record_aged(clock, tenant_30_days.pk, 31, 29)
     monkeypatch.setattr("policies.tasks.timezone", clock)
 
-    assert audit_prune_task() == {"chains": 2, "events": 1, "held": 0, "refused": 0}
+    assert audit_prune_task() == {"chains": 2, "events": 1, "held": 0, "refused": 0, "complete": 1}
 
 
 def with_prune_flag(change: Callable[[], object]) -> None:
@@ -270,3 +271,12 @@ def test_after_a_key_rotation_the_earlier_public_key_keeps_a_pruned_chain_verifi
 
     assert unknown_key == ChainBreak(1, None, BreakReason.CHECKPOINT_INVALID)
     assert audit_chain_verify(chain=chain).is_intact
+
+
+def test_no_batch_starts_after_the_deadline(tenant_a_id: uuid.UUID, clock: StoppedClock) -> None:
+    chain = str(tenant_a_id)
+    record_aged(clock, tenant_a_id, 50, 49)
+
+    assert audit_chain_prune(chain=chain, before=NOW - timedelta(days=30), deadline=time.monotonic() - 1) == 0
+    assert stored_seqs(chain) == [1, 2]
+    assert AuditCheckpoint.objects.count() == 0
