@@ -23,20 +23,23 @@ def checkpoint_public_keys() -> list[str]:
 
 def checkpoint_anchor(*, chain: str, seq: int) -> ChainAnchor | ChainBreak:
     """Where a chain whose events up to ``seq`` are gone starts: the signed hash of the latest checkpoint at or
-    below ``seq``, read from its file and checked with the public key (below ``seq``, the verifier then names the
+    below ``seq``, read from its file and checked with the public keys (below ``seq``, the verifier then names the
     events missing after it); the chain's start when it has none. A break when that checkpoint's file is gone or
     is not the signer's."""
     row = AuditCheckpoint.objects.filter(chain=chain, seq__lte=seq).order_by("-seq", "-number").first()
-    if row is None:
-        return CHAIN_START
+    return CHAIN_START if row is None else checkpoint_file_check(row)
+
+
+def checkpoint_file_check(row: AuditCheckpoint) -> ChainAnchor | ChainBreak:
+    """What the file of ``row`` signs (its seq and hash), or why it does not count."""
     try:
-        data = checkpoint_path(chain=chain, number=row.number).read_bytes()
+        data = checkpoint_path(chain=row.chain, number=row.number).read_bytes()
     except FileNotFoundError:
         return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_MISSING)
     try:
         checkpoint = document_parse(data, public_keys=checkpoint_public_keys())
     except CheckpointInvalidError:
         return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_INVALID)
-    if (checkpoint.chain, checkpoint.number, checkpoint.seq) != (chain, row.number, row.seq):
+    if (checkpoint.chain, checkpoint.number, checkpoint.seq) != (row.chain, row.number, row.seq):
         return ChainBreak(row.seq, None, BreakReason.CHECKPOINT_INVALID)
     return ChainAnchor(checkpoint.seq, checkpoint.event_hash)

@@ -16,7 +16,7 @@ from audit.chain import HASHED_FIELDS
 from audit.checkpoints.documents import Checkpoint, CheckpointInvalidError, document_parse, document_render
 from audit.checkpoints.files import CheckpointFileExistsError, checkpoint_file_write, checkpoint_path
 from audit.checkpoints.models import AuditCheckpoint
-from audit.checkpoints.selectors import checkpoint_public_keys
+from audit.checkpoints.selectors import checkpoint_file_check, checkpoint_public_keys
 from audit.checkpoints.signer import checkpoint_signing
 from audit.models import AuditChainHead, AuditEvent
 from audit.verify import CHAIN_START, ChainAnchor, ChainHead, ChainReport, chain_verify
@@ -37,9 +37,11 @@ class CheckpointRefusedError(Exception):
 
 
 def checkpoint_at(*, chain: str, seq: int) -> AuditCheckpoint:
-    """The chain's checkpoint at ``seq``: the one recorded, or a new one."""
+    """The chain's checkpoint at ``seq``: the one recorded, if its file is there and signed, or a new one."""
     existing = AuditCheckpoint.objects.filter(chain=chain, seq=seq).order_by("-number").first()
-    return existing if existing is not None else checkpoint_write(chain=chain, seq=seq)
+    if existing is not None and isinstance(checkpoint_file_check(existing), ChainAnchor):
+        return existing
+    return checkpoint_write(chain=chain, seq=seq)
 
 
 def checkpoint_write(*, chain: str, seq: int) -> AuditCheckpoint:

@@ -280,3 +280,17 @@ def test_no_batch_starts_after_the_deadline(tenant_a_id: uuid.UUID, clock: Stopp
     assert audit_chain_prune(chain=chain, before=NOW - timedelta(days=30), deadline=time.monotonic() - 1) == 0
     assert stored_seqs(chain) == [1, 2]
     assert AuditCheckpoint.objects.count() == 0
+
+
+def test_a_checkpoint_whose_file_is_gone_is_written_again_before_the_prune(
+    tenant_30_days: Tenant, clock: StoppedClock
+) -> None:
+    chain = str(tenant_30_days.pk)
+    record_aged(clock, tenant_30_days.pk, 31, 29)
+    checkpoint_write(chain=chain, seq=1)
+    checkpoint_path(chain=chain, number=1).unlink()
+
+    assert audit_retention_apply(now=NOW)["events"] == 1
+
+    assert list(AuditCheckpoint.objects.filter(chain=chain).values_list("number", "seq")) == [(1, 1), (2, 1)]
+    assert audit_chain_verify(chain=chain).is_intact
