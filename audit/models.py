@@ -6,6 +6,7 @@ from django.db import models
 
 # Security alerts live in their own package; importing them here registers them with the app.
 from audit.alerts.models import ApiKeyNetwork, HourlyCount, SecurityAlert, ThresholdOverride  # noqa: F401
+from audit.checkpoints.models import AuditCheckpoint  # noqa: F401
 
 
 class AuditAction(models.TextChoices):
@@ -73,6 +74,7 @@ class AuditAction(models.TextChoices):
     SECURITY_ALERT_RAISED = "security.alert_raised", "Security alert raised"
     SECURITY_ALERT_RESOLVED = "security.alert_resolved", "Security alert resolved"
     SECURITY_THRESHOLD_CHANGED = "security.threshold_changed", "Detection threshold override changed"
+    AUDIT_PRUNED = "audit.pruned", "Audit events past their lifetime pruned behind a signed checkpoint"
 
 
 OPERATOR_CHAIN = "operator"

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models import Subquery
 
 from audit.chain import HASHED_FIELDS
+from audit.checkpoints.selectors import checkpoint_anchor
 from audit.models import AuditChainHead, AuditEvent
-from audit.verify import ChainHead, ChainReport, Progress, chain_verify
+from audit.verify import (
+    CHAIN_START,
+    ChainBreak,
+    ChainHead,
+    ChainHeadLike,
+    ChainReport,
+    EventRow,
+    Progress,
+    chain_verify,
+)
 
 CHUNK_SIZE = 2000
 
@@ -27,15 +37,35 @@ def audit_chain_exists(*, chain: str) -> bool:
 
 
 def audit_chain_verify(*, chain: str, progress: Progress | None = None) -> ChainReport:
-    """Stream the chain in ``seq`` order and check it against its head, stopping at the first break."""
+    """Stream the chain in ``seq`` order and check it against its head, stopping at the first break. A pruned
+    chain is checked from the signed checkpoint at the seq before its first stored event."""
     rows = _rows_with_head(chain)
     first = next(rows, None)
     if first is None:
         # A head commits together with its chain's first event, and callers list chains before reading
-        # them, so a head that claims events here means they were removed.
-        return chain_verify(chain=chain, events=(), head=AuditChainHead.objects.filter(chain=chain).first())
+        # them, so a head that claims events here means they were removed (pruned, or not).
+        stored_head = AuditChainHead.objects.filter(chain=chain).first()
+        first_seq = stored_head.last_seq + 1 if stored_head is not None else 1
+        return _verified(chain, (), stored_head, first_seq=first_seq)
     head = None if first["head_last_seq"] is None else ChainHead(first["head_last_seq"], first["head_last_hash"])
-    return chain_verify(chain=chain, events=itertools.chain([first], rows), head=head, progress=progress)
+    return _verified(chain, itertools.chain([first], rows), head, first_seq=first["seq"], progress=progress)
+
+
+def _verified(
+    chain: str,
+    events: Iterable[EventRow],
+    head: ChainHeadLike | None,
+    *,
+    first_seq: int,
+    progress: Progress | None = None,
+) -> ChainReport:
+    anchor = CHAIN_START
+    if first_seq > 1:
+        resolved = checkpoint_anchor(chain=chain, seq=first_seq - 1)
+        if isinstance(resolved, ChainBreak):
+            return ChainReport(chain=chain, events=0, broken_at=resolved)
+        anchor = resolved
+    return chain_verify(chain=chain, events=events, head=head, progress=progress, anchor=anchor)
 
 
 def audit_chains_verify_all() -> list[ChainReport]:

@@ -9,7 +9,10 @@ AUDIT_VERIFY_CHAINS_TASK = "maintenance.audit_verify_chains"
 
 SECURITY_ALERTS_QUIET_TASK = "maintenance.security_alerts_quiet_resolve"
 
+AUDIT_CHECKPOINTS_TASK = "maintenance.audit_checkpoints"
+
 PERIODIC = (
     Periodic("audit-verify-chains", AUDIT_VERIFY_CHAINS_TASK, 3600.0),
     Periodic("security-alerts-quiet-resolve", SECURITY_ALERTS_QUIET_TASK, 600.0),
+    Periodic("audit-checkpoints", AUDIT_CHECKPOINTS_TASK, 3600.0),
 )

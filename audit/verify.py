@@ -28,6 +28,8 @@ class BreakReason(StrEnum):
     MISSING_EVENT = "missing_event"  # a seq gap: ``seq`` names the first missing one
     UNEXPECTED_EVENT = "unexpected_event"  # a duplicate, out-of-order row, or a row beyond the head
     HEAD_MISMATCH = "head_mismatch"  # the head names more events (a truncated tail) or another last hash
+    CHECKPOINT_MISSING = "checkpoint_missing"  # events up to ``seq`` went; the checkpoint file at ``seq`` is gone
+    CHECKPOINT_INVALID = "checkpoint_invalid"  # the checkpoint file at ``seq`` is changed, or not the signer's
 
 
 class ChainHeadLike(Protocol):
@@ -42,6 +44,17 @@ class ChainHeadLike(Protocol):
 class ChainHead:
     last_seq: int
     last_hash: str
+
+
+@dataclass(frozen=True)
+class ChainAnchor:
+    """Where verification starts: event ``seq`` had ``hash`` (a signed checkpoint says so); (0, "") is the start."""
+
+    seq: int
+    hash: str
+
+
+CHAIN_START = ChainAnchor(0, "")
 
 
 @dataclass(frozen=True)
@@ -63,15 +76,21 @@ class ChainReport:
 
 
 def chain_verify(
-    *, chain: str, events: Iterable[EventRow], head: ChainHeadLike | None, progress: Progress | None = None
+    *,
+    chain: str,
+    events: Iterable[EventRow],
+    head: ChainHeadLike | None,
+    progress: Progress | None = None,
+    anchor: ChainAnchor = CHAIN_START,
 ) -> ChainReport:
     """Check ``events`` (in the order given, which must be ``seq`` order) against ``head``.
 
     A missing head stands for an empty chain, so any row is then unexpected. ``progress`` is called
-    with the number of rows read every ``PROGRESS_EVERY`` rows.
+    with the number of rows read every ``PROGRESS_EVERY`` rows. A pruned chain starts after ``anchor``: its
+    first event must be the one after the anchor's and name the anchor's hash as its ``prev_hash``.
     """
     head_seq, head_hash = (head.last_seq, head.last_hash) if head is not None else (0, "")
-    count, seq, prev_hash, last_id = 0, 0, "", None
+    count, seq, prev_hash, last_id = 0, anchor.seq, anchor.hash, None
     for row in events:
         fields = row if isinstance(row, Mapping) else vars(row)
         count += 1

@@ -20,6 +20,7 @@ from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
 from encryption.providers import parse_root_keys
+from encryption.signing import public_key_id, signing_key_load
 
 ONE_YEAR_SECONDS = 31_536_000
 SECRET_KEY_MIN_LENGTH = 50
@@ -133,6 +134,23 @@ def _chain_and_pepper_keys() -> list[CheckMessage]:
     if not missing:
         return []
     return [Error(f"{', '.join(missing)} missing or shorter than 32 characters.", id="gateway.E010")]
+
+
+def _audit_signing_key() -> list[CheckMessage]:
+    try:
+        signing_key_load(settings.GATEWAY_AUDIT_SIGNING_KEY)
+        for public_key in settings.GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS:
+            public_key_id(public_key)
+    except ValueError as error:
+        return [
+            Error(
+                f"GATEWAY_AUDIT_SIGNING_KEY or GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS is missing or not usable: {error}.",
+                hint="Generate a signing key with `python manage.py generate_secrets`; earlier public keys as "
+                "`audit checkpoint-key` printed them.",
+                id="gateway.E021",
+            )
+        ]
+    return []
 
 
 def _https_enforced_by_proxy() -> bool:
@@ -343,6 +361,7 @@ PRODUCTION_CHECKS: Sequence[Callable[[], list[CheckMessage]]] = (
     _redis_tls,
     _services_tls_declared_off,
     _webauthn_relying_party,
+    _audit_signing_key,
 )
 
 

@@ -83,6 +83,11 @@ def new_root_key_entry(version: int = 1) -> str:
     return f"{version}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
 
 
+def new_signing_key() -> str:
+    """An Ed25519 signing key in the GATEWAY_AUDIT_SIGNING_KEY format: base64url of a random 32-byte seed."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
 def dev_secret_file(path: Path, generate: Callable[[], str]) -> str:
     if path.exists():
         return path.read_text(encoding="utf-8").strip()

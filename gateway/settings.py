@@ -49,12 +49,12 @@ GATEWAY_ROOT_KEYS = env_secret(
 ENCRYPTION_KEY_CACHE_SECONDS = env_int("GATEWAY_KEY_CACHE_SECONDS", 60, minimum=1, maximum=3600)
 # How long backups of the key store are kept: a destroyed key is gone from every backup after this.
 ENCRYPTION_KEYSTORE_BACKUP_DAYS = env_int("GATEWAY_KEYSTORE_BACKUP_DAYS", 7, minimum=0)
-# Key for the audit hash chain (HMAC), so that a database-only attacker cannot forge events.
-GATEWAY_AUDIT_KEY = env_secret("GATEWAY_AUDIT_KEY", dev_file=_dev_file("audit_key"), is_production=IS_PRODUCTION)
 # Pepper for API key hashes: a leaked database alone does not let anyone test key guesses offline.
 GATEWAY_API_KEY_PEPPER = env_secret(
     "GATEWAY_API_KEY_PEPPER", dev_file=_dev_file("api_key_pepper"), is_production=IS_PRODUCTION
 )
+# The audit chain's HMAC key, checkpoint signing and pruning (gateway/settings_audit.py).
+from gateway.settings_audit import *  # noqa: E402, F403 - the names are listed in its __all__
 
 INSTALLED_APPS = [
     "unfold.apps.BasicAppConfig",  # the admin's theme, its templates before the stock admin's; it keeps our site

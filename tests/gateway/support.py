@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.env import new_root_key_entry
+from gateway.env import new_root_key_entry, new_signing_key
 from gateway.management.commands.generate_secrets import SECRET_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,8 @@ def production_env(tmp_path: Path, changes: dict[str, str | None] | None = None)
         secret_file = tmp_path / name.lower()
         secret_file.write_text(new_root_key_entry(1) if name == "GATEWAY_ROOT_KEYS" else secrets.token_urlsafe(64))
         env[f"{name}_FILE"] = str(secret_file)
+    (tmp_path / "gateway_audit_signing_key").write_text(new_signing_key())
+    env["GATEWAY_AUDIT_SIGNING_KEY_FILE"] = str(tmp_path / "gateway_audit_signing_key")
     env["GATEWAY_VAR_DIR"] = str(tmp_path / "var")
     for name, change in (changes or {}).items():
         if change is None:

@@ -10,9 +10,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from encryption.providers import parse_root_keys
+from encryption.signing import signing_key_load
 from gateway import checks
 from gateway.celery import refuse_unsafe_celery_start
-from gateway.env import env_bool, env_int, env_str
+from gateway.env import env_bool, env_int, env_str, new_signing_key
 from gateway.env import new_root_key_entry as new_root_key
 from gateway.settings import REST_FRAMEWORK
 from gateway.settings_authguard import redis_tls_options
@@ -95,6 +96,10 @@ UNSAFE_PRODUCTION_SETTINGS = [
         ["https://gateway.example.com", "https://gateway.example.com.evil.net"],
         "gateway.E020",
     ),
+    ("GATEWAY_AUDIT_SIGNING_KEY", "", "gateway.E021"),
+    ("GATEWAY_AUDIT_SIGNING_KEY", "dG9vIHNob3J0", "gateway.E021"),
+    ("GATEWAY_AUDIT_SIGNING_KEY", "not base64!", "gateway.E021"),
+    ("GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS", ["ed25519:dG9vIHNob3J0"], "gateway.E021"),
 ]
 UNSAFE_IDS = [f"{setting}-{check_id}" for setting, _, check_id in UNSAFE_PRODUCTION_SETTINGS]
 
@@ -184,6 +189,7 @@ def good_production(settings) -> None:
     settings.DEBUG = False
     settings.GATEWAY_AUDIT_KEY = "a" * 40
     settings.GATEWAY_API_KEY_PEPPER = "p" * 40
+    settings.GATEWAY_AUDIT_SIGNING_KEY = new_signing_key()
     settings.SECURE_SSL_REDIRECT = settings.SECURE_HSTS_PRELOAD = True
     settings.PROXY_ENFORCES_HTTPS = False
     settings.DATABASES = POSTGRESQL_DATABASES
@@ -328,6 +334,7 @@ def test_generate_secrets_writes_private_files_once(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "secrets" / "django_secret_key").stat().st_mode & 0o777 == 0o600
     parse_root_keys((tmp_path / "secrets" / "gateway_root_keys").read_text())
+    signing_key_load((tmp_path / "secrets" / "gateway_audit_signing_key").read_text())
     assert second.returncode != 0
     assert "refusing to overwrite" in second.stderr
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.env import new_root_key_entry
+from gateway.env import new_root_key_entry, new_signing_key
 
 SECRET_NAMES = ("DJANGO_SECRET_KEY", "GATEWAY_AUDIT_KEY", "GATEWAY_API_KEY_PEPPER")
 
@@ -26,6 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         values = {name: secrets.token_urlsafe(64) for name in SECRET_NAMES}
         values["GATEWAY_ROOT_KEYS"] = new_root_key_entry(1)
+        values["GATEWAY_AUDIT_SIGNING_KEY"] = new_signing_key()
         directory: Path | None = options["dir"]
         if directory is None:
             self.stdout.write("\n".join(f"{name}={value}" for name, value in values.items()))
