@@ -153,6 +153,9 @@ def _database(url: str) -> dict[str, Any]:
 
 DATABASE_URL = env_str("DATABASE_URL")
 DATABASES = {"default": _database(DATABASE_URL)}
+# Operator jobs (pruning the audit log) connect as the operator role when this is set (docs/isolation.md).
+if DATABASE_OPERATOR_URL := env_str("DATABASE_OPERATOR_URL", ""):
+    DATABASES["operator"] = _database(DATABASE_OPERATOR_URL)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

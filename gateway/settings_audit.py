@@ -44,8 +44,11 @@ GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEYS = env_list("GATEWAY_AUDIT_CHECKPOINT_PUBLIC
 # Where checkpoints are exported, one write-once file each. In production, storage the database's operators cannot
 # rewrite (a WORM bucket mount, another host's share).
 GATEWAY_AUDIT_CHECKPOINT_DIR = Path(env_str("GATEWAY_AUDIT_CHECKPOINT_DIR") or _VAR_DIR / "audit-checkpoints")
-# The database connection the prune deletes through: point it at a role allowed to delete audit rows.
-GATEWAY_AUDIT_PRUNE_DB_ALIAS = env_str("GATEWAY_AUDIT_PRUNE_DB_ALIAS", "default")
+# The database connection the prune deletes through: a role allowed to delete audit rows. With DATABASE_OPERATOR_URL
+# set, the operator role's connection (docs/isolation.md); the application's role may only append.
+GATEWAY_AUDIT_PRUNE_DB_ALIAS = env_str(
+    "GATEWAY_AUDIT_PRUNE_DB_ALIAS", "operator" if env_str("DATABASE_OPERATOR_URL", "") else "default"
+)
 # How long the operator chain keeps its events (tenant chains follow their retention policy's audit_days); the
 # bounds are the policy's (policies.retention.validation).
 GATEWAY_AUDIT_OPERATOR_DAYS = env_int("GATEWAY_AUDIT_OPERATOR_DAYS", 2555, minimum=365, maximum=3650)
