@@ -7,6 +7,7 @@ import os
 import django
 from celery import Celery
 from celery.signals import beat_init, celeryd_init, task_postrun, task_prerun
+from django.apps import apps
 
 from core.tenancy import task_scope_begin, task_scope_end
 
@@ -30,9 +31,14 @@ def refuse_unsafe_celery_start(**_: object) -> None:
     raises SystemExit, which it does not catch. ``celeryd_init`` is the worker's first signal, sent before it
     connects to the broker; ``beat_init`` comes before beat's first tick. The reason goes to file descriptor 2:
     by then beat has redirected ``sys.stderr`` into its logger, which drops what is written at exit.
+
+    Django is set up only if it is not yet: ``django.setup()`` configures logging again each time, and in beat
+    (already set up, ``sys.stderr`` redirected by then) the new handler would write into that redirect, which
+    drops every line: beat would log nothing from its first tick on, errors included.
     """
     try:
-        django.setup()  # the worker's first signal comes before Celery's Django fix-up sets Django up
+        if not apps.ready:  # the worker's first signal comes before Celery's Django fix-up sets Django up
+            django.setup()
         from gateway.checks import refuse_unsafe_start  # needs the app registry
 
         refuse_unsafe_start()

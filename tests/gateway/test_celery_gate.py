@@ -133,3 +133,14 @@ def test_beat_publishes_with_the_safe_production_env(tmp_path: Path) -> None:
     with celery_process(celery_env(tmp_path), log, *BEAT) as beat:
         assert wait_for(lambda: queued_tasks() > 0), log.read_text()
         assert beat.poll() is None
+
+
+def test_beat_keeps_logging_after_its_start_check(tmp_path: Path) -> None:
+    """The start check runs after beat has redirected ``sys.stderr`` into its logger: setting Django up again
+    there would point the log handler into that redirect, where every line is dropped. Beat logs each task it
+    publishes (at INFO) from its first tick on."""
+    log = tmp_path / "beat.log"
+
+    with celery_process(celery_env(tmp_path, {"GATEWAY_TASK_LOG_LEVEL": "INFO"}), log, *BEAT) as beat:
+        assert wait_for(lambda: "Scheduler: Sending due task" in log.read_text()), log.read_text()
+        assert beat.poll() is None
