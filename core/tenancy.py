@@ -83,6 +83,13 @@ def edge_scope_set(value: str) -> None:
     _apply(current_scope())
 
 
+def scope_forget() -> None:
+    """Drop any scope left in this thread, so the process default applies again (tests call it between tests: a
+    principal authenticated outside a request, by a test's direct call, leaves its scope behind)."""
+    _scope.set(None)
+    _apply(current_scope())
+
+
 def request_scope_begin(sender: object, **_: object) -> None:
     """``request_started`` receiver: every request starts with no tenant, whatever the process or caller had."""
     _before_request.set(_scope.get())

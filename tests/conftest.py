@@ -19,6 +19,7 @@ from accounts.mfa import SESSION_VERIFIED_AT, totp_device_provision
 from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from core.reach import reach_memory_clear
 from core.redis import redis_client, redis_configured
+from core.tenancy import scope_forget
 from encryption import keyring
 from messaging.lifetimes import lifetimes_cache_clear
 from tests.broker import embedded_broker_empty
@@ -63,6 +64,12 @@ def _fresh_key_caches() -> Iterator[None]:
     keyring.cache_clear()
     app_cache_clear()
     lifetimes_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_tenant_scope() -> None:
+    """A test that authenticates an API key outside a request leaves the key's tenant scope in this thread."""
+    scope_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -96,14 +96,16 @@ def secret_files(directory: Path, uid: int) -> subprocess.CompletedProcess[str]:
     return run_python(env, str(DEPLOY / "compose_secrets.py"), *arguments)
 
 
-def deploy_check(environment: dict[str, str], var_dir: Path) -> subprocess.CompletedProcess[str]:
-    """``manage.py check --deploy --fail-level WARNING`` with ``environment`` as the gateway's whole configuration."""
+def deploy_check(
+    environment: dict[str, str], var_dir: Path, *, fail_level: str = "WARNING"
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py check --deploy --fail-level <level>`` with ``environment`` as the gateway's whole configuration."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("GATEWAY_", "DJANGO_"))}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env.update(environment)
     env["GATEWAY_VAR_DIR"] = str(var_dir)
-    return run_python(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    return run_python(env, "manage.py", "check", "--deploy", "--fail-level", fail_level)
 
 
 def kubectl_kustomize(kubectl: str) -> list[dict[str, Any]]:

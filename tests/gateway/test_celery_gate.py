@@ -42,8 +42,13 @@ REUSED_SECRET = {
 
 
 def celery_env(tmp_path: Path, changes: dict[str, str | None] | None = None) -> dict[str, str]:
-    """The example production environment on this test's database and broker, then ``changes``."""
-    services = {"DATABASE_URL": subprocess_database_url(), "REDIS_URL": settings.REDIS_URL}
+    """The example production environment on this test's database and broker, then ``changes``. The local
+    PostgreSQL and Redis speak no TLS, so the processes are told the path to them is private (a warning only)."""
+    services = {
+        "DATABASE_URL": subprocess_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "GATEWAY_SERVICES_TLS": "off",
+    }
     return production_env(tmp_path, {**services, **(changes or {})})
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from django.conf import settings
 
-from gateway.env import new_root_key_entry
+from gateway.env import new_root_key_entry, new_signing_key
 from tests.gateway.deploy_support import (
     KUBERNETES,
     deploy_check,
@@ -190,6 +190,7 @@ def test_the_kubernetes_environment_passes_the_production_checks(tmp_path: Path)
         "gateway_root_keys": new_root_key_entry(1),
         "gateway_audit_key": secrets.token_urlsafe(64),
         "gateway_api_key_pepper": secrets.token_urlsafe(64),
+        "gateway_audit_signing_key": new_signing_key(),
         "database_url": "postgres://gateway:password@db.internal:5432/gateway?sslmode=verify-full",
         "redis_url": "rediss://:password@redis.internal:6379/0",
     }
