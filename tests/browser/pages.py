@@ -8,9 +8,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.contrib import admin
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from accounts.models import TotpDevice
@@ -55,14 +56,28 @@ def click_and_wait(driver: Chrome, selector: str) -> None:
     """Click what ``selector`` (CSS) finds, a button or a link, and wait until the next page replaced this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, WAIT_SECONDS).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda _: page_replaced(page))
+
+
+def page_replaced(page: WebElement) -> bool:
+    """Whether ``page`` (the old document's root) is gone. Asked mid-navigation, chromedriver may answer that the
+    node no longer belongs to the document instead of calling it stale: the same fact."""
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in (error.msg or ""):
+            return True
+        raise
+    return False
 
 
 def reload(driver: Chrome) -> None:
     """The browser's reload: the last request again (a GET after a redirect), and wait for it."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.refresh()
-    WebDriverWait(driver, WAIT_SECONDS).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda _: page_replaced(page))
 
 
 def body_text(driver: Chrome) -> str:
