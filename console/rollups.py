@@ -15,6 +15,7 @@ from django.db.models.functions import TruncHour
 
 from accounts.models import Tenant
 from console.models import TrafficHour
+from core.db import rows_per_insert
 from messaging.models import Message
 
 HOUR = timedelta(hours=1)
@@ -79,8 +80,8 @@ def traffic_hours_recompute(*, tenant_id: uuid.UUID, hours: Iterable[datetime]) 
     )
     rows = [TrafficHour(tenant_id=tenant_id, **group) for group in groups]
     with transaction.atomic():
-        TrafficHour.objects.filter(tenant_id=tenant_id, hour__in=starts).delete()
-        TrafficHour.objects.bulk_create(rows)
+        TrafficHour.objects.filter(tenant_id=tenant_id, hour__any_of=starts).delete()
+        TrafficHour.objects.bulk_create(rows, batch_size=rows_per_insert(TrafficHour))
     return len(rows)
 
 

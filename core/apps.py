@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
         from django.core.signals import request_finished, request_started
         from django.db.backends.signals import connection_created
 
+        import core.lookups  # noqa: F401 - registers ``__any_of`` on every field
         from core.tenancy import connection_scope_receive, request_scope_begin, request_scope_end
 
         # Row-level security's scope (core/tenancy.py): a new connection gets the scope in force, and each

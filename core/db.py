@@ -8,8 +8,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 T = TypeVar("T")
+
+# Parameters are bound on the server on PostgreSQL, which refuses a statement with more than this many; Django
+# splits a ``bulk_create`` for SQLite's own limit, not for this one (pass ``batch_size=rows_per_insert(model)``).
+MAX_BOUND_PARAMETERS = 65_535
 
 
 def commit_without_waiting_for_disk() -> None:
@@ -71,9 +76,9 @@ def rows_insert(instances: Sequence[models.Model], *, using: str = DEFAULT_DB_AL
     else:
         rows = model._default_manager.using(using)
         keys = [instance.pk for instance in instances]
-        there = set(rows.filter(pk__in=keys).values_list("pk", flat=True))
+        there = set(rows.filter(pk__any_of=keys).values_list("pk", flat=True))
         rows.bulk_create(instances, ignore_conflicts=True)
-        inserted = set(rows.filter(pk__in=keys).values_list("pk", flat=True)) - there
+        inserted = set(rows.filter(pk__any_of=keys).values_list("pk", flat=True)) - there
     for instance in instances:  # a skipped row is still one to add, as before the call
         went_in = instance.pk in inserted
         instance._state.adding = not went_in
@@ -116,7 +121,8 @@ def _keys_present(
     rows: models.QuerySet[Any], key: tuple[str, ...], wanted: set[tuple[Any, ...]]
 ) -> set[tuple[Any, ...]]:
     first_values = {values[0] for values in wanted}
-    return {tuple(values) for values in rows.filter(**{f"{key[0]}__in": first_values}).values_list(*key)} & wanted
+    present = rows.filter(**{f"{key[0]}__any_of": list(first_values)}).values_list(*key)
+    return {tuple(values) for values in present} & wanted
 
 
 def _rows_insert_unnest(
@@ -147,7 +153,7 @@ def _unnest_insert_statement(
     columns = ", ".join(quote(str(field.column)) for field in fields)
     # Arrays of each column's type without its length or precision (the column itself still checks them), sent
     # in binary (%b): psycopg writes a text array element by element in Python, three times slower.
-    arrays = ", ".join(f"%b::{re.sub(r'[(].*?[)]', '', str(field.db_type(target)))}[]" for field in fields)
+    arrays = ", ".join(f"%b::{array_type(field, target)}" for field in fields)
     returned = [model._meta.get_field(name) for name in returning] if returning else [model._meta.pk]
     returned_columns = ", ".join(quote(str(getattr(field, "column", ""))) for field in returned)
     sql = (
@@ -155,6 +161,17 @@ def _unnest_insert_statement(
         f"ON CONFLICT DO NOTHING RETURNING {returned_columns}"
     )
     return fields, sql
+
+
+def rows_per_insert(model: type[models.Model]) -> int:
+    """How many rows of ``model`` one multi-row ``INSERT`` (``bulk_create``) can carry within the parameter limit."""
+    return MAX_BOUND_PARAMETERS // len(model._meta.concrete_fields)
+
+
+def array_type(field: models.Field[Any, Any], target: BaseDatabaseWrapper) -> str:
+    """A PostgreSQL array of the column's type without its length or precision (``varchar(64)`` → ``varchar[]``):
+    the column itself still checks them."""
+    return re.sub(r"[(].*?[)]", "", str(field.db_type(target))) + "[]"
 
 
 def write_without_health_check(write: Callable[[], T], *, using: str = DEFAULT_DB_ALIAS) -> T:

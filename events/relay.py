@@ -23,7 +23,7 @@ def events_relay() -> dict[str, int]:
     now = timezone.now()
     taken_back = leases_expired_take_back(now=now)
     due = deliveries_unpublished(now=now, limit=settings.GATEWAY_EVENTS_RELAY_BATCH)
-    EventDelivery.objects.filter(pk__in=due).update(published_at=now)
+    EventDelivery.objects.filter(pk__any_of=due).update(published_at=now)
     return {"taken_back": taken_back, "published": deliveries_publish(due)}
 
 

@@ -161,10 +161,10 @@ def deliveries_requeue_failed(*, delivery_ids: Iterable[uuid.UUID], actor: Actor
     with transaction.atomic():
         failed = list(
             Delivery.objects.select_for_update()
-            .filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+            .filter(pk__any_of=list(delivery_ids), status=DeliveryStatus.FAILED)
             .values_list("pk", "tenant_id", "attempts")
         )
-        Delivery.objects.filter(pk__in=[pk for pk, _, _ in failed]).update(
+        Delivery.objects.filter(pk__any_of=[pk for pk, _, _ in failed]).update(
             status=DeliveryStatus.RECEIVED, attempts=0, updated_at=timezone.now()
         )
         for delivery_id, tenant_id, attempts in failed:

@@ -106,7 +106,7 @@ def subject_rights(*, tenant: Tenant, period: Period) -> SubjectFigures:
 
 def _first_at(tenant: Tenant, action: str, exports: Iterable[str]) -> dict[str, datetime]:
     """When each of ``exports`` first reached ``action``, whenever that was (a build may end after the period)."""
-    events = AuditEvent.objects.filter(chain=str(tenant.pk), action=action, target_id__in=list(exports))
+    events = AuditEvent.objects.filter(chain=str(tenant.pk), action=action, target_id__any_of=list(exports))
     first: dict[str, datetime] = {}
     for target_id, occurred_at in events.order_by("seq").values_list("target_id", "occurred_at"):
         first.setdefault(target_id, occurred_at)

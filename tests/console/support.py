@@ -11,6 +11,7 @@ from django.test import Client
 from accounts.actors import CLI_ACTOR
 from accounts.mfa import totp_device_provision
 from accounts.models import Tenant, User
+from core.db import rows_per_insert
 from messaging.channels import channel_add, meta_app_register
 from messaging.models import Channel, Contact, Conversation, Message
 from tests.conftest import verify_session
@@ -51,19 +52,22 @@ def messages_store(
     """``count`` messages without content at ``at`` (spread evenly over ``spread`` before it)."""
     step = spread / count if count else timedelta(0)
     Message.objects.bulk_create(
-        Message(
-            tenant=world.tenant,
-            channel=world.channel,
-            conversation=world.conversation,
-            contact=world.contact,
-            direction=direction,
-            message_type="text",
-            status=status,
-            failure_code=failure_code,
-            received_at=at - step * index,
-            provider_timestamp=at - step * index,
-        )
-        for index in range(count)
+        (
+            Message(
+                tenant=world.tenant,
+                channel=world.channel,
+                conversation=world.conversation,
+                contact=world.contact,
+                direction=direction,
+                message_type="text",
+                status=status,
+                failure_code=failure_code,
+                received_at=at - step * index,
+                provider_timestamp=at - step * index,
+            )
+            for index in range(count)
+        ),
+        batch_size=rows_per_insert(Message),
     )
 
 
