@@ -5,6 +5,7 @@ finds its endpoint's slots all taken waits without counting as an attempt, while
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +13,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Tenant
+from core.db import rows_insert
 from core.locks import held_slot
 from core.metrics import metric_value
 from events.delivery import SLOT_PREFIX
-from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, EventDelivery
+from events.models import DeliveryAttempt, DeliveryStatus, Endpoint, Event, EventDelivery
 from events.relay import events_relay
+from messaging.business_events import EventType
 from messaging.models import Channel
 from tests.events.conftest import EndpointFactory
 from tests.events.delivery_support import due_deliver, events_received_record, local_server
@@ -116,3 +119,23 @@ def test_an_endpoint_with_no_free_slot_waits_uncounted_while_another_endpoint_is
     assert (waiting.status, waiting.attempts, waiting.published_at) == ("pending", 0, None)
     assert waiting.next_attempt_at > timezone.now()
     assert not DeliveryAttempt.objects.filter(endpoint=slow).exists()
+
+
+def test_a_relay_batch_of_70000_deliveries_is_stamped_and_published_in_one_pass(
+    tenant_a: Tenant, endpoint_make: EndpointFactory, settings: Any
+) -> None:
+    settings.GATEWAY_EVENTS_RELAY_BATCH = 70_000  # one statement stamps them: as many ids as parameters allowed
+    endpoint, now = endpoint_make(tenant_a), timezone.now()
+    events = [
+        Event(id=uuid.uuid4(), tenant=tenant_a, type=EventType.MESSAGE_RECEIVED, occurred_at=now) for _ in range(70_000)
+    ]
+    rows_insert(events)
+    rows_insert(
+        [
+            EventDelivery(id=uuid.uuid4(), tenant=tenant_a, event=event, endpoint=endpoint, next_attempt_at=now)
+            for event in events
+        ]
+    )
+
+    assert events_relay() == {"taken_back": 0, "published": 70_000}
+    assert not EventDelivery.objects.filter(published_at__isnull=True).exists()
