@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from messaging.models import Channel
 
 SETTLE_SECONDS = 2.0  # after the load, before a reading: the last tasks' acks, the connections' idle state
-DRAIN_SECONDS_PER_WEBHOOK = 0.05  # the most the ingest workers may take per webhook before the run gives up waiting
+DRAIN_SECONDS_PER_ITEM = (
+    0.25  # the most a worker may take per webhook or send (a busy shared host) before the run gives up
+)
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,10 @@ def load_run(target: LoadTarget, load: Load, name: str) -> None:
     started = time.perf_counter()
     answers = webhooks_post(target.port, target.path, target.webhooks, load.webhooks)
     posted = time.perf_counter() - started
-    left = ingest_drained(30 + load.webhooks * DRAIN_SECONDS_PER_WEBHOOK)
+    left = ingest_drained(120 + load.webhooks * DRAIN_SECONDS_PER_ITEM)
     drained = time.perf_counter() - started
     sends_started = time.perf_counter()
-    statuses = sends_run(target.channels, load.sends, target.serial, 60 + load.sends * DRAIN_SECONDS_PER_WEBHOOK)
+    statuses = sends_run(target.channels, load.sends, target.serial, 120 + load.sends * DRAIN_SECONDS_PER_ITEM)
     sent = time.perf_counter() - sends_started
     print(
         f"{name:<15} {load.webhooks:>7,} webhooks acked in {posted:6.1f} s ({_rate(load.webhooks, posted):5.0f}/s),"
