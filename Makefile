@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/events.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/purge.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/dashboard.py
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/memory.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

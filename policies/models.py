@@ -141,6 +141,7 @@ class SubjectExport(BaseModel):
     completed_at = models.DateTimeField(null=True, blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Builds started (a retry of one is not counted).")
 
     class Meta:
         constraints = [

@@ -19,13 +19,15 @@ import hashlib
 import hmac
 import logging
 import secrets
+import tempfile
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -51,6 +53,9 @@ EXPIRE_BATCH = 200
 BUILD_TASK = "maintenance.subject_export_build"
 # An export still pending this long after it was asked for lost its publish (a broker outage): it is published again.
 REPUBLISH_AFTER = timedelta(minutes=10)
+# Builds of one export before it is given up: a failure that repeats (a bug, an archive that kills its worker) ends
+# the export failed, where a passing one (the database away, a worker restarted) is tried again.
+MAX_BUILD_ATTEMPTS = 3
 
 
 class SubjectExportUnavailableError(Exception):
@@ -137,47 +142,63 @@ def subject_exports_republish(*, now: datetime | None = None) -> Counts:
     return {"republished": len(export_ids)}
 
 
-def subject_export_build(*, export_id: uuid.UUID, now: datetime | None = None) -> str:
-    """Build, seal and store a pending export's archive. Idempotent: anything but a pending export is left alone."""
+def subject_export_build(*, export_id: uuid.UUID, now: datetime | None = None, is_retry: bool = False) -> str:
+    """Build, seal and store a pending export's archive. Idempotent: anything but a pending export is left alone.
+
+    Each call is one attempt, counted on the row (``is_retry``: Celery's retry of a database error belongs to the
+    attempt it retries). An unexpected error propagates: the task fails, the export stays pending and the republish
+    job publishes it again; a worker killed mid-build has its task delivered again. Either way a new attempt, and
+    once MAX_BUILD_ATTEMPTS were used up the export ends failed (``attempts_exhausted``) instead of being tried
+    forever."""
     now = now or timezone.now()
-    export = SubjectExport.objects.filter(pk=export_id, status=ExportStatus.PENDING).first()
+    export = _attempt_start(export_id, is_retry=is_retry)
     if export is None:
         return "not_pending"
+    if export.attempts > MAX_BUILD_ATTEMPTS:
+        return _failed(export, "attempts_exhausted")
     contact = Contact.objects.filter(tenant_id=export.tenant_id, pk=export.contact_id).first()
     if contact is None:
         return _failed(export, "contact_not_found")
+    with tempfile.TemporaryFile() as archive:  # on disk: a big export is never held in memory as a zip
+        counts = export_archive(contact, now=now, out=archive)
+        size = archive.tell()
+        sealed = _archive_seal(export, archive)
     try:
-        archive, counts = export_archive(contact, now=now)
-    except OperationalError:  # the database was busy or away: the task retries
-        raise
-    except Exception:
-        # Not swallowed: logged with its traceback, then the export ends FAILED (audited, shown to the tenant).
-        # Left pending, the republish job would rebuild it every few minutes, failing the same way forever.
-        logger.exception("an export archive could not be built", extra={"export_id": str(export.pk)})
-        return _failed(export, "build_failed")
-    sealed = blob_seal(
-        tenant_id=export.tenant_id,
-        purpose=Purpose.CONTENT,
-        scope=_archive_scope(export),
-        model=SubjectExport._meta.label,
-        slot=ARCHIVE_SLOT,
-        row_id=export.pk,
-        data=archive,
-    )
-    storage = media_storage()
-    try:
-        name = storage.save(f"exports/{export.tenant_id}/{export.pk}.sealed", ContentFile(sealed))
+        name = media_storage().save(f"exports/{export.tenant_id}/{export.pk}.sealed", ContentFile(sealed))
     except OSError:
         logger.exception("an export archive was not written", extra={"export_id": str(export.pk)})
         return _failed(export, "storage_failed")
     claimed = SubjectExport.objects.filter(pk=export.pk, status=ExportStatus.PENDING).update(
-        status=ExportStatus.READY, storage_name=name, size=len(archive), completed_at=timezone.now()
+        status=ExportStatus.READY, storage_name=name, size=size, completed_at=timezone.now()
     )
     if not claimed:  # erased or expired meanwhile
         files_delete([name])
         return "not_pending"
     _audit(AuditAction.SUBJECT_EXPORT_READY, export, Actor(label="system"), **counts)
     return "ready"
+
+
+def _attempt_start(export_id: uuid.UUID, *, is_retry: bool) -> SubjectExport | None:
+    """The pending export with one more attempt counted (none for a retry), or None when it is not pending."""
+    pending = SubjectExport.objects.filter(pk=export_id, status=ExportStatus.PENDING)
+    if not is_retry and not pending.update(attempts=F("attempts") + 1, updated_at=timezone.now()):
+        return None
+    export: SubjectExport | None = pending.first()
+    return export
+
+
+def _archive_seal(export: SubjectExport, archive: IO[bytes]) -> bytes:
+    """The zip in ``archive`` sealed as one envelope (the one copy of the plaintext in memory is dropped on return)."""
+    archive.seek(0)
+    return blob_seal(
+        tenant_id=export.tenant_id,
+        purpose=Purpose.CONTENT,
+        scope=_archive_scope(export),
+        model=SubjectExport._meta.label,
+        slot=ARCHIVE_SLOT,
+        row_id=export.pk,
+        data=archive.read(),
+    )
 
 
 def _failed(export: SubjectExport, code: str) -> str:

@@ -32,7 +32,7 @@ from messaging.selectors import contact_open
 
 ARCHIVE_FORMAT = "gateway-subject-export/1"
 MESSAGE_CHUNK = 200
-SPOOL_BYTES = 16 * 1024 * 1024
+COPY_BYTES = 1024 * 1024
 README = (
     "Everything this gateway holds about one contact, as of exported_at (contact.json).\n"
     "contact.json: identifiers and profile. conversations.json: the threads with the business's channels.\n"
@@ -43,24 +43,23 @@ README = (
 )
 
 
-def export_archive(contact: Contact, *, now: datetime) -> tuple[bytes, dict[str, int]]:
-    """The zip of everything held about ``contact`` as of ``now``, and what it counts (messages, files...)."""
+def export_archive(contact: Contact, *, now: datetime, out: IO[bytes]) -> dict[str, int]:
+    """Write the zip of everything held about ``contact`` as of ``now`` into ``out`` (a file open for writing:
+    the archive streams to disk, it is never held in memory whole); what it counts (messages, files...)."""
     counts: Counter[str] = Counter()
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as buffer:
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("README.txt", README)
-            _json_write(archive, "contact.json", _contact_document(contact, now=now))
-            conversations = (
-                Conversation.objects.filter(contact=contact).select_related("channel").order_by("created_at")
-            )
-            _json_write(archive, "conversations.json", [_conversation_document(row) for row in conversations])
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as messages:
-                _messages_write(contact, archive, messages, counts)
-                messages.seek(0)
-                with archive.open("messages.json", "w") as out:
-                    shutil.copyfileobj(messages, out)
-        buffer.seek(0)
-        return buffer.read(), dict(counts)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.writestr("README.txt", README)
+        _json_write(archive, "contact.json", _contact_document(contact, now=now))
+        conversations = Conversation.objects.filter(contact=contact).select_related("channel").order_by("created_at")
+        _json_write(archive, "conversations.json", [_conversation_document(row) for row in conversations])
+        # One zip entry is written at a time, and the media files go in while the messages are read: the messages'
+        # JSON waits in a temp file on disk, then streams into its entry.
+        with tempfile.TemporaryFile() as messages:
+            _messages_write(contact, archive, messages, counts)
+            messages.seek(0)
+            with archive.open("messages.json", "w", force_zip64=True) as entry:
+                shutil.copyfileobj(messages, entry, COPY_BYTES)
+    return dict(counts)
 
 
 def _json(value: object) -> bytes:

@@ -4,8 +4,9 @@ worker knows them (Celery's autodiscovery reads ``policies.tasks`` only)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -39,14 +40,17 @@ def legal_holds_maintain_task() -> Counts:
 
 
 @shared_task(
+    bind=True,
     name=BUILD_TASK,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,
     max_retries=5,
 )
-def subject_export_build_task(export_id: str) -> str:
-    return subject_export_build(export_id=uuid.UUID(export_id))
+def subject_export_build_task(self: Task[Any, Any], export_id: str) -> str:
+    """One attempt at the build (Celery's retries of a database error belong to it); any other error fails the
+    task, and the republish job or a redelivery makes the next attempt, up to the export's limit."""
+    return subject_export_build(export_id=uuid.UUID(export_id), is_retry=bool(self.request.retries))
 
 
 @shared_task(name=SUBJECT_EXPORTS_EXPIRE_TASK)

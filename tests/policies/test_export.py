@@ -7,10 +7,10 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,18 +23,20 @@ from accounts.models import ApiScope, Tenant, TotpDevice, User
 from audit.models import AuditAction, AuditEvent
 from encryption.envelope import key_id_of
 from encryption.models import DataKey, Purpose
-from messaging.models import Channel, StatusEvent
+from messaging.models import Channel, Contact, StatusEvent
 from policies.models import ExportStatus, SubjectExport
 from policies.subjects.erasure import contact_erase
 from policies.subjects.export import (
     EXPORT_LIFETIME,
+    MAX_BUILD_ATTEMPTS,
     REPUBLISH_AFTER,
     subject_export_build,
     subject_export_request,
     subject_exports_expire,
     subject_exports_republish,
 )
-from policies.subjects.tasks import subject_exports_expire_task
+from policies.subjects.export_archive import export_archive
+from policies.subjects.tasks import subject_export_build_task, subject_exports_expire_task
 from tests.policies.subject_support import (
     PHOTO,
     BrokerStandIn,
@@ -193,24 +195,86 @@ def test_an_export_of_a_contact_erased_meanwhile_fails_cleanly(customer: Custome
     assert SubjectExport.objects.get(pk=export.pk).status == ExportStatus.EXPIRED
 
 
-def test_an_archive_that_cannot_be_built_fails_the_export_loudly_and_is_not_republished(
-    customer: Customer, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def broken(*_: object, **__: object) -> tuple[bytes, dict[str, int]]:
-        raise RuntimeError("archive writer broke")
+class FlakyArchive:
+    """The archive writer, failing its first ``failures`` calls with an unexpected error."""
 
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self, contact: Contact, *, now: datetime, out: IO[bytes]) -> dict[str, int]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("archive writer broke")
+        return export_archive(contact, now=now, out=out)
+
+
+def test_an_export_whose_build_fails_twice_is_built_by_its_third_attempt(
+    customer: Customer, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky = FlakyArchive(failures=2)
+    monkeypatch.setattr("policies.subjects.export.export_archive", flaky)
     export = subject_export_request(tenant=tenant_a, contact=customer.contact, actor=CLI_ACTOR, enqueue=False)
-    monkeypatch.setattr("policies.subjects.export.export_archive", broken)
+
+    for attempt in (1, 2):
+        with pytest.raises(RuntimeError, match="archive writer broke"):
+            subject_export_build(export_id=export.pk)
+        left = SubjectExport.objects.get(pk=export.pk)
+        assert (left.status, left.attempts, left.error_code) == (ExportStatus.PENDING, attempt, "")
+    assert subject_export_build(export_id=export.pk) == "ready"
+
+    built = SubjectExport.objects.get(pk=export.pk)
+    assert (built.status, built.attempts, flaky.calls) == (ExportStatus.READY, MAX_BUILD_ATTEMPTS, 3)
+    assert not AuditEvent.objects.filter(action=AuditAction.SUBJECT_EXPORT_FAILED).exists()
+
+
+def test_an_export_whose_build_fails_every_attempt_ends_failed_and_is_not_republished(
+    customer: Customer, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky = FlakyArchive(failures=10)
+    monkeypatch.setattr("policies.subjects.export.export_archive", flaky)
+    export = subject_export_request(tenant=tenant_a, contact=customer.contact, actor=CLI_ACTOR, enqueue=False)
+    for _ in range(MAX_BUILD_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            subject_export_build(export_id=export.pk)
+    later = timezone.now() + REPUBLISH_AFTER * 2
+    assert subject_exports_republish(now=later) == {"republished": 1}  # still pending: published for its last word
 
     assert subject_export_build(export_id=export.pk) == "failed"
 
     failed = SubjectExport.objects.get(pk=export.pk)
-    assert (failed.status, failed.error_code) == (ExportStatus.FAILED, "build_failed")
-    assert AuditEvent.objects.filter(action=AuditAction.SUBJECT_EXPORT_FAILED, target_id=str(export.pk)).exists()
-    logged = [record for record in caplog.records if record.getMessage() == "an export archive could not be built"]
-    assert len(logged) == 1 and logged[0].exc_info is not None  # with its traceback
-    later = timezone.now() + REPUBLISH_AFTER * 2
+    assert (failed.status, failed.error_code) == (ExportStatus.FAILED, "attempts_exhausted")
+    assert (failed.attempts, flaky.calls) == (MAX_BUILD_ATTEMPTS + 1, MAX_BUILD_ATTEMPTS)
+    event = AuditEvent.objects.get(action=AuditAction.SUBJECT_EXPORT_FAILED, target_id=str(export.pk))
+    assert event.details["error_code"] == "attempts_exhausted"
     assert subject_exports_republish(now=later) == {"republished": 0}
+    assert subject_export_build(export_id=export.pk) == "not_pending"
+
+
+def test_a_retry_of_a_database_error_belongs_to_the_attempt_it_retries(
+    customer: Customer, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("policies.subjects.export.export_archive", FlakyArchive(failures=1))
+    export = subject_export_request(tenant=tenant_a, contact=customer.contact, actor=CLI_ACTOR, enqueue=False)
+    with pytest.raises(RuntimeError):
+        subject_export_build(export_id=export.pk)
+
+    assert subject_export_build(export_id=export.pk, is_retry=True) == "ready"
+    assert SubjectExport.objects.get(pk=export.pk).attempts == 1
+
+
+def test_the_build_task_lets_an_unexpected_error_fail_the_task_and_leaves_the_export_pending(
+    customer: Customer, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("policies.subjects.export.export_archive", FlakyArchive(failures=1))
+    export = subject_export_request(tenant=tenant_a, contact=customer.contact, actor=CLI_ACTOR, enqueue=False)
+
+    result = subject_export_build_task.apply(args=(str(export.pk),))
+
+    assert result.failed() and isinstance(result.result, RuntimeError)
+    left = SubjectExport.objects.get(pk=export.pk)
+    assert (left.status, left.attempts) == (ExportStatus.PENDING, 1)
+    assert subject_export_build_task.apply(args=(str(export.pk),)).get() == "ready"
 
 
 def test_the_admin_exports_and_downloads_after_a_fresh_step_up(
