@@ -1,6 +1,6 @@
 """Attempting deliveries: what the ``events.deliver`` task runs for the batch of ids it was handed.
 
-The due deliveries of the batch are read in one query and their endpoints in another, then handled endpoint by
+The due deliveries of the batch are read in one query with their events and endpoints, then handled endpoint by
 endpoint. Each endpoint's part of the batch takes ONE of its ``max_in_flight`` slots (core.locks, shared by every
 process) for its sequential POSTs, so one slow consumer holds a few workers at most, never all of them; finding
 none free, that part waits a moment and is published again, without counting as an attempt. Then:
@@ -43,23 +43,20 @@ SLOT_PREFIX = "events-endpoint"
 
 def deliveries_deliver(delivery_ids: Sequence[uuid.UUID]) -> dict[str, int]:
     """Attempt those of ``delivery_ids`` that are due, pending and of an enabled endpoint; counts by outcome."""
-    due = list(
-        EventDelivery.objects.filter(
-            pk__in=list(delivery_ids),
-            status=DeliveryStatus.PENDING,
-            next_attempt_at__lte=timezone.now(),
-            endpoint__is_enabled=True,
-        )
-        .select_related("event")
-        .order_by("created_at", "pk")
-    )
+    rows = EventDelivery.objects.filter(
+        pk__in=list(delivery_ids),
+        status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=timezone.now(),
+        endpoint__is_enabled=True,
+    ).select_related("event", "endpoint")
+    # Oldest first, sorted here: compiling an ORDER BY cost more than sorting a batch (tens of rows).
+    due = sorted(rows, key=lambda delivery: (delivery.created_at, delivery.pk))
     by_endpoint: defaultdict[uuid.UUID, list[EventDelivery]] = defaultdict(list)
     for delivery in due:
         by_endpoint[delivery.endpoint_id].append(delivery)
-    endpoints = Endpoint.objects.in_bulk(list(by_endpoint))
     counts: Counter[str] = Counter()
-    for endpoint_id, deliveries in by_endpoint.items():
-        words = _endpoint_batch_guarded(endpoints[endpoint_id], deliveries)
+    for deliveries in by_endpoint.values():
+        words = _endpoint_batch_guarded(deliveries[0].endpoint, deliveries)
         for word in words:
             metric_increment("gateway_event_deliveries", outcome=word)
         counts.update(words)

@@ -153,8 +153,10 @@ def url_request_path(url: str) -> str:
     return httpx.URL(url).raw_path.decode("ascii")
 
 
+@functools.lru_cache(maxsize=1024)
 def url_connect_host(url: str) -> str:
-    """The host name of ``url`` as the client connects to it (IDNA-encoded ASCII; '' when it does not parse)."""
+    """The host name of ``url`` as the client connects to it (IDNA-encoded ASCII; '' when it does not parse;
+    remembered, as ``url_request_path``)."""
     try:
         return httpx.URL(url).raw_host.decode("ascii")
     except httpx.InvalidURL:
@@ -168,9 +170,11 @@ class UrlOrigin:
     port: int
 
 
+@functools.lru_cache(maxsize=1024)
 def url_origin(url: str) -> UrlOrigin | None:
     """Scheme, host and port exactly as this client would connect (parsed by httpx itself, so an allow-list
-    check cannot be fooled by a parser difference); None when unparsable or carrying credentials."""
+    check cannot be fooled by a parser difference); None when unparsable or carrying credentials. Remembered (a
+    pure function of the text; an event endpoint's URL is parsed before each batch)."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
