@@ -12,6 +12,7 @@ this process and the default registry holds them.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.metrics import MetricWrapperBase
@@ -21,6 +22,9 @@ MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 _METRICS: dict[str, MetricWrapperBase] = {}
+# Each metric's child per label set, once looked up: ``labels()`` validates and locks on every call, and labels are
+# bounded vocabularies, so this stays small. A child survives a fork (its value notices the new process id).
+_CHILDREN: dict[tuple[str, tuple[tuple[str, str], ...]], MetricWrapperBase] = {}
 
 
 def _defined(metric: MetricWrapperBase) -> None:
@@ -67,14 +71,24 @@ def metric_increment(name: str, amount: float = 1, **labels: str) -> None:
     metric = _METRICS[name]
     if not isinstance(metric, Counter):
         raise TypeError(f"{name} is not a counter")
-    (metric.labels(**labels) if labels else metric).inc(amount)
+    _child(name, metric, labels).inc(amount)
 
 
 def metric_observe(name: str, value: float, **labels: str) -> None:
     metric = _METRICS[name]
     if not isinstance(metric, Histogram):
         raise TypeError(f"{name} is not a histogram")
-    (metric.labels(**labels) if labels else metric).observe(value)
+    _child(name, metric, labels).observe(value)
+
+
+def _child(name: str, metric: MetricWrapperBase, labels: dict[str, str]) -> Any:
+    if not labels:
+        return metric
+    key = (name, tuple(labels.items()))
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN.setdefault(key, metric.labels(**labels))
+    return child
 
 
 def metric_value(name: str, **labels: str) -> float:
