@@ -363,7 +363,11 @@ def stored_twice(
 ) -> tuple[Measured, list[Verdict]]:
     """``measure()`` once; with ``count``, once on the empty tables, then again with ``count`` messages stored, and
     the figures (``values`` of each run) compared. Returns the last run and the comparison's verdicts."""
-    if not count:
+    from django.db import connection
+
+    if count and connection.vendor != "postgresql":
+        print(f"NOTE: --stored needs PostgreSQL (DATABASE_URL); this is {connection.vendor}: one run, nothing stored")
+    if not count or connection.vendor != "postgresql":
         return measure(), []
     print()
     print("Run 1 of 2: empty tables")
