@@ -144,7 +144,7 @@ def _templates(registered: Registered) -> dict[str, uuid.UUID]:
     }
 
 
-def _time_ordered(tag: str, number: str, moment: str) -> str:
+def time_ordered_sql(tag: str, number: str, moment: str) -> str:
     """SQL for a UUIDv7 made at ``moment``, its random bits taken from ``tag`` and ``number``: the same expression
     gives a row its id and the rows that refer to it their foreign key."""
     digest = f"md5('{tag}' || ({number})::text)"
@@ -164,20 +164,20 @@ def _statements(templates: dict[str, uuid.UUID]) -> dict[str, str]:
     contact_at, message_at = _moment("n", "%(contacts)s"), _moment("n", "%(messages)s")
     owner = "(1 + (n - 1) %% %(contacts)s)"  # the contact (and conversation) of message n
     owner_at = _moment(owner, "%(contacts)s")
-    contact = _time_ordered("contact", owner, owner_at)
-    conversation = _time_ordered("conversation", owner, owner_at)
-    message = _time_ordered("message", "n", message_at)
+    contact = time_ordered_sql("contact", owner, owner_at)
+    conversation = time_ordered_sql("conversation", owner, owner_at)
+    message = time_ordered_sql("message", "n", message_at)
     outbound = "n %% 2 = 1"
     statements = {
         "messaging_contact": _clone(
             "messaging_contact", templates["messaging_contact"],
-            id=_time_ordered("contact", "n", contact_at), created_at=contact_at, updated_at=contact_at,
+            id=time_ordered_sql("contact", "n", contact_at), created_at=contact_at, updated_at=contact_at,
             external_id_index="sha256(('stored-contact-' || n)::bytea)",
         ),
         "messaging_conversation": _clone(
             "messaging_conversation", templates["messaging_conversation"],
-            id=_time_ordered("conversation", "n", contact_at), created_at=contact_at, updated_at=contact_at,
-            contact_id=_time_ordered("contact", "n", contact_at), last_inbound_at=contact_at,
+            id=time_ordered_sql("conversation", "n", contact_at), created_at=contact_at, updated_at=contact_at,
+            contact_id=time_ordered_sql("contact", "n", contact_at), last_inbound_at=contact_at,
         ),
         "messaging_message": _clone(
             "messaging_message", templates["messaging_message"],
@@ -193,21 +193,21 @@ def _statements(templates: dict[str, uuid.UUID]) -> dict[str, str]:
         ),
         "messaging_statusevent": f"""
             INSERT INTO messaging_statusevent (message_id, status, provider_timestamp, recorded_at, errors)
-            SELECT {_time_ordered("message", "m", _moment("m", "%(messages)s"))}, status,
+            SELECT {time_ordered_sql("message", "m", _moment("m", "%(messages)s"))}, status,
                    {_moment("m", "%(messages)s")}, {_moment("m", "%(messages)s")}, '[]'::jsonb
             FROM generate_series(1, %(count)s / 2) AS half, LATERAL (SELECT 2 * half - 1 AS m) AS outbound,
                  unnest(ARRAY['sent', 'delivered']) AS status
         """,  # noqa: S608  (expressions of this module only)
         "webhooks_delivery": _clone(
             "webhooks_delivery", templates["webhooks_delivery"],
-            id=_time_ordered("delivery", "n", _moment("n", "%(count)s")),
+            id=time_ordered_sql("delivery", "n", _moment("n", "%(count)s")),
             created_at=_moment("n", "%(count)s"), updated_at=_moment("n", "%(count)s"),
             received_at=_moment("n", "%(count)s"), processed_at=_moment("n", "%(count)s"),
             expires_at=f"{_moment('n', '%(count)s')} + interval '400 days'",
         ),
         "events_event": _clone(
             "events_event", templates["events_event"],
-            id=_time_ordered("event", "n", message_at), created_at=message_at, occurred_at=message_at,
+            id=time_ordered_sql("event", "n", message_at), created_at=message_at, occurred_at=message_at,
             message_id=message, contact_id=contact, conversation_id=conversation,
             sequence="(SELECT coalesce(max(sequence), 0) FROM events_event) + n",
         ),
