@@ -52,10 +52,10 @@ check: lint
 
 bench: install
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/crypto.py
-	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/ingest.py
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/ingest.py --stored
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/dispatch.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/events.py
-	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/purge.py
+	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/purge.py --stored
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/dashboard.py
 	$(BIN)/python -m core.services_probe exec -- $(BIN)/python bench/memory.py
 

@@ -39,9 +39,10 @@ from _ingest.http_phases import report_latency, report_throughput
 from _lib.database import describe_database
 from _lib.environment import migrate, queue_delete, throwaway_database
 from _lib.http_load import Target, warm_up
-from _lib.report import print_targets
+from _lib.report import Verdict, print_targets
 from _lib.server import GUNICORN_OPTIONS, Environment, gunicorn, server_django_setup, write_modules
-from _lib.tenants import register, signed_requests
+from _lib.stored import Figure, WalMeter, figure_of, stored_argument, stored_twice
+from _lib.tenants import Registered, register, signed_requests
 
 BODY_POOL = 500  # distinct signed bodies, cycled
 
@@ -64,6 +65,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--batches", type=int, default=60, help="fan-out batches of ~50 items (default 60)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    stored_argument(parser)
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.seconds <= 120:  # noqa: PLR2004
         parser.error("--seconds must be between 1 and 120")
@@ -104,17 +106,35 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
     print(f"Broker: {broker}; no worker runs, deliveries accumulate")
     print(f"gunicorn {' '.join(GUNICORN_OPTIONS)}, 127.0.0.1, access log off")
 
+    verdicts, compared = stored_twice(
+        arguments.stored, registered, lambda: phases(arguments, environment, registered), FIGURES, values
+    )
+    return print_targets(verdicts + compared, (40, 10, 10), strict=arguments.strict, started=started)
+
+
+FIGURES = [  # what --stored compares, in the order of phases()' verdicts
+    Figure("throughput webhook/floor", higher_is_better=True),
+    Figure("webhook ack p99 ms", higher_is_better=False),
+    Figure("fan-out items/s", higher_is_better=True),
+]
+
+
+def values(verdicts: list[Verdict]) -> list[float]:
+    return [figure_of(verdict) for verdict in verdicts]
+
+
+def phases(arguments: argparse.Namespace, environment: Environment, registered: Registered) -> list[Verdict]:
     bodies = signed_requests(BODY_POOL)
     floor = Target("floor: bare view, 200", "/bench/floor/", bodies)
     webhook = Target("webhook: verify + store + enqueue", f"/webhooks/meta/{registered.app_key}/", bodies)
     with gunicorn(environment) as server:
         warm_up(server.port, [floor, webhook])
+        wal = WalMeter()
         throughput_verdict, capacity = report_throughput(server, floor, webhook)
-        latency_verdict = report_latency(server.port, floor, webhook, arguments, capacity)
+        latency_verdict, arguments.rate = report_latency(server.port, floor, webhook, arguments, capacity)
+        wal.print()  # the stored run paces at the rate the empty one used, so the two p99 figures compare
     fanout_verdict = report_fanout(registered.meta_app_id, arguments.batches)  # in this process; gunicorn stopped
-
-    verdicts = [throughput_verdict, latency_verdict, fanout_verdict]
-    return print_targets(verdicts, (40, 10, 10), strict=arguments.strict, started=started)
+    return [throughput_verdict, latency_verdict, fanout_verdict]
 
 
 if __name__ == "__main__":

@@ -42,10 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _lib.database import describe_database
 from _lib.environment import migrate, queue_delete, throwaway_database
 from _lib.http_load import Target
+from _lib.report import print_targets
 from _lib.server import GUNICORN_OPTIONS, Environment, gunicorn, server_django_setup, write_modules
+from _lib.stored import Figure, stored_argument, stored_twice
 from _lib.tenants import register, signed_requests
-from _purge.report import report
-from _purge.windows import measure
+from _purge.report import p99_ratio, report
+from _purge.windows import Measured, measure
 
 BODY_POOL = 2000  # distinct signed bodies (each a new message id), cycled
 
@@ -66,6 +68,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="the purge's rows per batch (default: the command's)")
     parser.add_argument("--wal-rate", type=float, help="the purge's WAL budget, MB/s (default: the command's)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target fails")
+    stored_argument(parser)
     arguments = parser.parse_args(argv)
     if not 1_000 <= arguments.rows <= 5_000_000:  # noqa: PLR2004
         parser.error("--rows must be between 1,000 and 5,000,000")
@@ -125,8 +128,25 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
     print(f"The purge: `manage.py policies purge` in its own process, duty {duty}, batches of {batch}, {wal}")
     webhook = Target("webhook", f"/webhooks/meta/{registered.app_key}/", signed_requests(BODY_POOL))
     with gunicorn(environment) as server:
-        measured = measure(arguments, environment, registered, server.port, webhook)
-    return report(arguments, measured, started)
+
+        def measured_run() -> tuple[Measured, int]:
+            measured = measure(arguments, environment, registered, server.port, webhook)
+            return measured, report(arguments, measured, started)
+
+        (_, status), compared = stored_twice(arguments.stored, registered, measured_run, FIGURES, values)
+    if not compared:
+        return status
+    return max(status, print_targets(compared, (44, 6, 8), strict=arguments.strict, started=started))
+
+
+FIGURES = [  # what --stored compares
+    Figure("purge ack p99 purge/no purge", higher_is_better=False),
+    Figure("rows purged/s, alone", higher_is_better=True),
+]
+
+
+def values(run: tuple[Measured, int]) -> list[float]:
+    return [p99_ratio(run[0]), run[0].alone.rate]
 
 
 if __name__ == "__main__":

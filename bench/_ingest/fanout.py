@@ -27,6 +27,7 @@ FANOUT_SECONDS_CAP = 20.0
 SENDERS = 200  # distinct customers: contacts and conversations are found as often as created
 RECIPIENTS = 200  # other customers, whom the business wrote to: the statuses are about messages to them
 SEED_CHUNK = 500  # outbound messages stored per statement while seeding
+SERIAL = itertools.count()  # item ids, never reused in a process: a second run (--stored) stores new items
 SEEDED_TABLES = ("webhooks_delivery", "messaging_message", "messaging_contact", "messaging_conversation")
 
 
@@ -52,7 +53,6 @@ def mixed_batches(count: int, seed: int = 7) -> list[bytes]:
     messages to RECIPIENTS other customers)."""
     messages, statuses = fixture_items()
     chooser = random.Random(seed)  # noqa: S311  (a reproducible mix, not a secret)
-    serial = itertools.count()
     bodies = []
     for _ in range(count):
         entries = []
@@ -69,7 +69,7 @@ def mixed_batches(count: int, seed: int = 7) -> list[bytes]:
                         item = copy.deepcopy(chooser.choice(messages))
                         sender = str(16505550000 + chooser.randrange(SENDERS))
                         item["from"] = sender
-                        item["id"] = f"wamid.bench-fanout-{os.getpid()}-{next(serial)}"
+                        item["id"] = f"wamid.bench-fanout-{os.getpid()}-{next(SERIAL)}"
                         items.append(item)
                         contacts.append({"profile": {"name": f"Customer {sender[-3:]}"}, "wa_id": sender})
                     value["contacts"] = contacts
@@ -78,7 +78,7 @@ def mixed_batches(count: int, seed: int = 7) -> list[bytes]:
                     items = []
                     for _ in range(ITEMS_PER_CHANGE):
                         item = copy.deepcopy(chooser.choice(statuses))
-                        item["id"] = f"wamid.bench-out-{os.getpid()}-{next(serial)}"
+                        item["id"] = f"wamid.bench-out-{os.getpid()}-{next(SERIAL)}"
                         item["recipient_id"] = str(16505560000 + chooser.randrange(RECIPIENTS))
                         items.append(item)
                     value["statuses"] = items

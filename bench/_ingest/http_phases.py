@@ -78,7 +78,8 @@ def paced_rate(asked: float | None, capacity: float) -> tuple[float, str]:
 
 def report_latency(
     port: int, floor: Target, webhook: Target, arguments: argparse.Namespace, capacity: float
-) -> Verdict:
+) -> tuple[Verdict, float]:
+    """Pace both cases; the verdict on the webhook's p99 and the rate paced (a second run may pace the same)."""
     rate, note = paced_rate(arguments.rate, capacity)
     results = {target.label: paced(port, target, rate, arguments.seconds) for target in (floor, webhook)}
     print()
@@ -98,4 +99,4 @@ def report_latency(
     hook = results[webhook.label]
     p99 = hook.percentile(0.99) * 1e3
     passed = p99 <= LATENCY_TARGET_MS and not hook.errors
-    return Verdict(f"webhook ack p99 at {rate:.0f}/s", f"{p99:.1f} ms", f"<= {LATENCY_TARGET_MS:.0f} ms", passed)
+    return Verdict(f"webhook ack p99 at {rate:.0f}/s", f"{p99:.1f} ms", f"<= {LATENCY_TARGET_MS:.0f} ms", passed), rate

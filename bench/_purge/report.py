@@ -69,8 +69,7 @@ def report(arguments: argparse.Namespace, measured: Measured, started: float) ->
         print("   NOTE: no CHECKPOINT before each window (needs superuser or pg_checkpoint); expect noisier figures")
     if not all(one.covered for one in measured.rounds):
         print("   NOTE: a purge finished before its window ended; part of it ran without a purge (raise --rows)")
-    baseline = quiet.percentile(0.99)
-    ratio = loaded.percentile(0.99) / baseline if baseline else float("nan")
+    ratio = p99_ratio(measured)
     errors = sum(quiet.errors.values()) + sum(loaded.errors.values())
     passed = ratio <= RATIO_TARGET and not errors and measured.alone.complete
     verdict = "PASS" if passed else "FAIL"
@@ -88,3 +87,9 @@ def print_load(label: str, load: LoadResult, sampler: WaitSampler | None = None)
         f"   {label:<20} {load.ok:>7} {sum(load.errors.values()):>7} {load.percentile(0.5) * 1e3:>8.2f}"
         f" {load.percentile(0.99) * 1e3:>8.2f} {max(load.latencies, default=float('nan')) * 1e3:>8.2f}{autovacuum}"
     )
+
+
+def p99_ratio(measured: Measured) -> float:
+    """The target's figure: p99 of the purge windows over p99 of the no-purge windows, each pooled."""
+    baseline = measured.pooled("quiet").percentile(0.99)
+    return measured.pooled("loaded").percentile(0.99) / baseline if baseline else float("nan")
