@@ -16,7 +16,7 @@ from messaging.inbound.media import (
 )
 from messaging.inbound.media_fetch import MediaRetryError, media_attachment_download, media_retry_delay
 from messaging.message_templates import templates_sync_all
-from messaging.outbound.dispatch import message_send, messages_send
+from messaging.outbound.dispatch import message_send_gathering, messages_send
 from messaging.outbound.dispatch.relay import outbox_relay
 from messaging.outbound.dispatch.sweep import outbound_sweep
 from messaging.task_names import (
@@ -78,9 +78,10 @@ def media_sweep_task() -> Counts:
 
 
 @shared_task(name=SEND_TASK, autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5)
-def send_task(message_id: str) -> str:
-    """One try at sending a queued message; the lease makes a duplicate publish a no-op."""
-    return message_send(message_id=uuid.UUID(message_id))
+def send_task(message_id: str) -> Counts:
+    """One try at sending a queued message, and the messages waiting behind it in the queue once it is leased;
+    the lease makes a duplicate publish a no-op."""
+    return dict(message_send_gathering(message_id=uuid.UUID(message_id)))
 
 
 @shared_task(

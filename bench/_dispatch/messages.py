@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -126,12 +127,14 @@ def queued_message(
 
 def message_queue_one(channel: Channel, number: int) -> uuid.UUID:
     """One message the way the send API writes it: message and outbox row in one transaction, ``outbound.send``
-    published on commit (its contact and conversation made beforehand, untimed)."""
+    published on commit and the outbox row stamped published (so the relay leaves it alone), its contact and
+    conversation made beforehand, untimed."""
     from django.db import transaction
     from django.utils import timezone
 
     from core.tasks import enqueue_by_name_on_commit
     from messaging.models import Contact, Conversation, OutboxEntry
+    from messaging.outbound.requests import outbox_mark_published
     from messaging.task_names import SEND_TASK
 
     contact = Contact.objects.create(
@@ -143,7 +146,9 @@ def message_queue_one(channel: Channel, number: int) -> uuid.UUID:
         message = queued_message(channel, contact, conversation, number, now)
         message.save(force_insert=True)  # as Message.objects.create does
         OutboxEntry.objects.create(message=message, tenant_id=channel.tenant_id, channel=channel, available_at=now)
-        enqueue_by_name_on_commit(SEND_TASK, message.pk)
+        enqueue_by_name_on_commit(
+            SEND_TASK, message.pk, on_published=functools.partial(outbox_mark_published, message.pk)
+        )
     return message.pk
 
 

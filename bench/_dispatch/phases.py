@@ -85,13 +85,34 @@ def run_throughput(
     )
 
 
-def run_paced(channels: list[Channel], rate: float, seconds: float, serial: Iterator[int]) -> tuple[Timings, float]:
-    """Messages written one at a time at ``rate`` per second, channels taking turns; returns their timings and
-    the rate actually written."""
+@dataclass
+class Paced:
+    """The paced phase: each round's timings (consecutive slices of the messages, in the order written), the rate
+    the writer reached and how many it wrote."""
+
+    rounds: list[Timings]
+    rate: float
+    written: int
+
+    @property
+    def pooled(self) -> Timings:
+        pooled = Timings()
+        for timing in self.rounds:
+            pooled.latencies.extend(timing.latencies)
+            pooled.accepted_at.extend(timing.accepted_at)
+            pooled.attempts.update(timing.attempts)
+        return pooled
+
+
+def run_paced(channels: list[Channel], rate: float, seconds: float, serial: Iterator[int], rounds: int) -> Paced:
+    """Messages written one at a time at ``rate`` per second, channels taking turns, with beat's relay (its own
+    grace: the send API's publish on commit is the way in); their timings in ``rounds`` consecutive slices."""
+    from messaging.outbound.dispatch.relay import RELAY_GRACE
+
     ids: list[uuid.UUID] = []
-    total = max(1, int(rate * seconds))
+    total = max(rounds, int(rate * seconds))
     started = time.perf_counter()
-    with relay_pump():
+    with relay_pump(RELAY_GRACE):
         for index in range(total):
             delay = started + index / rate - time.perf_counter()
             if delay > 0:
@@ -99,7 +120,9 @@ def run_paced(channels: list[Channel], rate: float, seconds: float, serial: Iter
             ids.append(message_queue_one(channels[index % len(channels)], next(serial)))
         written = time.perf_counter() - started
         wait_settled(ids, SETTLE_TIMEOUT_SECONDS)
-    return timings(ids, queued_at=None), total / written
+    size = -(-total // rounds)
+    slices = [ids[start : start + size] for start in range(0, total, size)]
+    return Paced([timings(chunk, queued_at=None) for chunk in slices], total / written, total)
 
 
 @dataclass

@@ -161,7 +161,7 @@ def message_send(
             )
         if request.send_at is None:
             enqueue_by_name_on_commit(
-                SEND_TASK, message.pk, on_published=functools.partial(_outbox_mark_published, message.pk)
+                SEND_TASK, message.pk, on_published=functools.partial(outbox_mark_published, message.pk)
             )
     logger.info(
         "message queued",
@@ -363,5 +363,6 @@ def _queue(
     return message
 
 
-def _outbox_mark_published(message_id: uuid.UUID) -> None:
+def outbox_mark_published(message_id: uuid.UUID) -> None:
+    """The message's outbox row was published: the relay leaves it alone unless it is still queued much later."""
     OutboxEntry.objects.filter(message_id=message_id, published_at__isnull=True).update(published_at=timezone.now())

@@ -1,8 +1,10 @@
 """The dispatcher: queued outbound messages out to Graph in batches, never two sends of one on purpose.
 
 The lifecycle (the contract with the rest of ``messaging.outbound``): the API writes the message ``queued`` with its
-outbox row and publishes ``outbound.send`` (one message); the relay publishes ``outbound.send_batch`` (up to
-DISPATCH_BATCH messages of one channel). Both run ``messages_send``: a lease (one conditional UPDATE
+outbox row and publishes ``outbound.send`` (one message, and once it is leased, up to a batch of the messages
+published and waiting for a worker: a backlog of single publishes leaves as batches, with no wait added to
+any); the relay publishes ``outbound.send_batch`` (up to DISPATCH_BATCH messages of one channel). Both run
+``messages_send``: a lease (one conditional UPDATE
 ``queued → sending`` … RETURNING: only one worker can win a message, and only while its channel is active and
 it is due), the send budgets from core.ratelimit (the channel's per-second budget and the recipients' pair
 rate, shared by every worker: one script call per channel; taken from what the lease returns, so a refused
@@ -37,6 +39,6 @@ Its floors, each importing only the ones below it (an import-linter contract in 
   with it, the lease's ``queued → sending`` aside; nothing below it.
 """
 
-from messaging.outbound.dispatch.send import message_send, messages_send
+from messaging.outbound.dispatch.send import message_send, message_send_gathering, messages_send
 
-__all__ = ["message_send", "messages_send"]
+__all__ = ["message_send", "message_send_gathering", "messages_send"]

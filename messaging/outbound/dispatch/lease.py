@@ -16,6 +16,7 @@ from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.errors import DecryptionError
 from messaging.models import Channel, ChannelStatus, Message, MessageStatus, OutboxEntry, SendAttempt
+from messaging.outbound.dispatch.relay import REPUBLISH_AFTER
 
 LEASE_MARGIN_SECONDS = 5
 
@@ -90,6 +91,26 @@ def messages_lease(*, message_ids: Sequence[uuid.UUID], now: datetime) -> dict[u
             _uuid(value): Leased(int(last), _uuid(tenant_id), _uuid(channel_id), _uuid(contact_id), str(kind))
             for value, last, tenant_id, channel_id, contact_id, kind in cursor.fetchall()
         }
+
+
+def messages_waiting(*, now: datetime, limit: int, besides: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Up to ``limit`` messages already published and waiting for a worker (queued, due, on an active channel,
+    their outbox row published recently: their task is in the broker), oldest first, ``besides`` left out.
+    A worker that has one send in hand takes these along instead of leaving them behind it in the queue; their
+    own tasks then find nothing to lease. Rows never published are the relay's, which paces a backlog."""
+    if limit <= 0:
+        return []
+    return list(
+        OutboxEntry.objects.filter(
+            published_at__gt=now - REPUBLISH_AFTER,
+            available_at__lte=now,
+            message__status=MessageStatus.QUEUED,
+            channel__status=ChannelStatus.ACTIVE,
+        )
+        .exclude(message_id__in=besides)
+        .order_by("available_at")
+        .values_list("message_id", flat=True)[:limit]
+    )
 
 
 def _uuid(value: object) -> uuid.UUID:

@@ -21,8 +21,9 @@ from messaging.outbound.dispatch.calls import (
     graph_request_for,
     is_channel_error,
 )
-from messaging.outbound.dispatch.lease import leased_messages_load, messages_lease, not_leased
+from messaging.outbound.dispatch.lease import leased_messages_load, messages_lease, messages_waiting, not_leased
 from messaging.outbound.dispatch.outcomes import outcomes_apply, sends_count
+from messaging.outbound.dispatch.relay import DISPATCH_BATCH
 from messaging.outbound.dispatch.transitions import message_fail, message_hold, messages_requeue
 
 GRANT_VALID_MIN_MS = 50  # a call starts within half the rate guard of its grant, or this long (a guard of 0 included)
@@ -34,15 +35,25 @@ def message_send(*, message_id: uuid.UUID) -> str:
     return next(iter(outcomes), "missing")
 
 
-def messages_send(*, message_ids: Sequence[uuid.UUID]) -> Counter[str]:
+def message_send_gathering(*, message_id: uuid.UUID) -> Counter[str]:
+    """One try at sending one message (the API's publish) and, once it is leased, the messages published and
+    waiting for a worker (up to a batch in all): a backlog of single publishes goes out as batches as soon as a
+    worker is free, instead of one message per task while the others wait their turn in the queue."""
+    return messages_send(message_ids=[message_id], gather=DISPATCH_BATCH - 1)
+
+
+def messages_send(*, message_ids: Sequence[uuid.UUID], gather: int = 0) -> Counter[str]:
     """One try at sending each of these messages, with a handful of queries for the whole batch (see the module
-    docstring). Errors, throttles and unknown outcomes go through the same per-message paths as ever."""
+    docstring). Errors, throttles and unknown outcomes go through the same per-message paths as ever. With
+    ``gather``, up to that many messages waiting for a worker are leased along once one of these is."""
     now = timezone.now()
     ids = list(dict.fromkeys(message_ids))
     leased = messages_lease(message_ids=ids, now=now)
     outcomes = not_leased(set(ids) - set(leased), now)
     if not leased:
         return outcomes
+    if gather:  # a waiting message another worker leased first is simply not in the answer
+        leased |= messages_lease(message_ids=messages_waiting(now=now, limit=gather, besides=ids), now=now)
     if len(leased) > 1:
         call_pool()  # made (and warmed up) before any grant is taken
     granted, grants_taken_at = budgets_take(tickets_for(leased), outcomes)
