@@ -9,15 +9,19 @@ Per send, in one of the process's call threads (as many as the dispatcher's ``CA
 2. POST its stored Graph body to the simulator over the thread's keep-alive ``http.client`` connection;
 3. record the outcome and the attempt in one transaction: one statement (``WITH … UPDATE … INSERT``).
 
-No encryption, no rate limits, no Django ORM: psycopg in autocommit on a connection per thread."""
+No encryption, no rate limits, no Django ORM: psycopg in autocommit, DATABASE_CONNECTIONS connections per process
+lent to the threads one statement at a time."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import queue
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +32,7 @@ FLOOR_TASK = "bench_floor.send"
 SEND_TABLE = "bench_floor_send"
 ATTEMPT_TABLE = "bench_floor_attempt"
 FLOOR_THREADS = 32  # the dispatcher's CALL_THREADS (bench/_dispatch/floor.py checks they agree)
+DATABASE_CONNECTIONS = 4  # per process, shared by its call threads (a connection each would be 64 on a shared server)
 TIMEOUT_SECONDS = 10.0
 
 SCHEMA = f"""
@@ -70,14 +75,14 @@ SELECT id, %(status)s, %(http_status)s, %(started_at)s, clock_timestamp() FROM m
 
 
 class _Thread(threading.local):
-    """A call thread's own database connection and keep-alive HTTP connection."""
+    """A call thread's own keep-alive HTTP connection."""
 
-    database: psycopg.Connection[Any] | None = None
     http: http.client.HTTPConnection | None = None
 
 
 _local = _Thread()
 _pool: tuple[int, ThreadPoolExecutor] | None = None
+_databases: tuple[int, queue.SimpleQueue[psycopg.Connection[Any]]] | None = None
 _pool_lock = threading.Lock()
 
 
@@ -89,10 +94,26 @@ def _threads() -> ThreadPoolExecutor:
         return _pool[1]
 
 
-def _database() -> psycopg.Connection[Any]:
-    if _local.database is None or _local.database.closed:
-        _local.database = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
-    return _local.database
+def _connections() -> queue.SimpleQueue[psycopg.Connection[Any]]:
+    """The process's DATABASE_CONNECTIONS connections, lent to a thread for one statement at a time."""
+    global _databases  # noqa: PLW0603 - one set per process
+    with _pool_lock:
+        if _databases is None or _databases[0] != os.getpid():
+            idle: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+            for _ in range(DATABASE_CONNECTIONS):
+                idle.put(psycopg.connect(os.environ["DATABASE_URL"], autocommit=True))
+            _databases = (os.getpid(), idle)
+        return _databases[1]
+
+
+@contextmanager
+def _database() -> Iterator[psycopg.Connection[Any]]:
+    idle = _connections()
+    connection = idle.get()
+    try:
+        yield connection
+    finally:
+        idle.put(connection)
 
 
 def _http() -> http.client.HTTPConnection:
@@ -121,15 +142,16 @@ def _post(path: str, body: str) -> tuple[int | None, str | None]:
 
 def send_one() -> bool:
     """Lease one queued row, POST it, record what came of it; False when no row was left."""
-    database = _database()
-    row = database.execute(LEASE).fetchone()
+    with _database() as database:
+        row = database.execute(LEASE).fetchone()
     if row is None:
         return False
     send_id, path, body, started_at = row
     http_status, provider_id = _post(path, body)
     status = "accepted" if provider_id else "unconfirmed" if http_status is None else "failed"
     values = {"status": status, "provider_id": provider_id, "id": send_id, "http_status": http_status}
-    database.execute(RECORD, {**values, "started_at": started_at})
+    with _database() as database:
+        database.execute(RECORD, {**values, "started_at": started_at})
     return True
 
 
