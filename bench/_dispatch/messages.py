@@ -16,12 +16,11 @@ from _lib.simulator import Simulator
 from _lib.statistics import percentile
 from _lib.tenants import tenant_app_create
 
-from _dispatch.processes import APP_SECRET, simulator_channel
+from _dispatch.processes import APP_SECRET, SIM_TOKEN, simulator_channel
 
 if TYPE_CHECKING:
     from messaging.models import Channel, Contact, Conversation, Message
 
-SIM_TOKEN = "bench-dispatch-token-0123456789"
 PROVIDER_BASE = 106_540_352_300_000  # provider ids of the bench's channels: PROVIDER_BASE + index
 POLL_SECONDS = 0.2
 BULK_BATCH = 1000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters in one statement
@@ -77,7 +76,8 @@ def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]
         Contact(tenant_id=channel.tenant_id, platform=channel.platform, external_id=f"1555{number:07d}")
         for channel, number in zip(owners, numbers, strict=True)
     ]
-    fresh_scope_keys_create(new_contacts, "external_id")  # one insert for their subject keys
+    for start in range(0, count, BULK_BATCH):  # one insert for each batch's subject keys
+        fresh_scope_keys_create(new_contacts[start : start + BULK_BATCH], "external_id")
     with transaction.atomic():
         contacts = Contact.objects.bulk_create(new_contacts, batch_size=BULK_BATCH)
         conversations = Conversation.objects.bulk_create(

@@ -1,5 +1,5 @@
-"""The measured phases of bench/dispatch.py: the simulator's baseline, the queued backlog, the paced writes and
-the in-process cost per send."""
+"""The measured phases of bench/dispatch.py: the queued backlog, the paced writes and the in-process cost per send
+(the floor's phase is floor.py's)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,18 @@ from _dispatch.processes import relay_pump
 if TYPE_CHECKING:
     from messaging.models import Channel
 
-BASELINE_THREADS = 8
 SETTLE_TIMEOUT_SECONDS = 180.0
 IN_PROCESS_SINGLE = 60
 IN_PROCESS_BATCHED = 320
 
 
-def measure_baseline(sim: Simulator, seconds: float) -> float:
-    from simulator.capacity import measure
+def channels_rate_set(channels: list[Channel], rate: int) -> None:
+    """Every channel's ``max_messages_per_second`` (the workers read it with each batch's lease)."""
+    from messaging.models import Channel
 
-    result = measure(sim.url, threads=BASELINE_THREADS, seconds=seconds)
-    sim.webhooks_idle()  # its statuses are posted before the next phase starts
-    return result.per_second
+    Channel.objects.filter(pk__in=[channel.pk for channel in channels]).update(max_messages_per_second=rate)
+    for channel in channels:
+        channel.max_messages_per_second = rate
 
 
 @dataclass
@@ -55,19 +55,20 @@ class Throughput:
 def run_throughput(
     channels: list[Channel], sim: Simulator, count: int, serial: Iterator[int], pids: dict[str, list[int]]
 ) -> Throughput:
+    """``count`` messages queued at once, published by the relay (its process must be running), sent by the
+    workers; timed from the first publish to the last acceptance."""
     from django.utils import timezone
 
     from messaging.outbound.dispatch.relay import outbox_relay
 
     ids = messages_queue(channels, count, serial=serial)
     sim.webhooks_idle()
-    sim.request("DELETE", "/_sim/sends")  # the warm-up's counts out of the histogram
-    with relay_pump():
-        before = CpuSample.take()
-        published_at = timezone.now()
-        outbox_relay(now=published_at, grace=timedelta(0))
-        counts = wait_settled(ids, SETTLE_TIMEOUT_SECONDS)
-        after = CpuSample.take()
+    sim.request("DELETE", "/_sim/sends")  # the earlier phases' counts out of the histogram
+    before = CpuSample.take()
+    published_at = timezone.now()
+    outbox_relay(now=published_at, grace=timedelta(0))  # the first publish; the relay process does the rest
+    counts = wait_settled(ids, SETTLE_TIMEOUT_SECONDS)
+    after = CpuSample.take()
     timing = timings(ids, queued_at=published_at)
     last = max(timing.accepted_at, default=published_at)
     sends = sim.request("GET", "/_sim/sends?ids=false")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from _lib.environment import ROOT, django_setup
+from _lib.processes import stop
 from _lib.pump import Pump, pumping
 from _lib.workers import celery_workers
 
 APP_SECRET = "bench-dispatch-app-secret-0123456789"
+SIM_TOKEN = "bench-dispatch-token-0123456789"  # the channels' access token at the simulator
 RELAY_INTERVAL_SECONDS = 0.5  # beat's part during the runs (the relay alone; no sweeps are needed)
 
 
@@ -34,22 +37,29 @@ class Environment:
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "bench_dispatch_settings",
-            "PYTHONPATH": os.pathsep.join([str(self.temp_dir), str(ROOT)]),
+            "PYTHONPATH": os.pathsep.join([str(self.temp_dir), str(ROOT), str(ROOT / "bench")]),
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "GATEWAY_GRAPH_BASE_URL": self.graph_url,
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "BENCH_FLOOR_TOKEN": SIM_TOKEN,
         }
 
 
 def write_settings(temp_dir: Path, queue: str) -> None:
-    """The project's settings, with ``outbound.*`` tasks routed to a queue of this run's own."""
+    """The project's settings, with ``outbound.*`` tasks and the floor's routed to a queue of this run's own, and
+    the floor's task module imported by the workers."""
     (temp_dir / "bench_dispatch_settings.py").write_text(
         textwrap.dedent(
             f"""\
             from gateway.settings import *  # noqa: F403
 
-            CELERY_TASK_ROUTES = {{**CELERY_TASK_ROUTES, "outbound.*": {{"queue": {queue!r}}}}}  # noqa: F405
+            CELERY_TASK_ROUTES = {{  # noqa: F405
+                **CELERY_TASK_ROUTES,  # noqa: F405
+                "outbound.*": {{"queue": {queue!r}}},
+                "bench_floor.*": {{"queue": {queue!r}}},
+            }}
+            CELERY_IMPORTS = ("_dispatch.floor_tasks",)
             """
         )
     )
@@ -94,6 +104,30 @@ def relay_once(grace: timedelta = timedelta(0)) -> None:
     from messaging.outbound.dispatch.relay import outbox_relay
 
     outbox_relay(now=timezone.now(), grace=grace)
+
+
+@contextmanager
+def relay_process(environment: Environment) -> Iterator[subprocess.Popen[bytes]]:
+    """Beat's part in a process of its own (``relay_loop.py``): its CPU is counted apart from the bench's."""
+    log = (environment.temp_dir / "relay.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(Path(__file__).with_name("relay_loop.py"))],
+        cwd=ROOT,
+        env=environment.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        relay_stop(process)
+        log.close()
+
+
+def relay_stop(process: subprocess.Popen[bytes]) -> None:
+    """The relay process stopped (before the paced phase, whose relay runs in a thread of the bench)."""
+    stop(process, grace=30, after_kill=10)
 
 
 @contextmanager
