@@ -70,10 +70,13 @@ def column_prefix(tenant_id: uuid.UUID | None, model: str, field: str) -> bytes:
     return prefix
 
 
+_UUID_ROW_PART = _LENGTH(17) + b"u"  # a UUID row id's length prefix and type tag: 16 bytes follow
+
+
 def row_part(row_id: uuid.UUID | int | str) -> bytes:
     """The row id with a type tag (u: UUID bytes, i: integer, s: text), so no two kinds of id collide."""
     if isinstance(row_id, uuid.UUID):
-        return _length_prefixed(b"u" + row_id.bytes)
+        return _UUID_ROW_PART + row_id.bytes
     tag = b"i" if isinstance(row_id, int) else b"s"
     return _length_prefixed(tag + str(row_id).encode())
 

@@ -22,7 +22,7 @@ from django.utils.functional import cached_property
 
 from core.metrics import metric_increment
 from encryption import keyring
-from encryption.envelope import Context, aad_stem, column_prefix, key_id_of, open_with_stem, row_part, seal_with_stem
+from encryption.envelope import Context, aad_stem, column_prefix, key_id_of, row_part, seal_with_stem
 from encryption.errors import DecryptionError, EncryptedFieldMisuseError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class ContentExpiredError(DecryptionError):
 class Sealed(bytes):
     """A value as stored: ciphertext. Its repr names the key, never the bytes."""
 
+    __slots__ = ()
+
     def __repr__(self) -> str:
         try:
             return f"<Sealed {len(self)} bytes under key {key_id_of(self)}>"
@@ -49,12 +51,20 @@ class Sealed(bytes):
 
 
 Origin = tuple[uuid.UUID | None, Any]  # (tenant id, row id): where a value was sealed or loaded
-ORIGIN_SNAPSHOT = "_encrypted_origin"  # instance attribute: the row's tenant and id as loaded
+ORIGIN_SNAPSHOT = "_encrypted_origin"  # prefix of the instance attribute holding the row's tenant and id as loaded
 
 
-class LoadedOrigin(NamedTuple):
+class RowContext(NamedTuple):
+    """Where a row's stored values belong, built once per row on its first encrypted read and shared by its
+    encrypted fields: the row's part of the associated data and the keys' owner are not rebuilt per value."""
+
     origin: Origin
+    owner: str  # keyring.owner_of(tenant id): whose read keys may open the row's values
     row_part: bytes  # the row id as it goes into the associated data
+
+
+def row_context_of(origin: Origin) -> RowContext:
+    return _new_tuple(RowContext, (origin, keyring.owner_of(origin[0]), row_part(origin[1])))
 
 
 class Opened(NamedTuple):
@@ -66,34 +76,49 @@ class Opened(NamedTuple):
     origin: Origin
 
 
+_JSON_DECODER = json.JSONDecoder()
+_new_tuple = tuple.__new__  # builds a NamedTuple from a tuple of all its fields without its Python-level __new__
+_NOT_LOADED = object()  # a deferred column: its attribute is not in the instance's __dict__
+
+
 class EncryptedDescriptor:
+    """Opens a loaded value on its first read and keeps the ``Opened`` in the instance's ``__dict__`` (as a
+    plain field keeps its value there): an assignment replaces it, and ``pre_save`` seals again what changed."""
+
     def __init__(self, field: EncryptedField) -> None:
         self.field = field
+        self.attname = field.attname
 
     def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        if self.field.expired is not None and self.field.expired(instance):
-            raise ContentExpiredError(f"{self.field.label} of row {instance.pk} has expired")
-        attname = self.field.attname
-        if attname not in instance.__dict__:
-            instance.__dict__[attname] = self.field.load_deferred(instance)
-        current = instance.__dict__[attname]
+        field = self.field
+        if field.expired is not None and field.expired(instance):
+            raise ContentExpiredError(f"{field.label} of row {instance.pk} has expired")
+        state = instance.__dict__
+        current = state.get(self.attname, _NOT_LOADED)
+        if current.__class__ is Sealed:  # loaded and not read yet
+            opened = state[self.attname] = field.opened(instance, current)
+            return opened[0]
+        if current.__class__ is Opened:
+            return current[0]
+        if current is _NOT_LOADED:
+            current = state[self.attname] = field.load_deferred(instance)
         if isinstance(current, Sealed):
-            current = self.field.opened(instance, current, self.field.loaded(instance))
-            instance.__dict__[attname] = current
+            opened = state[self.attname] = field.opened(instance, current)
+            return opened[0]
         return current.value if isinstance(current, Opened) else current
 
     def __set__(self, instance: models.Model, value: Any) -> None:
-        loaded = instance.__dict__
-        if isinstance(value, Sealed) and self.field.attname not in loaded:
+        state = instance.__dict__
+        if isinstance(value, Sealed) and self.attname not in state:
             # Loaded from the database: remember the tenant and row it belongs to (set before it: system
-            # check encryption.E004), so a copied or moved row can be resealed on save.
-            snapshot = loaded.setdefault(ORIGIN_SNAPSHOT, {})
-            slot = self.field.origin_slot
-            if slot not in snapshot:
-                snapshot[slot] = self.field.raw_origin(loaded)
-        loaded[self.field.attname] = value
+            # check encryption.E004), so a copied or moved row can be resealed on save. The row's first
+            # encrypted column takes the snapshot; its other columns share it.
+            snapshot = self.field.snapshot_attribute
+            if snapshot not in state:
+                state[snapshot] = self.field.raw_origin(state)
+        state[self.attname] = value
 
 
 class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
@@ -179,20 +204,30 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         return None if row is None else (loaded.get(self.tenant_attribute) if self.tenant_attribute else None, row)
 
     @cached_property
-    def origin_slot(self) -> tuple[str | None, str]:
-        return self.tenant_attribute, self.row_field.attname
+    def snapshot_attribute(self) -> str:
+        """The instance attribute holding the tenant and row id as loaded, shared by fields that bind alike."""
+        return f"{ORIGIN_SNAPSHOT}:{self.tenant_attribute or ''}:{self.row_field.attname}"
 
-    def loaded(self, instance: models.Model) -> LoadedOrigin:
-        """Where the instance's stored values belong: its tenant and row id as loaded (cached per instance)."""
-        snapshot = instance.__dict__.get(ORIGIN_SNAPSHOT)
-        entry = snapshot.get(self.origin_slot) if snapshot else None
-        if isinstance(entry, LoadedOrigin):
+    def row_context(self, instance: models.Model) -> RowContext:
+        """Where the instance's stored values belong: its tenant and row id as loaded (built once per row)."""
+        state = instance.__dict__
+        entry = state.get(self.snapshot_attribute)
+        if entry.__class__ is RowContext:
             return entry
-        origin = self.origin(instance) if entry is None else (_as_uuid(entry[0]), self.row_field.to_python(entry[1]))
-        result = LoadedOrigin(origin, row_part(origin[1]))
-        if entry is not None and snapshot is not None:
-            snapshot[self.origin_slot] = result
-        return result
+        if entry is None:  # not loaded from the database: its values belong where it stands now
+            return row_context_of(self.origin(instance))
+        tenant_id, row_id = entry
+        if tenant_id.__class__ is not uuid.UUID:  # as loaded, both are usually canonical already
+            tenant_id = _as_uuid(tenant_id)
+        if row_id.__class__ is not uuid.UUID:
+            row_id = self.row_field.to_python(row_id)
+        row = state[self.snapshot_attribute] = row_context_of((tenant_id, row_id))
+        return row
+
+    @cached_property
+    def _column_prefixes(self) -> dict[str, bytes]:
+        """The associated data's part for this column, by key owner (one per tenant)."""
+        return {}
 
     def context(self, instance: models.Model, origin: Origin | None = None) -> Context:
         tenant_id, row_id = origin or self.origin(instance)
@@ -214,30 +249,46 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         stem = aad_stem(tenant_id, self.model_label, self.name, row_id)
         return Opened(value, encoded, Sealed(seal_with_stem(cipher, key_id, encoded, stem)), origin)
 
-    def opened(self, instance: models.Model, sealed: Sealed, loaded: LoadedOrigin) -> Opened:
-        encoded = self.open_bytes(instance, sealed, loaded)
-        return Opened(self.decode(encoded), encoded, sealed, loaded.origin)
-
-    def open_bytes(self, instance: models.Model, sealed: bytes, loaded: LoadedOrigin | None = None) -> bytes:
-        if loaded is None:
-            origin = self.origin(instance)
-            loaded = LoadedOrigin(origin, row_part(origin[1]))
-        (tenant_id, row_id), row = loaded
+    def opened(self, instance: models.Model, sealed: Sealed, row: RowContext | None = None) -> Opened:
+        """``sealed`` opened where it belongs: the row as loaded (see ``row_context``) unless ``row`` says."""
+        if row is None:
+            row = instance.__dict__.get(self.snapshot_attribute)
+            if row.__class__ is not RowContext:
+                row = self.row_context(instance)
         try:
-            cipher = keyring.cipher_for_read(key_id_of(sealed), owner=keyring.owner_of(tenant_id))
-            return open_with_stem(cipher, sealed, column_prefix(tenant_id, self.model_label, self.name) + row)
+            encoded = keyring.open_envelope(sealed, owner=row.owner, stem=self.stem(row))
         except DecryptionError as error:
-            metric_increment("gateway_decrypt_failures", model=self.model_label, field=self.name)
-            logger.warning(
-                "encrypted value did not open",
-                extra={
-                    "model": self.model_label,
-                    "field": self.name,
-                    "row_id": str(row_id),
-                    "reason": type(error).__name__,
-                },
-            )
-            raise DecryptionError(f"{self.label} of row {row_id} cannot be opened: {error}") from None
+            raise self.unopened(row, error) from None
+        return _new_tuple(Opened, (self.decode(encoded), encoded, sealed, row.origin))
+
+    def open_bytes(self, instance: models.Model, sealed: bytes) -> bytes:
+        """The plaintext bytes of ``sealed``, bound to where the instance stands now."""
+        row = row_context_of(self.origin(instance))
+        try:
+            return keyring.open_envelope(sealed, owner=row.owner, stem=self.stem(row))
+        except DecryptionError as error:
+            raise self.unopened(row, error) from None
+
+    def stem(self, row: RowContext) -> bytes:
+        """The associated data of this column in ``row``, but the envelope's header."""
+        prefix = self._column_prefixes.get(row.owner)
+        if prefix is None:
+            prefix = self._column_prefixes[row.owner] = column_prefix(row.origin[0], self.model_label, self.name)
+        return prefix + row.row_part
+
+    def unopened(self, row: RowContext, error: DecryptionError) -> DecryptionError:
+        """Counts and logs (ids only) a value that did not open; the error to raise in its place."""
+        metric_increment("gateway_decrypt_failures", model=self.model_label, field=self.name)
+        logger.warning(
+            "encrypted value did not open",
+            extra={
+                "model": self.model_label,
+                "field": self.name,
+                "row_id": str(row.origin[1]),
+                "reason": type(error).__name__,
+            },
+        )
+        return DecryptionError(f"{self.label} of row {row.origin[1]} cannot be opened: {error}")
 
     def load_deferred(self, instance: models.Model) -> Sealed | None:
         """A deferred column, fetched as stored (not through refresh_from_db, which would open and reseal it)."""
@@ -258,10 +309,10 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
             return None
         origin = self.origin(model_instance)
         if isinstance(current, Sealed):
-            loaded = self.loaded(model_instance)
-            if loaded.origin == origin:
+            row = self.row_context(model_instance)
+            if row.origin == origin:
                 return current
-            current = self.opened(model_instance, current, loaded)  # the row was copied or moved: reseal
+            current = self.opened(model_instance, current, row)  # the row was copied or moved: reseal
         if isinstance(current, Opened):
             if current.origin == origin and self.encode(current.value) == current.encoded:
                 return current.sealed
@@ -315,7 +366,14 @@ class EncryptedJSONField(EncryptedField):
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     def decode(self, encoded: bytes) -> Any:
-        return json.loads(encoded)
+        """As ``json.loads(encoded)``; ``encode`` writes UTF-8 without surrounding whitespace, so the scanner
+        alone reads it (``json.loads`` adds encoding detection and two whitespace matches to every value)."""
+        text = encoded.decode("utf-8", "surrogatepass")
+        try:
+            value, end = _JSON_DECODER.raw_decode(text)
+        except json.JSONDecodeError:  # leading whitespace, or not JSON: the full parser answers
+            return json.loads(text)
+        return value if end == len(text) else json.loads(text)
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
