@@ -32,7 +32,8 @@ from accounts.stepup import step_up_required
 from audit.models import AuditAction
 from audit.services import DetailValue, audit_record
 from encryption.errors import DecryptionError
-from encryption.fields import EncryptedBytesField, EncryptedField, EncryptedJSONField, encrypted_fields
+from encryption.fields import EncryptedBytesField, EncryptedField, EncryptedJSONField
+from encryption.querysets import encrypted_fields
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _DisplayT, _FieldGroups, _FieldsetSpec, _ListFilterT

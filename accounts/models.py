@@ -15,8 +15,9 @@ from django_otp.oath import TOTP
 
 from accounts.backup_codes import backup_code_hash, normalize_backup_code
 from core.models import BaseModel
-from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedQuerySet, EncryptedTextField
+from encryption.fields import EncryptedJSONField, EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager, EncryptedQuerySet
 
 
 class Tenant(BaseModel):

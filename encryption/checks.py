@@ -10,8 +10,9 @@ from django.core import checks
 from django.core.checks import CheckMessage, Error
 from django.db.models import Model
 
-from encryption.fields import EncryptedField, EncryptedQuerySet, encrypted_fields
+from encryption.fields import EncryptedField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedQuerySet, encrypted_fields
 
 
 @checks.register(checks.Tags.models)

@@ -13,8 +13,9 @@ from django.db import models
 
 from accounts.models import Tenant, User
 from core.models import BaseModel, time_ordered_uuid
-from encryption.fields import EncryptedManager, EncryptedTextField
+from encryption.fields import EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.business_events import EventType
 from messaging.models import Channel
 

@@ -19,7 +19,7 @@ from core.bulk import ColumnChange, rows_update
 from core.db import rows_insert
 from encryption.blind_index import blind_index_candidates, blind_index_filter
 from encryption.errors import DecryptionError
-from encryption.fields import fresh_scope_keys_create
+from encryption.querysets import fresh_scope_keys_create
 from messaging.models import Channel, Contact, Conversation
 
 ContactKey = tuple[uuid.UUID, str, str]  # tenant, platform, external id

@@ -11,8 +11,9 @@ from django.db.models import Q
 
 from core.models import BaseModel, time_ordered_uuid
 from core.raw_ledgers import RawLedger
-from encryption.fields import EncryptedBytesField, EncryptedManager
+from encryption.fields import EncryptedBytesField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.models import MetaApp
 
 

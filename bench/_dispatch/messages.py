@@ -66,7 +66,7 @@ def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]
     from django.db import transaction
     from django.utils import timezone
 
-    from encryption.fields import fresh_scope_keys_create
+    from encryption.querysets import fresh_scope_keys_create
     from messaging.models import Contact, Conversation, Message, OutboxEntry
 
     now = timezone.now()

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from core.models import BaseModel
-from encryption.fields import EncryptedManager, EncryptedTextField
+from encryption.fields import EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.providers.adapter import Platform as ProviderPlatform
 
 APP_KEY_LENGTH = 24

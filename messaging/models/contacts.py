@@ -9,8 +9,9 @@ from django.db import models
 from accounts.models import Tenant
 from core.models import BaseModel
 from encryption.blind_index import BlindIndexField
-from encryption.fields import EncryptedJSONField, EncryptedManager, EncryptedTextField
+from encryption.fields import EncryptedJSONField, EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.models.apps_channels import Channel, Platform
 
 

@@ -8,8 +8,9 @@ from django.db import models
 
 from accounts.models import Tenant
 from core.models import BaseModel
-from encryption.fields import EncryptedManager, EncryptedTextField
+from encryption.fields import EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.models.content import content_day_bucket
 from messaging.models.messages import Message
 

@@ -10,8 +10,9 @@ from django.db import models
 from accounts.models import Tenant
 from core.models import BaseModel
 from encryption.blind_index import BlindIndexField
-from encryption.fields import EncryptedManager, EncryptedTextField
+from encryption.fields import EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.models.apps_channels import Channel
 from messaging.models.contacts import Contact
 from messaging.models.content import content_day_bucket

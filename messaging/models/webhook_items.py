@@ -11,8 +11,9 @@ from django.db import models
 
 from accounts.models import Tenant
 from core.models import BaseModel
-from encryption.fields import EncryptedJSONField, EncryptedManager
+from encryption.fields import EncryptedJSONField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 from messaging.models.apps_channels import Channel, MetaApp
 
 

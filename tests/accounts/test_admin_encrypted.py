@@ -29,7 +29,8 @@ from accounts.models import Membership, Role, Tenant, TotpDevice, User
 from accounts.stepup import step_up_url
 from audit.models import AuditAction, AuditEvent
 from encryption import keyring
-from encryption.fields import Sealed, encrypted_fields
+from encryption.fields import Sealed
+from encryption.querysets import encrypted_fields
 from tests.admin_pages import changelist_cells, readonly_values
 from tests.conftest import PASSWORD, verify_session
 from tests.testapp.models import Note

@@ -8,8 +8,9 @@ from django.db import models
 
 from core.models import BaseModel
 from encryption.blind_index import BlindIndexField
-from encryption.fields import EncryptedBytesField, EncryptedJSONField, EncryptedManager, EncryptedTextField
+from encryption.fields import EncryptedBytesField, EncryptedJSONField, EncryptedTextField
 from encryption.models import Purpose
+from encryption.querysets import EncryptedManager
 
 
 class Note(BaseModel):
