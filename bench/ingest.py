@@ -41,8 +41,9 @@ from _lib.environment import migrate, queue_delete, throwaway_database
 from _lib.http_load import Target, warm_up
 from _lib.report import Verdict, print_targets
 from _lib.server import GUNICORN_OPTIONS, Environment, gunicorn, server_django_setup, write_modules
-from _lib.stored import Figure, WalMeter, figure_of, stored_argument, stored_twice
+from _lib.stored import Figure, figure_of, stored_argument, stored_twice
 from _lib.tenants import Registered, register, signed_requests
+from _lib.wal import WalMeter
 
 BODY_POOL = 500  # distinct signed bodies, cycled
 

@@ -29,6 +29,7 @@ def report(arguments: argparse.Namespace, measured: Measured, started: float) ->
             f"   {label:<20} {seeded.messages:>9,} {result.seconds:>8.1f} {result.rows:>9,} {result.rate:>8,.0f}"
             f"  {counts}{state}"
         )
+    print_wal(measured)
     print(
         f"   expired: messages seeded ({ROWS_SHARE:.0%} of them past their metadata lifetime too, and"
         f" {DELIVERIES_SHARE:.0%} as many raw deliveries); rows: content blanked + message rows + deliveries deleted;"
@@ -93,3 +94,15 @@ def p99_ratio(measured: Measured) -> float:
     """The target's figure: p99 of the purge windows over p99 of the no-purge windows, each pooled."""
     baseline = measured.pooled("quiet").percentile(0.99)
     return measured.pooled("loaded").percentile(0.99) / baseline if baseline else float("nan")
+
+
+def print_wal(measured: Measured) -> None:
+    """The WAL the pass alone wrote (from the checkpoint before it), per row purged."""
+    wal, rows = measured.alone_wal, max(1, measured.alone.rows)
+    line = f"   WAL of the pass alone, the cluster's {wal.cluster / 1e6:.1f} MB, {wal.cluster / rows:,.0f} B per row"
+    if wal.own is not None and wal.images is not None:
+        line += (
+            f"; this database's (pg_walinspect) {wal.own / 1e6:.1f} MB, {wal.own / rows:,.0f} bytes and"
+            f" {wal.images / rows:.2f} full-page images per row ({wal.images:,})"
+        )
+    print(line)

@@ -12,6 +12,7 @@ from _lib.database import checkpoint, vacuum_analyze
 from _lib.http_load import LoadResult, Target, paced, warm_up
 from _lib.server import Environment
 from _lib.tenants import Registered
+from _lib.wal import WalMark, WalWritten
 
 from _purge.process import PurgeResult, WaitSampler, purge_finish, purge_start, purge_started
 from _purge.seed import DELIVERIES_SHARE, ROWS_SHARE, Seeded, seed
@@ -50,6 +51,7 @@ class Round:
 class Measured:
     seeded: Seeded
     alone: PurgeResult
+    alone_wal: WalWritten  # over the pass alone, from the checkpoint before it
     loaded_seeded: Seeded
     rounds: list[Round]
     checkpointed: bool  # each window started right after a checkpoint
@@ -86,7 +88,9 @@ def measure(
     paced(port, webhook, arguments.rate, WARMUP_SECONDS)  # the first paced second is always slower
     seeded = seed(registered, arguments.rows, timezone.now())
     checkpointed = checkpoint()
+    mark = WalMark()
     alone = purge_finish(purge_start(environment, arguments))
+    alone_wal = mark.since()
     # Enough rows that every purge under load outlasts its window (it runs slower than alone).
     window_rows = alone.rate * arguments.seconds * arguments.rounds * COVER_FACTOR
     rows = max(arguments.rows, int(window_rows / (1 + ROWS_SHARE + DELIVERIES_SHARE)))
@@ -104,7 +108,7 @@ def measure(
         rounds.append(
             Round(quiet.load, loaded.load, purge, covered, loaded.sampler, quiet.sampler, loaded_first, cleanup)
         )
-    return Measured(seeded, alone, loaded_seeded, rounds, checkpointed)
+    return Measured(seeded, alone, alone_wal, loaded_seeded, rounds, checkpointed)
 
 
 def quiet_window(port: int, webhook: Target, arguments: argparse.Namespace, database: str) -> Window:
