@@ -1,12 +1,13 @@
 """Writing events and the deliveries they owe, in the caller's transaction (the sink messaging calls).
 
 One batch of events costs three statements whatever its size: the events, the endpoints of their tenants that
-are enabled, and the deliveries owed. An endpoint receives the types it subscribes to, of its channel when it
-names one; ``ping`` goes only where a test event is sent.
+are enabled (read once per task batch inside ``core.batch_memo``), and the deliveries owed. An endpoint receives
+the types it subscribes to, of its channel when it names one; ``ping`` goes only where a test event is sent.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from core.batch_memo import batch_memoized
 from events.models import Endpoint, Event, EventDelivery
 from events.publishing import deliveries_publish_on_commit
 from messaging.business_events import BusinessEvent
@@ -62,7 +64,12 @@ def deliveries_owe(rows: Sequence[Event], subscriptions: dict[uuid.UUID, list[Su
 
 
 def subscriptions_of(tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Subscription]]:
-    """The enabled endpoints of these tenants, by tenant: one query."""
+    """The enabled endpoints of these tenants, by tenant: one query (once per task batch inside ``batch_memo``)."""
+    wanted = frozenset(tenant_ids)
+    return batch_memoized(("event-subscriptions", wanted), functools.partial(_subscriptions_query, wanted))
+
+
+def _subscriptions_query(tenant_ids: frozenset[uuid.UUID]) -> dict[uuid.UUID, list[Subscription]]:
     found: dict[uuid.UUID, list[Subscription]] = defaultdict(list)
     rows = Endpoint.objects.filter(tenant_id__in=list(tenant_ids), is_enabled=True).values_list(
         "pk", "tenant_id", "event_types", "channel_id"

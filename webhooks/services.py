@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -110,13 +109,42 @@ def deliveries_requeue_stale(*, older_than: timedelta) -> int:
 
 def delivery_attempt_start(*, delivery_id: uuid.UUID, is_retry: bool = False) -> int | None:
     """Count one more processing run of a delivery still waiting (a retry of the same run is not counted);
-    its attempts so far, or None when it is already processed, failed or gone: nothing to do then."""
-    waiting = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED)
-    with transaction.atomic():
-        if not is_retry and not waiting.update(attempts=F("attempts") + 1, updated_at=timezone.now()):
-            return None
-        attempts: int | None = waiting.values_list("attempts", flat=True).first()
-    return attempts
+    its attempts so far, or None when it is already processed, failed or gone: nothing to do then.
+
+    One statement in autocommit (``UPDATE … RETURNING``, or the ``SELECT`` of a retry): the count is committed
+    before the run starts, as the sweeper's dead-lettering relies on."""
+    if is_retry:
+        attempts: int | None = (
+            Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED)
+            .values_list("attempts", flat=True)
+            .first()
+        )
+        return attempts
+    return _attempts_counted(delivery_id)
+
+
+def _attempts_counted(delivery_id: uuid.UUID) -> int | None:
+    """``attempts + 1`` on the delivery when it is still ``received``, returning the new count (the ORM's
+    ``update`` returns no columns, which took a transaction and a second query)."""
+    connection = transaction.get_connection()
+    fields = {field.name: field for field in Delivery._meta.concrete_fields}
+    table, (pk, status, attempts, updated_at) = (
+        connection.ops.quote_name(Delivery._meta.db_table),
+        [connection.ops.quote_name(fields[name].column) for name in ("id", "status", "attempts", "updated_at")],
+    )
+    sql = (
+        f"UPDATE {table} SET {attempts} = {attempts} + 1, {updated_at} = %s"  # noqa: S608 - quoted names from the model's metadata
+        f" WHERE {pk} = %s AND {status} = %s RETURNING {attempts}"
+    )
+    values = (
+        fields["updated_at"].get_db_prep_value(timezone.now(), connection),
+        fields["id"].get_db_prep_value(delivery_id, connection),
+        DeliveryStatus.RECEIVED.value,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def delivery_fail(*, delivery_id: uuid.UUID, attempts: int, error: str) -> bool:

@@ -10,6 +10,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from core.batch_memo import batch_memo
 from core.tasks import Counts, lock_guarded
 from webhooks.services import (
     PROCESS_DELIVERIES_TASK,
@@ -52,10 +53,12 @@ def process_delivery_task(self: Task[Any, Any], delivery_id: str) -> Counts:
 )
 def process_deliveries_task(self: Task[Any, Any], delivery_ids: list[str]) -> Counts:
     """The deliveries the webhook edge published together; each is its own attempt, as above (a database
-    error retries the batch: the deliveries already processed are skipped then)."""
+    error retries the batch: the deliveries already processed are skipped then). Channels and event endpoints
+    are read once for the whole batch (``batch_memo``)."""
     totals: Counter[str] = Counter()
-    for delivery_id in delivery_ids:
-        totals.update(_process_one(uuid.UUID(delivery_id), is_retry=bool(self.request.retries)))
+    with batch_memo():
+        for delivery_id in delivery_ids:
+            totals.update(_process_one(uuid.UUID(delivery_id), is_retry=bool(self.request.retries)))
     return dict(totals)
 
 

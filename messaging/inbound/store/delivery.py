@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from core.batch_memo import batch_memoized
 from core.db import commit_without_waiting_for_disk
 from messaging.contacts import ContactWanted, contacts_resolve, numbers_changed_link
 from messaging.inbound.accounts import account_channels_of, account_notices_store, account_refusal
@@ -101,7 +102,8 @@ def _unclaimed_reason(event: NeutralEvent) -> str:
 
 
 def _channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tuple[str, str], Channel]:
-    """The channels this app reaches that the events name: one query per delivery."""
+    """The channels this app reaches that the events name: one query per delivery, or per task batch for the
+    deliveries of a batch that name the same channels."""
     routing_ids = {
         event.routing_id
         for event in events
@@ -109,5 +111,9 @@ def _channels_of(meta_app: MetaApp, events: Sequence[NeutralEvent]) -> dict[tupl
     }
     if not routing_ids:
         return {}
-    channels = Channel.objects.filter(meta_app=meta_app, provider_id__in=routing_ids).select_related("tenant")
-    return {(channel.platform, channel.provider_id): channel for channel in channels}
+
+    def lookup() -> dict[tuple[str, str], Channel]:
+        channels = Channel.objects.filter(meta_app=meta_app, provider_id__in=routing_ids).select_related("tenant")
+        return {(channel.platform, channel.provider_id): channel for channel in channels}
+
+    return batch_memoized(("inbound-channels", meta_app.pk, frozenset(routing_ids)), lookup)
