@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from _lib.cpu import CpuSample, cpu_split
 from _lib.simulator import Simulator
 
 from _dispatch.floor_tasks import ATTEMPT_TABLE, FLOOR_TASK, FLOOR_THREADS, SCHEMA, SEND_TABLE
 from _dispatch.messages import POLL_SECONDS, Timings, text_content
-from _dispatch.phases import SETTLE_TIMEOUT_SECONDS, Throughput
+from _dispatch.phases import SETTLE_TIMEOUT_SECONDS, Throughput, throughput_measured
 
 if TYPE_CHECKING:
     from messaging.models import Channel
@@ -109,28 +108,13 @@ def run_floor(
     channels: list[Channel], sim: Simulator, count: int, serial: Iterator[int], pids: dict[str, list[int]]
 ) -> Throughput:
     """``count`` rows sent by the floor's task in the gateway's worker processes, timed from the publish."""
-    from django.utils import timezone
-
     floor_reset()
     floor_rows_queue(channels, count, serial=serial)
-    sim.request("DELETE", "/_sim/sends")
-    before = CpuSample.take()
-    published_at = timezone.now()
-    floor_tasks_publish(count)
-    counts = floor_wait(SETTLE_TIMEOUT_SECONDS)
-    after = CpuSample.take()
-    timing = floor_timings(published_at)
-    last = max(timing.accepted_at, default=published_at)
-    sends = sim.request("GET", "/_sim/sends?ids=false")
-    return Throughput(
-        queued=count,
-        seconds=(last - published_at).total_seconds(),
-        counts=counts,
-        timing=timing,
-        per_second_max={key: int(value) for key, value in sends["max_per_second"].items()},
-        sim_accepted=int(sends["accepted_total"]),
-        duplicates=len(sends["duplicates"]),
-        errors={str(key): int(value) for key, value in sends["errors"].items()},
-        cpu=cpu_split(before, after, pids),
-        machine_busy=after.busy - before.busy,
+    return throughput_measured(
+        sim,
+        count,
+        pids,
+        publish=lambda _at: floor_tasks_publish(count),
+        settle=lambda: floor_wait(SETTLE_TIMEOUT_SECONDS),
+        timings_of=floor_timings,
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from _lib.cpu import CpuSample, cpu_split
@@ -57,19 +57,40 @@ def run_throughput(
 ) -> Throughput:
     """``count`` messages queued at once, published by the relay (its process must be running), sent by the
     workers; timed from the first publish to the last acceptance."""
-    from django.utils import timezone
-
     from messaging.outbound.dispatch.relay import outbox_relay
 
     ids = messages_queue(channels, count, serial=serial)
     sim.webhooks_idle()
+    return throughput_measured(
+        sim,
+        count,
+        pids,
+        publish=lambda at: outbox_relay(now=at, grace=timedelta(0)),  # the first; the relay process does the rest
+        settle=lambda: wait_settled(ids, SETTLE_TIMEOUT_SECONDS),
+        timings_of=lambda at: timings(ids, queued_at=at),
+    )
+
+
+def throughput_measured(
+    sim: Simulator,
+    count: int,
+    pids: dict[str, list[int]],
+    *,
+    publish: Callable[[datetime], object],
+    settle: Callable[[], Counter[str]],
+    timings_of: Callable[[datetime], Timings],
+) -> Throughput:
+    """One throughput run of ``count`` queued sends: the simulator's counts zeroed, ``publish`` at the start,
+    ``settle`` waited for, then the timings, the simulator's per-channel peaks and the CPU by process kind."""
+    from django.utils import timezone
+
     sim.request("DELETE", "/_sim/sends")  # the earlier phases' counts out of the histogram
     before = CpuSample.take()
     published_at = timezone.now()
-    outbox_relay(now=published_at, grace=timedelta(0))  # the first publish; the relay process does the rest
-    counts = wait_settled(ids, SETTLE_TIMEOUT_SECONDS)
+    publish(published_at)
+    counts = settle()
     after = CpuSample.take()
-    timing = timings(ids, queued_at=published_at)
+    timing = timings_of(published_at)
     last = max(timing.accepted_at, default=published_at)
     sends = sim.request("GET", "/_sim/sends?ids=false")
     return Throughput(
