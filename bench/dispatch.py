@@ -11,9 +11,10 @@
 3. Gateway at ``--channel-rate`` (80/s): the same, against what the limits allow (10 channels: >= 0.9 x 800/s).
    Every phase prints the drain time and the CPU per accepted send by process kind (workers, relay/beat,
    simulator, this script, PostgreSQL, Redis, the rest of the machine).
-4. Latency: messages written one at a time the way the send API writes them (message + outbox row, one
-   ``outbound.send`` published on commit, the row stamped published) at 75/s, beat's relay running with its own
-   grace; p50/p99 from ``queued`` (``received_at``) to ``accepted`` (the finish of the accepted attempt).
+4. Latency: messages written one per transaction the way the send API writes them, by 4 threads as concurrent
+   requests (message + outbox row, one ``outbound.send`` published on commit, the row stamped published) at 75/s,
+   beat's relay running with its own grace; p50/p99 from ``queued`` (``received_at``) to ``accepted`` (the finish
+   of the accepted attempt).
    Targets: p50 <= 50 ms and p99 <= 200 ms (NOISY when the rounds straddle one).
 5. In-process cost per send of the two paths (one message per task, a batch per task) with the queries each
    makes, the workers stopped. Information: no target.

@@ -59,17 +59,24 @@ def text_content(index: int) -> dict[str, Any]:
     return {"v": 1, "platform": "whatsapp", "type": "text", "text": {"body": f"Bench {index}", "preview_url": False}}
 
 
-def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]) -> list[uuid.UUID]:
-    """``count`` queued text messages, channels taking turns, each to a customer of its own (the pair rate
-    never binds), with their outbox rows: written in bulk (the send API writes the same rows one at a time).
-    Nothing is published: the relay does that."""
+@dataclass(frozen=True)
+class Recipient:
+    """A customer of one bench channel with the conversation a send to it belongs to, and its serial number."""
+
+    channel: Channel
+    contact: Contact
+    conversation: Conversation
+    number: int
+
+
+def recipients_create(channels: list[Channel], count: int, *, serial: Iterator[int]) -> list[Recipient]:
+    """``count`` customers, channels taking turns, each of its own (the pair rate never binds), with their subject
+    keys and conversations: written in bulk, a few statements per thousand."""
     from django.db import transaction
-    from django.utils import timezone
 
     from encryption.querysets import fresh_scope_keys_create
-    from messaging.models import Contact, Conversation, Message, OutboxEntry
+    from messaging.models import Contact, Conversation
 
-    now = timezone.now()
     numbers = [next(serial) for _ in range(count)]
     owners = [channels[index % len(channels)] for index in range(count)]
     new_contacts = [
@@ -87,12 +94,23 @@ def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]
             ],
             batch_size=BULK_BATCH,
         )
+    return [Recipient(*row) for row in zip(owners, contacts, conversations, numbers, strict=True)]
+
+
+def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]) -> list[uuid.UUID]:
+    """``count`` queued text messages, channels taking turns, each to a customer of its own, with their outbox
+    rows: written in bulk (the send API writes the same rows one at a time). Nothing is published: the relay
+    does that."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from messaging.models import Message, OutboxEntry
+
+    now = timezone.now()
+    recipients = recipients_create(channels, count, serial=serial)
+    with transaction.atomic():
         messages = Message.objects.bulk_create(
-            [
-                queued_message(channel, contact, conversation, number, now)
-                for channel, contact, conversation, number in zip(owners, contacts, conversations, numbers, strict=True)
-            ],
-            batch_size=BULK_BATCH,
+            [queued_message(recipient, now) for recipient in recipients], batch_size=BULK_BATCH
         )
         OutboxEntry.objects.bulk_create(
             [
@@ -104,46 +122,41 @@ def messages_queue(channels: list[Channel], count: int, *, serial: Iterator[int]
     return [message.pk for message in messages]
 
 
-def queued_message(
-    channel: Channel, contact: Contact, conversation: Conversation, number: int, now: datetime
-) -> Message:
-    """A queued outbound text message to ``contact``, unsaved."""
+def queued_message(recipient: Recipient, now: datetime) -> Message:
+    """A queued outbound text message to the recipient, unsaved."""
     from messaging.models import AuthorKind, Direction, Message, MessageStatus
 
     return Message(
-        tenant_id=channel.tenant_id,
-        channel=channel,
-        conversation=conversation,
-        contact=contact,
+        tenant_id=recipient.channel.tenant_id,
+        channel=recipient.channel,
+        conversation=recipient.conversation,
+        contact=recipient.contact,
         direction=Direction.OUTBOUND,
         message_type="text",
         status=MessageStatus.QUEUED,
         author_kind=AuthorKind.SYSTEM,
         received_at=now,
         provider_timestamp=now,
-        content=text_content(number),
+        content=text_content(recipient.number),
     )
 
 
-def message_queue_one(channel: Channel, number: int) -> uuid.UUID:
+def message_queue_one(recipient: Recipient) -> uuid.UUID:
     """One message the way the send API writes it: message and outbox row in one transaction, ``outbound.send``
-    published on commit and the outbox row stamped published (so the relay leaves it alone), its contact and
-    conversation made beforehand, untimed."""
+    published on commit and the outbox row stamped published (so the relay leaves it alone). Its contact and
+    conversation were made beforehand (``recipients_create``): the writer's pace is the send API's own work."""
     from django.db import transaction
     from django.utils import timezone
 
     from core.tasks import enqueue_by_name_on_commit
-    from messaging.models import Contact, Conversation, OutboxEntry
+    from messaging.models import OutboxEntry
     from messaging.outbound.requests import outbox_mark_published
     from messaging.task_names import SEND_TASK
 
-    contact = Contact.objects.create(
-        tenant_id=channel.tenant_id, platform=channel.platform, external_id=f"1555{number:07d}"
-    )
-    conversation = Conversation.objects.create(tenant_id=channel.tenant_id, channel=channel, contact=contact)
+    channel = recipient.channel
     now = timezone.now()
     with transaction.atomic():
-        message = queued_message(channel, contact, conversation, number, now)
+        message = queued_message(recipient, now)
         message.save(force_insert=True)  # as Message.objects.create does
         OutboxEntry.objects.create(message=message, tenant_id=channel.tenant_id, channel=channel, available_at=now)
         enqueue_by_name_on_commit(

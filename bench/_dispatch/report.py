@@ -10,7 +10,7 @@ from _lib.report import Verdict
 
 from _dispatch.floor_tasks import FLOOR_THREADS
 from _dispatch.messages import PROVIDER_BASE
-from _dispatch.phases import InProcess, Paced, Throughput
+from _dispatch.phases import WRITER_THREADS, InProcess, Paced, Throughput
 
 FLOOR_RATIO_TARGET = 0.5  # gateway sends/s at Meta's top tier / the durable floor's sends/s
 LIMITS_RATIO_TARGET = 0.9  # gateway sends/s at the channels' rate / what the limits allow
@@ -145,7 +145,8 @@ def report_paced(result: Paced, arguments: argparse.Namespace) -> list[Verdict]:
     timing = result.pooled
     print()
     print(
-        f"4. Latency: {len(timing.latencies)} messages written one at a time as the send API does, {result.rate:.0f}/s"
+        f"4. Latency: {len(timing.latencies)} messages written one per transaction as the send API does, by"
+        f" {WRITER_THREADS} threads, {result.rate:.0f}/s"
         f" for {arguments.paced_seconds:.0f} s, one outbound.send each (beat's relay with its own grace);"
         " queued (received_at) -> accepted (attempt finish)"
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from _dispatch.messages import queued_message
+from _dispatch.messages import Recipient, queued_message
 from _lib.environment import ROOT
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def contact_seed(channel: Channel, count: int) -> tuple[uuid.UUID, float]:
     conversation = Conversation.objects.create(tenant_id=channel.tenant_id, channel=channel, contact=contact)
     for start in range(0, count, SEED_BATCH):
         rows = [
-            queued_message(channel, contact, conversation, number, now)
+            queued_message(Recipient(channel, contact, conversation, number), now)
             for number in range(start, min(count, start + SEED_BATCH))
         ]
         for row in rows:
