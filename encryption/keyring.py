@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.db import primary_keys_reserve
 from encryption.envelope import Context, key_id_of, open_with_stem, seal
 from encryption.errors import DecryptionError, KeyUnavailableError
 from encryption.models import MAX_KEY_ID, OPERATOR, DataKey, KeyEncryptionKey, KeyState
@@ -217,21 +218,28 @@ def data_key_create(
     )
     key.wrapped_key = dek_wrap(key, raw, kek.version)
     key.save(force_insert=True)
-    _made_here(key.pk)
-    if key.pk > MAX_KEY_ID:
-        raise OverflowError("the key store ran out of 32-bit key ids")
-    canary_plain = os.urandom(32)
-    key.canary = seal(AESGCM(raw), key.pk, canary_plain, canary_context(key.pk))
-    key.canary_sha256 = hashlib.sha256(canary_plain).hexdigest()
+    _canaries_seal([key], [raw])
     key.save(update_fields=["canary", "canary_sha256"])
     return key
 
 
+def _canaries_seal(keys: Sequence[DataKey], raws: Sequence[bytes]) -> None:
+    """Each key's canary: a random value sealed under the key and its id (which must be known), and its hash."""
+    for key, raw in zip(keys, raws, strict=True):
+        if key.pk is None or key.pk > MAX_KEY_ID:
+            raise OverflowError("the key store ran out of 32-bit key ids (or the database returned none)")
+        _made_here(key.pk)
+        canary_plain = os.urandom(32)
+        key.canary = seal(AESGCM(raw), key.pk, canary_plain, canary_context(key.pk))
+        key.canary_sha256 = hashlib.sha256(canary_plain).hexdigest()
+
+
 def data_keys_create_many(*, tenant_id: uuid.UUID | None, purpose: str, scopes: Sequence[str]) -> None:
-    """Active keys for many new scopes at once (the subject keys of a batch of new contacts): one insert and
-    one canary update instead of a round of queries per key. Called outside a transaction, the keys commit
-    here and are cached at once. The scopes must be new (a fresh row id): a scope with a key already fails
-    the one-active-key constraint, and the whole call with it."""
+    """Active keys for many new scopes at once (the subject keys of a batch of new contacts): on PostgreSQL their
+    ids are reserved first and the keys go in with their canaries in one insert; elsewhere one insert and one
+    canary update in a transaction. Called outside a transaction, the keys commit here and are cached at once.
+    The scopes must be new (a fresh row id): a scope with a key already fails the one-active-key constraint, and
+    the whole call with it."""
     if not scopes:
         return
     owner = owner_of(tenant_id)
@@ -243,16 +251,17 @@ def data_keys_create_many(*, tenant_id: uuid.UUID | None, purpose: str, scopes: 
     ]
     for key, raw in zip(keys, raws, strict=True):
         key.wrapped_key = dek_wrap(key, raw, kek.version)
-    with transaction.atomic():
-        DataKey.objects.bulk_create(keys)
-        for key, raw in zip(keys, raws, strict=True):
-            if key.pk is None or key.pk > MAX_KEY_ID:
-                raise OverflowError("the key store ran out of 32-bit key ids (or the database returned none)")
-            _made_here(key.pk)
-            canary_plain = os.urandom(32)
-            key.canary = seal(AESGCM(raw), key.pk, canary_plain, canary_context(key.pk))
-            key.canary_sha256 = hashlib.sha256(canary_plain).hexdigest()
-        DataKey.objects.bulk_update(keys, ["canary", "canary_sha256"])
+    reserved = primary_keys_reserve(DataKey, len(keys))
+    if reserved is None:  # no sequence to draw ids from: insert, then seal under the ids given, in a transaction
+        with transaction.atomic():
+            DataKey.objects.bulk_create(keys)
+            _canaries_seal(keys, raws)
+            DataKey.objects.bulk_update(keys, ["canary", "canary_sha256"])
+    else:  # sealed under their reserved ids first: one INSERT, atomic alone (bulk_create's own, minus its BEGIN)
+        for key, key_id in zip(keys, reserved, strict=True):
+            key.pk = key_id
+        _canaries_seal(keys, raws)
+        DataKey.objects.all()._insert(keys, fields=DataKey._meta.concrete_fields)  # type: ignore[attr-defined]
     expires_at = time.time() + write_cache_seconds()
     for key, raw in zip(keys, raws, strict=True):
         entry = _Entry(AESGCM(raw), key.pk, owner, expires_at)

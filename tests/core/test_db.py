@@ -12,7 +12,14 @@ from django.db.utils import OperationalError
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Tenant
-from core.db import row_insert, rows_insert, rows_insert_keyed, write_without_health_check
+from core.db import (
+    primary_keys_reserve,
+    row_insert,
+    rows_insert,
+    rows_insert_keyed,
+    rows_insert_with_dependents,
+    write_without_health_check,
+)
 from encryption.blind_index import blind_index_filter
 from gateway import settings as settings_module
 from tests.testapp.models import Note
@@ -212,3 +219,42 @@ def test_parameters_are_bound_on_the_server_and_preparing_can_be_turned_off(
     config = settings_module._database("postgres://gateway@db.internal:5432/gateway?sslmode=verify-full")
 
     assert config["OPTIONS"] == {"sslmode": "verify-full", "server_side_binding": True, "prepare_threshold": threshold}
+
+
+def test_rows_insert_with_dependents_inserts_both_and_returns_the_keys_that_went_in() -> None:
+    kind = ContentType(pk=900_001, app_label="ingest", model="parent")
+    permissions = [
+        Permission(pk=900_001 + index, content_type=kind, codename=f"c{index}", name="n") for index in (0, 1)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        inserted = rows_insert_with_dependents([kind], permissions)
+
+    assert inserted == ({900_001}, {900_001, 900_002})
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 6)  # elsewhere a rows_insert each
+    assert [row._state.adding for row in (kind, *permissions)] == [False] * 3
+    assert set(Permission.objects.filter(content_type_id=900_001).values_list("codename", flat=True)) == {"c0", "c1"}
+
+
+def test_rows_insert_with_dependents_skips_rows_that_conflict() -> None:
+    kind = ContentType.objects.create(pk=900_001, app_label="ingest", model="parent")
+    Permission.objects.create(pk=900_001, content_type=kind, codename="kept", name="n")
+    again = Permission(pk=900_001, content_type=kind, codename="other", name="n")
+    fresh = Permission(pk=900_002, content_type=kind, codename="fresh", name="n")
+
+    inserted = rows_insert_with_dependents([ContentType(pk=900_001, app_label="x", model="y")], [again, fresh])
+
+    assert inserted == (set(), {900_002})
+    assert (again._state.adding, fresh._state.adding) == (True, False)
+    assert Permission.objects.get(pk=900_001).codename == "kept"
+    assert ContentType.objects.get(pk=900_001).app_label == "ingest"
+
+
+def test_primary_keys_reserve_takes_distinct_values_from_the_sequence_on_postgresql() -> None:
+    reserved = primary_keys_reserve(Group, 3)
+
+    if connection.vendor != "postgresql":
+        assert reserved is None
+        return
+    assert reserved is not None and len(set(reserved)) == 3
+    assert Group.objects.create(name="after").pk > max(reserved)  # the sequence moved past them
