@@ -109,6 +109,28 @@ def rows_insert_keyed(
     return _keys_present(rows, key, wanted) - there
 
 
+def rows_insert_numbered(instances: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Insert rows whose primary key the database assigns and give each its key, in one statement of no
+    transaction of its own: in autocommit it is committed at once (``bulk_create`` wraps its INSERT in BEGIN and
+    COMMIT, two more round trips, where a ledger row written before an external call pays them on every call).
+    A conflict raises, as with ``bulk_create``. On PostgreSQL the rows travel as arrays (``rows_insert``), the
+    keys coming back in the order of the rows; elsewhere it is ``bulk_create``."""
+    if not instances:
+        return
+    model = type(instances[0])
+    if model._meta.auto_field is None or any(instance.pk is not None for instance in instances):
+        raise ValueError(f"{model._meta.label}: rows_insert_numbered is for rows the database numbers")
+    if connections[using].vendor != "postgresql":
+        model._default_manager.using(using).bulk_create(instances)
+        return
+    pk_name = model._meta.auto_field.attname
+    keys = _rows_insert_unnest(model, instances, using, returning=(pk_name,), skip_conflicts=False)
+    for instance, (key,) in zip(instances, keys, strict=True):
+        setattr(instance, pk_name, key)
+        instance._state.adding = False
+        instance._state.db = using
+
+
 def _attnames(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, ...]:
     fields = [model._meta.get_field(name) for name in names]
     concrete = [field for field in fields if isinstance(field, models.Field) and field.concrete]
@@ -156,8 +178,8 @@ def rows_insert_with_dependents(
 def _dependents_insert_statement(
     parent: type[models.Model], dependent: type[models.Model], using: str
 ) -> tuple[list[models.Field], list[models.Field], str]:  # type: ignore[type-arg]
-    parent_fields, parent_sql = _unnest_insert_statement(parent, using, ())
-    dependent_fields, dependent_sql = _unnest_insert_statement(dependent, using, ())
+    parent_fields, parent_sql = _unnest_insert_statement(parent, using, (), skip_conflicts=True)
+    dependent_fields, dependent_sql = _unnest_insert_statement(dependent, using, (), skip_conflicts=True)
     quote = connections[using].ops.quote_name
     parent_key, dependent_key = (quote(str(model._meta.pk.column)) for model in (parent, dependent))
     sql = (
@@ -168,10 +190,15 @@ def _dependents_insert_statement(
 
 
 def _rows_insert_unnest(
-    model: type[models.Model], instances: Sequence[models.Model], using: str, *, returning: tuple[str, ...]
+    model: type[models.Model],
+    instances: Sequence[models.Model],
+    using: str,
+    *,
+    returning: tuple[str, ...],
+    skip_conflicts: bool = True,
 ) -> list[tuple[Any, ...]]:
     """The rows returned (``returning``'s fields, the primary key when empty) are those that went in."""
-    fields, sql = _unnest_insert_statement(model, using, returning)
+    fields, sql = _unnest_insert_statement(model, using, returning, skip_conflicts)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, _unnest_columns(instances, fields, using))
         return [tuple(row) for row in cursor.fetchall()]
@@ -194,9 +221,10 @@ def _unnest_columns(
 
 @functools.cache
 def _unnest_insert_statement(
-    model: type[models.Model], using: str, returning: tuple[str, ...]
+    model: type[models.Model], using: str, returning: tuple[str, ...], skip_conflicts: bool
 ) -> tuple[list[models.Field], str]:  # type: ignore[type-arg]
-    """Every concrete column (but a primary key the database assigns, when ``returning`` names other fields)."""
+    """Every concrete column (but a primary key the database assigns, when ``returning`` names other fields or
+    that key alone)."""
     target = connections[using]
     quote = target.ops.quote_name
     assigned = model._meta.auto_field if returning else None
@@ -209,7 +237,7 @@ def _unnest_insert_statement(
     returned_columns = ", ".join(quote(str(getattr(field, "column", ""))) for field in returned)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - quoted names from the model's metadata
-        f"ON CONFLICT DO NOTHING RETURNING {returned_columns}"
+        f"{'ON CONFLICT DO NOTHING ' if skip_conflicts else ''}RETURNING {returned_columns}"
     )
     return fields, sql
 

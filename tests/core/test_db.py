@@ -17,6 +17,7 @@ from core.db import (
     row_insert,
     rows_insert,
     rows_insert_keyed,
+    rows_insert_numbered,
     rows_insert_with_dependents,
     write_without_health_check,
 )
@@ -118,6 +119,20 @@ def test_rows_insert_keyed_takes_a_relation_by_its_name_or_its_column() -> None:
 
     assert rows_insert_keyed([first], key=("content_type", "codename")) == {(kind.pk, "first_keyed")}
     assert rows_insert_keyed([second], key=("content_type_id", "codename")) == {(kind.pk, "second_keyed")}
+
+
+def test_rows_insert_numbered_gives_each_row_the_key_the_database_assigned() -> None:
+    rows = [Group(name="numbered_first"), Group(name="numbered_second"), Group(name="numbered_third")]
+
+    rows_insert_numbered(rows)
+
+    stored = dict(Group.objects.filter(name__startswith="numbered_").values_list("name", "pk"))
+    assert [row.pk for row in rows] == [stored[row.name] for row in rows]
+    assert [row._state.adding for row in rows] == [False, False, False]
+    with pytest.raises(IntegrityError):  # a conflict is an error, as with bulk_create
+        rows_insert_numbered([Group(name="numbered_first")])
+    with pytest.raises(ValueError, match="the database numbers"):
+        rows_insert_numbered([Group(pk=rows[0].pk, name="numbered_again")])
 
 
 def test_rows_insert_keyed_is_only_for_rows_the_database_numbers() -> None:

@@ -6,9 +6,11 @@ published and waiting for a worker: a backlog of single publishes leaves as batc
 any); the relay publishes ``outbound.send_batch`` (up to DISPATCH_BATCH messages of one channel). Both run
 ``messages_send``: a lease (one conditional UPDATE
 ``queued → sending`` … RETURNING: only one worker can win a message, and only while its channel is active and
-it is due), the send budgets from core.ratelimit (the channel's per-second budget and the recipients' pair
-rate, shared by every worker: one script call per channel; taken from what the lease returns, so a refused
-message costs no load and no decryption), the granted messages loaded and their Graph requests built, the
+it is due), the messages loaded and their Graph requests built, then the send budgets from core.ratelimit (the
+channel's per-second budget and the recipients' pair rate, shared by every worker: one script call per channel),
+taken as late as can be so a grant does not go stale before its call (on a channel this process saw refused a
+moment ago, the budgets are taken first, from what the lease returns, and only the granted messages are loaded:
+a backlog refused again and again costs no load and no decryption), the
 attempt rows (one INSERT, committed *before* the calls, so a killed worker leaves ``pending`` attempts behind),
 then the Graph calls, concurrently (one thread of the worker process per call, CALL_THREADS of them). A call
 whose grant is older than half the rate guard (the other half is the call's way to Meta) when its thread gets

@@ -1,5 +1,6 @@
-"""The send budgets (core.ratelimit): taken per channel before anything is loaded, refused messages queued
-again at their place in the schedule; and the probes (a channel's first send after a quiet spell goes alone)."""
+"""The send budgets (core.ratelimit): taken per channel once the Graph requests are built (before anything is
+loaded on a channel refused here a moment ago), refused messages queued again at their place in the schedule; and
+the probes (a channel's first send after a quiet spell goes alone)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from messaging.outbound.dispatch.lease import Leased
 from messaging.outbound.dispatch.transitions import message_requeue, messages_requeue
 from messaging.providers.registry import adapter_for
 
+REFUSED_RECENTLY_SECONDS = 1.0  # a channel refused here this recently takes its budgets before its messages load
 PROBE_AFTER_SECONDS = 30.0  # a channel with no acceptance in this process for this long: its first send goes alone
 COUNTDOWN_JITTER_SECONDS = 0.3  # the least spread of messages a full second refused over the next ones
 
@@ -46,11 +48,11 @@ class Ticket:
     reach: DailyReach | None = None
 
 
-def tickets_for(leased: dict[uuid.UUID, Leased]) -> list[Ticket]:
-    """The leased messages as unloaded shells with their channels (one query), each with its budget."""
+def message_shells(leased: dict[uuid.UUID, Leased]) -> list[Message]:
+    """The leased messages as unloaded shells with their channels (one query): enough to take their budgets."""
     channels = Channel.objects.in_bulk({row.channel_id for row in leased.values()})
-    messages = {
-        message_id: Message(
+    return [
+        Message(
             pk=message_id,
             tenant_id=row.tenant_id,
             channel=channels[row.channel_id],
@@ -58,17 +60,24 @@ def tickets_for(leased: dict[uuid.UUID, Leased]) -> list[Ticket]:
             message_type=row.message_type,
         )
         for message_id, row in leased.items()
-    }
-    opening = [message for message in messages.values() if daily_reach_for(message) is not None]
+    ]
+
+
+def tickets_for(leased: dict[uuid.UUID, Leased], messages: list[Message] | None = None) -> list[Ticket]:
+    """Each of these leased messages (loaded, or by default the lease's shells) with its budget and its share of
+    the daily limit."""
+    if messages is None:
+        messages = message_shells(leased)
+    opening = [message for message in messages if daily_reach_for(message) is not None]
     inside = _inside_reply_window(opening)
     return [
         Ticket(
             message,
             send_budget_for(message),
-            leased[message_id].last_attempt,
+            leased[message.pk].last_attempt,
             None if (message.channel_id, message.contact_id) in inside else daily_reach_for(message),
         )
-        for message_id, message in messages.items()
+        for message in messages
     ]
 
 
@@ -119,8 +128,8 @@ def send_budget_for(message: Message) -> SendBudget:
 
 
 def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ticket], float]:
-    """Each channel's budgets in one script call, before anything is loaded (core.ratelimit's guard must cover
-    the time from a grant to Meta receiving the request). Refused messages go back to ``queued`` without
+    """Each channel's budgets in one script call, as late as can be: core.ratelimit's guard must cover the time
+    from a grant to Meta receiving the request. Refused messages go back to ``queued`` without
     using their retry budget: one group per channel, at its place in the channel's schedule; a recipient's
     refusal on its own clock. Returns the granted tickets and the monotonic time before the grants."""
     tickets = _reach_take(tickets, outcomes)
@@ -141,6 +150,7 @@ def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ti
                 message_requeue(ticket.message, delay_seconds=_refusal_delay(grant), counts_as_attempt=False)
                 outcomes[f"throttled_by_{grant.refused_by}"] += 1
         if channel_refused:
+            refusals_record(channel_refused[0][0].message.channel_id)
             delay = _refusal_delay(channel_refused[0][1])
             messages_requeue([ticket.message for ticket, _ in channel_refused], delay_seconds=delay)
             outcomes[f"throttled_by_{CHANNEL}"] += len(channel_refused)
@@ -190,3 +200,22 @@ def acceptances_record(channel_ids: Iterable[uuid.UUID]) -> None:
     """These channels had a send accepted just now: their next sends need no probe."""
     seen_at = time.monotonic()
     _channels_accepted.update(dict.fromkeys(channel_ids, seen_at))
+
+
+_channels_refused: dict[uuid.UUID, float] = {}  # channel id -> monotonic time of its last refusal here
+
+
+def refusals_record(channel_id: uuid.UUID) -> None:
+    """The channel's budget refused a send just now: for a while its messages take their budgets before they
+    are loaded, so a backlog refused again and again costs no load and no decryption each time."""
+    _channels_refused[channel_id] = time.monotonic()
+
+
+def is_refused_recently(channel_id: uuid.UUID) -> bool:
+    refused_at = _channels_refused.get(channel_id)
+    if refused_at is None:
+        return False
+    if time.monotonic() - refused_at < REFUSED_RECENTLY_SECONDS:
+        return True
+    _channels_refused.pop(channel_id, None)  # the memo holds only channels refused within the last second or so
+    return False

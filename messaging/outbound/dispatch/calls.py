@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from core.db import rows_insert_numbered
 from core.http import HttpError, HttpResponse, http_client, http_post_json
 from core.ratelimit import SendBudget
 from messaging.models import AttemptOutcome, Channel, Message, SendAttempt
@@ -82,17 +83,16 @@ def graph_request_for(message: Message) -> tuple[str, dict[str, Any]]:
 def attempts_start(items: list[Outgoing]) -> None:
     """The ledger rows of a batch in one INSERT, committed before any call (not inside a transaction)."""
     started_at = timezone.now()
-    rows = SendAttempt.objects.bulk_create(
-        [
-            SendAttempt(
-                message_id=item.message.pk,
-                tenant_id=item.message.tenant_id,
-                number=item.last_attempt + 1,
-                started_at=started_at,
-            )
-            for item in items
-        ]
-    )
+    rows = [
+        SendAttempt(
+            message_id=item.message.pk,
+            tenant_id=item.message.tenant_id,
+            number=item.last_attempt + 1,
+            started_at=started_at,
+        )
+        for item in items
+    ]
+    rows_insert_numbered(rows)
     for item, row in zip(items, rows, strict=True):
         item.attempt_id = row.pk
 

@@ -6,13 +6,21 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from encryption.errors import DecryptionError
-from messaging.models import SendAttempt
-from messaging.outbound.dispatch.budgets import COUNTDOWN_JITTER_SECONDS, budgets_take, probes_split, tickets_for
+from messaging.models import Message, SendAttempt
+from messaging.outbound.dispatch.budgets import (
+    COUNTDOWN_JITTER_SECONDS,
+    budgets_take,
+    is_refused_recently,
+    message_shells,
+    probes_split,
+    tickets_for,
+)
 from messaging.outbound.dispatch.calls import (
     Outgoing,
     attempts_start,
@@ -21,10 +29,12 @@ from messaging.outbound.dispatch.calls import (
     graph_request_for,
     is_channel_error,
 )
-from messaging.outbound.dispatch.lease import leased_messages_load, messages_lease, messages_waiting, not_leased
+from messaging.outbound.dispatch.lease import Leased, leased_messages_load, messages_lease, messages_waiting, not_leased
 from messaging.outbound.dispatch.outcomes import outcomes_apply, sends_count
 from messaging.outbound.dispatch.relay import DISPATCH_BATCH
 from messaging.outbound.dispatch.transitions import message_fail, message_hold, messages_requeue
+
+Request = tuple[Message, str, dict[str, Any]]  # a loaded message, its Graph path and body
 
 GRANT_VALID_MIN_MS = 50  # a call starts within half the rate guard of its grant, or this long (a guard of 0 included)
 
@@ -56,19 +66,7 @@ def messages_send(*, message_ids: Sequence[uuid.UUID], gather: int = 0) -> Count
         leased |= messages_lease(message_ids=messages_waiting(now=now, limit=gather, besides=ids), now=now)
     if len(leased) > 1:
         call_pool()  # made (and warmed up) before any grant is taken
-    granted, grants_taken_at = budgets_take(tickets_for(leased), outcomes)
-    tickets = {ticket.message.pk: ticket for ticket in granted}
-    outgoing: list[Outgoing] = []
-    for message in leased_messages_load(list(tickets)):
-        ticket = tickets[message.pk]
-        try:
-            path, body = graph_request_for(message)
-        except (ValueError, KeyError, TypeError, DecryptionError):  # DecryptionError: content expired or shredded
-            message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
-            outcomes["failed"] += 1
-            sends_count([message], "failed")
-            continue
-        outgoing.append(Outgoing(message, path, body, ticket.budget, last_attempt=ticket.last_attempt))
+    outgoing, grants_taken_at = _granted_requests(leased, outcomes)
     valid_until = grants_taken_at + max(settings.GATEWAY_SEND_RATE_GUARD_MS / 2, GRANT_VALID_MIN_MS) / 1000
     probes, rest = probes_split(outgoing)
     if probes:
@@ -81,6 +79,43 @@ def messages_send(*, message_ids: Sequence[uuid.UUID], gather: int = 0) -> Count
         rest = [item for item in rest if item.message.channel_id not in paused]
     outcomes.update(_send_round(rest, valid_until=valid_until))
     return +outcomes
+
+
+def _granted_requests(leased: dict[uuid.UUID, Leased], outcomes: Counter[str]) -> tuple[list[Outgoing], float]:
+    """The leased messages loaded and their Graph requests built, then their budgets taken (the grant as close to
+    the call as can be, so it does not go stale under load); on a channel refused here a moment ago, the budgets
+    first and only the granted messages loaded (a refused message then costs no load and no decryption). Returns
+    the granted requests and the monotonic time before the grants."""
+    cautious = {pk: row for pk, row in leased.items() if is_refused_recently(row.channel_id)}
+    built = _requests_build(leased_messages_load([pk for pk in leased if pk not in cautious]), outcomes)
+    candidates = {message.pk: message for message, _, _ in built.values()}
+    if cautious:
+        candidates.update((message.pk, message) for message in message_shells(cautious))
+    ordered = [candidates[pk] for pk in leased if pk in candidates]  # the lease's order: the oldest granted first
+    granted, grants_taken_at = budgets_take(tickets_for(leased, ordered), outcomes)
+    if cautious:  # granted before they were loaded
+        late = [ticket.message.pk for ticket in granted if ticket.message.pk in cautious]
+        built.update(_requests_build(leased_messages_load(late), outcomes))
+    return [
+        Outgoing(*built[ticket.message.pk], ticket.budget, last_attempt=ticket.last_attempt)
+        for ticket in granted
+        if ticket.message.pk in built
+    ], grants_taken_at
+
+
+def _requests_build(messages: list[Message], outcomes: Counter[str]) -> dict[uuid.UUID, Request]:
+    """Each loaded message's Graph request (its budget still to take); one that cannot be built fails now."""
+    built: dict[uuid.UUID, Request] = {}
+    for message in messages:
+        try:
+            path, body = graph_request_for(message)
+        except (ValueError, KeyError, TypeError, DecryptionError):  # DecryptionError: content expired or shredded
+            message_fail(message, code=None, title="The stored send request cannot be turned into a Graph call")
+            outcomes["failed"] += 1
+            sends_count([message], "failed")
+            continue
+        built[message.pk] = (message, path, body)
+    return built
 
 
 def _send_round(outgoing: list[Outgoing], *, valid_until: float) -> Counter[str]:

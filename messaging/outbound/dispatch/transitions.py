@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.bulk import ColumnChange, rows_update
+from core.bulk import ColumnChange, RowCondition, quoted_column, rows_update, rows_update_where
 from core.tasks import enqueue_by_name_on_commit
 from messaging.business_events import MESSAGE_EVENT_FIELDS, business_events_record, message_status_event
 from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedReceipt, ParkedStatus
@@ -32,58 +32,49 @@ COUNTDOWN_MAX_SECONDS = 10.0  # a longer wait is left to the relay (rows polled 
 def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
     """Store each provider id (sealed and blind-indexed by the fields themselves, as ``save`` would) even when a
     status webhook already moved the message further, and move to ``accepted`` the messages nothing moved yet
-    (locked first, so the ``message.status`` events name exactly those); their outbox rows go. A handful of
-    statements for the whole batch."""
+    (the ``message.status`` events name exactly those: the rows the conditional UPDATE returns, re-checked by
+    the database against a concurrent change); their outbox rows go. One UPDATE for the batch (a second one only
+    for messages a status webhook moved first), the outbox rows and the events, in the caller's transaction
+    when there is one (no savepoint: all of it or nothing)."""
     if not accepted:
         return
     id_field = cast("EncryptedField", Message._meta.get_field("provider_message_id"))
     index_field = Message._meta.get_field("provider_message_index")
-    with_ids: list[Message] = []
+    provider_ids: dict[uuid.UUID, dict[str, ColumnChange]] = {message.pk: {} for message, _ in accepted}
     for message, provider_message_id in accepted:
         if provider_message_id:
             message.provider_message_id = provider_message_id
-            with_ids.append(message)
-    sealed = [id_field.pre_save(message, False) for message in with_ids]
-    indexes = [index_field.pre_save(message, False) for message in with_ids]
+            provider_ids[message.pk] = {
+                "provider_message_id": ColumnChange.to(id_field.pre_save(message, False)),
+                "provider_message_index": ColumnChange.to(index_field.pre_save(message, False)),
+            }
     allowed = predecessors(MessageStatus.ACCEPTED)
-    moves = f"CASE WHEN {{column}} IN ({', '.join(['%s'] * len(allowed))}) THEN %s ELSE {{column}} END"
-    ids = [message.pk for message, _ in accepted]
     now = timezone.now()
-    with transaction.atomic():
-        moving = set(
-            Message.objects.filter(pk__in=ids, status__in=allowed)
-            .order_by("pk")
-            .select_for_update()
-            .values_list("pk", flat=True)
-        )
-        rows_update(
+    settled = {name: ColumnChange.to(None) for name in ("lease_expires_at", "next_attempt_at")}
+    settled["updated_at"] = ColumnChange.to(now)
+    with transaction.atomic(savepoint=False):
+        moved = rows_update_where(
             Message,
-            {
-                message.pk: {
-                    "provider_message_id": ColumnChange.to(seal),
-                    "provider_message_index": ColumnChange.to(index),
-                }
-                for message, seal, index in zip(with_ids, sealed, indexes, strict=True)
-            },
+            provider_ids,
+            where=_status_in(allowed),
+            same={**settled, "status": ColumnChange.to(MessageStatus.ACCEPTED.value)},
         )
-        rows_update(
-            Message,
-            {message_id: {} for message_id in ids},
-            same={
-                "lease_expires_at": ColumnChange.to(None),
-                "next_attempt_at": ColumnChange.to(None),
-                "updated_at": ColumnChange.to(now),
-                "status": ColumnChange(moves, [*allowed, MessageStatus.ACCEPTED.value]),
-            },
-        )
-        OutboxEntry.objects.filter(message_id__in=ids).delete()
+        ahead = {message_id: changes for message_id, changes in provider_ids.items() if message_id not in moved}
+        rows_update(Message, ahead, same=settled)
+        OutboxEntry.objects.filter(message_id__in=list(provider_ids)).delete()
         business_events_record(
             [
                 message_status_event(message, status=MessageStatus.ACCEPTED, occurred_at=now)
                 for message, _ in accepted
-                if message.pk in moving
+                if message.pk in moved
             ]
         )
+
+
+def _status_in(statuses: Sequence[str]) -> RowCondition:
+    connection = connections[router.db_for_write(Message)]
+    column = quoted_column(Message, "status", connection)
+    return RowCondition(f"{column} IN ({', '.join(['%s'] * len(statuses))})", [str(status) for status in statuses])
 
 
 def message_accept(message: Message, *, provider_message_id: str | None) -> None:
@@ -95,17 +86,33 @@ def message_accept(message: Message, *, provider_message_id: str | None) -> None
 def parked_statuses_follow(messages: list[Message]) -> None:
     """Statuses parked before these provider ids were stored, and kept watermarks (Messenger, Instagram) that
     cover them, on the channels that have any parked at all (a status carrying our id in its callback data finds
-    the message without parking, so most have none)."""
+    the message without parking, so most have none): one query to learn which."""
     with_ids = [message for message in messages if message.provider_message_id]
-    wanted = {message.channel_id for message in with_ids}
-    channels = set(
-        ParkedStatus.objects.filter(channel_id__in=wanted).values_list("channel_id", flat=True).distinct()
-    ) | set(ParkedReceipt.objects.filter(channel_id__in=wanted).values_list("channel_id", flat=True).distinct())
+    if not with_ids:
+        return
+    channels = _channels_with_parked({message.channel_id for message in with_ids})
     if channels:
         with transaction.atomic():
             followed = [message for message in with_ids if message.channel_id in channels]
             parked_statuses_apply(messages=followed)
             parked_receipts_apply(messages=followed)
+
+
+def _channels_with_parked(channel_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these channels have a status or a watermark parked: one ``UNION`` of two index lookups, written
+    out (the ORM compiles a union on every send for more than the statement costs)."""
+    connection = connections[router.db_for_read(ParkedStatus)]
+    field = Message._meta.get_field("channel_id")
+    params = [field.get_db_prep_value(channel_id, connection) for channel_id in channel_ids]
+    placeholders = ", ".join(["%s"] * len(params))
+    selects = [
+        f"SELECT {quoted_column(model, 'channel', connection)} FROM {connection.ops.quote_name(model._meta.db_table)}"  # noqa: S608
+        f" WHERE {quoted_column(model, 'channel', connection)} IN ({placeholders})"
+        for model in (ParkedStatus, ParkedReceipt)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ".join(selects), params * 2)
+        return {field.to_python(row[0]) for row in cursor.fetchall()}
 
 
 def message_requeue(message: Message, *, delay_seconds: float, counts_as_attempt: bool) -> None:
