@@ -26,6 +26,11 @@ HEADER_BYTES = HEADER.size
 OVERHEAD_BYTES = HEADER_BYTES + TAG_BYTES
 AAD_LABEL = b"gw/v1"
 MAX_PART_BYTES = 0xFFFF
+NONCE_SLICE = slice(5, HEADER_BYTES)  # the parts of an envelope, as prebuilt slices for the per-value read path
+HEADER_SLICE = slice(0, HEADER_BYTES)
+CIPHERTEXT_SLICE = slice(HEADER_BYTES, None)
+NOT_AN_ENVELOPE = "stored value is not an envelope v1 (plaintext or corrupt)"
+NOT_AUTHENTIC = "authentication failed: the value was altered or belongs elsewhere"
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,9 @@ class Context:
 
 
 _LENGTH = struct.Struct(">H").pack
-_HEADER_PART = _LENGTH(HEADER_BYTES)  # the header always has the same length
+HEADER_LENGTH_PART = _LENGTH(HEADER_BYTES)  # the header always has the same length
 _VERSION_AND_KEY = struct.Struct(">BI").pack
+KEY_ID_OF = struct.Struct(">xI").unpack_from  # (key id,) read in place from a checked envelope: no slice copy
 
 
 def _length_prefixed(part: bytes) -> bytes:
@@ -81,6 +87,14 @@ def row_part(row_id: uuid.UUID | int | str) -> bytes:
     return _length_prefixed(tag + str(row_id).encode())
 
 
+def row_tail(row_id: uuid.UUID | int | str) -> bytes:
+    """``row_part(row_id)`` and the header's length prefix: what follows the column prefix in every value's
+    associated data in that row, but the header itself (see ``open_bound``)."""
+    if row_id.__class__ is uuid.UUID:
+        return _UUID_ROW_PART + row_id.bytes + HEADER_LENGTH_PART
+    return row_part(row_id) + HEADER_LENGTH_PART
+
+
 def aad_stem(tenant_id: uuid.UUID | None, model: str, field: str, row_id: uuid.UUID | int | str) -> bytes:
     """Everything in the associated data but the header; the parts that repeat per column are cached."""
     return column_prefix(tenant_id, model, field) + row_part(row_id)
@@ -93,7 +107,7 @@ def associated_data(context: Context, header: bytes) -> bytes:
 def seal_with_stem(cipher: AESGCM, key_id: int, plaintext: bytes, stem: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     header = _VERSION_AND_KEY(VERSION, key_id) + nonce
-    return header + cipher.encrypt(nonce, plaintext, stem + _HEADER_PART + header)
+    return header + cipher.encrypt(nonce, plaintext, stem + HEADER_LENGTH_PART + header)
 
 
 def seal(cipher: AESGCM, key_id: int, plaintext: bytes, context: Context) -> bytes:
@@ -103,19 +117,24 @@ def seal(cipher: AESGCM, key_id: int, plaintext: bytes, context: Context) -> byt
 def key_id_of(envelope: bytes) -> int:
     """The key id a stored value names; raises DecryptionError for anything that is not an envelope v1."""
     if len(envelope) < OVERHEAD_BYTES or envelope[0] != VERSION:
-        raise DecryptionError("stored value is not an envelope v1 (plaintext or corrupt)")
-    return int.from_bytes(envelope[1:5], "big")
+        raise DecryptionError(NOT_AN_ENVELOPE)
+    key_id: int = KEY_ID_OF(envelope)[0]
+    return key_id
+
+
+def open_bound(cipher: AESGCM, envelope: bytes, bound: bytes) -> bytes:
+    """Open ``envelope`` whose associated data, but the header itself, is ``bound``: the stem, then
+    ``HEADER_LENGTH_PART`` (``keyring.open_envelope`` inlines this for the per-value read path)."""
+    if len(envelope) < OVERHEAD_BYTES or envelope[0] != VERSION:
+        raise DecryptionError(NOT_AN_ENVELOPE)
+    try:
+        return cipher.decrypt(envelope[NONCE_SLICE], envelope[CIPHERTEXT_SLICE], bound + envelope[HEADER_SLICE])
+    except InvalidTag:
+        raise DecryptionError(NOT_AUTHENTIC) from None
 
 
 def open_with_stem(cipher: AESGCM, envelope: bytes, stem: bytes) -> bytes:
-    if len(envelope) < OVERHEAD_BYTES or envelope[0] != VERSION:
-        raise DecryptionError("stored value is not an envelope v1 (plaintext or corrupt)")
-    try:
-        return cipher.decrypt(
-            envelope[5:HEADER_BYTES], envelope[HEADER_BYTES:], stem + _HEADER_PART + envelope[:HEADER_BYTES]
-        )
-    except InvalidTag:
-        raise DecryptionError("authentication failed: the value was altered or belongs elsewhere") from None
+    return open_bound(cipher, envelope, stem + HEADER_LENGTH_PART)
 
 
 def open_sealed(cipher: AESGCM, envelope: bytes, context: Context) -> bytes:

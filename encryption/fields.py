@@ -21,7 +21,7 @@ from django.utils.functional import cached_property
 
 from core.metrics import metric_increment
 from encryption import keyring
-from encryption.envelope import Context, aad_stem, column_prefix, key_id_of, row_part, seal_with_stem
+from encryption.envelope import Context, aad_stem, column_prefix, key_id_of, row_tail, seal_with_stem
 from encryption.errors import DecryptionError, EncryptedFieldMisuseError
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,11 @@ class RowContext(NamedTuple):
 
     origin: Origin
     owner: str  # keyring.owner_of(tenant id): whose read keys may open the row's values
-    row_part: bytes  # the row id as it goes into the associated data
+    row_tail: bytes  # the row id as it goes into the associated data, then the header's length prefix
 
 
 def row_context_of(origin: Origin) -> RowContext:
-    return _new_tuple(RowContext, (origin, keyring.owner_of(origin[0]), row_part(origin[1])))
+    return _new_tuple(RowContext, (origin, keyring.owner_of(origin[0]), row_tail(origin[1])))
 
 
 class Opened(NamedTuple):
@@ -75,7 +75,8 @@ class Opened(NamedTuple):
     origin: Origin
 
 
-_JSON_DECODER = json.JSONDecoder()
+# The C scanner json.loads ends in, without its Python frames: (value, end), or StopIteration when no value starts.
+_JSON_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _new_tuple = tuple.__new__  # builds a NamedTuple from a tuple of all its fields without its Python-level __new__
 _NOT_LOADED = object()  # a deferred column: its attribute is not in the instance's __dict__
 
@@ -110,7 +111,7 @@ class EncryptedDescriptor:
 
     def __set__(self, instance: models.Model, value: Any) -> None:
         state = instance.__dict__
-        if isinstance(value, Sealed) and self.attname not in state:
+        if value.__class__ is Sealed and self.attname not in state:
             # Loaded from the database: remember the tenant and row it belongs to (set before it: system
             # check encryption.E004), so a copied or moved row can be resealed on save. The row's first
             # encrypted column takes the snapshot; its other columns share it.
@@ -254,8 +255,12 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
             row = instance.__dict__.get(self.snapshot_attribute)
             if row.__class__ is not RowContext:
                 row = self.row_context(instance)
+        owner = row.owner
+        prefix = self._column_prefixes.get(owner)
+        if prefix is None:
+            prefix = self._column_prefixes[owner] = column_prefix(row.origin[0], self.model_label, self.name)
         try:
-            encoded = keyring.open_envelope(sealed, owner=row.owner, stem=self.stem(row))
+            encoded = keyring.open_envelope(sealed, owner, prefix + row.row_tail)
         except DecryptionError as error:
             raise self.unopened(row, error) from None
         return _new_tuple(Opened, (self.decode(encoded), encoded, sealed, row.origin))
@@ -264,16 +269,16 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         """The plaintext bytes of ``sealed``, bound to where the instance stands now."""
         row = row_context_of(self.origin(instance))
         try:
-            return keyring.open_envelope(sealed, owner=row.owner, stem=self.stem(row))
+            return keyring.open_envelope(sealed, row.owner, self.bound(row))
         except DecryptionError as error:
             raise self.unopened(row, error) from None
 
-    def stem(self, row: RowContext) -> bytes:
-        """The associated data of this column in ``row``, but the envelope's header."""
+    def bound(self, row: RowContext) -> bytes:
+        """The associated data of this column in ``row`` up to the envelope's header (``envelope.open_bound``)."""
         prefix = self._column_prefixes.get(row.owner)
         if prefix is None:
             prefix = self._column_prefixes[row.owner] = column_prefix(row.origin[0], self.model_label, self.name)
-        return prefix + row.row_part
+        return prefix + row.row_tail
 
     def unopened(self, row: RowContext, error: DecryptionError) -> DecryptionError:
         """Counts and logs (ids only) a value that did not open; the error to raise in its place."""
@@ -369,8 +374,8 @@ class EncryptedJSONField(EncryptedField):
         alone reads it (``json.loads`` adds encoding detection and two whitespace matches to every value)."""
         text = encoded.decode("utf-8", "surrogatepass")
         try:
-            value, end = _JSON_DECODER.raw_decode(text)
-        except json.JSONDecodeError:  # leading whitespace, or not JSON: the full parser answers
+            value, end = _JSON_SCAN(text, 0)
+        except StopIteration:  # leading whitespace, or not JSON: the full parser answers (or raises)
             return json.loads(text)
         return value if end == len(text) else json.loads(text)
 
