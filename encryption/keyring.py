@@ -1,7 +1,8 @@
 """KEKs and data keys: creation, wrapping, and a short-lived in-process cache of ready cipher objects.
 
-Unwrapped keys live only here, as ``AESGCM`` objects, for at most ENCRYPTION_KEY_CACHE_SECONDS and
-never past their key's ``destroy_after``; never in Redis, the database, logs or task arguments.
+Unwrapped keys live only here (in ``encryption.key_cache``'s caches), as ``AESGCM`` objects, for at most
+ENCRYPTION_KEY_CACHE_SECONDS and never past their key's ``destroy_after``; never in Redis, the database, logs or
+task arguments.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import hashlib
 import hmac
 import os
 import struct
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -39,6 +37,17 @@ from encryption.envelope import (
     seal,
 )
 from encryption.errors import DecryptionError, KeyUnavailableError
+from encryption.key_cache import (
+    Entry,
+    cache_lock,
+    cached,
+    kek_cache,
+    made_here,
+    read_cache,
+    remember,
+    uncommitted,
+    write_cache,
+)
 from encryption.models import MAX_KEY_ID, OPERATOR, DataKey, KeyEncryptionKey, KeyState
 from encryption.providers import root_provider
 
@@ -46,20 +55,6 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 READABLE_STATES = frozenset({KeyState.ACTIVE, KeyState.DECRYPT_ONLY, KeyState.PENDING_DESTROY})
 CANARY_MODEL = "encryption.canary"
-
-
-@dataclass(frozen=True)
-class _Entry:
-    cipher: AESGCM
-    key_id: int
-    owner: str
-    expires_at: float
-
-
-_lock = threading.Lock()
-_read_cache: dict[int, _Entry] = {}
-_write_cache: dict[tuple[str, str, str], _Entry] = {}
-_kek_cache: dict[tuple[str, int], _Entry] = {}
 
 
 _owners: dict[int, str] = {}
@@ -84,52 +79,23 @@ def write_cache_seconds() -> float:
 
 
 def cache_clear() -> None:
-    with _lock:
-        _read_cache.clear()
-        _write_cache.clear()
-        _kek_cache.clear()
+    with cache_lock:
+        read_cache.clear()
+        write_cache.clear()
+        kek_cache.clear()
         _hmac_cache.clear()
         _readable_index_cache.clear()
 
 
 def cache_forget(key_id: int) -> None:
     """Drop one data key from this process's caches (after it was destroyed or rotated here)."""
-    with _lock:
-        _read_cache.pop(key_id, None)
+    with cache_lock:
+        read_cache.pop(key_id, None)
         _hmac_cache.pop(key_id, None)
         _readable_index_cache.clear()
-        for slot, entry in list(_write_cache.items()):
+        for slot, entry in list(write_cache.items()):
             if entry.key_id == key_id:
-                del _write_cache[slot]
-
-
-_uncommitted: set[object] = set()  # keys (and KEKs) this process made in a transaction not yet committed
-
-
-def _made_here(identity: object) -> None:
-    _uncommitted.add(identity)
-    transaction.on_commit(lambda: _uncommitted.discard(identity))
-
-
-def _remember(cache: dict[Any, Any], slot: object, value: object, *, identity: object) -> None:
-    """Cache a key at once if it was committed before; a key made in the current transaction only once that
-    commits, so a rolled-back key (whose id a later key may reuse) is never served from the cache."""
-
-    def store() -> None:
-        with _lock:
-            cache[slot] = value
-
-    if identity in _uncommitted:
-        transaction.on_commit(store)
-    else:
-        store()
-
-
-def _cached(cache: dict[object, _Entry], key: object) -> _Entry | None:
-    entry = cache.get(key)
-    if entry is not None and entry.expires_at > time.time():
-        return entry
-    return None
+                del write_cache[slot]
 
 
 def _lp(*parts: str | int) -> bytes:
@@ -148,7 +114,7 @@ def kek_create(owner: str, version: int) -> KeyEncryptionKey:
     context = kek_wrap_context(KeyEncryptionKey(owner=owner, version=version))
     root_version, wrapped = root_provider().wrap(os.urandom(KEY_BYTES), context=context)
     kek = KeyEncryptionKey.objects.create(owner=owner, version=version, root_version=root_version, wrapped_key=wrapped)
-    _made_here(("kek", owner, version))
+    made_here(("kek", owner, version))
     return kek
 
 
@@ -165,7 +131,7 @@ def kek_active(owner: str) -> KeyEncryptionKey:
 
 
 def kek_cipher(owner: str, version: int) -> AESGCM:
-    entry = _cached(_kek_cache, (owner, version))  # type: ignore[arg-type]
+    entry = cached(kek_cache, (owner, version))  # type: ignore[arg-type]
     if entry is not None:
         return entry.cipher
     kek = KeyEncryptionKey.objects.filter(owner=owner, version=version).first()
@@ -173,8 +139,8 @@ def kek_cipher(owner: str, version: int) -> AESGCM:
         raise KeyUnavailableError(f"KEK {owner} v{version} does not exist or was destroyed")
     raw = root_provider().unwrap(bytes(kek.wrapped_key), version=kek.root_version, context=kek_wrap_context(kek))
     cipher = AESGCM(raw)
-    entry = _Entry(cipher, 0, owner, time.time() + cache_seconds())
-    _remember(_kek_cache, (owner, version), entry, identity=("kek", owner, version))
+    entry = Entry(cipher, 0, owner, time.time() + cache_seconds())
+    remember(kek_cache, (owner, version), entry, identity=("kek", owner, version))
     return cipher
 
 
@@ -239,7 +205,7 @@ def _canaries_seal(keys: Sequence[DataKey], raws: Sequence[bytes]) -> None:
     for key, raw in zip(keys, raws, strict=True):
         if key.pk is None or key.pk > MAX_KEY_ID:
             raise OverflowError("the key store ran out of 32-bit key ids (or the database returned none)")
-        _made_here(key.pk)
+        made_here(key.pk)
         canary_plain = os.urandom(32)
         key.canary = seal(AESGCM(raw), key.pk, canary_plain, canary_context(key.pk))
         key.canary_sha256 = hashlib.sha256(canary_plain).hexdigest()
@@ -275,9 +241,9 @@ def data_keys_create_many(*, tenant_id: uuid.UUID | None, purpose: str, scopes: 
         DataKey.objects.all()._insert(keys, fields=DataKey._meta.concrete_fields)  # type: ignore[attr-defined]
     expires_at = time.time() + write_cache_seconds()
     for key, raw in zip(keys, raws, strict=True):
-        entry = _Entry(AESGCM(raw), key.pk, owner, expires_at)
-        _remember(_write_cache, (owner, purpose, key.scope), entry, identity=key.pk)
-        _remember(_read_cache, key.pk, entry, identity=key.pk)
+        entry = Entry(AESGCM(raw), key.pk, owner, expires_at)
+        remember(write_cache, (owner, purpose, key.scope), entry, identity=key.pk)
+        remember(read_cache, key.pk, entry, identity=key.pk)
 
 
 def data_key_active(*, owner: str, purpose: str, scope: str, destroy_after: datetime | None = None) -> DataKey:
@@ -299,24 +265,24 @@ def cipher_for_write(
     *, tenant_id: uuid.UUID | None, purpose: str, scope: str = "", destroy_after: datetime | None = None
 ) -> tuple[int, AESGCM]:
     owner = owner_of(tenant_id)
-    entry = _cached(_write_cache, (owner, purpose, scope))  # type: ignore[arg-type]
+    entry = cached(write_cache, (owner, purpose, scope))  # type: ignore[arg-type]
     if entry is not None:
         return entry.key_id, entry.cipher
     key = data_key_active(owner=owner, purpose=purpose, scope=scope, destroy_after=destroy_after)
     entry = _entry_for(key, cache_for=write_cache_seconds())
-    _remember(_write_cache, (owner, purpose, scope), entry, identity=key.pk)
-    _remember(_read_cache, key.pk, entry, identity=key.pk)
+    remember(write_cache, (owner, purpose, scope), entry, identity=key.pk)
+    remember(read_cache, key.pk, entry, identity=key.pk)
     return entry.key_id, entry.cipher
 
 
 def cipher_for_read(key_id: int, *, owner: str) -> AESGCM:
-    entry = _read_cache.get(key_id)
+    entry = read_cache.get(key_id)
     if entry is None or entry.expires_at <= time.time():
         key = DataKey.objects.filter(pk=key_id).first()
         if key is None:
             raise KeyUnavailableError(f"key {key_id} does not exist")
         entry = _entry_for(key, cache_for=cache_seconds())
-        _remember(_read_cache, key_id, entry, identity=key_id)
+        remember(read_cache, key_id, entry, identity=key_id)
     if entry.owner != owner:
         raise KeyUnavailableError(f"key {key_id} belongs to another owner")
     return entry.cipher
@@ -331,7 +297,7 @@ def open_envelope(envelope: bytes, owner: str, bound: bytes) -> bytes:
     if len(envelope) < OVERHEAD_BYTES or envelope[0] != VERSION:
         raise DecryptionError(NOT_AN_ENVELOPE)
     key_id = KEY_ID_OF(envelope)[0]
-    entry = _read_cache.get(key_id)
+    entry = read_cache.get(key_id)
     if entry is None or entry.owner != owner or entry.expires_at <= time.time():
         cipher = cipher_for_read(key_id, owner=owner)
     else:
@@ -347,7 +313,7 @@ def ciphers_prefetch(key_ids: Iterable[int]) -> None:
     opens values under many keys (one subject key per contact) then finds them cached. A key that cannot be
     used is skipped here; opening a value under it raises as before."""
     now = time.time()
-    missing = {key_id for key_id in key_ids if (entry := _read_cache.get(key_id)) is None or entry.expires_at <= now}
+    missing = {key_id for key_id in key_ids if (entry := read_cache.get(key_id)) is None or entry.expires_at <= now}
     if not missing:
         return
     for key in DataKey.objects.filter(pk__in=missing):
@@ -355,10 +321,10 @@ def ciphers_prefetch(key_ids: Iterable[int]) -> None:
             entry = _entry_for(key, cache_for=cache_seconds())
         except KeyUnavailableError:
             continue
-        _remember(_read_cache, key.pk, entry, identity=key.pk)
+        remember(read_cache, key.pk, entry, identity=key.pk)
 
 
-def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:
+def _entry_for(key: DataKey, *, cache_for: float) -> Entry:
     if key.state not in READABLE_STATES:
         raise KeyUnavailableError(f"key {key.pk} is {key.state}")
     if key.destroy_after is not None and key.destroy_after <= timezone.now():
@@ -366,7 +332,7 @@ def _entry_for(key: DataKey, *, cache_for: float) -> _Entry:
     expires_at = time.time() + cache_for
     if key.destroy_after is not None:
         expires_at = min(expires_at, key.destroy_after.timestamp())
-    return _Entry(AESGCM(dek_unwrap(key)), key.pk, key.owner, expires_at)
+    return Entry(AESGCM(dek_unwrap(key)), key.pk, key.owner, expires_at)
 
 
 # --- blind-index keys (HMAC) ------------------------------------------------------------------------
@@ -377,15 +343,15 @@ _readable_index_cache: dict[tuple[str, str], tuple[list[int], float]] = {}
 
 def hmac_for_key(key_id: int) -> hmac.HMAC:
     """A ready HMAC-SHA256 object for a blind-index key (callers ``.copy()`` it before use)."""
-    cached = _hmac_cache.get(key_id)
-    if cached is not None and cached[2] > time.time():
-        return cached[0]
+    known = _hmac_cache.get(key_id)
+    if known is not None and known[2] > time.time():
+        return known[0]
     key = DataKey.objects.filter(pk=key_id).first()
     if key is None:
         raise KeyUnavailableError(f"key {key_id} does not exist")
     entry = _entry_for(key, cache_for=cache_seconds())  # checks state and destroy time
     prototype = hmac.new(dek_unwrap(key), digestmod=hashlib.sha256)
-    _remember(_hmac_cache, key_id, (prototype, key.owner, entry.expires_at), identity=key_id)
+    remember(_hmac_cache, key_id, (prototype, key.owner, entry.expires_at), identity=key_id)
     return prototype
 
 
@@ -398,24 +364,24 @@ def blind_index_keys(*, tenant_id: uuid.UUID | None, scope: str, for_write: bool
     owner = owner_of(tenant_id)
     if for_write:
         return [_blind_index_write_key(owner, scope)]
-    cached = _readable_index_cache.get((owner, scope))
-    if cached is not None and cached[1] > time.time():
-        return cached[0]
+    known_ids = _readable_index_cache.get((owner, scope))
+    if known_ids is not None and known_ids[1] > time.time():
+        return known_ids[0]
     readable = DataKey.objects.filter(owner=owner, purpose="blind_index", scope=scope, state__in=READABLE_STATES)
     key_ids = list(readable.order_by("-version").values_list("pk", flat=True))
-    if key_ids and not _uncommitted.intersection(key_ids):
-        with _lock:
+    if key_ids and not uncommitted.intersection(key_ids):
+        with cache_lock:
             _readable_index_cache[(owner, scope)] = (key_ids, time.time() + write_cache_seconds())
     return key_ids
 
 
 def _blind_index_write_key(owner: str, scope: str) -> int:
-    entry = _cached(_write_cache, (owner, "blind_index", scope))  # type: ignore[arg-type]
+    entry = cached(write_cache, (owner, "blind_index", scope))  # type: ignore[arg-type]
     if entry is not None:
         return entry.key_id
     key = data_key_active(owner=owner, purpose="blind_index", scope=scope)
     entry = _entry_for(key, cache_for=write_cache_seconds())
-    _remember(_write_cache, (owner, "blind_index", scope), entry, identity=key.pk)
-    with _lock:
+    remember(write_cache, (owner, "blind_index", scope), entry, identity=key.pk)
+    with cache_lock:
         _readable_index_cache.pop((owner, scope), None)  # a first or new key: look it up again next time
     return key.pk
