@@ -9,6 +9,7 @@ from celery import Celery
 from celery.signals import beat_init, celeryd_init, task_postrun, task_prerun
 from django.apps import apps
 
+from core.task_connections import task_connections_check, task_connections_settle
 from core.tenancy import task_scope_begin, task_scope_end
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
@@ -17,9 +18,13 @@ app = Celery("gateway")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# A worker keeps its database connections from task to task while they are sound (core/task_connections.py):
+# checked before the task's scope is set on them, settled after it is reset.
+task_prerun.connect(task_connections_check, dispatch_uid="core.task_connections.check")
 # Tasks are operator jobs: each runs over every tenant under row-level security (docs/isolation.md).
 task_prerun.connect(task_scope_begin, dispatch_uid="core.tenancy.task_begin")
 task_postrun.connect(task_scope_end, dispatch_uid="core.tenancy.task_end")
+task_postrun.connect(task_connections_settle, dispatch_uid="core.task_connections.settle")
 
 
 @celeryd_init.connect

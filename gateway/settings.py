@@ -333,6 +333,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's own closing of every database connection around every task gives way to core.task_connections' rule
+# (Celery then closes them only after this many tasks, each counted twice: in practice never).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

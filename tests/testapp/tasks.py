@@ -1,5 +1,5 @@
-"""A task for the broker tests: it appends its token to a file, one line per run. Nothing here loads Django's
-models, so a spawned process can publish it."""
+"""Tasks for the worker tests: each appends a token to a file, one line per run. Nothing here loads Django's
+models at import, so a spawned process can publish them."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def token_record_publish(path: Path, producer: int, count: int) -> None:
 
     for sequence in range(count):
         app.send_task("maintenance.test_token_record", args=[str(path), f"{producer}-{sequence}"])
+
+
+@shared_task(name="maintenance.test_backend_record")
+def backend_record(path: str, *, fail: bool = False, leave_open: bool = False) -> None:
+    """Appends the id of the database server process this task's connection talks to; ``leave_open`` then
+    begins a transaction behind Django's back, ``fail`` raises after the query."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+        if leave_open:
+            cursor.execute("BEGIN")
+    token_record(path, str(backend))
+    if fail:
+        raise RuntimeError("this task fails on purpose")
