@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from celery import states
-from celery.fixups.django import DjangoWorkerFixup
+from celery.fixups.django import DjangoWorkerFixup  # type: ignore[attr-defined]  # missing from celery-types
 from django.db import connection
 
 from core.task_connections import connection_at_rest, task_connections_check, task_connections_settle
@@ -80,7 +81,7 @@ def test_a_worker_reuses_its_connection_until_a_task_fails_or_leaves_a_transacti
     with worker_process("maintenance") as worker:
         for number, options in enumerate(runs, start=1):
             app.send_task("maintenance.test_backend_record", args=[str(path)], kwargs=options)
-            assert wait_for(lambda number=number: len(path.read_text().split()) == number), worker.log()
+            assert wait_for(functools.partial(_lines_are, path, number)), worker.log()
         assert worker.poll() is None
 
     backends = path.read_text().split()
@@ -88,3 +89,7 @@ def test_a_worker_reuses_its_connection_until_a_task_fails_or_leaves_a_transacti
     assert backends[4] != backends[3], "a failed task's connection is not reused"
     assert backends[5] == backends[4]
     assert backends[6] != backends[5], "a connection left in a transaction is not reused"
+
+
+def _lines_are(path: Path, count: int) -> bool:
+    return len(path.read_text().split()) == count
