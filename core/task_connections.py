@@ -17,26 +17,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import states
+from celery import Task, states
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import TransactionStatus
 
 
-def task_connections_check(**_: object) -> None:
+def task_connections_check(sender: Task[Any, Any] | None = None, **_: object) -> None:
     """``task_prerun`` receiver: connections past their age or known broken are closed; the others are
     health-checked at their first query."""
+    if not _run_by_worker(sender):
+        return
     for connection in connections.all(initialized_only=True):
         connection.close_if_unusable_or_obsolete()
 
 
-def task_connections_settle(state: str | None = None, **_: object) -> None:
+def task_connections_settle(sender: Task[Any, Any] | None = None, state: str | None = None, **_: object) -> None:
     """``task_postrun`` receiver: after a successful task a connection at rest is kept; any other is closed."""
+    if not _run_by_worker(sender):
+        return
     for connection in connections.all(initialized_only=True):
         if state == states.SUCCESS and connection_at_rest(connection):
             connection.close_if_unusable_or_obsolete()
         else:
             connection.close()
+
+
+def _run_by_worker(task: Task[Any, Any] | None) -> bool:
+    """Whether the task ran in a worker, not in the caller's process (``apply``, eager mode: the caller's
+    connections and transaction are not the task's to close), as Celery's own fix-up decides."""
+    return task is not None and not getattr(task.request, "is_eager", False)
 
 
 def connection_at_rest(connection: BaseDatabaseWrapper) -> bool:

@@ -1,14 +1,18 @@
-"""A real HTTP server on 127.0.0.1 in a thread, answering scripted replies per path (a stand-in for Graph
-and Meta's CDNs), recording every request it gets."""
+"""Real HTTP servers on 127.0.0.1 in a thread: one answering scripted replies per path (a stand-in for Graph
+and Meta's CDNs), one keeping its connections alive; both record every request they get."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from core.http.kept import kept_close
 
 
 @dataclass(frozen=True)
@@ -110,3 +114,53 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+class KeepAliveServer:
+    """A local HTTP/1.1 server that keeps connections open and answers 200 with ``answer``, recording the bodies;
+    the requests numbered in ``dropped`` (from 1) are read and their connection closed with no answer."""
+
+    def __init__(self, answer: bytes, *, dropped: frozenset[int] = frozenset()) -> None:
+        self.bodies: list[bytes] = []
+        self.webhook_ids: list[str] = []
+        recorded = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                recorded.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                recorded.webhook_ids.append(self.headers.get("webhook-id", ""))
+                if len(recorded.bodies) in dropped:
+                    self.close_connection = True
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def keep_alive_server(answer: bytes, *, dropped: frozenset[int] = frozenset()) -> Iterator[KeepAliveServer]:
+    """The server, and this thread's kept connections closed before and after."""
+    server = KeepAliveServer(answer, dropped=dropped)
+    kept_close()
+    try:
+        yield server
+    finally:
+        kept_close()
+        server.stop()

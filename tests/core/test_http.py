@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,8 @@ from core.http import (
     http_post_json,
     url_origin,
 )
-from tests.local_http import LocalServer, Reply
+from core.http.kept import kept_pool
+from tests.local_http import LocalServer, Reply, keep_alive_server
 
 TOKEN = "EAAG-bearer-that-must-never-leak-0123456789"
 SECRET_PATH = "/v25.0/media-id-that-is-content?mid=private-query"
@@ -66,6 +68,73 @@ def test_a_body_up_to_the_cap_is_read_and_one_byte_more_is_refused(server: Local
         http_get(server.url("/announced"), max_bytes=4096)
     with pytest.raises(HttpTooLargeError, match="larger than the 4096 bytes allowed"):
         http_get(server.url("/streamed"), max_bytes=4096)
+
+
+def test_a_post_answer_over_the_cap_is_refused(server: LocalServer) -> None:
+    server.route("/announced", Reply(body=b"x" * 4097))
+    server.route("/streamed", Reply(body=b"x" * 200_000, announce_length=False))
+    server.route("/exact", Reply(body=b"x" * 4096, announce_length=False))
+
+    assert len(http_post_json(server.url("/exact"), payload={}, max_bytes=4096).body) == 4096
+    with pytest.raises(HttpTooLargeError, match="announces 4097 bytes"):
+        http_post_json(server.url("/announced"), payload={}, max_bytes=4096)
+    with pytest.raises(HttpTooLargeError, match="larger than the 4096 bytes allowed"):
+        http_post_json(server.url("/streamed"), payload={}, max_bytes=4096)
+
+
+def test_a_slow_post_times_out_as_may_have_been_sent_and_names_only_the_host(server: LocalServer) -> None:
+    server.route(SECRET_PATH, Reply(body=b"late", delay=2.5))
+
+    with pytest.raises(HttpTimeoutError) as caught:
+        http_post_json(server.url(SECRET_PATH), payload={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=0.5)
+
+    assert str(caught.value) == "POST to 127.0.0.1 timed out"
+    assert caught.value.may_have_been_sent and caught.value.is_retryable
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_refused_post_was_never_sent_and_its_error_names_only_the_host() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(HttpConnectionError) as caught:
+        http_post_json(f"http://127.0.0.1:{port}{SECRET_PATH}", payload={}, headers={"Authorization": TOKEN})
+
+    assert str(caught.value) == "POST to 127.0.0.1 failed: ConnectionRefusedError"
+    assert not caught.value.may_have_been_sent
+    assert TOKEN not in repr(caught.value) and "private-query" not in repr(caught.value)
+
+
+def test_posts_to_one_host_go_over_one_kept_connection(connections_made: list[Any]) -> None:
+    with keep_alive_server(b'{"ok":true}') as server:
+        answers = [http_post_json(server.url("/v25.0/1/messages"), payload={"n": n}) for n in range(4)]
+
+    assert [(answer.status, answer.json()) for answer in answers] == [(200, {"ok": True})] * 4
+    assert len(connections_made) == 1
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_before_the_post(connections_made: list[Any]) -> None:
+    with keep_alive_server(b"{}") as server:
+        http_post_json(server.url("/a"), payload={"n": 1})
+        (kept,) = kept_pool().idle()
+        assert kept.sock is not None
+        kept.sock.shutdown(socket.SHUT_RDWR)  # as a server closing an idle connection leaves it
+        answer = http_post_json(server.url("/a"), payload={"n": 2})
+
+    assert (answer.status, len(connections_made), server.bodies) == (200, 2, [b'{"n":1}', b'{"n":2}'])
+
+
+def test_a_send_whose_connection_drops_after_it_went_out_is_never_sent_again(connections_made: list[Any]) -> None:
+    with keep_alive_server(b"{}", dropped=frozenset({2})) as server:
+        http_post_json(server.url("/send"), payload={"n": 1})
+        with pytest.raises(HttpConnectionError) as caught:
+            http_post_json(server.url("/send"), payload={"n": 2})
+        third = http_post_json(server.url("/send"), payload={"n": 3})
+
+    assert caught.value.may_have_been_sent
+    assert server.bodies == [b'{"n":1}', b'{"n":2}', b'{"n":3}'], "the dropped send went out once"
+    assert (third.status, len(connections_made)) == (200, 2)
 
 
 def test_a_slow_answer_times_out_and_the_error_names_only_the_host(server: LocalServer) -> None:

@@ -5,78 +5,17 @@ its connection (the rest is never read)."""
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from core.addresses import AddressPolicy, PinnedTarget, target_resolve
 from core.http import HttpConnectionError
-from core.http.pinned import _pinned_pool, http_pinned_close, http_post_pinned
+from core.http.kept import kept_pool
+from core.http.pinned import http_post_pinned
+from tests.local_http import KeepAliveServer, keep_alive_server
 
 KEEP_BYTES = 64
-
-
-class KeepAliveServer:
-    """A local HTTP/1.1 server that keeps connections open; answers 200 with ``answer``; records the bodies."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.bodies: list[bytes] = []
-        self.webhook_ids: list[str] = []
-        recorded = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                recorded.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                recorded.webhook_ids.append(self.headers.get("webhook-id", ""))
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@contextmanager
-def keep_alive_server(answer: bytes) -> Iterator[KeepAliveServer]:
-    """The server, and this thread's kept connections closed before and after."""
-    server = KeepAliveServer(answer)
-    http_pinned_close()
-    try:
-        yield server
-    finally:
-        http_pinned_close()
-        server.stop()
-
-
-@pytest.fixture
-def connections_made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    made: list[Any] = []
-    real = socket.create_connection
-
-    def counting(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
-        made.append(address)
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", counting)
-    return made
 
 
 def _target(server: KeepAliveServer, path: str) -> PinnedTarget:
@@ -106,7 +45,7 @@ def test_a_kept_connection_the_server_dropped_is_replaced_once_and_the_post_goes
     with keep_alive_server(b"ok") as server:
         target = _target(server, "/hook")
         _post(target)
-        ((kept, _used),) = _pinned_pool()._idle.values()
+        (kept,) = kept_pool().idle()
         assert kept.sock is not None
         kept.sock.shutdown(socket.SHUT_RDWR)  # as a server closing an idle connection leaves it
         answer = _post(target)
@@ -136,3 +75,15 @@ def test_a_refused_connection_is_a_connection_error_never_sent() -> None:
 
     assert refused.value.may_have_been_sent is False
     assert "/hook" not in str(refused.value)
+
+
+def test_a_delivery_whose_kept_connection_drops_as_it_goes_out_is_sent_again_on_a_new_one(
+    connections_made: list[Any],
+) -> None:
+    with keep_alive_server(b"ok", dropped=frozenset({2})) as server:
+        target = _target(server, "/hook")
+        first, second = _post(target, b"1"), _post(target, b"2")
+
+    assert (first.status, second.status) == (200, 200)
+    assert server.bodies == [b"1", b"2", b"2"], "at least once: the dropped one again"
+    assert len(connections_made) == 2

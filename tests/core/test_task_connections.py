@@ -14,6 +14,7 @@ from django.db import connection
 from core.task_connections import connection_at_rest, task_connections_check, task_connections_settle
 from gateway.celery import app
 from tests.conftest import wait_for, worker_process
+from tests.testapp.tasks import backend_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="server processes are PostgreSQL's")
@@ -38,14 +39,14 @@ def test_celerys_own_closing_after_a_task_is_put_off(opened: object) -> None:
 
 @on_postgresql
 def test_a_connection_at_rest_outlives_a_successful_task(opened: object) -> None:
-    task_connections_check()
-    task_connections_settle(state=states.SUCCESS)
+    task_connections_check(sender=backend_record)
+    task_connections_settle(sender=backend_record, state=states.SUCCESS)
 
     assert connection.connection is opened
 
 
 def test_a_failed_task_closes_the_connection(opened: object) -> None:
-    task_connections_settle(state=states.FAILURE)
+    task_connections_settle(sender=backend_record, state=states.FAILURE)
 
     assert connection.connection is None
 
@@ -56,8 +57,19 @@ def test_a_transaction_begun_behind_djangos_back_closes_the_connection(opened: o
         cursor.execute("BEGIN")
 
     assert not connection_at_rest(connection)
-    task_connections_settle(state=states.SUCCESS)
+    task_connections_settle(sender=backend_record, state=states.SUCCESS)
     assert connection.connection is None
+
+
+def test_a_task_run_in_the_callers_process_leaves_its_connections_alone(opened: object) -> None:
+    task_connections_settle(sender=None, state=states.FAILURE)
+    backend_record.push_request(is_eager=True)  # type: ignore[call-arg]  # the stubs name no fields
+    try:
+        task_connections_settle(sender=backend_record, state=states.FAILURE)
+    finally:
+        backend_record.pop_request()
+
+    assert connection.connection is opened
 
 
 def test_an_open_atomic_block_is_not_at_rest(opened: object) -> None:

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.db import rows_insert_numbered
-from core.http import HttpError, HttpResponse, http_client, http_post_json
+from core.http import HttpError, HttpResponse, http_post_json
+from core.http.kept import kept_pool
 from core.ratelimit import SendBudget
 from messaging.models import AttemptOutcome, Channel, Message, SendAttempt
 from messaging.outbound.dispatch.relay import DISPATCH_BATCH
@@ -116,7 +117,7 @@ def calls_make(items: list[Outgoing], *, valid_until: float) -> None:
 
 
 def _call_one(item: Outgoing, endpoint: Endpoint, valid_until: float) -> None:
-    http_client()  # this thread's client exists (and its setup cost is paid) before the grant is checked
+    kept_pool()  # this thread's connections exist (and their setup cost is paid) before the grant is checked
     if time.monotonic() > valid_until:
         return
     item.result = graph_post(f"{endpoint.base_url}/{item.path}", item.body, endpoint.headers)
@@ -143,7 +144,7 @@ def call_pool() -> ThreadPoolExecutor:
 
 
 def _thread_warm_up(everyone: threading.Barrier) -> None:
-    http_client()
+    kept_pool()
     everyone.wait(timeout=30)
 
 
