@@ -23,6 +23,7 @@ class Reply:
     delay: float = 0.0  # seconds before answering
     announce_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     drip_seconds: float = 0.0  # pause between 1 KiB pieces of the body
+    cut_after: int | None = None  # the connection closes after this many bytes of the (announced) body
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(reply.body)))
             self.send_header("Connection", "close")
             self.end_headers()
+            if reply.cut_after is not None:
+                self.wfile.write(reply.body[: reply.cut_after])
+                return
             if not reply.drip_seconds:
                 self.wfile.write(reply.body)
                 return

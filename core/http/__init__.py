@@ -18,7 +18,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -119,10 +120,13 @@ def http_post_json(
     timeout. The caller decides what a status means; only transport failures raise. A kept connection found
     dropped as the request went out fails as may-have-been-sent: a send is never made twice here."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    merged = {"Content-Type": "application/json", **(headers or {})}
     where = f"POST to {url_host(url) or 'an unparsable URL'}"
     origin = url_origin(url)
     if origin is None:
         raise HttpInvalidUrlError(f"{where}: the URL cannot be requested")
+    if _proxied(origin):  # the environment's HTTP(S)_PROXY applies: httpx goes through it, as for GET
+        return _send("POST", url, headers=merged, content=body, timeout=timeout, max_bytes=max_bytes, deadline=None)
     limits = Exchange(
         connect_timeout=float(settings.GATEWAY_HTTP_CONNECT_TIMEOUT),
         read_timeout=float(timeout if timeout is not None else settings.GATEWAY_HTTP_READ_TIMEOUT),
@@ -132,10 +136,22 @@ def http_post_json(
         Route(origin.scheme, url_connect_host(url), origin.port),
         url_request_path(url),
         content=body,
-        headers={"Content-Type": "application/json", **(headers or {})},
+        headers=merged,
         limits=limits,
         where=where,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _proxied(origin: UrlOrigin) -> bool:
+    """Whether the environment sends requests to ``origin`` through a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, less ``NO_PROXY``), which httpx honours and the kept connections do not. Read once per origin
+    and process (reading the environment costs about 50 µs), as httpx reads it once per client."""
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(origin.scheme) or proxies.get("all")):
+        return False
+    bypass: Callable[[str, dict[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    return not bypass(f"{origin.host}:{origin.port}", proxies)
 
 
 def http_delete(

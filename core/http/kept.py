@@ -24,6 +24,7 @@ from core.http.base import (
     CHUNK_BYTES,
     USER_AGENT,
     HttpConnectionError,
+    HttpError,
     HttpResponse,
     HttpTimeoutError,
     HttpTooLargeError,
@@ -49,10 +50,12 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """One POST's limits: both timeouts together bound the whole transfer (a slow drip cannot hold a thread). An
-    answer longer than ``max_bytes`` is cut there when ``cut_long_answers`` (only shown, never parsed) and refused
-    otherwise. ``retry_dropped``: a kept connection found dropped as the request went out is replaced and the
-    request sent again (only where a duplicate is harmless; otherwise it fails as may-have-been-sent)."""
+    """One POST's limits: connecting (with TLS) within ``connect_timeout``, each read within ``read_timeout``, and
+    the answer's body no longer read once both together have passed since the request (a slow drip of a body
+    cannot hold a thread; a drip of the header lines is bounded per read only). An answer longer than
+    ``max_bytes`` is cut there when ``cut_long_answers`` (only shown, never parsed) and refused otherwise.
+    ``retry_dropped``: a kept connection found dropped as the request went out is replaced and the request sent
+    again (only where a duplicate is harmless; otherwise it fails as may-have-been-sent)."""
 
     connect_timeout: float
     read_timeout: float
@@ -97,23 +100,28 @@ def _exchange(
     limits: Exchange,
     where: str,
 ) -> HttpResponse:
-    """One request and its answer on ``connection``, all of it within both timeouts."""
+    """One request and its answer on ``connection`` (connected first when new: a failure then sent nothing).
+    Once connected, any failure may have followed the request's arrival, whatever the connection's state."""
     ends_at = time.monotonic() + limits.connect_timeout + limits.read_timeout
-    connected = connection.sock is not None
+    was_kept = connection.sock is not None
+    if not was_kept:
+        _connect(connection, limits=limits, where=where)
     try:
         connection.request("POST", path, body=content, headers={"User-Agent": USER_AGENT, **headers})
         response = connection.getresponse()
         body = _answer_read(response, limits=limits, ends_at=ends_at, where=where)
     except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as closed:
-        if connected:
+        if was_kept:
             raise _DroppedError from closed
-        raise _connection_error(where, closed, sent=True) from None
+        raise _connection_error(where, closed) from None
     except TimeoutError:
         late = HttpTimeoutError(f"{where} timed out")
-        late.may_have_been_sent = connection.sock is not None
+        late.may_have_been_sent = True
         raise late from None
     except (OSError, http.client.HTTPException) as error:
-        raise _connection_error(where, error, sent=connection.sock is not None) from None
+        raise _connection_error(where, error) from None
+    except ValueError:  # a header value http.client refuses (a line break): never sent, and never named
+        raise HttpError(f"{where}: a header cannot be sent as given") from None
     if response.will_close or not response.isclosed():  # closing, or more answer than we keep
         connection.close()
     return HttpResponse(
@@ -121,9 +129,26 @@ def _exchange(
     )
 
 
-def _connection_error(where: str, error: BaseException, *, sent: bool) -> HttpConnectionError:
+def _connect(connection: http.client.HTTPConnection, *, limits: Exchange, where: str) -> None:
+    """Connect (and for https, the TLS handshake) within the connect timeout; then reads wait the read timeout.
+    A failure here sent nothing."""
+    try:
+        connection.connect()
+    except TimeoutError:
+        connection.close()
+        raise HttpTimeoutError(f"{where} timed out") from None
+    except OSError as error:  # refused, unreachable, TLS handshake or certificate (ssl.SSLError is an OSError)
+        connection.close()
+        refused = _connection_error(where, error)
+        refused.may_have_been_sent = False
+        raise refused from None
+    connection.sock.settimeout(limits.read_timeout)
+
+
+def _connection_error(where: str, error: BaseException) -> HttpConnectionError:
+    """A failure once connected: the request may have arrived."""
     translated = HttpConnectionError(f"{where} failed: {type(error).__name__}")
-    translated.may_have_been_sent = sent
+    translated.may_have_been_sent = True
     return translated
 
 
@@ -136,6 +161,10 @@ def _answer_read(response: http.client.HTTPResponse, *, limits: Exchange, ends_a
     while len(body) <= cap:
         chunk = response.read(min(CHUNK_BYTES, cap + 1 - len(body)))
         if not chunk:
+            if response.length:  # the connection closed before the announced length: a cut answer
+                cut = HttpConnectionError(f"{where} failed: the answer was cut short")
+                cut.may_have_been_sent = True
+                raise cut
             break
         body += chunk
         if time.monotonic() > ends_at:
@@ -201,13 +230,14 @@ def _reusable(connection: http.client.HTTPConnection, used_at: float) -> bool:
     asked for), and a request sent on it would be lost."""
     if connection.sock is None or time.monotonic() - used_at >= KEEPALIVE_SECONDS:
         return False
-    readable, _writable, _failed = select.select([connection.sock], [], [], 0)
-    return not readable
+    poller = select.poll()  # not select.select: that fails on descriptors above 1023
+    poller.register(connection.sock, select.POLLIN)
+    return not poller.poll(0)
 
 
 def _connection_new(route: Route, ssl_context: ssl.SSLContext, limits: Exchange) -> http.client.HTTPConnection:
-    """A connection named after the route's host whose socket goes to its address (when it has one), connected
-    within the connect timeout and reading within the read timeout."""
+    """A connection named after the route's host whose socket goes to its address (when it has one); not yet
+    connected (``_connect`` does, within the connect timeout)."""
     connection: http.client.HTTPConnection
     if route.scheme == "https":
         connection = http.client.HTTPSConnection(
@@ -217,9 +247,7 @@ def _connection_new(route: Route, ssl_context: ssl.SSLContext, limits: Exchange)
         connection = http.client.HTTPConnection(route.host, route.port, timeout=limits.connect_timeout)
 
     def connect(_address: tuple[str, int], timeout: float, source: tuple[str, int] | None) -> socket.socket:
-        sock = socket.create_connection((route.address or route.host, route.port), timeout, source)
-        sock.settimeout(limits.read_timeout)
-        return sock
+        return socket.create_connection((route.address or route.host, route.port), timeout, source)
 
     connection._create_connection = connect  # type: ignore[attr-defined]
     return connection

@@ -37,7 +37,8 @@ def http_post_pinned(
     """POST ``content`` to ``target``'s URL: a new connection goes to the address checked (never resolving the name
     again), while the request's Host, the TLS server name and the certificate check all use the URL's own host.
     The answer's body is read up to ``keep_bytes`` and the rest dropped (a consumer's answer is only shown, never
-    parsed); the transfer as a whole is bounded by the two timeouts together. A kept connection found dropped as
+    parsed), and no longer read once both timeouts together have passed (core.http.kept.Exchange). A kept
+    connection found dropped as
     the request went out is replaced and the request sent again: deliveries are at least once, by webhook-id."""
     route = Route(target.origin.scheme, target.connect_host, target.origin.port, str(target.address))
     limits = Exchange(connect_timeout, read_timeout, keep_bytes, cut_long_answers=True, retry_dropped=True)

@@ -11,10 +11,12 @@ import pytest
 
 from core.http import (
     HttpConnectionError,
+    HttpError,
     HttpInvalidUrlError,
     HttpTimeoutError,
     HttpTooLargeError,
     UrlOrigin,
+    _proxied,
     http_client,
     http_client_close,
     http_get,
@@ -104,6 +106,51 @@ def test_a_refused_post_was_never_sent_and_its_error_names_only_the_host() -> No
     assert str(caught.value) == "POST to 127.0.0.1 failed: ConnectionRefusedError"
     assert not caught.value.may_have_been_sent
     assert TOKEN not in repr(caught.value) and "private-query" not in repr(caught.value)
+
+
+def test_a_post_answer_dripping_past_the_read_timeout_may_have_been_sent(server: LocalServer) -> None:
+    server.route("/send", Reply(body=b"y" * 4096, drip_seconds=1.0))  # Connection: close, as HTTP/1.0 servers do
+
+    with pytest.raises(HttpTimeoutError) as caught:
+        http_post_json(server.url("/send"), payload={}, timeout=0.5)
+
+    assert caught.value.may_have_been_sent
+
+
+def test_a_post_answer_cut_short_is_an_error_that_may_have_been_sent(server: LocalServer) -> None:
+    server.route("/send", Reply(body=b'{"messages":[{"id":"wamid.1"}]}', cut_after=10))
+
+    with pytest.raises(HttpConnectionError, match="cut short") as caught:
+        http_post_json(server.url("/send"), payload={})
+
+    assert caught.value.may_have_been_sent
+
+
+def test_a_post_goes_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = LocalServer().start()
+    target = "http://graph.invalid/v25.0/1/messages"
+    proxy.route(target, Reply(body=b'{"via":"proxy"}'))
+    monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    _proxied.cache_clear()
+    http_client_close()
+    try:
+        answer = http_post_json(target, payload={"n": 1})
+    finally:
+        proxy.stop()
+        http_client_close()
+        _proxied.cache_clear()
+
+    assert (answer.status, answer.json()) == (200, {"via": "proxy"})
+    assert [(seen.method, seen.body) for seen in proxy.requests] == [("POST", b'{"n":1}')]
+
+
+def test_a_header_value_http_cannot_carry_is_refused_without_naming_it(server: LocalServer) -> None:
+    with pytest.raises(HttpError) as caught:
+        http_post_json(server.url("/send"), payload={}, headers={"Authorization": f"Bearer {TOKEN}\r\nX: y"})
+
+    assert not caught.value.may_have_been_sent and TOKEN not in str(caught.value)
+    assert server.requests == []
 
 
 def test_posts_to_one_host_go_over_one_kept_connection(connections_made: list[Any]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import states
 from celery.fixups.django import DjangoWorkerFixup  # type: ignore[attr-defined]  # missing from celery-types
-from django.db import connection
+from django.db import connection, transaction
 
 from core.task_connections import connection_at_rest, task_connections_check, task_connections_settle
 from gateway.celery import app
@@ -72,15 +73,26 @@ def test_a_task_run_in_the_callers_process_leaves_its_connections_alone(opened: 
     assert connection.connection is opened
 
 
-def test_an_open_atomic_block_is_not_at_rest(opened: object) -> None:
+def test_an_atomic_block_or_autocommit_turned_off_is_not_at_rest(opened: object) -> None:
     assert connection_at_rest(connection)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    with transaction.atomic():
+        assert not connection_at_rest(connection)
     connection.set_autocommit(False)
     try:
         assert not connection_at_rest(connection)
     finally:
         connection.set_autocommit(True)
+    assert connection_at_rest(connection)
+
+
+@on_postgresql
+def test_a_query_still_running_closes_the_connection(opened: object) -> None:
+    raw: Any = connection.connection
+    raw.pgconn.send_query(b"SELECT pg_sleep(0.2)")  # as a time limit leaves a query it interrupted
+
+    assert not connection_at_rest(connection)
+    task_connections_settle(sender=backend_record, state=states.SUCCESS)
+    assert connection.connection is None
 
 
 @pytest.mark.slow
