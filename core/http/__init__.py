@@ -3,7 +3,7 @@ tenants' own URLs go through core.http.pinned, to the one address core.addresses
 
 GET and DELETE go through one keep-alive ``httpx.Client`` per thread (made again after a fork: a pool must never
 be shared by two processes); a JSON POST (a send: the hot path) through this thread's kept ``http.client``
-connections (core.http.kept), whose layers cost a third of httpx's. Both: explicit timeouts from settings, no
+connections (core.http.kept), whose layers cost under half of httpx's. Both: explicit timeouts from settings, no
 redirects (a caller that follows one checks the new URL itself), and a byte cap enforced while the body
 streams, so a huge body is refused without being held.
 
