@@ -30,9 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _crypto import VALUE_BYTES
+from _crypto.instructions import instructions_per_load, valgrind_found
 from _crypto.micro import run_micro
-from _crypto.orm import run_orm
-from _crypto.timing import print_table
+from _crypto.orm import ORM_TARGET, run_orm
+from _crypto.timing import Verdict, print_table
 from _lib.database import describe_database
 from _lib.environment import ROOT
 from _lib.report import print_outcome
@@ -65,12 +66,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rows", type=int, default=1000, help="rows in the ORM benchmark (default 1000)")
     parser.add_argument("--repeats", type=int, default=11, help="interleaved samples per case, >= 5 (default 11)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the ORM case in machine instructions under valgrind (load-independent; about 2 min)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     arguments = parser.parse_args(argv)
     if arguments.rows < 1:
         parser.error("--rows must be at least 1")
     if arguments.repeats < 5:  # noqa: PLR2004  (a median needs at least 5 samples)
         parser.error("--repeats must be at least 5")
+    if arguments.instructions and not valgrind_found():
+        parser.error("--instructions needs valgrind on PATH")
     return arguments
 
 
@@ -84,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         return run(arguments, started)
     finally:
         shutil.rmtree(sqlite_dir, ignore_errors=True)
+
+
+def print_instructions(database: str, rows: int) -> Verdict:
+    """The ORM case in machine instructions per load (cachegrind), each side in a child process."""
+    print("   counting instructions under valgrind (each side: 2 and 7 loads in a child process) ...", flush=True)
+    plain = instructions_per_load(database, "plain")
+    encrypted = instructions_per_load(database, "encrypted")
+    print(f"   instructions per load of {rows} rows: PlainNote {plain / 1e6:.1f} M, Note {encrypted / 1e6:.1f} M")
+    return Verdict(f"orm ({rows} rows, instructions): Note vs PlainNote", encrypted / plain, ORM_TARGET)
 
 
 def run(arguments: argparse.Namespace, started: float) -> int:
@@ -124,6 +141,8 @@ def run(arguments: argparse.Namespace, started: float) -> int:
         warnings += print_table(orm, unit="ms", scale=1e3, by_median=True)
         extra = (orm[1].median - orm[0].median) / (arguments.rows * 3) * 1e6
         print(f"   extra per encrypted value read: {extra:.2f} us (median difference / {arguments.rows * 3} values)")
+        if arguments.instructions:
+            orm_verdicts.append(print_instructions(connection.settings_dict["NAME"], arguments.rows))
     finally:
         if connection.settings_dict["NAME"] != old_name:  # created, even if migrate failed afterwards
             connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)

@@ -76,13 +76,13 @@ def column_prefix(tenant_id: uuid.UUID | None, model: str, field: str) -> bytes:
     return prefix
 
 
-_UUID_ROW_PART = _LENGTH(17) + b"u"  # a UUID row id's length prefix and type tag: 16 bytes follow
+UUID_ROW_PART = _LENGTH(17) + b"u"  # a UUID row id's length prefix and type tag: 16 bytes follow
 
 
 def row_part(row_id: uuid.UUID | int | str) -> bytes:
     """The row id with a type tag (u: UUID bytes, i: integer, s: text), so no two kinds of id collide."""
     if isinstance(row_id, uuid.UUID):
-        return _UUID_ROW_PART + row_id.bytes
+        return UUID_ROW_PART + row_id.bytes
     tag = b"i" if isinstance(row_id, int) else b"s"
     return _length_prefixed(tag + str(row_id).encode())
 
@@ -90,8 +90,6 @@ def row_part(row_id: uuid.UUID | int | str) -> bytes:
 def row_tail(row_id: uuid.UUID | int | str) -> bytes:
     """``row_part(row_id)`` and the header's length prefix: what follows the column prefix in every value's
     associated data in that row, but the header itself (see ``open_bound``)."""
-    if row_id.__class__ is uuid.UUID:
-        return _UUID_ROW_PART + row_id.bytes + HEADER_LENGTH_PART
     return row_part(row_id) + HEADER_LENGTH_PART
 
 

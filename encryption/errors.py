@@ -16,3 +16,8 @@ class EncryptedFieldMisuseError(EncryptionError):
 
 class KeyOperationError(EncryptionError):
     """A key operation refused: a gate said no, or the state does not allow it."""
+
+
+class ContentExpiredError(DecryptionError):
+    """The value's retention has run out (read-time enforcement): it is refused, whether or not a key still
+    opens it. A subclass of ``DecryptionError``, so code that tolerates an unreadable value tolerates this."""

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -21,104 +21,39 @@ from django.utils.functional import cached_property
 
 from core.metrics import metric_increment
 from encryption import keyring
-from encryption.envelope import Context, aad_stem, column_prefix, key_id_of, row_tail, seal_with_stem
-from encryption.errors import DecryptionError, EncryptedFieldMisuseError
+from encryption.descriptor import EncryptedDescriptor
+from encryption.envelope import Context, aad_stem, column_prefix, seal_with_stem
+from encryption.errors import ContentExpiredError, DecryptionError, EncryptedFieldMisuseError
+from encryption.values import OPENED_RECORD, ORIGIN_SNAPSHOT, Opened, Origin, RowContext, Sealed, row_context_of
+
+__all__ = [
+    "ContentExpiredError",
+    "EncryptedBytesField",
+    "EncryptedField",
+    "EncryptedJSONField",
+    "EncryptedTextField",
+    "Sealed",
+]
 
 logger = logging.getLogger(__name__)
 
 ScopeFunction = Callable[[Any], str]
 ExpiredFunction = Callable[[Any], bool]
-
-
-class ContentExpiredError(DecryptionError):
-    """The value's retention has run out (read-time enforcement): it is refused, whether or not a key still
-    opens it. A subclass of ``DecryptionError``, so code that tolerates an unreadable value tolerates this."""
-
-
-class Sealed(bytes):
-    """A value as stored: ciphertext. Its repr names the key, never the bytes."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        try:
-            return f"<Sealed {len(self)} bytes under key {key_id_of(self)}>"
-        except DecryptionError:
-            return f"<Sealed {len(self)} bytes, not an envelope>"
-
-    __str__ = __repr__
-
-
-Origin = tuple[uuid.UUID | None, Any]  # (tenant id, row id): where a value was sealed or loaded
-ORIGIN_SNAPSHOT = "_encrypted_origin"  # prefix of the instance attribute holding the row's tenant and id as loaded
-
-
-class RowContext(NamedTuple):
-    """Where a row's stored values belong, built once per row on its first encrypted read and shared by its
-    encrypted fields: the row's part of the associated data and the keys' owner are not rebuilt per value."""
-
-    origin: Origin
-    owner: str  # keyring.owner_of(tenant id): whose read keys may open the row's values
-    row_tail: bytes  # the row id as it goes into the associated data, then the header's length prefix
-
-
-def row_context_of(origin: Origin) -> RowContext:
-    return _new_tuple(RowContext, (origin, keyring.owner_of(origin[0]), row_tail(origin[1])))
-
-
-class Opened(NamedTuple):
-    """A value opened (or sealed) for an instance: plaintext, its encoding, ciphertext, and where it belongs."""
-
-    value: Any
-    encoded: bytes
-    sealed: Sealed
-    origin: Origin
-
+Decoder = Callable[[bytes], Any]
 
 # The C scanner json.loads ends in, without its Python frames: (value, end), or StopIteration when no value starts.
 _JSON_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_new_tuple = tuple.__new__  # builds a NamedTuple from a tuple of all its fields without its Python-level __new__
-_NOT_LOADED = object()  # a deferred column: its attribute is not in the instance's __dict__
 
 
-class EncryptedDescriptor:
-    """Opens a loaded value on its first read and keeps the ``Opened`` in the instance's ``__dict__`` (as a
-    plain field keeps its value there): an assignment replaces it, and ``pre_save`` seals again what changed."""
-
-    def __init__(self, field: EncryptedField) -> None:
-        self.field = field
-        self.attname = field.attname
-
-    def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        field = self.field
-        if field.expired is not None and field.expired(instance):
-            raise ContentExpiredError(f"{field.label} of row {instance.pk} has expired")
-        state = instance.__dict__
-        current = state.get(self.attname, _NOT_LOADED)
-        if current.__class__ is Sealed:  # loaded and not read yet
-            opened = state[self.attname] = field.opened(instance, current)
-            return opened[0]
-        if current.__class__ is Opened:
-            return current[0]
-        if current is _NOT_LOADED:
-            current = state[self.attname] = field.load_deferred(instance)
-        if isinstance(current, Sealed):
-            opened = state[self.attname] = field.opened(instance, current)
-            return opened[0]
-        return current.value if isinstance(current, Opened) else current
-
-    def __set__(self, instance: models.Model, value: Any) -> None:
-        state = instance.__dict__
-        if value.__class__ is Sealed and self.attname not in state:
-            # Loaded from the database: remember the tenant and row it belongs to (set before it: system
-            # check encryption.E004), so a copied or moved row can be resealed on save. The row's first
-            # encrypted column takes the snapshot; its other columns share it.
-            snapshot = self.field.snapshot_attribute
-            if snapshot not in state:
-                state[snapshot] = self.field.raw_origin(state)
-        state[self.attname] = value
+def json_decode(encoded: bytes) -> Any:
+    """As ``json.loads(encoded)``; ``EncryptedJSONField.encode`` writes UTF-8 without surrounding whitespace, so
+    the scanner alone reads it (``json.loads`` adds encoding detection and two whitespace matches to every value)."""
+    text = encoded.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _JSON_SCAN(text, 0)
+    except StopIteration:  # leading whitespace, or not JSON: the full parser answers (or raises)
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
@@ -150,6 +85,9 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         self.tenant_attribute = tenant_attribute
         self.scope = scope
         self.row_id_attribute = row_id_attribute
+        # The instance attribute holding the tenant and row id as loaded, shared by fields that bind alike.
+        self.snapshot_attribute = f"{ORIGIN_SNAPSHOT}:{tenant_attribute or ''}:{row_id_attribute}"
+        self.column_prefixes: dict[str, bytes] = {}  # this column's part of the associated data, by key owner
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
@@ -165,9 +103,11 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
     def contribute_to_class(self, cls: type[models.Model], name: str, private_only: bool = False) -> None:
         super().contribute_to_class(cls, name, private_only)
         self.model_label = cls._meta.label
+        self.column_prefixes = {}  # a field copied from an abstract model binds to its own model
+        self.opened_attribute = f"{OPENED_RECORD}:{self.attname}"
         setattr(cls, self.attname, EncryptedDescriptor(self))
 
-    # --- codec: bytes as they are; the text and JSON fields override these two ---
+    # --- codec: bytes as they are; the text and JSON fields override encode and decoder ---
 
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, bytes | bytearray | memoryview):
@@ -175,7 +115,12 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         return bytes(value)
 
     def decode(self, encoded: bytes) -> Any:
-        return encoded
+        decoder = self.decoder()
+        return encoded if decoder is None else decoder(encoded)
+
+    def decoder(self) -> Decoder | None:
+        """The function that turns the encoded bytes into the value (None: they are the value)."""
+        return None
 
     # --- where a value belongs, and its keys ---
 
@@ -203,11 +148,6 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         row = loaded.get(self.row_field.attname)
         return None if row is None else (loaded.get(self.tenant_attribute) if self.tenant_attribute else None, row)
 
-    @cached_property
-    def snapshot_attribute(self) -> str:
-        """The instance attribute holding the tenant and row id as loaded, shared by fields that bind alike."""
-        return f"{ORIGIN_SNAPSHOT}:{self.tenant_attribute or ''}:{self.row_field.attname}"
-
     def row_context(self, instance: models.Model) -> RowContext:
         """Where the instance's stored values belong: its tenant and row id as loaded (built once per row)."""
         state = instance.__dict__
@@ -224,10 +164,12 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         row = state[self.snapshot_attribute] = row_context_of((tenant_id, row_id))
         return row
 
-    @cached_property
-    def _column_prefixes(self) -> dict[str, bytes]:
-        """The associated data's part for this column, by key owner (one per tenant)."""
-        return {}
+    def column_prefix(self, row: RowContext) -> bytes:
+        """The associated data's part for this column when its key owner is the row's (cached per owner)."""
+        prefix = self.column_prefixes.get(row.owner)
+        if prefix is None:
+            prefix = self.column_prefixes[row.owner] = column_prefix(row.origin[0], self.model_label, self.name)
+        return prefix
 
     def context(self, instance: models.Model, origin: Origin | None = None) -> Context:
         tenant_id, row_id = origin or self.origin(instance)
@@ -247,38 +189,22 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         )
         encoded = self.encode(value)
         stem = aad_stem(tenant_id, self.model_label, self.name, row_id)
-        return Opened(value, encoded, Sealed(seal_with_stem(cipher, key_id, encoded, stem)), origin)
+        return (value, encoded, Sealed(seal_with_stem(cipher, key_id, encoded, stem)), origin)
 
-    def opened(self, instance: models.Model, sealed: Sealed, row: RowContext | None = None) -> Opened:
-        """``sealed`` opened where it belongs: the row as loaded (see ``row_context``) unless ``row`` says."""
-        if row is None:
-            row = instance.__dict__.get(self.snapshot_attribute)
-            if row.__class__ is not RowContext:
-                row = self.row_context(instance)
-        owner = row.owner
-        prefix = self._column_prefixes.get(owner)
-        if prefix is None:
-            prefix = self._column_prefixes[owner] = column_prefix(row.origin[0], self.model_label, self.name)
-        try:
-            encoded = keyring.open_envelope(sealed, owner, prefix + row.row_tail)
-        except DecryptionError as error:
-            raise self.unopened(row, error) from None
-        return _new_tuple(Opened, (self.decode(encoded), encoded, sealed, row.origin))
+    def opened(self, sealed: Sealed, row: RowContext) -> Opened:
+        """``sealed`` opened where ``row`` says it belongs (the descriptor's read does the same in one frame)."""
+        encoded = self.open_in_row(sealed, row)
+        return (self.decode(encoded), encoded, sealed, row.origin)
 
     def open_bytes(self, instance: models.Model, sealed: bytes) -> bytes:
         """The plaintext bytes of ``sealed``, bound to where the instance stands now."""
-        row = row_context_of(self.origin(instance))
+        return self.open_in_row(sealed, row_context_of(self.origin(instance)))
+
+    def open_in_row(self, sealed: bytes, row: RowContext) -> bytes:
         try:
-            return keyring.open_envelope(sealed, row.owner, self.bound(row))
+            return keyring.open_envelope(sealed, row.owner, self.column_prefix(row) + row.row_tail)
         except DecryptionError as error:
             raise self.unopened(row, error) from None
-
-    def bound(self, row: RowContext) -> bytes:
-        """The associated data of this column in ``row`` up to the envelope's header (``envelope.open_bound``)."""
-        prefix = self._column_prefixes.get(row.owner)
-        if prefix is None:
-            prefix = self._column_prefixes[row.owner] = column_prefix(row.origin[0], self.model_label, self.name)
-        return prefix + row.row_tail
 
     def unopened(self, row: RowContext, error: DecryptionError) -> DecryptionError:
         """Counts and logs (ids only) a value that did not open; the error to raise in its place."""
@@ -308,7 +234,8 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         return value
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Sealed | None:
-        current = model_instance.__dict__.get(self.attname)
+        state = model_instance.__dict__
+        current = state.get(self.attname)
         if current is None:
             return None
         origin = self.origin(model_instance)
@@ -316,14 +243,27 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
             row = self.row_context(model_instance)
             if row.origin == origin:
                 return current
-            current = self.opened(model_instance, current, row)  # the row was copied or moved: reseal
-        if isinstance(current, Opened):
-            if current.origin == origin and self.encode(current.value) == current.encoded:
-                return current.sealed
-            current = current.value  # changed in place (a dict, a list) or moved: seal it again
-        opened = self.seal_value(model_instance, current)
-        model_instance.__dict__[self.attname] = opened
-        return opened.sealed
+            current = self.opened(current, row)[0]  # the row was copied or moved: reseal its plaintext
+        else:
+            kept = self.sealed_unchanged(state.get(self.opened_attribute), current, origin)
+            if kept is not None:
+                return kept
+        record = state[self.opened_attribute] = self.seal_value(model_instance, current)
+        state[self.attname] = current
+        return record[2]
+
+    def sealed_unchanged(self, record: Opened | None, current: Any, origin: Origin) -> Sealed | None:
+        """The ciphertext of ``record`` if ``current`` is still the value it holds, unchanged (a dict or a list can
+        change in place), in the same tenant and row; else None."""
+        if record is None or record[0] is not current or record[3] != origin:
+            return None
+        return record[2] if self.encode(current) == record[1] else None
+
+    def reseal_on_save(self, instance: models.Model, plaintext: Any) -> None:
+        """Leave ``plaintext`` to be sealed again on ``save()`` (under the key the field picks then), even if it
+        is the very value the stored one opens to: key rotation and hold re-keying move values this way."""
+        instance.__dict__.pop(self.opened_attribute, None)
+        instance.__dict__[self.attname] = plaintext
 
     def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
         if value is None:
@@ -355,8 +295,8 @@ class EncryptedTextField(EncryptedField):
             raise TypeError(f"{self.label} holds text, got {type(value).__name__}")
         return value.encode()
 
-    def decode(self, encoded: bytes) -> str:
-        return encoded.decode()
+    def decoder(self) -> Decoder:
+        return bytes.decode
 
 
 class EncryptedBytesField(EncryptedField):
@@ -369,15 +309,8 @@ class EncryptedJSONField(EncryptedField):
     def encode(self, value: Any) -> bytes:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
-    def decode(self, encoded: bytes) -> Any:
-        """As ``json.loads(encoded)``; ``encode`` writes UTF-8 without surrounding whitespace, so the scanner
-        alone reads it (``json.loads`` adds encoding detection and two whitespace matches to every value)."""
-        text = encoded.decode("utf-8", "surrogatepass")
-        try:
-            value, end = _JSON_SCAN(text, 0)
-        except StopIteration:  # leading whitespace, or not JSON: the full parser answers (or raises)
-            return json.loads(text)
-        return value if end == len(text) else json.loads(text)
+    def decoder(self) -> Decoder:
+        return json_decode
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:

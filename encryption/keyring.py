@@ -7,6 +7,7 @@ task arguments.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -57,16 +58,14 @@ READABLE_STATES = frozenset({KeyState.ACTIVE, KeyState.DECRYPT_ONLY, KeyState.PE
 CANARY_MODEL = "encryption.canary"
 
 
-_owners: dict[int, str] = {}
-
-
 def owner_of(tenant_id: uuid.UUID | None) -> str:
-    if tenant_id is None:
-        return OPERATOR
-    owner = _owners.get(tenant_id.int)  # keyed by the int: hashing a UUID object runs Python code
-    if owner is None:
-        owner = _owners[tenant_id.int] = str(tenant_id)
-    return owner
+    return OPERATOR if tenant_id is None else owner_of_int(tenant_id.int)
+
+
+@functools.cache
+def owner_of_int(tenant_int: int) -> str:
+    """A tenant's key owner from its UUID's int: cached, and hashed in C (hashing a UUID runs Python code)."""
+    return str(uuid.UUID(int=tenant_int))
 
 
 def cache_seconds() -> float:

@@ -162,7 +162,7 @@ def _reseal_batch(column: KeyedColumn, ids: list[object], old: set[int]) -> int:
     with transaction.atomic():
         for instance in column.model._base_manager.select_for_update().filter(pk__in=ids):
             if isinstance(column.field, EncryptedField):
-                instance.__dict__[column.field.attname] = getattr(instance, name)  # plaintext: save() re-seals
+                column.field.reseal_on_save(instance, getattr(instance, name))
             instance.save(update_fields=[name])
     return len(ids)
 

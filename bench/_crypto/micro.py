@@ -59,7 +59,7 @@ def micro_cases(tenant_id: uuid.UUID) -> tuple[list[Case], Callable[[], None]]:
         "field": body,
         "note": note,
         "text": text,
-        "sealed": body.seal_value(note, text).sealed,
+        "sealed": body.seal_value(note, text)[2],  # (value, encoded, sealed, origin)
     }
     if open_sealed(namespace["read_cipher"], envelope, context) != data:
         raise RuntimeError("the envelope does not round-trip")

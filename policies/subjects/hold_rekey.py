@@ -177,7 +177,7 @@ def _reseal(instance: Message | MediaAttachment, names: Sequence[str], *, hold_i
         if not isinstance(stored, Sealed):
             continue
         try:
-            instance.__dict__[field.attname] = field.decode(field.open_bytes(instance, stored))
+            field.reseal_on_save(instance, field.decode(field.open_bytes(instance, stored)))
         except DecryptionError:
             unreadable += 1
     instance.hold_id = hold_id

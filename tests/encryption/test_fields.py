@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from accounts.models import Tenant
 from encryption.envelope import OVERHEAD_BYTES, key_id_of
 from encryption.errors import DecryptionError, EncryptedFieldMisuseError
-from encryption.fields import Sealed
+from encryption.fields import EncryptedField, Sealed
 from tests.conftest import uses_postgresql
 from tests.encryption.support import fresh, note_create, notes, read, stored
 from tests.testapp.models import Note
@@ -157,6 +157,24 @@ def test_a_changed_value_is_sealed_again(note_a: Note) -> None:
     assert after is not None and b"changed" not in after
     assert read(fresh(note_a), "body") == "changed"
     assert stored(note_a, "summary") is not None
+
+
+@pytest.mark.django_db
+def test_assigning_back_the_value_read_keeps_its_ciphertext_and_reseal_on_save_does_not(note_a: Note) -> None:
+    before = stored(note_a, "body")
+    loaded = fresh(note_a)
+    loaded.body = loaded.body
+    loaded.save()
+    assert stored(note_a, "body") == before
+
+    body_field = Note._meta.get_field("body")
+    assert isinstance(body_field, EncryptedField)
+    body_field.reseal_on_save(loaded, loaded.body)  # the very object it opened to
+    loaded.save()
+
+    after = stored(note_a, "body")
+    assert after is not None and after != before
+    assert read(fresh(note_a), "body") == "alpha secret"
 
 
 @pytest.mark.django_db

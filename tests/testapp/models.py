@@ -32,10 +32,13 @@ class Note(BaseModel):
 
 
 class PlainNote(BaseModel):
-    """The same shape in plaintext: the baseline for benchmarks."""
+    """The same shape in plaintext, column for column: the baseline for benchmarks."""
 
     tenant_id = models.UUIDField()
     title = models.CharField(max_length=100, blank=True)
     body = models.TextField(null=True)  # noqa: DJ001  (mirrors Note, where NULL means "no value")
     attachment = models.BinaryField(null=True)
     payload = models.JSONField(null=True)
+    summary = models.TextField(null=True)  # noqa: DJ001  (as above)
+    phone = models.TextField(null=True)  # noqa: DJ001  (as above)
+    phone_index = models.BinaryField(null=True)
