@@ -3,6 +3,7 @@ transaction out of them until that transaction commits (a rolled-back key's id m
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ write_cache: dict[tuple[str, str, str], Entry] = {}
 kek_cache: dict[tuple[str, int], Entry] = {}
 
 
+# Each cache holds at most this many keys. An entry past its time is refused but stays until replaced, and a
+# worker sending to many contacts meets a new subject key per contact: unbounded, each entry's cipher (its OpenSSL
+# contexts) kept about 2.8 KB per contact. Over the bound the oldest quarter goes; a key needed again is reloaded.
+CACHE_ENTRIES_MAX = 4096
+
 uncommitted: set[object] = set()  # keys (and KEKs) this process made in a transaction not yet committed
 
 
@@ -40,7 +46,11 @@ def remember(cache: dict[Any, Any], slot: object, value: object, *, identity: ob
 
     def store() -> None:
         with cache_lock:
+            cache.pop(slot, None)  # stored again last: the entries stored longest ago go first
             cache[slot] = value
+            if len(cache) > CACHE_ENTRIES_MAX:
+                for oldest in list(itertools.islice(cache, CACHE_ENTRIES_MAX // 4)):
+                    del cache[oldest]
 
     if identity in uncommitted:
         transaction.on_commit(store)

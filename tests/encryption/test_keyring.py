@@ -15,7 +15,7 @@ from pytest_django.fixtures import Settings
 
 from accounts.mfa import totp_device_provision
 from accounts.models import Tenant, TotpDevice, User
-from encryption import keyring
+from encryption import key_cache, keyring
 from encryption.envelope import Context, key_id_of, open_sealed, seal
 from encryption.errors import DecryptionError, KeyUnavailableError
 from encryption.models import OPERATOR, DataKey, KeyEncryptionKey, KeyState, Purpose
@@ -240,3 +240,24 @@ def test_keys_and_kek_of_a_new_owner_are_created_once(tenant_a: Tenant) -> None:
     assert KeyEncryptionKey.objects.filter(owner=str(tenant_a.id)).count() == 1
     assert DataKey.objects.filter(owner=str(tenant_a.id)).count() == 1
     assert uuid.UUID(DataKey.objects.get().owner) == tenant_a.id
+
+
+@pytest.mark.django_db(transaction=True)  # keys made in a transaction are cached once it commits
+def test_the_key_caches_stay_bounded_and_a_key_dropped_from_them_is_loaded_again(
+    tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_cache, "CACHE_ENTRIES_MAX", 8)
+    contexts = [Context(tenant_id=tenant_a.id, model="testapp.Note", field="body", row_id=index) for index in range(20)]
+    sealed = []
+    for index, context in enumerate(contexts):  # a subject key per contact, as a worker sending to many meets them
+        key_id, cipher = keyring.cipher_for_write(tenant_id=tenant_a.id, purpose=Purpose.SUBJECT, scope=f"c-{index}")
+        sealed.append(seal(cipher, key_id, b"hello", context))
+
+    assert 6 <= len(key_cache.write_cache) <= 8  # the keys were cached, then trimmed
+    assert 6 <= len(key_cache.read_cache) <= 8
+    assert key_id_of(sealed[-1]) in key_cache.read_cache
+    first_key = key_id_of(sealed[0])
+    assert first_key not in key_cache.read_cache  # stored longest ago: gone first
+    owner = keyring.owner_of(tenant_a.id)
+    assert open_sealed(keyring.cipher_for_read(first_key, owner=owner), sealed[0], contexts[0]) == b"hello"
+    assert first_key in key_cache.read_cache
