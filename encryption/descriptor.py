@@ -67,6 +67,8 @@ class EncryptedDescriptor:
 
     def __set__(self, instance: models.Model, value: Any) -> None:
         state = instance.__dict__
+        if self.record in state:  # an assignment (refresh_from_db's too): save() seals what the attribute holds
+            del state[self.record]
         if value.__class__ is Sealed and self.attname not in state and self.snapshot not in state:
             # Loaded from the database: remember the tenant and row it belongs to (set before it: system
             # check encryption.E004), so a copied or moved row can be resealed on save. The row's first

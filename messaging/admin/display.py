@@ -17,6 +17,7 @@ from core.phones import normalize_e164
 from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.errors import DecryptionError
+from encryption.fields import Sealed
 from messaging.models import Contact, Message, Platform
 from messaging.selectors import message_open
 
@@ -86,7 +87,7 @@ def sealed_keys_prefetch(rows: Iterable[Model], field_names: Iterable[str]) -> N
     for row in rows:
         for name in names:
             value = row.__dict__.get(name)
-            if isinstance(value, bytes):
+            if isinstance(value, Sealed):  # not opened yet (an opened bytes field holds plain bytes)
                 try:
                     key_ids.add(key_id_of(value))
                 except DecryptionError:

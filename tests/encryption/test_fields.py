@@ -160,21 +160,40 @@ def test_a_changed_value_is_sealed_again(note_a: Note) -> None:
 
 
 @pytest.mark.django_db
-def test_assigning_back_the_value_read_keeps_its_ciphertext_and_reseal_on_save_does_not(note_a: Note) -> None:
-    before = stored(note_a, "body")
+def test_an_assignment_or_reseal_on_save_seals_again_even_the_very_value_read(note_a: Note) -> None:
     loaded = fresh(note_a)
-    loaded.body = loaded.body
     loaded.save()
-    assert stored(note_a, "body") == before
+    kept = stored(note_a, "body")
+    loaded.body = loaded.body  # as refresh_from_db assigns: an interned value ("", "a") is the same object
+    loaded.save()
+    assigned = stored(note_a, "body")
+    assert assigned is not None and assigned != kept
 
     body_field = Note._meta.get_field("body")
     assert isinstance(body_field, EncryptedField)
-    body_field.reseal_on_save(loaded, loaded.body)  # the very object it opened to
+    body_field.reseal_on_save(loaded, loaded.body)  # the very object it was sealed from
     loaded.save()
 
     after = stored(note_a, "body")
-    assert after is not None and after != before
+    assert after is not None and after not in (kept, assigned)
     assert read(fresh(note_a), "body") == "alpha secret"
+
+
+@pytest.mark.django_db
+def test_a_refreshed_row_saves_what_the_database_holds_not_the_ciphertext_read_before(note_a: Note) -> None:
+    loaded = fresh(note_a)
+    loaded.body = ""  # interned: the value refresh_from_db assigns later is this same object
+    loaded.save()
+    saved_first = stored(note_a, "body")
+    elsewhere = fresh(note_a)
+    elsewhere.body = ""
+    elsewhere.save()  # sealed again by another instance (as key rotation would)
+
+    loaded.refresh_from_db()
+    loaded.save()
+
+    assert stored(note_a, "body") != saved_first  # never the ciphertext from before the refresh
+    assert read(fresh(note_a), "body") == ""
 
 
 @pytest.mark.django_db

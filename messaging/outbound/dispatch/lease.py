@@ -15,6 +15,7 @@ from core.bulk import quoted_column
 from encryption import keyring
 from encryption.envelope import key_id_of
 from encryption.errors import DecryptionError
+from encryption.fields import Sealed
 from messaging.models import Channel, ChannelStatus, Message, MessageStatus, OutboxEntry, SendAttempt
 from messaging.outbound.dispatch.relay import REPUBLISH_AFTER
 
@@ -146,7 +147,9 @@ def leased_messages_load(message_ids: list[uuid.UUID]) -> list[Message]:
         message.channel = channels.setdefault(message.channel_id, message.channel)
     sealed = [message.contact.__dict__.get("external_id") for message in messages]
     sealed += [message.__dict__.get("content") for message in messages]
-    keyring.ciphers_prefetch({key_id_of(value) for value in sealed if isinstance(value, bytes) and _is_envelope(value)})
+    keyring.ciphers_prefetch(
+        {key_id_of(value) for value in sealed if isinstance(value, Sealed) and _is_envelope(value)}
+    )
     return messages
 
 
