@@ -67,11 +67,14 @@ class EncryptedDescriptor:
 
     def __set__(self, instance: models.Model, value: Any) -> None:
         state = instance.__dict__
-        if self.record in state:  # an assignment (refresh_from_db's too): save() seals what the attribute holds
+        if value.__class__ is Sealed:
+            if self.attname not in state and self.snapshot not in state:
+                # Loaded from the database: remember the tenant and row it belongs to (set before it: system
+                # check encryption.E004), so a copied or moved row can be resealed on save. The row's first
+                # encrypted column takes the snapshot; its other columns share it.
+                state[self.snapshot] = self.field.raw_origin(state)
+        elif value is not None and self.record in state:
+            # A value assigned (refresh_from_db's too), even the very object read: save() seals it again. A
+            # Sealed value or None never reuses the record (pre_save and the next read do not consult it).
             del state[self.record]
-        if value.__class__ is Sealed and self.attname not in state and self.snapshot not in state:
-            # Loaded from the database: remember the tenant and row it belongs to (set before it: system
-            # check encryption.E004), so a copied or moved row can be resealed on save. The row's first
-            # encrypted column takes the snapshot; its other columns share it.
-            state[self.snapshot] = self.field.raw_origin(state)
         state[self.attname] = value
