@@ -29,6 +29,7 @@ def test_compose_has_every_process_of_a_production_gateway() -> None:
 
     assert set(services) == {"secrets", "postgres", "redis", "migrate", "proxy", *SCHEMA_USERS}
     assert services["postgres"]["image"] == "postgres:16"
+    assert services["postgres"]["command"] == ["postgres", "-c", "wal_compression=lz4"]  # docs/retention.md
     assert services["redis"]["image"] == "redis:7"
     assert services["proxy"]["image"] == "caddy:2"
 
