@@ -49,12 +49,14 @@ from _dispatch.phases import channels_rate_set, run_in_process, run_paced, run_t
 from _dispatch.processes import (
     Environment,
     dispatch_django_setup,
+    pool_options,
     relay_process,
     relay_stop,
     workers,
     write_settings,
 )
 from _dispatch.report import TOP_TIER_RATE, report_floor, report_gateway, report_in_process, report_paced
+from _lib.cpu import session_pids
 from _lib.database import describe_database
 from _lib.environment import migrate, queue_delete, throwaway_database
 from _lib.report import print_targets
@@ -68,7 +70,8 @@ STATUS_BATCH = 20  # the simulator packs backed-up statuses, as Meta does, so it
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=(
-            "Benchmark outbound dispatch: two worker processes sending queued messages to the simulator, against "
+            "Benchmark outbound dispatch: the outbound worker as deployed (one process, 4 prefork children) sending "
+            "queued messages to the simulator, against "
             "a durable floor run by the same workers (target >= 0.5x with channels at 1,000/s), against what the "
             "channels' limits allow at --channel-rate (target >= 0.9x), never above a channel's limit; latency "
             "from queued to accepted at 75/s (targets p50 <= 50 ms, p99 <= 200 ms). "
@@ -78,7 +81,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=5000, help="queued at once for the throughput run")
     parser.add_argument("--channels", type=int, default=10, help="WhatsApp channels the messages are spread over")
     parser.add_argument("--channel-rate", type=int, default=CHANNEL_RATE, help="each channel's messages/s (80)")
-    parser.add_argument("--workers", type=int, default=2, help="outbound worker processes (default 2)")
+    parser.add_argument("--workers", type=int, default=1, help="outbound worker processes (default 1)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="prefork children per worker process (default 4, as deploy/compose.yaml's outbound worker;"
+        " 1: --pool solo)",
+    )
     parser.add_argument("--paced-rate", type=float, default=75.0, help="latency run: messages/s (default 75)")
     parser.add_argument("--paced-seconds", type=float, default=5.0, help="latency run: seconds (default 5)")
     parser.add_argument("--paced-rounds", type=int, default=3, help="latency run: slices judged apart (default 3)")
@@ -96,8 +106,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--channels must be between 1 and 100")
     if not 1 <= arguments.channel_rate <= 1000:  # noqa: PLR2004
         parser.error("--channel-rate must be between 1 and 1,000 (Channel.max_messages_per_second)")
-    if not 1 <= arguments.workers <= 8:  # noqa: PLR2004
-        parser.error("--workers must be between 1 and 8")
+    if not 1 <= arguments.workers <= 8 or not 1 <= arguments.concurrency <= 16:  # noqa: PLR2004
+        parser.error("--workers must be between 1 and 8 and --concurrency between 1 and 16")
     if not 1 <= arguments.paced_rate <= 500 or not 1 <= arguments.paced_seconds <= 60:  # noqa: PLR2004
         parser.error("--paced-rate must be between 1 and 500 and --paced-seconds between 1 and 60")
     if not 1 <= arguments.paced_rounds <= 10:  # noqa: PLR2004
@@ -146,7 +156,8 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
         print(f"Database: {describe_database()} (migrated in {migrated:.1f} s)")
         print(f"Broker: Redis, queue {environment.queue} (deleted at the end); rate limits in Redis")
         print(
-            f"Workers: {arguments.workers} x `celery worker --pool solo`; {DISPATCH_BATCH} messages per relay task,"
+            f"Workers: {arguments.workers} x `celery worker {pool_options(arguments.concurrency)}`;"
+            f" {DISPATCH_BATCH} messages per relay task,"
             f" {CALL_THREADS} call threads per process; rate guard {settings.GATEWAY_SEND_RATE_GUARD_MS} ms"
         )
         webhooks = (
@@ -156,13 +167,16 @@ def run(arguments: argparse.Namespace, environment: Environment, started: float)
         )
         print(f"Simulator: its own process, {webhooks}; channels with no limit of their own")
 
-        with workers(environment, arguments.workers) as processes, relay_process(environment) as relay:
+        with (
+            workers(environment, arguments.workers, arguments.concurrency) as processes,
+            relay_process(environment) as relay,
+        ):
             warm = messages_queue(channels, WARMUP_PER_CHANNEL * len(channels), serial=serial)
             warmed = wait_settled(warm, 120)
             if warmed["accepted"] < len(warm):
                 raise RuntimeError(f"warm-up did not settle: {dict(warmed)}; see {environment.temp_dir}/worker-*.log")
             pids = {
-                "workers": [process.pid for process in processes],
+                "workers": [pid for process in processes for pid in session_pids(process.pid)],
                 "relay/beat": [relay.pid],
                 "simulator": [sim.pid],
                 "webhook sink": [sink.pid],

@@ -6,7 +6,9 @@ refills during the same second lets up to ``2 * rate`` through one wall-clock se
 simulator) counts fixed seconds. A counter per second is exact on the clock it runs on; the clock that
 matters is Meta's, when the request arrives. A grant in the last ``guard_ms`` of a second may land in the
 next one, so it counts against both seconds: as long as the time from grant to arrival stays below the guard,
-no second at Meta ever sees more than ``rate`` sends. The price is a little throughput in the guard zone.
+no second at Meta ever sees more than ``rate`` sends. The price would be throughput in the guard zone, so the
+channel's schedule (sends due back after a refusal, and the relay's publishes: ``send_schedule_reserve``) puts
+a second's ``rate`` sends before its guard zone.
 
 Recipient: GCRA, a token bucket stored as one timestamp (the "theoretical arrival time"): one send per
 ``period``, up to ``burst`` in a row, then one per period again.
@@ -46,6 +48,8 @@ CHANNEL = "channel"
 RECIPIENT = "recipient"
 REFUSED_BY = {1: CHANNEL, 2: RECIPIENT}
 COUNTER_TTL_MS = 3000
+SCHEDULE_MARGIN_MS = 50  # a second's places end this long before its guard zone, for the way to the worker
+SCHEDULE_HORIZON_MS = 10_000  # no place is given further ahead than this (the longest countdown a send is given)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -60,6 +64,35 @@ if not now then
 end
 """
 
+
+# The channel's schedule (``<channel key>:return``): the time up to which its rate is promised to sends due back
+# (refused) or due out (published ahead by the relay). Each second has ``rate`` places, spread over its part
+# before the guard zone and a margin (so a second can be used in full and none is counted twice); ``count`` sends
+# take the next places from the schedule's end (``earliest`` at the soonest), as pieces of at most ``most`` within
+# one second, each due at its first place, up to ``horizon`` (ms; sends past it get no place). The end is kept in
+# microseconds, so every place maps back to itself whatever the rate. Returns the pieces: {due time (ms), size}.
+_SCHEDULE_PLACE = """
+local function schedule_place(key, count, most, earliest, horizon, rate, guard, ttl)
+  local usable = 1000 - guard - SCHEDULE_MARGIN_MS
+  if usable < 1 then usable = math.max(1000 - guard, 1) end
+  local span = usable * 1000
+  local from = math.max(tonumber(redis.call('GET', key) or '0'), earliest * 1000)
+  local second = math.floor(from / 1000000)
+  local place = math.ceil((from - second * 1000000) * rate / span)
+  local pieces = {}
+  while count > 0 do
+    if place >= rate then second, place = second + 1, 0 end
+    local due = second * 1000 + math.floor(place * span / rate / 1000)
+    if due >= horizon then break end
+    local size = math.min(count, most, rate - place)
+    pieces[#pieces + 1] = {due, size}
+    count, place = count - size, place + size
+  end
+  local ends = second * 1000000 + math.floor(place * span / rate)
+  redis.call('SET', key, string.format('%d', ends), 'PX', math.max(math.ceil(ends / 1000) - now, 0) + ttl)
+  return pieces
+end
+""".replace("SCHEDULE_MARGIN_MS", str(SCHEDULE_MARGIN_MS))
 
 _TAKE_SCRIPT = (
     _clock(6)
@@ -96,12 +129,12 @@ return {0, 0, 0}
 # The same rules for N sends of one channel: KEYS = channel counter, channel hold, then one recipient key per
 # send; ARGV = rate, guard, period, burst, ttl, then one flag per send (1: the pair rate applies).
 # Returns two numbers per send (0 granted, 1 channel or 2 recipient refused; the wait in ms), then the count of
-# channel refusals. Sends the channel refused get a return time from the channel's schedule (``:return``): the
-# group is due back at the end of the schedule (which then moves on by ``refused / rate`` seconds), never in the
-# guard zone (then at the next second), so a backlog comes back at the channel's rate instead of all at the next
-# second (or randomly spread, wasting seconds).
+# channel refusals. Sends the channel refused get a return time from the channel's schedule (``schedule_place``),
+# so a backlog comes back at the channel's rate instead of all at the next second (or randomly spread, wasting
+# seconds).
 _TAKE_MANY_SCRIPT = (
     _clock("#KEYS + 4")
+    + _SCHEDULE_PLACE
     + """local rate, guard = tonumber(ARGV[1]), tonumber(ARGV[2])
 local period, burst, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local count = #KEYS - 2
@@ -149,19 +182,24 @@ if granted > 0 then
   end
 end
 if refused > 0 then
-  local schedule = KEYS[1] .. ':return'
-  local need, margin = math.ceil(refused * 1000 / rate), 50
-  local slot = math.max(tonumber(redis.call('GET', schedule) or '0'), (second + 1) * 1000)
-  local offset = slot % 1000
-  if offset > 0 and offset + margin > 1000 - guard then slot = slot - offset + 1000 end
-  redis.call('SET', schedule, string.format('%d', slot + need), 'PX', slot + need - now + ttl)
+  local earliest, horizon = (second + 1) * 1000, now + SCHEDULE_HORIZON_MS
+  local pieces = schedule_place(KEYS[1] .. ':return', refused, refused, earliest, horizon, rate, guard, ttl)
+  local piece, left_in_piece = 1, pieces[1] and pieces[1][2] or 0
   for i = 1, count do
-    if out[2 * i - 1] == 1 then out[2 * i] = slot - now end
+    if out[2 * i - 1] == 1 then
+      if left_in_piece == 0 and pieces[piece + 1] then piece, left_in_piece = piece + 1, pieces[piece + 1][2] end
+      if left_in_piece > 0 then
+        out[2 * i] = pieces[piece][1] - now
+        left_in_piece = left_in_piece - 1
+      else
+        out[2 * i] = SCHEDULE_HORIZON_MS + 1  -- no place within the horizon: left to the relay, which places it
+      end
+    end
   end
 end
 out[#out + 1] = refused
 return out
-"""
+""".replace("SCHEDULE_HORIZON_MS", str(SCHEDULE_HORIZON_MS))
 )
 
 _HOLD_SCRIPT = (
@@ -177,6 +215,25 @@ local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + hold + (
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', tat - now)
 return hold
 """
+)
+
+
+# Places for sends about to be published (the relay): KEYS = the channel's counter key; ARGV = rate, guard, ttl,
+# the time ('' for Redis's clock), the count, the most in one piece. Returns each piece's wait in ms and size, up
+# to the horizon.
+_RESERVE_SCRIPT = (
+    _clock(4)
+    + _SCHEDULE_PLACE
+    + """local rate, guard, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count, most = tonumber(ARGV[5]), tonumber(ARGV[6])
+local out = {}
+local pieces = schedule_place(KEYS[1] .. ':return', count, most, now, now + SCHEDULE_HORIZON_MS, rate, guard, ttl)
+for _, piece in ipairs(pieces) do
+  out[#out + 1] = piece[1] - now
+  out[#out + 1] = piece[2]
+end
+return out
+""".replace("SCHEDULE_HORIZON_MS", str(SCHEDULE_HORIZON_MS))
 )
 
 
@@ -253,6 +310,27 @@ def send_budgets_take(budgets: Sequence[SendBudget], *, now: datetime | None = N
         scheduled = REFUSED_BY.get(refused) == CHANNEL and answer[-1] > 0
         grants.append(Grant(True) if not refused else Grant(False, wait_ms / 1000, REFUSED_BY[refused], 0, scheduled))
     return grants
+
+
+def send_schedule_reserve(
+    budget: SendBudget, count: int, *, most: int, now: datetime | None = None
+) -> list[tuple[float, int]]:
+    """Places in the channel's schedule for ``count`` sends about to be published, in order: pieces of at most
+    ``most`` sends, each with the seconds to wait before it is due (0: now), so a backlog reaches the workers a
+    second's rate at a time instead of all at once (each send the channel then refuses costs a worker a lease and
+    a requeue). Places go no further than SCHEDULE_HORIZON_MS ahead: the sends past it get none (the pieces then
+    hold fewer than ``count``), to be placed later. Without Redis there is no shared schedule: every piece is due
+    now. ``now`` as in ``send_budget_take``."""
+    if budget.channel_rate < 1 or most < 1:
+        raise ValueError("a schedule needs a rate and pieces of at least 1")
+    if count < 1:
+        return []
+    if not redis_configured():
+        return [(0.0, min(most, count - start)) for start in range(0, count, most)]
+    clock: list[int | str] = [*_clock_argument(now)] or [""]
+    arguments = [budget.channel_rate, budget.guard_ms, COUNTER_TTL_MS, *clock, count, most]
+    answer = redis_client().eval(_RESERVE_SCRIPT, 1, _redis_key(budget.channel_key), *arguments)
+    return [(max(int(answer[i]), 0) / 1000, int(answer[i + 1])) for i in range(0, len(answer), 2)]
 
 
 def send_budget_hold(budget: SendBudget, *, scope: str, seconds: float, now: datetime | None = None) -> None:

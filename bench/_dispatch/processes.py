@@ -90,10 +90,19 @@ def simulator_channel(provider_id: str, token: str, sink_url: str, *, statuses: 
 
 
 @contextmanager
-def workers(environment: Environment, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` Celery worker processes (solo pool, as the tests run them) on this run's queue."""
+def workers(environment: Environment, count: int, concurrency: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` Celery worker processes on this run's queue, each with ``concurrency`` prefork children, as
+    deploy/compose.yaml runs the outbound worker (1: the solo pool, as the tests run them). The main process holds
+    the countdown tasks and hands each to a free child when it is due; a solo worker can only start one between
+    two tasks of its own."""
     with celery_workers(
-        environment.env(), count, queue=environment.queue, name="bench-dispatch", log_dir=environment.temp_dir
+        environment.env(),
+        count,
+        queue=environment.queue,
+        name="bench-dispatch",
+        log_dir=environment.temp_dir,
+        pool="prefork" if concurrency > 1 else "solo",
+        concurrency=concurrency,
     ) as processes:
         yield processes
 
@@ -137,3 +146,7 @@ def relay_pump(grace: timedelta = timedelta(0)) -> Iterator[Pump]:
     API's publish on commit is the way in)."""
     with pumping(functools.partial(relay_once, grace), RELAY_INTERVAL_SECONDS) as pump:
         yield pump
+
+
+def pool_options(concurrency: int) -> str:
+    return f"--pool prefork --concurrency {concurrency}" if concurrency > 1 else "--pool solo"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -175,20 +176,80 @@ def test_a_budget_needs_a_rate() -> None:
 
 
 @pytest.mark.skipif(not redis_configured(), reason="a case of the Redis budget, which needs REDIS_URL")
-def test_a_refused_group_is_given_the_next_place_in_the_channels_schedule_outside_the_guard_zone() -> None:
-    """Rate 10, guard 100 ms, all at .3 s: 10 granted, then the 19 refused are due back at the next second and take
-    1.9 s of the schedule; the next refusal would fall at .9, inside the guard zone, so it goes to the second
-    after; the one after that follows it by a tenth of a second."""
+def test_a_refused_group_is_given_the_next_places_in_the_channels_schedule_outside_the_guard_zone() -> None:
+    """Rate 10, guard 100 ms, all at .3 s: 10 granted, then the 29 refused are due back from the next second, 10 a
+    second. A second's 10 places fill its 850 ms before the guard zone and its margin, 85 ms each: the next
+    refusal takes the tenth place of the third second after (.765), and the one after it the next second."""
     channel = budget(rate=10)
 
     grants = [
-        *send_budgets_take([channel] * 29, now=AT),
+        *send_budgets_take([channel] * 39, now=AT),
         *send_budgets_take([channel], now=AT),
         *send_budgets_take([channel], now=AT),
     ]
 
-    assert [grant.is_granted for grant in grants] == [True] * 10 + [False] * 21
+    assert [grant.is_granted for grant in grants] == [True] * 10 + [False] * 31
     refused = grants[10:]
     assert {grant.refused_by for grant in refused} == {CHANNEL}
     assert all(grant.is_scheduled for grant in refused)
-    assert [grant.wait_seconds for grant in refused] == [0.7] * 19 + [2.7, 2.8]
+    waits = [round(grant.wait_seconds, 3) for grant in refused]
+    assert waits == [0.7] * 10 + [1.7] * 10 + [2.7] * 9 + [3.465, 3.7]
+
+
+@pytest.mark.skipif(not redis_configured(), reason="a case of the Redis budget, which needs REDIS_URL")
+def test_sends_published_ahead_come_due_a_seconds_rate_at_a_time_before_each_guard_zone() -> None:
+    """The relay's 20 sends for rate 10 in pieces of at most 4, at .3 s: the current second's places left (from
+    the fourth, at .34), then 10 a second, no piece crossing a second's tenth place. A send refused afterwards
+    queues behind them; the pieces of the next second, taken as they come due, are granted and fill it exactly."""
+    channel = budget(rate=10)
+
+    pieces = ratelimit.send_schedule_reserve(channel, 20, most=4, now=AT)
+    refused = send_budgets_take([channel] * 11, now=AT)[10]
+
+    assert pieces == [(0.04, 4), (0.38, 2), (0.7, 4), (1.04, 4), (1.38, 2), (1.7, 4)]
+    assert refused.wait_seconds == pytest.approx(2.04)
+    taken = [send_budgets_take([channel] * size, now=AT + timedelta(seconds=wait)) for wait, size in pieces[2:5]]
+    assert all(grant.is_granted for group in taken for grant in group)
+    assert not send_budget_take(channel, now=AT + timedelta(seconds=1.5)).is_granted
+
+
+@pytest.mark.skipif(not redis_configured(), reason="a case of the Redis budget, which needs REDIS_URL")
+@pytest.mark.parametrize(("rate", "guard_ms", "last_offset_ms"), [(1000, 250, 699), (80, 999, 0), (1, 250, 0)])
+def test_one_at_a_time_the_schedule_never_gives_a_second_more_than_its_rate(
+    rate: int, guard_ms: int, last_offset_ms: int
+) -> None:
+    """Places taken one by one, as many as two and a half seconds hold: each second gets at most its rate, every
+    place before the second's guard zone (with a guard of 999 ms, at the second's very start)."""
+    channel = replace(budget(rate=rate), guard_ms=guard_ms)
+    moment = START + timedelta(seconds=1)
+
+    dues = [
+        moment + timedelta(seconds=wait)
+        for _ in range(rate * 5 // 2)
+        for wait, _ in ratelimit.send_schedule_reserve(channel, 1, most=1, now=moment)
+    ]
+
+    per_second = Counter(due.replace(microsecond=0) for due in dues)
+    assert len(dues) == rate * 5 // 2
+    assert max(per_second.values()) == rate
+    assert max(due.microsecond // 1000 for due in dues) == last_offset_ms
+
+
+@pytest.mark.skipif(not redis_configured(), reason="a case of the Redis budget, which needs REDIS_URL")
+def test_no_place_is_given_past_the_horizon() -> None:
+    """Rate 10 at .3 s: the places left in this second and the next ten seconds' first ones up to the 10 s horizon
+    (a piece is due at its first place): 6 + 9 x 10 + 10. A send refused after that is left to the relay."""
+    channel = budget(rate=10)
+
+    pieces = ratelimit.send_schedule_reserve(channel, 150, most=150, now=AT)
+    refused = send_budgets_take([channel] * 11, now=AT)[10]
+
+    assert sum(size for _, size in pieces) == 106
+    assert max(wait for wait, _ in pieces) < ratelimit.SCHEDULE_HORIZON_MS / 1000
+    assert refused.wait_seconds == pytest.approx(ratelimit.SCHEDULE_HORIZON_MS / 1000 + 0.001)
+
+
+def test_without_redis_every_group_is_due_at_once(settings: pytest.FixtureRequest) -> None:
+    settings.REDIS_URL = ""  # type: ignore[attr-defined]
+
+    assert ratelimit.send_schedule_reserve(budget(rate=10), 10, most=4, now=AT) == [(0.0, 4), (0.0, 4), (0.0, 2)]

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,6 +19,7 @@ from core.reach import reach_take
 from messaging.models import Channel, Conversation, Message
 from messaging.outbound.dispatch.calls import Outgoing
 from messaging.outbound.dispatch.lease import Leased
+from messaging.outbound.dispatch.relay import channel_budget
 from messaging.outbound.dispatch.transitions import message_requeue, messages_requeue
 from messaging.providers.registry import adapter_for
 
@@ -117,20 +118,18 @@ def send_budget_for(message: Message) -> SendBudget:
         adapter_for(channel.platform).is_pair_limited(message.message_type)
         and settings.GATEWAY_SEND_PAIR_PERIOD_SECONDS > 0
     )
-    return SendBudget(
-        channel_key=f"send:channel:{channel.pk}",
-        channel_rate=channel.send_rate,
+    return replace(
+        channel_budget(channel),
         recipient_key=f"send:pair:{channel.pk}:{message.contact_id}" if has_pair_limit else None,
         pair_period_seconds=float(settings.GATEWAY_SEND_PAIR_PERIOD_SECONDS),
         pair_burst=settings.GATEWAY_SEND_PAIR_BURST,
-        guard_ms=settings.GATEWAY_SEND_RATE_GUARD_MS,
     )
 
 
 def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ticket], float]:
     """Each channel's budgets in one script call, as late as can be: core.ratelimit's guard must cover the time
     from a grant to Meta receiving the request. Refused messages go back to ``queued`` without
-    using their retry budget: one group per channel, at its place in the channel's schedule; a recipient's
+    using their retry budget: one group per piece of the channel's schedule; a recipient's
     refusal on its own clock. Returns the granted tickets and the monotonic time before the grants."""
     tickets = _reach_take(tickets, outcomes)
     taken_at = time.monotonic()
@@ -151,10 +150,22 @@ def budgets_take(tickets: list[Ticket], outcomes: Counter[str]) -> tuple[list[Ti
                 outcomes[f"throttled_by_{grant.refused_by}"] += 1
         if channel_refused:
             refusals_record(channel_refused[0][0].message.channel_id)
-            delay = _refusal_delay(channel_refused[0][1])
-            messages_requeue([ticket.message for ticket, _ in channel_refused], delay_seconds=delay)
+            for delay, messages in _refused_groups(channel_refused):
+                messages_requeue(messages, delay_seconds=delay)
             outcomes[f"throttled_by_{CHANNEL}"] += len(channel_refused)
     return granted, taken_at
+
+
+def _refused_groups(refused: list[tuple[Ticket, Grant]]) -> list[tuple[float, list[Message]]]:
+    """The channel's refused messages as groups due back together: one per piece of the channel's schedule
+    (Redis), or all at once with one spread delay (the database's budget keeps no schedule)."""
+    groups: dict[float | None, list[Message]] = defaultdict(list)
+    delays: dict[float | None, float] = {}
+    for ticket, grant in refused:
+        piece = grant.wait_seconds if grant.is_scheduled else None
+        delays.setdefault(piece, _refusal_delay(grant))
+        groups[piece].append(ticket.message)
+    return [(delays[piece], messages) for piece, messages in groups.items()]
 
 
 def _reach_take(tickets: list[Ticket], outcomes: Counter[str]) -> list[Ticket]:

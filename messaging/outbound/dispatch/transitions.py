@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.bulk import ColumnChange, RowCondition, quoted_column, rows_update, rows_update_where
+from core.ratelimit import SCHEDULE_HORIZON_MS
 from core.tasks import enqueue_by_name_on_commit
 from messaging.business_events import MESSAGE_EVENT_FIELDS, business_events_record, message_status_event
 from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedReceipt, ParkedStatus
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from encryption.fields import EncryptedField
 
 
-COUNTDOWN_MAX_SECONDS = 10.0  # a longer wait is left to the relay (rows polled by beat, never long ETAs)
+# A longer wait is left to the relay (rows polled by beat, never long ETAs); the channel's schedule gives no place
+# further ahead, so a send refused for the rate is either given its place with a countdown or left to the relay.
+COUNTDOWN_MAX_SECONDS = SCHEDULE_HORIZON_MS / 1000
 
 
 def messages_accept(accepted: Sequence[tuple[Message, str | None]]) -> None:
