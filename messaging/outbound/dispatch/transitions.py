@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.bulk import ColumnChange, RowCondition, quoted_column, rows_update, rows_update_where
-from core.ratelimit import SCHEDULE_HORIZON_MS
+from core.send_schedule import SCHEDULE_HORIZON_MS
 from core.tasks import enqueue_by_name_on_commit
 from messaging.business_events import MESSAGE_EVENT_FIELDS, business_events_record, message_status_event
 from messaging.models import Direction, Message, MessageStatus, OutboxEntry, ParkedReceipt, ParkedStatus
